@@ -1,0 +1,132 @@
+import type { Peer, PeerAddress } from '../transport/types';
+
+/** A CoAP code in dotted form, as everywhere in this project: '0.01', '2.05', '4.04'. */
+export type CoapCode = string;
+
+export type CoapMethod = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'FETCH' | 'PATCH' | 'iPATCH';
+
+export interface CoapOption {
+  /** coap-packet option name ('Uri-Path', 'Observe', ...) or number for unregistered ones. */
+  name: string | number;
+  value: Buffer;
+}
+
+/** A request that arrived at our endpoint (from a device). Block1 is already reassembled. */
+export interface IncomingRequest {
+  peer: Peer;
+  method: CoapMethod;
+  code: CoapCode;
+  confirmable: boolean;
+  messageId: number;
+  token: Buffer;
+  /** Uri-Path segments, decoded as UTF-8. */
+  pathSegments: string[];
+  /** Uri-Query values, decoded as UTF-8, in order (e.g. ['ep=dev1', 'lt=300']). */
+  query: string[];
+  contentFormat?: number;
+  accept?: number;
+  observe?: number;
+  payload: Buffer;
+  options: CoapOption[];
+}
+
+export interface OutgoingResponse {
+  code: CoapCode;
+  payload?: Buffer;
+  contentFormat?: number;
+  /** Location-Path segments (e.g. ['rd', '5a3f'] for a Register). */
+  locationPath?: string[];
+  options?: CoapOption[];
+}
+
+export type RequestHandler = (request: IncomingRequest) => OutgoingResponse | Promise<OutgoingResponse>;
+
+/** A request we send to a device. */
+export interface OutgoingRequest {
+  method: CoapMethod;
+  pathSegments: string[];
+  query?: string[];
+  contentFormat?: number;
+  accept?: number;
+  payload?: Buffer;
+  /** 0 = register an observation, 1 = cancel one (active cancel). Use `observe()` for 0. */
+  observe?: 0 | 1;
+  /** Token to reuse (active cancel must use the observation's token). */
+  token?: Buffer;
+  /** Default true. */
+  confirmable?: boolean;
+  /** Extra options (e.g. Uri-Query already above). */
+  options?: CoapOption[];
+  /** Overall limit for the whole exchange including every block; defaults scale with payload size. */
+  timeoutMs?: number;
+  /** Block size to use for Block1 (16..1024); defaults to the endpoint's. */
+  blockSize?: number;
+}
+
+export interface IncomingResponse {
+  peer: Peer;
+  code: CoapCode;
+  contentFormat?: number;
+  observe?: number;
+  /** Whole payload: Block2 already fetched and reassembled. */
+  payload: Buffer;
+  options: CoapOption[];
+  token: Buffer;
+  /** Round-trip time of the whole exchange in ms. */
+  rttMs: number;
+}
+
+/** Failure of a request: timeout, reset, or cancelled. A response with 4.xx/5.xx is NOT an error. */
+export class CoapRequestError extends Error {
+  override name = 'CoapRequestError';
+  constructor(
+    message: string,
+    readonly reason: 'timeout' | 'reset' | 'cancelled' | 'closed' | 'overloaded' | 'block',
+  ) {
+    super(message);
+  }
+}
+
+export interface ObservationHandle {
+  readonly token: Buffer;
+  readonly peer: PeerAddress;
+  /** 'active': GET with Observe=1 (resolves with the response); 'passive': forget, RST the next notification. */
+  cancel(mode?: 'active' | 'passive'): Promise<IncomingResponse | void>;
+}
+
+/** Called for every notification of an observation, in order (stale ones per RFC 7641 §3.4 dropped). */
+export type NotificationListener = (notification: IncomingResponse) => void;
+
+/**
+ * A notification whose token no live observation holds (e.g. after a restart). Return a listener to
+ * accept it (ACK if CON, and the token is adopted as a live observation), or undefined to RST it.
+ */
+export type UnknownNotificationHandler = (notification: IncomingResponse) => NotificationListener | undefined;
+
+export interface CoapEndpointOptions {
+  /** RFC 7252 ACK_TIMEOUT in ms (default 2000). */
+  ackTimeoutMs: number;
+  /** RFC 7252 ACK_RANDOM_FACTOR (default 1.5). */
+  ackRandomFactor: number;
+  /** RFC 7252 MAX_RETRANSMIT (default 4). */
+  maxRetransmit: number;
+  /** Outstanding CON requests to one peer at once (RFC 7252 NSTART, default 1); more wait in a queue. */
+  nstart: number;
+  /** Requests waiting for NSTART per peer before new ones are refused (CoapRequestError 'overloaded'). */
+  maxQueuedPerPeer: number;
+  /** Block size we use (16..1024, default 1024 — the largest that fits an unfragmented UDP datagram for most paths). */
+  blockSize: number;
+  /** How long a response stays in the dedup cache (RFC 7252 EXCHANGE_LIFETIME, default 247000). */
+  exchangeLifetimeMs: number;
+  /** Upper bound of dedup entries in total; oldest evicted first. */
+  maxDedupEntries: number;
+  /** Upper bound of dedup entries one peer may hold. */
+  maxDedupEntriesPerPeer: number;
+  /** Incoming requests being handled for one peer at once; more get 5.03 (CON) or are dropped (NON). */
+  maxConcurrentPerPeer: number;
+  /** Incoming requests per second one source address may send (token bucket); excess dropped. 0 = no limit. */
+  maxRequestsPerSecondPerAddress: number;
+  /** Block1 reassemblies in progress in total, and their maximum body size. */
+  maxBlockTransfers: number;
+  maxBodySize: number;
+}

@@ -1,0 +1,770 @@
+import { EventEmitter } from 'node:events';
+import { CoapEndpoint } from '../coap/endpoint';
+import type {
+  CoapEndpointOptions,
+  CoapMethod,
+  IncomingRequest,
+  IncomingResponse,
+  OutgoingRequest,
+  OutgoingResponse,
+} from '../coap/types';
+import { CoapRequestError } from '../coap/types';
+import { decodeNode, encodeNode, isSupportedFormat } from '../content';
+import { parseLinkFormat } from '../content/link-format';
+import type { Link } from '../content/link-format';
+import { ContentCodecError, ContentFormat } from '../content/types';
+import { ObjectModel } from '../model/object-model';
+import { LwM2mPath, InvalidPathError } from '../model/path';
+import type { LwM2mNode, ResourceDefinition } from '../model/types';
+import { fromPlain, toPlain } from '../model/values';
+import { MemoryObservationStore, MemoryRegistrationStore } from '../store/memory';
+import type { DatagramTransport, PeerAddress } from '../transport/types';
+import { UdpTransport } from '../transport/udp';
+import type { NotificationAttributes } from './attributes';
+import { AttributeError, attributesToQuery } from './attributes';
+import { candidateFormats } from './content-negotiation';
+import { Lwm2mRequestError, describeCode } from './errors';
+import { ObservationService } from './observation-service';
+import type { Notification } from './observation-service';
+import type { Registration } from './registration';
+import { RegistrationService } from './registration-service';
+import type { ObservationStore, RegistrationStore, StoredObservation } from './stores';
+
+export interface Lwm2mServerOptions {
+  /** Bind address ('::' = every IPv6 and IPv4 address, the default). */
+  address: string;
+  /** UDP port (5683). 0 picks a free one (tests). */
+  port: number;
+  /** A transport to use instead of a UDP socket (tests, DTLS later). */
+  transport?: DatagramTransport;
+  coap: Partial<CoapEndpointOptions>;
+  lifetimeGraceSeconds: number;
+  defaultLifetimeSeconds: number;
+  /** Re-send Observe for a device's observed paths when it registers again (its old ones died). */
+  reobserveOnRegister: boolean;
+  model: ObjectModel;
+  registrationStore: RegistrationStore;
+  observationStore: ObservationStore;
+}
+
+/** What every device operation resolves with. */
+export interface OperationResult {
+  endpoint: string;
+  path: string;
+  /** The device's success code ('2.05', '2.04', ...). */
+  code: string;
+  contentFormat?: number;
+  /** Round-trip time of the whole exchange (all blocks, all format retries) in ms. */
+  rttMs: number;
+}
+
+export interface ReadResult extends OperationResult {
+  node: LwM2mNode;
+  /** The value in msg shape (see model/values toPlain). */
+  value: unknown;
+}
+
+export interface DiscoverResult extends OperationResult {
+  links: Link[];
+}
+
+export interface CreateResult extends OperationResult {
+  /** Path of the created instance (from Location-Path, or the one we asked for). */
+  instancePath?: string;
+}
+
+export interface ObserveResult extends ReadResult {
+  observationId: string;
+  /** True when this call joined an observation that already existed (another node, or a redeploy). */
+  joined: boolean;
+}
+
+export interface RequestOptions {
+  /** Content format to use instead of the negotiated one. */
+  format?: number;
+  timeoutMs?: number;
+}
+
+export interface WriteOptions extends RequestOptions {
+  /** 'replace' (PUT, the default) or 'update' (POST: partial update of an instance). */
+  mode?: 'replace' | 'update';
+}
+
+export interface WriteAttributesResult extends OperationResult {
+  /** The Uri-Query sent ('pmin=10', ...). */
+  attributes: string[];
+  /**
+   * In LwM2M 1.0/1.1 attributes belong to (server, path): when another owner had written different
+   * ones for this path, they are replaced (last write wins) and reported here so the caller can warn.
+   */
+  replaced?: { owner: string; attributes: string[] };
+}
+
+export interface ObserveOptions extends RequestOptions {
+  /** Who asks (a node id): the device observation is cancelled only when its last owner cancels. */
+  owner?: string;
+}
+
+export interface Lwm2mServerEvents {
+  registered: [registration: Registration, replaced?: Registration];
+  updated: [registration: Registration, previous: Registration];
+  deregistered: [registration: Registration];
+  expired: [registration: Registration];
+  notification: [notification: Notification];
+  /** An observation ended: cancelled, the device answered an error, or its registration ended. */
+  observationEnded: [observation: StoredObservation, reason: string];
+  /** Problems that belong to no caller (a store failing in the background). */
+  error: [error: Error];
+  started: [address: PeerAddress];
+  stopped: [];
+}
+
+export const DEFAULT_SERVER_OPTIONS: Omit<Lwm2mServerOptions, 'model' | 'registrationStore' | 'observationStore'> = {
+  address: '::',
+  port: 5683,
+  coap: {},
+  lifetimeGraceSeconds: 15,
+  defaultLifetimeSeconds: 86400,
+  reobserveOnRegister: true,
+};
+
+/**
+ * The LwM2M server facade: owns the CoAP endpoint, the registration service, the observation service
+ * and the request sender. It can be stopped and started again (a Node-RED redeploy): the stores and
+ * the live observations survive in between, so devices are not lost.
+ */
+export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
+  readonly options: Lwm2mServerOptions;
+  readonly registrations: RegistrationStore;
+  readonly model: ObjectModel;
+  private endpoint?: CoapEndpoint;
+  private readonly registrationService: RegistrationService;
+  private readonly observationService: ObservationService;
+  private boundAddress?: PeerAddress;
+  /** Who last wrote attributes on (registration id, path), to tell observers apart (LwM2M 1.0/1.1). */
+  private readonly attributeWriters = new Map<string, { owner: string; attributes: string[] }>();
+  private starting?: Promise<PeerAddress>;
+
+  constructor(options: Partial<Lwm2mServerOptions> = {}) {
+    super();
+    this.options = {
+      ...DEFAULT_SERVER_OPTIONS,
+      ...options,
+      model: options.model ?? ObjectModel.withBuiltins(),
+      registrationStore: options.registrationStore ?? new MemoryRegistrationStore(),
+      observationStore: options.observationStore ?? new MemoryObservationStore(),
+    };
+    this.model = this.options.model;
+    this.registrations = this.options.registrationStore;
+    this.registrationService = new RegistrationService(this.registrations, this.options, {
+      registered: (registration, replaced) => this.onRegistered(registration, replaced),
+      updated: (registration, previous) => this.onUpdated(registration, previous),
+      deregistered: (registration) => this.onRegistrationEnded(registration, 'deregistered'),
+      expired: (registration) => this.onRegistrationEnded(registration, 'expired'),
+    });
+    this.observationService = new ObservationService(this.options.observationStore, {
+      model: this.model,
+      send: (registration, request) => this.send(registration, request),
+      observe: (registration, request, listener) => this.requireEndpoint().observe(peerOf(registration), request, listener),
+      decode: (payload, format, path) => this.decode(payload, format, path),
+      notify: (notification) => this.emit('notification', notification),
+      ended: (observation, reason) => this.emit('observationEnded', observation, reason),
+      error: (error) => this.emitError(error),
+    });
+  }
+
+  get running(): boolean {
+    return this.endpoint !== undefined;
+  }
+
+  get address(): PeerAddress | undefined {
+    return this.boundAddress;
+  }
+
+  /** Binds the endpoint and starts expiry; safe to call again while running. */
+  start(): Promise<PeerAddress> {
+    if (this.boundAddress && this.endpoint) return Promise.resolve(this.boundAddress);
+    this.starting ??= this.doStart().finally(() => (this.starting = undefined));
+    return this.starting;
+  }
+
+  private async doStart(): Promise<PeerAddress> {
+    const transport =
+      this.options.transport ?? new UdpTransport({ address: this.options.address, port: this.options.port });
+    const endpoint = new CoapEndpoint(transport, this.options.coap);
+    endpoint.setRequestHandler((request) => this.handleRequest(request));
+    endpoint.setUnknownNotificationHandler((notification) => this.observationService.adopt(notification));
+    const address = await endpoint.start();
+    this.endpoint = endpoint;
+    this.boundAddress = address;
+    try {
+      await this.observationService.load();
+      await this.registrationService.start();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    this.emit('started', address);
+    return address;
+  }
+
+  /** Closes the socket and stops timers. Registrations and observations stay in their stores. */
+  async stop(): Promise<void> {
+    if (this.starting) await this.starting.catch(() => undefined);
+    this.registrationService.stop();
+    this.observationService.detach();
+    const endpoint = this.endpoint;
+    this.endpoint = undefined;
+    this.boundAddress = undefined;
+    if (endpoint) {
+      await endpoint.close();
+      this.emit('stopped');
+    }
+  }
+
+  getRegistration(endpoint: string): Promise<Registration | undefined> {
+    return this.registrations.getByEndpoint(endpoint);
+  }
+
+  listRegistrations(): Promise<Registration[]> {
+    return this.registrations.list();
+  }
+
+  listObservations(endpoint?: string): Promise<StoredObservation[]> {
+    return this.observationService.list(endpoint);
+  }
+
+  // ---- Device management ---------------------------------------------------------------------
+
+  async read(endpointName: string, pathText: string, options: RequestOptions = {}): Promise<ReadResult> {
+    const { registration, path } = await this.target(endpointName, pathText);
+    const started = Date.now();
+    const { response, format } = await this.withFormats(registration, path, options.format, 'Read', async (accept) => ({
+      response: await this.send(registration, {
+        method: 'GET',
+        pathSegments: path.toSegments(),
+        accept,
+        timeoutMs: options.timeoutMs,
+      }),
+    }));
+    expectSuccess(response, 'Read', registration.endpoint, path, ['2.05']);
+    const contentFormat = response.contentFormat ?? format;
+    const node = this.decodeResponse(response.payload, contentFormat, path, registration.endpoint);
+    return {
+      endpoint: registration.endpoint,
+      path: path.toString(),
+      code: response.code,
+      contentFormat,
+      rttMs: Date.now() - started,
+      node,
+      value: toPlain(node, path, this.model),
+    };
+  }
+
+  async discover(endpointName: string, pathText: string, options: RequestOptions = {}): Promise<DiscoverResult> {
+    const { registration, path } = await this.target(endpointName, pathText);
+    if (path.isRoot() || path.isResourceInstance()) {
+      throw badRequest(`Discover needs an object, instance or resource path, not ${path}`, registration, path);
+    }
+    const started = Date.now();
+    const response = await this.send(registration, {
+      method: 'GET',
+      pathSegments: path.toSegments(),
+      accept: ContentFormat.LINK_FORMAT,
+      timeoutMs: options.timeoutMs,
+    });
+    expectSuccess(response, 'Discover', registration.endpoint, path, ['2.05']);
+    let links: Link[];
+    try {
+      links = stripRoot(parseLinkFormat(response.payload.toString('utf8')), registration.rootPath);
+    } catch (err) {
+      throw invalidResponse(err, 'Discover', registration.endpoint, path);
+    }
+    return {
+      endpoint: registration.endpoint,
+      path: path.toString(),
+      code: response.code,
+      contentFormat: ContentFormat.LINK_FORMAT,
+      rttMs: Date.now() - started,
+      links,
+    };
+  }
+
+  /** Write (replace with PUT, or partial update with POST). `value` is a msg-shaped value or a node. */
+  async write(endpointName: string, pathText: string, value: unknown, options: WriteOptions = {}): Promise<OperationResult> {
+    const { registration, path } = await this.target(endpointName, pathText);
+    if (path.isRoot() || path.isObject()) {
+      throw badRequest(`Write needs an instance, resource or resource instance path, not ${path}`, registration, path);
+    }
+    const mode = options.mode ?? 'replace';
+    if (mode === 'update' && !path.isObjectInstance() && !(path.isResource() && this.isMultiple(path))) {
+      throw badRequest('a partial update (POST) applies to an instance or a multiple resource', registration, path);
+    }
+    const node = this.toNode(value, path, registration);
+    const started = Date.now();
+    const { response, format } = await this.withFormats(registration, path, options.format, 'Write', async (contentFormat) => ({
+      response: await this.send(registration, {
+        method: mode === 'replace' ? 'PUT' : 'POST',
+        pathSegments: path.toSegments(),
+        contentFormat,
+        payload: this.encode(node, contentFormat, path, registration),
+        timeoutMs: options.timeoutMs,
+      }),
+    }));
+    expectSuccess(response, 'Write', registration.endpoint, path, ['2.04']);
+    return result(registration, path, response, started, format);
+  }
+
+  /** Execute with optional arguments: a string as the device expects it (`0='on',1`) or a list/object. */
+  async execute(endpointName: string, pathText: string, args?: unknown, options: RequestOptions = {}): Promise<OperationResult> {
+    const { registration, path } = await this.target(endpointName, pathText);
+    if (!path.isResource()) throw badRequest(`Execute needs a resource path, not ${path}`, registration, path);
+    const definition = this.resourceDefinition(path);
+    if (definition && definition.operations !== 'E') {
+      throw badRequest(`${definition.name} (${path}) is not executable`, registration, path);
+    }
+    let payload: Buffer | undefined;
+    try {
+      const text = executeArguments(args);
+      payload = text === '' ? undefined : Buffer.from(text, 'utf8');
+    } catch (err) {
+      throw badRequest((err as Error).message, registration, path);
+    }
+    const started = Date.now();
+    const response = await this.send(registration, {
+      method: 'POST',
+      pathSegments: path.toSegments(),
+      payload,
+      contentFormat: payload ? ContentFormat.TEXT : undefined,
+      timeoutMs: options.timeoutMs,
+    });
+    expectSuccess(response, 'Execute', registration.endpoint, path, ['2.04']);
+    return result(registration, path, response, started);
+  }
+
+  /** Create an object instance; `value` holds its resources (keyed by id or name). */
+  async create(
+    endpointName: string,
+    objectPathText: string,
+    value: unknown,
+    options: RequestOptions & { instanceId?: number } = {},
+  ): Promise<CreateResult> {
+    const { registration, path } = await this.target(endpointName, objectPathText);
+    if (!path.isObject()) throw badRequest(`Create needs an object path like /3303, not ${path}`, registration, path);
+    const instanceId = options.instanceId;
+    const instancePath = path.append(instanceId ?? 0);
+    const instanceNode = this.toNode(value, instancePath, registration);
+    // With an id, the payload is the instance itself; without one, the device picks the id.
+    const node: LwM2mNode =
+      instanceId === undefined || instanceNode.kind !== 'instance'
+        ? instanceNode
+        : { kind: 'object', id: path.objectId!, instances: new Map([[instanceId, instanceNode]]) };
+    const encodePath = instanceId === undefined ? instancePath : path;
+    const started = Date.now();
+    const { response, format } = await this.withFormats(registration, path, options.format, 'Create', async (contentFormat) => ({
+      response: await this.send(registration, {
+        method: 'POST',
+        pathSegments: path.toSegments(),
+        contentFormat,
+        payload: this.encode(node, contentFormat, encodePath, registration),
+        timeoutMs: options.timeoutMs,
+      }),
+    }));
+    expectSuccess(response, 'Create', registration.endpoint, path, ['2.01']);
+    const location = response.options
+      .filter((option) => option.name === 'Location-Path')
+      .map((option) => option.value.toString('utf8'));
+    const created =
+      location.length > 0
+        ? '/' + location.slice(-2).join('/')
+        : instanceId !== undefined
+          ? path.append(instanceId).toString()
+          : undefined;
+    return { ...result(registration, path, response, started, format), instancePath: created };
+  }
+
+  async delete(endpointName: string, pathText: string, options: RequestOptions = {}): Promise<OperationResult> {
+    const { registration, path } = await this.target(endpointName, pathText);
+    if (!path.isObjectInstance() && !(path.isResourceInstance() && registration.lwm2mVersion === '1.2')) {
+      throw badRequest(`Delete needs an instance path like /3303/0, not ${path}`, registration, path);
+    }
+    const started = Date.now();
+    const response = await this.send(registration, {
+      method: 'DELETE',
+      pathSegments: path.toSegments(),
+      timeoutMs: options.timeoutMs,
+    });
+    expectSuccess(response, 'Delete', registration.endpoint, path, ['2.02']);
+    return result(registration, path, response, started);
+  }
+
+  async writeAttributes(
+    endpointName: string,
+    pathText: string,
+    attributes: NotificationAttributes,
+    options: RequestOptions & { owner?: string } = {},
+  ): Promise<WriteAttributesResult> {
+    const { registration, path } = await this.target(endpointName, pathText);
+    if (path.isRoot()) throw badRequest('Write-Attributes needs an object, instance or resource path', registration, path);
+    if (path.isResourceInstance() && registration.lwm2mVersion === '1.0') {
+      throw badRequest('LwM2M 1.0 has no attributes on resource instances', registration, path);
+    }
+    let query: string[];
+    try {
+      query = attributesToQuery(attributes, registration.lwm2mVersion, path.level, this.resourceDefinition(path));
+    } catch (err) {
+      if (err instanceof AttributeError) throw badRequest(err.message, registration, path);
+      throw err;
+    }
+    const started = Date.now();
+    const response = await this.send(registration, {
+      method: 'PUT',
+      pathSegments: path.toSegments(),
+      query,
+      timeoutMs: options.timeoutMs,
+    });
+    expectSuccess(response, 'Write-Attributes', registration.endpoint, path, ['2.04']);
+    const key = `${registration.id}|${path}`;
+    const owner = options.owner ?? 'api';
+    const previous = this.attributeWriters.get(key);
+    this.attributeWriters.set(key, { owner, attributes: query });
+    const replaced =
+      previous && previous.owner !== owner && previous.attributes.join('&') !== query.join('&') ? previous : undefined;
+    return { ...result(registration, path, response, started), attributes: query, ...(replaced ? { replaced } : {}) };
+  }
+
+  /**
+   * Observe a path. Several callers observing the same path on one device share one device
+   * observation; each is an owner, and the device is told to stop only when the last one cancels.
+   */
+  async observe(endpointName: string, pathText: string, options: ObserveOptions = {}): Promise<ObserveResult> {
+    const { registration, path } = await this.target(endpointName, pathText);
+    const started = Date.now();
+    const owner = options.owner ?? 'api';
+    const existing = await this.observationService.join(registration, path, owner);
+    if (existing) {
+      // The device keeps notifying; a fresh Read gives the caller the current value right away.
+      const current = await this.read(endpointName, pathText, options);
+      return { ...current, observationId: existing.id, joined: true };
+    }
+    const { outcome, format } = await this.withFormats(registration, path, options.format, 'Observe', async (accept) => {
+      const attempt = await this.observationService.start(registration, path, owner, accept, options.timeoutMs);
+      return { response: attempt.response, outcome: attempt };
+    });
+    const response = outcome.response;
+    expectSuccess(response, 'Observe', registration.endpoint, path, ['2.05']);
+    const contentFormat = response.contentFormat ?? format;
+    const node = this.decodeResponse(response.payload, contentFormat, path, registration.endpoint);
+    if (!outcome.observation) {
+      throw new Lwm2mRequestError(
+        `Observe ${path} on ${registration.endpoint}: the device answered without Observe, so it will not notify`,
+        '2.05',
+        registration.endpoint,
+        path.toString(),
+      );
+    }
+    return {
+      endpoint: registration.endpoint,
+      path: path.toString(),
+      code: response.code,
+      contentFormat,
+      rttMs: Date.now() - started,
+      node,
+      value: toPlain(node, path, this.model),
+      observationId: outcome.observation.id,
+      joined: false,
+    };
+  }
+
+  /**
+   * Lets go of an observation for `owner` (every owner when omitted). When nobody holds it any more,
+   * the device is told (active cancel; passive when the device does not answer).
+   */
+  async cancelObservation(endpointName: string, pathText: string, owner?: string): Promise<boolean> {
+    const registration = await this.registrations.getByEndpoint(endpointName);
+    if (!registration) return false;
+    const path = parsePath(pathText, endpointName);
+    return this.observationService.cancel(registration, path, owner);
+  }
+
+  /** Forgets an owner on every observation it holds (a node removed from the flow). */
+  async releaseOwner(owner: string): Promise<void> {
+    await this.observationService.releaseOwner(owner, async (observation) => {
+      return this.registrations.getById(observation.registrationId);
+    });
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  private async handleRequest(request: IncomingRequest): Promise<OutgoingResponse> {
+    const first = request.pathSegments[0];
+    if (first === 'rd') return this.registrationService.handle(request);
+    if (first === 'bs') return { code: '4.04', payload: Buffer.from('this is not a bootstrap server') };
+    return { code: '4.04' };
+  }
+
+  private onRegistered(registration: Registration, replaced?: Registration): void {
+    let reobserve: Promise<StoredObservation[]> = Promise.resolve([]);
+    if (replaced) {
+      this.forgetAttributes(replaced.id);
+      // The device rebooted or lost its session: its observations died with it.
+      reobserve = this.observationService.dropRegistration(replaced, 'replaced by a new registration');
+    }
+    this.emit('registered', registration, replaced);
+    if (!this.options.reobserveOnRegister) return;
+    void reobserve
+      .then((dropped) => {
+        if (dropped.length === 0) return;
+        // After the 2.01 has gone out: a device may not answer requests before it knows it is registered.
+        setImmediate(() => {
+          for (const observation of dropped) {
+            for (const owner of observation.owners) {
+              this.observe(registration.endpoint, observation.path, { owner, format: observation.contentFormat }).catch(
+                (err: Error) => this.emitError(new Error(`re-observing ${observation.path} on ${registration.endpoint}: ${err.message}`)),
+              );
+            }
+          }
+        });
+      })
+      .catch((err: Error) => this.emitError(err));
+  }
+
+  private onUpdated(registration: Registration, previous: Registration): void {
+    if (registration.peerKey !== previous.peerKey) {
+      this.observationService.movePeer(registration).catch((err: Error) => this.emitError(err));
+    }
+    this.emit('updated', registration, previous);
+  }
+
+  private forgetAttributes(registrationId: string): void {
+    for (const key of this.attributeWriters.keys()) if (key.startsWith(registrationId + '|')) this.attributeWriters.delete(key);
+  }
+
+  private onRegistrationEnded(registration: Registration, kind: 'deregistered' | 'expired'): void {
+    this.forgetAttributes(registration.id);
+    this.observationService.dropRegistration(registration, kind).catch((err: Error) => this.emitError(err));
+    if (kind === 'deregistered') this.emit('deregistered', registration);
+    else this.emit('expired', registration);
+  }
+
+  private emitError(error: Error): void {
+    // An EventEmitter throws on 'error' with no listener: background problems must never crash Node-RED.
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
+  private requireEndpoint(): CoapEndpoint {
+    if (!this.endpoint) throw new Lwm2mRequestError('the LwM2M server is not running', 'closed');
+    return this.endpoint;
+  }
+
+  private async send(registration: Registration, request: OutgoingRequest): Promise<IncomingResponse> {
+    const endpoint = this.requireEndpoint();
+    const withRoot: OutgoingRequest = registration.rootPath
+      ? { ...request, pathSegments: [...registration.rootPath.split('/').filter(Boolean), ...request.pathSegments] }
+      : request;
+    try {
+      return await endpoint.request(peerOf(registration), withRoot);
+    } catch (err) {
+      throw transportError(err, registration, request.pathSegments);
+    }
+  }
+
+  private async target(endpointName: string, pathText: string): Promise<{ registration: Registration; path: LwM2mPath }> {
+    if (typeof endpointName !== 'string' || endpointName === '') {
+      throw new Lwm2mRequestError('no endpoint given', 'bad-request');
+    }
+    const path = parsePath(pathText, endpointName);
+    const registration = await this.registrations.getByEndpoint(endpointName);
+    if (!registration) {
+      throw new Lwm2mRequestError(`device "${endpointName}" is not registered`, 'not-registered', endpointName, path.toString());
+    }
+    return { registration, path };
+  }
+
+  /** Tries the candidate formats in order, moving on when the device answers 4.06 or 4.15. */
+  private async withFormats<T extends { response: IncomingResponse }>(
+    registration: Registration,
+    path: LwM2mPath,
+    forced: number | undefined,
+    operation: string,
+    attempt: (format: number) => Promise<T>,
+  ): Promise<T & { format: number }> {
+    if (forced !== undefined && !isSupportedFormat(forced)) {
+      throw badRequest(`content format ${forced} is not supported`, registration, path);
+    }
+    const formats =
+      forced !== undefined
+        ? [forced]
+        : candidateFormats(registration, path, this.resourceDefinition(path), (format) => isSupportedFormat(format));
+    let last: (T & { format: number }) | undefined;
+    for (const format of formats) {
+      last = { ...(await attempt(format)), format };
+      if (last.response.code !== '4.06' && last.response.code !== '4.15') return last;
+    }
+    if (!last) throw badRequest(`no content format to ${operation} ${path} with`, registration, path);
+    return last;
+  }
+
+  private toNode(value: unknown, path: LwM2mPath, registration: Registration): LwM2mNode {
+    if (isNode(value)) return value;
+    try {
+      return fromPlain(value, path, this.model);
+    } catch (err) {
+      throw badRequest((err as Error).message, registration, path);
+    }
+  }
+
+  private encode(node: LwM2mNode, format: number, path: LwM2mPath, registration: Registration): Buffer {
+    try {
+      return encodeNode(node, format, path, this.model);
+    } catch (err) {
+      throw badRequest(`cannot encode the value for ${path}: ${(err as Error).message}`, registration, path);
+    }
+  }
+
+  private decode(payload: Buffer, format: number | undefined, path: LwM2mPath): LwM2mNode {
+    return decodeNode(payload, format ?? this.defaultDecodeFormat(path), path, this.model);
+  }
+
+  private decodeResponse(payload: Buffer, format: number | undefined, path: LwM2mPath, endpoint: string): LwM2mNode {
+    try {
+      return this.decode(payload, format, path);
+    } catch (err) {
+      throw invalidResponse(err, 'Read', endpoint, path);
+    }
+  }
+
+  /** A response without Content-Format: text for a single value, TLV otherwise (what 1.0 clients send). */
+  private defaultDecodeFormat(path: LwM2mPath): number {
+    const definition = this.resourceDefinition(path);
+    if (path.isResourceInstance() || (path.isResource() && definition && !definition.multiple)) {
+      return definition?.type === 'opaque' ? ContentFormat.OPAQUE : ContentFormat.TEXT;
+    }
+    return ContentFormat.TLV;
+  }
+
+  private resourceDefinition(path: LwM2mPath): ResourceDefinition | undefined {
+    if (path.objectId === undefined || path.resourceId === undefined) return undefined;
+    return this.model.getResource(path.objectId, path.resourceId);
+  }
+
+  private isMultiple(path: LwM2mPath): boolean {
+    return this.resourceDefinition(path)?.multiple ?? false;
+  }
+}
+
+// ---- helpers -------------------------------------------------------------------------------------
+
+function peerOf(registration: Registration): PeerAddress {
+  return { address: registration.address, port: registration.port };
+}
+
+function parsePath(pathText: string, endpoint: string): LwM2mPath {
+  try {
+    return LwM2mPath.parse(pathText);
+  } catch (err) {
+    if (err instanceof InvalidPathError) throw new Lwm2mRequestError(err.message, 'bad-request', endpoint, String(pathText));
+    throw err;
+  }
+}
+
+function badRequest(message: string, registration: Registration, path: LwM2mPath): Lwm2mRequestError {
+  return new Lwm2mRequestError(message, 'bad-request', registration.endpoint, path.toString());
+}
+
+function invalidResponse(err: unknown, operation: string, endpoint: string, path: LwM2mPath): Lwm2mRequestError {
+  const reason = err instanceof ContentCodecError ? err.message : String((err as Error)?.message ?? err);
+  return new Lwm2mRequestError(`${operation} ${path} on ${endpoint}: the device's answer could not be decoded: ${reason}`, 'invalid-response', endpoint, path.toString());
+}
+
+function expectSuccess(
+  response: IncomingResponse,
+  operation: string,
+  endpoint: string,
+  path: LwM2mPath,
+  expected: string[],
+): void {
+  if (expected.includes(response.code)) return;
+  if (response.code.startsWith('2.')) return; // a device answering 2.04 to a Read is odd, but a success
+  const diagnostic = response.payload.length > 0 && response.payload.length < 200 ? `: ${response.payload.toString('utf8')}` : '';
+  throw new Lwm2mRequestError(
+    `${operation} ${path} on ${endpoint} failed: ${describeCode(response.code)}${diagnostic}`,
+    response.code,
+    endpoint,
+    path.toString(),
+  );
+}
+
+function transportError(err: unknown, registration: Registration, segments: string[]): Error {
+  const path = '/' + segments.join('/');
+  if (err instanceof CoapRequestError) {
+    const reason =
+      err.reason === 'timeout'
+        ? 'no answer from the device (timeout)'
+        : err.reason === 'reset'
+          ? 'the device reset the request (RST)'
+          : err.message;
+    return new Lwm2mRequestError(`${path} on ${registration.endpoint}: ${reason}`, err.reason === 'block' ? '4.08' : err.reason, registration.endpoint, path);
+  }
+  return err as Error;
+}
+
+function result(
+  registration: Registration,
+  path: LwM2mPath,
+  response: IncomingResponse,
+  started: number,
+  contentFormat?: number,
+): OperationResult {
+  return {
+    endpoint: registration.endpoint,
+    path: path.toString(),
+    code: response.code,
+    contentFormat,
+    rttMs: Date.now() - started,
+  };
+}
+
+function stripRoot(links: Link[], rootPath: string): Link[] {
+  if (!rootPath) return links;
+  return links.map((link) => (link.uri.startsWith(rootPath + '/') ? { ...link, uri: link.uri.slice(rootPath.length) } : link));
+}
+
+function isNode(value: unknown): value is LwM2mNode {
+  if (typeof value !== 'object' || value === null) return false;
+  const kind = (value as { kind?: unknown }).kind;
+  return (
+    (kind === 'object' || kind === 'instance' || kind === 'resource' || kind === 'multipleResource' || kind === 'resourceInstance') &&
+    typeof (value as { id?: unknown }).id === 'number'
+  );
+}
+
+/**
+ * Execute arguments (LwM2M Core §5.4.5: `0='value',1`): a string as is, an array (index = digit),
+ * or an object `{ "0": "value", "1": null }`.
+ */
+export function executeArguments(args: unknown): string {
+  if (args === undefined || args === null || args === '') return '';
+  if (typeof args === 'string') return args;
+  if (typeof args === 'number') return String(args);
+  const entries: [string, unknown][] = Array.isArray(args)
+    ? args.map((value, index) => [String(index), value])
+    : typeof args === 'object'
+      ? Object.entries(args as Record<string, unknown>)
+      : [];
+  if (entries.length === 0 && typeof args !== 'object') {
+    throw new Error(`Execute arguments must be a string, a list or an object, got ${typeof args}`);
+  }
+  return entries
+    .map(([digit, value]) => {
+      if (!/^\d$/.test(digit)) throw new Error(`Execute argument names are digits 0-9, got "${digit}"`);
+      if (value === null || value === undefined || value === '') return digit;
+      const text = String(value);
+      if (text.includes("'")) throw new Error(`Execute argument ${digit} must not contain a quote (')`);
+      return `${digit}='${text}'`;
+    })
+    .join(',');
+}
+
+export type { Notification };
+export type { CoapMethod };

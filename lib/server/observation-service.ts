@@ -1,0 +1,283 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingResponse, NotificationListener, ObservationHandle, OutgoingRequest } from '../coap/types';
+import { LwM2mPath } from '../model/path';
+import type { LwM2mNode } from '../model/types';
+import { toPlain } from '../model/values';
+import type { ObjectModelLookup } from '../model/types';
+import type { Registration } from './registration';
+import type { ObservationStore, StoredObservation } from './stores';
+
+/** One notification, decoded, as the server emits it. */
+export interface Notification {
+  endpoint: string;
+  registrationId: string;
+  observationId: string;
+  path: string;
+  /** Who holds the observation (node ids), so each can pick its own notifications. */
+  owners: readonly string[];
+  code: string;
+  contentFormat?: number;
+  /** Observe sequence number from the device. */
+  sequence?: number;
+  node?: LwM2mNode;
+  /** msg-shaped value (model/values toPlain); absent when `error` is set. */
+  value?: unknown;
+  /** Why the payload could not be decoded (the observation goes on). */
+  error?: string;
+  receivedAt: Date;
+}
+
+export interface ObservationServiceDeps {
+  model?: ObjectModelLookup;
+  send(registration: Registration, request: OutgoingRequest): Promise<IncomingResponse>;
+  observe(
+    registration: Registration,
+    request: OutgoingRequest,
+    listener: NotificationListener,
+  ): Promise<{ response: IncomingResponse; observation?: ObservationHandle }>;
+  decode(payload: Buffer, format: number | undefined, path: LwM2mPath): LwM2mNode;
+  notify(notification: Notification): void;
+  ended(observation: StoredObservation, reason: string): void;
+  error(error: Error): void;
+}
+
+interface LiveObservation {
+  stored: StoredObservation;
+  parsedPath: LwM2mPath;
+  /** Present while this process sent the Observe; absent for one adopted after a restart. */
+  handle?: ObservationHandle;
+}
+
+/**
+ * Observations the server holds on devices (LwM2M Information Reporting). Stored observations are
+ * mirrored in memory by (peer, token) so an incoming notification is matched without I/O, including
+ * notifications for observations made before a redeploy or restart (adopted from the store).
+ */
+export class ObservationService {
+  private readonly live = new Map<string, LiveObservation>();
+  private readonly idByToken = new Map<string, string>();
+  private readonly idByTarget = new Map<string, string>();
+  private readonly pending = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly store: ObservationStore,
+    private readonly deps: ObservationServiceDeps & { model?: ObjectModelLookup },
+  ) {}
+
+  /** Mirrors the store in memory (at start). */
+  async load(): Promise<void> {
+    this.detach();
+    for (const stored of await this.store.list()) this.index({ stored, parsedPath: LwM2mPath.parse(stored.path) });
+  }
+
+  /** Forgets live handles (the endpoint is closing); stored observations stay for the next start. */
+  detach(): void {
+    this.live.clear();
+    this.idByToken.clear();
+    this.idByTarget.clear();
+  }
+
+  async list(endpoint?: string): Promise<StoredObservation[]> {
+    const all = [...this.live.values()].map((entry) => entry.stored);
+    return endpoint === undefined ? all : all.filter((stored) => stored.endpoint === endpoint);
+  }
+
+  /** Adds `owner` to an existing observation of (registration, path); undefined when there is none. */
+  async join(registration: Registration, path: LwM2mPath, owner: string): Promise<StoredObservation | undefined> {
+    const target = targetKey(registration.id, path.toString());
+    const pending = this.pending.get(target);
+    if (pending) await pending.catch(() => undefined);
+    const id = this.idByTarget.get(target);
+    const entry = id === undefined ? undefined : this.live.get(id);
+    if (!entry) return undefined;
+    if (!entry.stored.owners.includes(owner)) {
+      entry.stored = { ...entry.stored, owners: [...entry.stored.owners, owner] };
+      await this.store.update(entry.stored);
+    }
+    return entry.stored;
+  }
+
+  /** Sends Observe; on success stores the observation with `owner`. */
+  async start(
+    registration: Registration,
+    path: LwM2mPath,
+    owner: string,
+    accept: number | undefined,
+    timeoutMs?: number,
+  ): Promise<{ response: IncomingResponse; observation?: StoredObservation }> {
+    const target = targetKey(registration.id, path.toString());
+    let resolveLive!: (entry: LiveObservation) => void;
+    const liveEntry = new Promise<LiveObservation>((resolve) => (resolveLive = resolve));
+    // Notifications may arrive before we have stored the observation: hold them until we have.
+    const listener: NotificationListener = (notification) => {
+      void liveEntry.then((entry) => this.deliver(entry, notification));
+    };
+    const attempt = this.deps
+      .observe(registration, { method: 'GET', pathSegments: path.toSegments(), observe: 0, accept, timeoutMs }, listener)
+      .then(async ({ response, observation: handle }) => {
+        if (!handle || !response.code.startsWith('2.')) return { response };
+        const stored: StoredObservation = {
+          id: randomUUID(),
+          registrationId: registration.id,
+          endpoint: registration.endpoint,
+          path: path.toString(),
+          token: handle.token.toString('hex'),
+          peerKey: registration.peerKey,
+          contentFormat: accept,
+          owners: [owner],
+          createdAt: Date.now(),
+        };
+        if (stored.contentFormat === undefined) delete stored.contentFormat;
+        const entry: LiveObservation = { stored, parsedPath: path, handle };
+        this.index(entry);
+        await this.store.add(stored);
+        resolveLive(entry);
+        return { response, observation: stored };
+      });
+    this.pending.set(target, attempt);
+    try {
+      return await attempt;
+    } finally {
+      if (this.pending.get(target) === attempt) this.pending.delete(target);
+    }
+  }
+
+  /** A notification with a token no live CoAP observation holds: ours if the store knows it. */
+  adopt(notification: IncomingResponse): NotificationListener | undefined {
+    const id = this.idByToken.get(tokenKey(notification.peer.key, notification.token.toString('hex')));
+    const entry = id === undefined ? undefined : this.live.get(id);
+    if (!entry) return undefined;
+    return (next) => this.deliver(entry, next);
+  }
+
+  /** Removes `owner` (every owner when omitted); the device is told once nobody is left. */
+  async cancel(registration: Registration, path: LwM2mPath, owner?: string): Promise<boolean> {
+    const id = this.idByTarget.get(targetKey(registration.id, path.toString()));
+    const entry = id === undefined ? undefined : this.live.get(id);
+    if (!entry) return false;
+    const owners = owner === undefined ? [] : entry.stored.owners.filter((item) => item !== owner);
+    if (owners.length > 0) {
+      entry.stored = { ...entry.stored, owners };
+      await this.store.update(entry.stored);
+      return true;
+    }
+    this.unindex(entry);
+    await this.store.remove(entry.stored.id);
+    await this.cancelOnDevice(entry, registration);
+    this.deps.ended(entry.stored, 'cancelled');
+    return true;
+  }
+
+  async releaseOwner(owner: string, registrationOf: (stored: StoredObservation) => Promise<Registration | undefined>): Promise<void> {
+    for (const entry of [...this.live.values()]) {
+      if (!entry.stored.owners.includes(owner)) continue;
+      const registration = await registrationOf(entry.stored);
+      if (registration) await this.cancel(registration, entry.parsedPath, owner);
+      else await this.forget(entry, 'registration gone');
+    }
+  }
+
+  /** The registration ended or was replaced: its observations are gone on the device. */
+  async dropRegistration(registration: Registration, reason: string): Promise<StoredObservation[]> {
+    const dropped = await this.store.removeByRegistration(registration.id);
+    const byId = new Map(dropped.map((stored) => [stored.id, stored]));
+    for (const entry of [...this.live.values()]) {
+      if (entry.stored.registrationId !== registration.id) continue;
+      byId.set(entry.stored.id, entry.stored);
+      this.unindex(entry);
+      // Passive: no request to a device that has gone; a late notification gets a RST.
+      void entry.handle?.cancel('passive').catch(() => undefined);
+    }
+    for (const stored of byId.values()) this.deps.ended(stored, reason);
+    return [...byId.values()];
+  }
+
+  /** The device's address changed (Update from a new NAT binding): match its tokens at the new peer. */
+  async movePeer(registration: Registration): Promise<void> {
+    for (const entry of [...this.live.values()]) {
+      if (entry.stored.registrationId !== registration.id) continue;
+      this.unindex(entry);
+      entry.stored = { ...entry.stored, peerKey: registration.peerKey };
+      this.index(entry);
+      await this.store.update(entry.stored);
+    }
+  }
+
+  private async forget(entry: LiveObservation, reason: string): Promise<void> {
+    this.unindex(entry);
+    await this.store.remove(entry.stored.id);
+    void entry.handle?.cancel('passive').catch(() => undefined);
+    this.deps.ended(entry.stored, reason);
+  }
+
+  private async cancelOnDevice(entry: LiveObservation, registration: Registration): Promise<void> {
+    try {
+      if (entry.handle) {
+        await entry.handle.cancel('active');
+      } else {
+        await this.deps.send(registration, {
+          method: 'GET',
+          pathSegments: entry.parsedPath.toSegments(),
+          observe: 1,
+          token: Buffer.from(entry.stored.token, 'hex'),
+          accept: entry.stored.contentFormat,
+        });
+      }
+    } catch {
+      // The device did not answer the cancel: its next notification gets a RST (passive cancel).
+      void entry.handle?.cancel('passive').catch(() => undefined);
+    }
+  }
+
+  private deliver(entry: LiveObservation, response: IncomingResponse): void {
+    if (!this.live.has(entry.stored.id)) return;
+    const { stored } = entry;
+    const notification: Notification = {
+      endpoint: stored.endpoint,
+      registrationId: stored.registrationId,
+      observationId: stored.id,
+      path: stored.path,
+      owners: stored.owners,
+      code: response.code,
+      contentFormat: response.contentFormat ?? stored.contentFormat,
+      sequence: response.observe,
+      receivedAt: new Date(),
+    };
+    if (!response.code.startsWith('2.')) {
+      notification.error = `the device ended the observation with ${response.code}`;
+      this.deps.notify(notification);
+      void this.forget(entry, `device answered ${response.code}`).catch((err: Error) => this.deps.error(err));
+      return;
+    }
+    try {
+      const node = this.deps.decode(response.payload, notification.contentFormat, entry.parsedPath);
+      notification.node = node;
+      notification.value = this.deps.model ? toPlain(node, entry.parsedPath, this.deps.model) : undefined;
+    } catch (err) {
+      notification.error = `notification could not be decoded: ${(err as Error).message}`;
+    }
+    this.deps.notify(notification);
+  }
+
+  private index(entry: LiveObservation): void {
+    this.live.set(entry.stored.id, entry);
+    this.idByToken.set(tokenKey(entry.stored.peerKey, entry.stored.token), entry.stored.id);
+    this.idByTarget.set(targetKey(entry.stored.registrationId, entry.stored.path), entry.stored.id);
+  }
+
+  private unindex(entry: LiveObservation): void {
+    this.live.delete(entry.stored.id);
+    const token = tokenKey(entry.stored.peerKey, entry.stored.token);
+    if (this.idByToken.get(token) === entry.stored.id) this.idByToken.delete(token);
+    const target = targetKey(entry.stored.registrationId, entry.stored.path);
+    if (this.idByTarget.get(target) === entry.stored.id) this.idByTarget.delete(target);
+  }
+}
+
+function tokenKey(peerKey: string, tokenHex: string): string {
+  return `${peerKey}|${tokenHex}`;
+}
+
+function targetKey(registrationId: string, path: string): string {
+  return `${registrationId}|${path}`;
+}

@@ -1,0 +1,198 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingRequest, OutgoingResponse } from '../coap/types';
+import { ContentFormat } from '../content/types';
+import { ContentCodecError } from '../content/types';
+import { ExpiryWheel } from './expiry-wheel';
+import type { Registration } from './registration';
+import { RegistrationError, parseObjectLinks, parseRegistrationQuery } from './registration';
+import type { RegistrationStore } from './stores';
+
+export interface RegistrationServiceOptions {
+  /** Seconds a registration is kept beyond its lifetime before it expires (network delays, clock drift). */
+  lifetimeGraceSeconds: number;
+  /** Lifetime assumed when a Register carries none (LwM2M default: 86400 s). */
+  defaultLifetimeSeconds: number;
+}
+
+export interface RegistrationEvents {
+  registered(registration: Registration, replaced?: Registration): void;
+  updated(registration: Registration, previous: Registration): void;
+  deregistered(registration: Registration): void;
+  expired(registration: Registration): void;
+}
+
+/**
+ * The Registration interface (LwM2M Core §6.2 / Transport §6.2): Register (POST /rd), Update
+ * (POST /rd/{id}), De-register (DELETE /rd/{id}), and lifetime expiry. Store I/O for one endpoint name
+ * is serialised so a Register racing an Update of the same device cannot interleave.
+ */
+export class RegistrationService {
+  private readonly wheel = new ExpiryWheel();
+  private readonly chains = new Map<string, Promise<unknown>>();
+  private sweepTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly store: RegistrationStore,
+    private readonly options: RegistrationServiceOptions,
+    private readonly events: RegistrationEvents,
+  ) {}
+
+  /** Rebuilds the expiry index from the store and starts sweeping (after a restart or redeploy). */
+  async start(): Promise<void> {
+    this.wheel.clear();
+    for (const registration of await this.store.list()) this.wheel.schedule(registration.id, this.expiresAt(registration));
+    this.sweepTimer = setInterval(() => void this.sweep(), 1000);
+    this.sweepTimer.unref();
+    await this.sweep();
+  }
+
+  stop(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    this.wheel.clear();
+  }
+
+  expiresAt(registration: Registration): number {
+    return registration.lastUpdateAt + (registration.lifetime + this.options.lifetimeGraceSeconds) * 1000;
+  }
+
+  /** Handles a request below /rd; returns the CoAP response. */
+  async handle(request: IncomingRequest): Promise<OutgoingResponse> {
+    try {
+      const segments = request.pathSegments;
+      if (segments.length === 1 && request.method === 'POST') return await this.register(request);
+      if (segments.length === 2 && request.method === 'POST') return await this.update(request, segments[1]);
+      if (segments.length === 2 && request.method === 'DELETE') return await this.deregister(segments[1]);
+      if (segments.length <= 2) return { code: '4.05' };
+      return { code: '4.04' };
+    } catch (err) {
+      if (err instanceof RegistrationError) return errorResponse(err.code, err.message);
+      if (err instanceof ContentCodecError) return errorResponse('4.00', err.message);
+      throw err;
+    }
+  }
+
+  private async register(request: IncomingRequest): Promise<OutgoingResponse> {
+    const query = parseRegistrationQuery(request.query, true);
+    const endpoint = query.endpoint ?? request.peer.security?.identity;
+    if (endpoint === undefined) throw new RegistrationError('the endpoint name (ep) is missing', '4.00');
+    checkLinkFormat(request);
+    const links = parseObjectLinks(request.payload);
+    const now = Date.now();
+    const registration: Registration = {
+      id: newRegistrationId(),
+      endpoint,
+      lifetime: query.lifetime ?? this.options.defaultLifetimeSeconds,
+      lwm2mVersion: query.lwm2mVersion ?? '1.0',
+      binding: query.binding ?? 'U',
+      queueMode: query.queueMode ?? false,
+      smsNumber: query.smsNumber,
+      address: request.peer.address,
+      port: request.peer.port,
+      peerKey: request.peer.key,
+      rootPath: links.rootPath,
+      objects: links.objects,
+      supportedContentFormats: links.supportedContentFormats,
+      additionalAttributes: query.additionalAttributes,
+      security: request.peer.security,
+      registeredAt: now,
+      lastUpdateAt: now,
+    };
+    if (registration.smsNumber === undefined) delete registration.smsNumber;
+    if (registration.security === undefined) delete registration.security;
+
+    const replaced = await this.serialised(`ep:${endpoint}`, () => this.store.add(registration));
+    this.wheel.schedule(registration.id, this.expiresAt(registration));
+    this.events.registered(registration, replaced);
+    return { code: '2.01', locationPath: ['rd', registration.id] };
+  }
+
+  private async update(request: IncomingRequest, registrationId: string): Promise<OutgoingResponse> {
+    return this.serialised(`id:${registrationId}`, async () => {
+      const previous = await this.store.getById(registrationId);
+      if (!previous) return errorResponse('4.04', `no registration ${registrationId}`);
+      const query = parseRegistrationQuery(request.query, false, previous.lwm2mVersion);
+      const next: Registration = { ...previous, lastUpdateAt: Date.now() };
+      if (query.lifetime !== undefined) next.lifetime = query.lifetime;
+      if (query.binding !== undefined) next.binding = query.binding;
+      if (query.queueMode !== undefined) next.queueMode = query.queueMode;
+      if (query.smsNumber !== undefined) next.smsNumber = query.smsNumber;
+      if (Object.keys(query.additionalAttributes).length > 0) {
+        next.additionalAttributes = { ...previous.additionalAttributes, ...query.additionalAttributes };
+      }
+      if (request.payload.length > 0) {
+        checkLinkFormat(request);
+        const links = parseObjectLinks(request.payload);
+        next.objects = links.objects;
+        if (links.rootPath !== '' || links.supportedContentFormats.length > 0) {
+          next.rootPath = links.rootPath;
+          next.supportedContentFormats = links.supportedContentFormats;
+        }
+      }
+      // A NAT may have re-mapped the device: requests must follow it to where the Update came from.
+      next.address = request.peer.address;
+      next.port = request.peer.port;
+      next.peerKey = request.peer.key;
+      if (!(await this.store.update(next))) return errorResponse('4.04', `no registration ${registrationId}`);
+      this.wheel.schedule(next.id, this.expiresAt(next));
+      this.events.updated(next, previous);
+      return { code: '2.04' };
+    });
+  }
+
+  private async deregister(registrationId: string): Promise<OutgoingResponse> {
+    const removed = await this.serialised(`id:${registrationId}`, () => this.store.remove(registrationId));
+    if (!removed) return errorResponse('4.04', `no registration ${registrationId}`);
+    this.events.deregistered(removed);
+    return { code: '2.02' };
+  }
+
+  /** Expires every registration whose lifetime (plus grace) has passed. */
+  async sweep(now = Date.now()): Promise<void> {
+    for (const id of this.wheel.takeDue(now)) {
+      const expired = await this.serialised(`id:${id}`, async () => {
+        const registration = await this.store.getById(id);
+        if (!registration) return undefined;
+        if (this.expiresAt(registration) > now) {
+          this.wheel.schedule(id, this.expiresAt(registration));
+          return undefined;
+        }
+        return this.store.remove(id);
+      });
+      if (expired) this.events.expired(expired);
+    }
+  }
+
+  private serialised<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.chains.get(key) ?? Promise.resolve();
+    const next = previous.then(task, task);
+    const settled = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.chains.set(key, settled);
+    void settled.then(() => {
+      if (this.chains.get(key) === settled) this.chains.delete(key);
+    });
+    return next;
+  }
+}
+
+function checkLinkFormat(request: IncomingRequest): void {
+  if (request.contentFormat !== undefined && request.contentFormat !== ContentFormat.LINK_FORMAT) {
+    throw new RegistrationError(
+      `the registration payload must be link-format (40), not content format ${request.contentFormat}`,
+      '4.00',
+    );
+  }
+}
+
+function errorResponse(code: string, reason: string): OutgoingResponse {
+  // A diagnostic payload (RFC 7252 §5.5.2) tells a developer at the device side why.
+  return { code, payload: Buffer.from(reason, 'utf8') };
+}
+
+/** Short, unguessable, URL-safe registration ids (the Location-Path a device updates). */
+function newRegistrationId(): string {
+  return randomBytes(6).toString('base64url');
+}

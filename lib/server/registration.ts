@@ -1,0 +1,212 @@
+import { parseLinkFormat } from '../content/link-format';
+import type { SecurityIdentity } from '../transport/types';
+
+export type Lwm2mVersion = '1.0' | '1.1' | '1.2';
+export const SUPPORTED_VERSIONS: readonly Lwm2mVersion[] = ['1.0', '1.1', '1.2'];
+
+/** What a device announced for one object in its registration links. */
+export interface RegisteredObject {
+  /** Object version from `ver=` (absent means the version the device's LwM2M version implies). */
+  version?: string;
+  /** Instance ids announced (`</3303/0>`); empty when only `</3303>` was sent. */
+  instances: number[];
+}
+
+/** One device's registration, as the server and its store keep it. Plain data: storable as JSON. */
+export interface Registration {
+  /** Registration id: the last Location-Path segment (`/rd/<id>`). */
+  id: string;
+  endpoint: string;
+  /** Seconds. */
+  lifetime: number;
+  lwm2mVersion: Lwm2mVersion;
+  /** Binding letters (1.0: U, UQ, S, SQ, US, UQS; 1.1+: any of U, T, S, N). */
+  binding: string;
+  /** Queue mode: the 1.1 `Q` query flag, or a 1.0 binding with Q. */
+  queueMode: boolean;
+  smsNumber?: string;
+  address: string;
+  port: number;
+  /** Transport peer key (`address:port`), how requests find the device. */
+  peerKey: string;
+  /** Alternate root path from `</path>;rt="oma.lwm2m"` ('' when the default root is used). */
+  rootPath: string;
+  /** Object id -> what was announced. */
+  objects: Record<number, RegisteredObject>;
+  /** Content formats the device announced with `ct` on the root link (1.1+), in its order. */
+  supportedContentFormats: number[];
+  /** Query parameters we do not interpret, kept for flows. */
+  additionalAttributes: Record<string, string>;
+  security?: SecurityIdentity;
+  /** Epoch ms. */
+  registeredAt: number;
+  /** Epoch ms of the last Register or Update. */
+  lastUpdateAt: number;
+}
+
+/** A Register/Update request that cannot be accepted: `code` is what the device is answered with. */
+export class RegistrationError extends Error {
+  override name = 'RegistrationError';
+  constructor(
+    message: string,
+    readonly code: '4.00' | '4.03' | '4.04' | '4.12',
+  ) {
+    super(message);
+  }
+}
+
+/** Uri-Query values `k=v` (or a bare flag `Q`) into a map; the first of a repeated key wins. */
+export function parseQuery(query: readonly string[]): Map<string, string> {
+  const params = new Map<string, string>();
+  for (const item of query) {
+    const eq = item.indexOf('=');
+    const key = eq < 0 ? item : item.slice(0, eq);
+    const value = eq < 0 ? '' : item.slice(eq + 1);
+    if (!params.has(key)) params.set(key, value);
+  }
+  return params;
+}
+
+const VERSION_10_BINDINGS = new Set(['U', 'UQ', 'S', 'SQ', 'US', 'UQS']);
+const VERSION_11_BINDING = /^[UTSN]{1,4}$/;
+
+export interface ParsedRegisterQuery {
+  endpoint?: string;
+  lifetime?: number;
+  lwm2mVersion?: Lwm2mVersion;
+  binding?: string;
+  queueMode?: boolean;
+  smsNumber?: string;
+  additionalAttributes: Record<string, string>;
+}
+
+/**
+ * Reads the Register/Update query. `isRegister` applies the Register-only rules (version, endpoint
+ * required); `version` is the registration's version on Update (so binding rules stay consistent).
+ */
+export function parseRegistrationQuery(
+  query: readonly string[],
+  isRegister: boolean,
+  versionOnUpdate?: Lwm2mVersion,
+): ParsedRegisterQuery {
+  const params = parseQuery(query);
+  const result: ParsedRegisterQuery = { additionalAttributes: {} };
+
+  let version = versionOnUpdate;
+  if (isRegister) {
+    const announced = params.get('lwm2m');
+    if (announced === undefined) version = '1.0';
+    else if ((SUPPORTED_VERSIONS as readonly string[]).includes(announced)) version = announced as Lwm2mVersion;
+    else throw new RegistrationError(`unsupported LwM2M version "${announced}"`, '4.12');
+    result.lwm2mVersion = version;
+  }
+
+  const endpoint = params.get('ep');
+  if (endpoint !== undefined) {
+    if (!isRegister) throw new RegistrationError('the endpoint name cannot change in an Update', '4.00');
+    if (endpoint.length === 0 || endpoint.length > 256) throw new RegistrationError('invalid endpoint name', '4.00');
+    result.endpoint = endpoint;
+  }
+
+  const lifetime = params.get('lt');
+  if (lifetime !== undefined) {
+    if (!/^\d{1,10}$/.test(lifetime) || Number(lifetime) < 1 || Number(lifetime) > 0xffffffff) {
+      throw new RegistrationError(`invalid lifetime "${lifetime}"`, '4.00');
+    }
+    result.lifetime = Number(lifetime);
+  }
+
+  const binding = params.get('b');
+  const queueFlag = params.has('Q');
+  if (binding !== undefined) {
+    if (version === '1.0') {
+      if (!VERSION_10_BINDINGS.has(binding)) throw new RegistrationError(`invalid binding "${binding}"`, '4.00');
+      result.binding = binding;
+      result.queueMode = binding.includes('Q');
+    } else {
+      // 1.1 moved the queue flag to its own parameter; the 1.0 forms are still seen in the field.
+      if (VERSION_11_BINDING.test(binding) && new Set(binding).size === binding.length) {
+        result.binding = binding;
+      } else if (VERSION_10_BINDINGS.has(binding)) {
+        result.binding = binding.replace('Q', '');
+        result.queueMode = true;
+      } else {
+        throw new RegistrationError(`invalid binding "${binding}"`, '4.00');
+      }
+    }
+  }
+  if (queueFlag) {
+    if (version === '1.0') throw new RegistrationError('the Q parameter is not part of LwM2M 1.0', '4.00');
+    if (params.get('Q') !== '') throw new RegistrationError('the Q parameter takes no value', '4.00');
+    result.queueMode = true;
+  } else if (isRegister && result.queueMode === undefined) {
+    result.queueMode = false;
+  }
+
+  const sms = params.get('sms');
+  if (sms !== undefined) result.smsNumber = sms;
+
+  for (const [key, value] of params) {
+    if (!['ep', 'lt', 'lwm2m', 'b', 'Q', 'sms'].includes(key)) result.additionalAttributes[key] = value;
+  }
+  return result;
+}
+
+export interface ParsedObjectLinks {
+  rootPath: string;
+  objects: Record<number, RegisteredObject>;
+  supportedContentFormats: number[];
+}
+
+/**
+ * Reads the registration's link-format payload: `</1/0>,</3/0>,</3303>;ver=1.1` or, with an
+ * alternate root, `</lwm2m>;rt="oma.lwm2m";ct="60 110",</lwm2m/3/0>`.
+ */
+export function parseObjectLinks(payload: Buffer): ParsedObjectLinks {
+  const text = payload.toString('utf8').trim();
+  const links = text === '' ? [] : parseLinkFormat(text);
+
+  let rootPath = '';
+  let supportedContentFormats: number[] = [];
+  const rootLink = links.find((link) => link.params.rt === '"oma.lwm2m"' || link.params.rt === 'oma.lwm2m');
+  if (rootLink) {
+    rootPath = rootLink.uri === '/' ? '' : rootLink.uri.replace(/\/+$/, '');
+    const ct = rootLink.params.ct;
+    if (typeof ct === 'string') {
+      supportedContentFormats = ct
+        .replace(/"/g, '')
+        .split(/\s+/)
+        .filter((item) => item !== '')
+        .map((item) => {
+          if (!/^\d+$/.test(item)) throw new RegistrationError(`invalid ct "${ct}" on the root link`, '4.00');
+          return Number(item);
+        });
+    }
+  }
+
+  const objects: Record<number, RegisteredObject> = {};
+  for (const link of links) {
+    if (link === rootLink) continue;
+    let uri = link.uri;
+    if (rootPath !== '') {
+      if (!uri.startsWith(rootPath + '/')) continue; // a link outside the LwM2M root is not an object
+      uri = uri.slice(rootPath.length);
+    }
+    const match = /^\/(\d{1,5})(?:\/(\d{1,5}))?\/?$/.exec(uri);
+    if (!match) {
+      if (/^\/\d/.test(uri)) throw new RegistrationError(`invalid object link <${link.uri}>`, '4.00');
+      continue; // other resources a device may list (e.g. </>) are not objects
+    }
+    const objectId = Number(match[1]);
+    if (objectId > 65535) throw new RegistrationError(`invalid object id in <${link.uri}>`, '4.00');
+    const entry = (objects[objectId] ??= { instances: [] });
+    if (match[2] !== undefined) {
+      const instanceId = Number(match[2]);
+      if (instanceId > 65535) throw new RegistrationError(`invalid instance id in <${link.uri}>`, '4.00');
+      if (!entry.instances.includes(instanceId)) entry.instances.push(instanceId);
+    }
+    const ver = link.params.ver;
+    if (typeof ver === 'string') entry.version = ver.replace(/"/g, '');
+  }
+  return { rootPath, objects, supportedContentFormats };
+}

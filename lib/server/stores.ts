@@ -1,0 +1,47 @@
+import type { Registration } from './registration';
+
+/**
+ * Where registrations live. The server never reaches into a Map directly: a file or Redis store
+ * (and several server instances sharing one) plug in here. Every method may be asynchronous.
+ */
+export interface RegistrationStore {
+  /** Adds a registration; returns the one it replaced for the same endpoint name, if any. */
+  add(registration: Registration): Promise<Registration | undefined>;
+  /** Replaces the registration with the same id; false when it is gone. */
+  update(registration: Registration): Promise<boolean>;
+  remove(registrationId: string): Promise<Registration | undefined>;
+  getById(registrationId: string): Promise<Registration | undefined>;
+  getByEndpoint(endpoint: string): Promise<Registration | undefined>;
+  /** The registration whose device talks from this transport peer (Send and notifications carry no name). */
+  getByPeer(peerKey: string): Promise<Registration | undefined>;
+  list(): Promise<Registration[]>;
+  size(): Promise<number>;
+}
+
+/** An observation the server holds on a device, as stored (plain data). */
+export interface StoredObservation {
+  id: string;
+  registrationId: string;
+  endpoint: string;
+  /** LwM2M path observed ('/3303/0/5700'). */
+  path: string;
+  /** Token as hex: notifications are matched by (peer, token). */
+  token: string;
+  peerKey: string;
+  /** Content format asked for (Accept), if any. */
+  contentFormat?: number;
+  /** Who asked for it (node ids): the CoAP observation is cancelled when the last owner lets go. */
+  owners: string[];
+  createdAt: number;
+}
+
+export interface ObservationStore {
+  add(observation: StoredObservation): Promise<void>;
+  update(observation: StoredObservation): Promise<void>;
+  remove(observationId: string): Promise<StoredObservation | undefined>;
+  getByToken(peerKey: string, tokenHex: string): Promise<StoredObservation | undefined>;
+  listByRegistration(registrationId: string): Promise<StoredObservation[]>;
+  /** Removes and returns every observation of a registration (it de-registered or was replaced). */
+  removeByRegistration(registrationId: string): Promise<StoredObservation[]>;
+  list(): Promise<StoredObservation[]>;
+}

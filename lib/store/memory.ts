@@ -1,0 +1,127 @@
+import type { Registration } from '../server/registration';
+import type { ObservationStore, RegistrationStore, StoredObservation } from '../server/stores';
+
+/** Registrations in process memory, indexed by id, endpoint name and transport peer. */
+export class MemoryRegistrationStore implements RegistrationStore {
+  private readonly byId = new Map<string, Registration>();
+  private readonly idByEndpoint = new Map<string, string>();
+  private readonly idByPeer = new Map<string, string>();
+
+  async add(registration: Registration): Promise<Registration | undefined> {
+    const previousId = this.idByEndpoint.get(registration.endpoint);
+    const previous = previousId === undefined ? undefined : this.byId.get(previousId);
+    if (previous) this.unindex(previous);
+    this.index(registration);
+    return previous;
+  }
+
+  async update(registration: Registration): Promise<boolean> {
+    const current = this.byId.get(registration.id);
+    if (!current) return false;
+    this.unindex(current);
+    this.index(registration);
+    return true;
+  }
+
+  async remove(registrationId: string): Promise<Registration | undefined> {
+    const current = this.byId.get(registrationId);
+    if (current) this.unindex(current);
+    return current;
+  }
+
+  async getById(registrationId: string): Promise<Registration | undefined> {
+    return this.byId.get(registrationId);
+  }
+
+  async getByEndpoint(endpoint: string): Promise<Registration | undefined> {
+    const id = this.idByEndpoint.get(endpoint);
+    return id === undefined ? undefined : this.byId.get(id);
+  }
+
+  async getByPeer(peerKey: string): Promise<Registration | undefined> {
+    const id = this.idByPeer.get(peerKey);
+    return id === undefined ? undefined : this.byId.get(id);
+  }
+
+  async list(): Promise<Registration[]> {
+    return [...this.byId.values()];
+  }
+
+  async size(): Promise<number> {
+    return this.byId.size;
+  }
+
+  private index(registration: Registration): void {
+    this.byId.set(registration.id, registration);
+    this.idByEndpoint.set(registration.endpoint, registration.id);
+    this.idByPeer.set(registration.peerKey, registration.id);
+  }
+
+  private unindex(registration: Registration): void {
+    this.byId.delete(registration.id);
+    if (this.idByEndpoint.get(registration.endpoint) === registration.id) this.idByEndpoint.delete(registration.endpoint);
+    if (this.idByPeer.get(registration.peerKey) === registration.id) this.idByPeer.delete(registration.peerKey);
+  }
+}
+
+/** Observations in process memory, indexed by id, (peer, token) and registration. */
+export class MemoryObservationStore implements ObservationStore {
+  private readonly byId = new Map<string, StoredObservation>();
+  private readonly idByToken = new Map<string, string>();
+  private readonly idsByRegistration = new Map<string, Set<string>>();
+
+  async add(observation: StoredObservation): Promise<void> {
+    const existing = this.byId.get(observation.id);
+    if (existing) this.unindex(existing);
+    this.byId.set(observation.id, observation);
+    this.idByToken.set(tokenKey(observation.peerKey, observation.token), observation.id);
+    let ids = this.idsByRegistration.get(observation.registrationId);
+    if (!ids) this.idsByRegistration.set(observation.registrationId, (ids = new Set()));
+    ids.add(observation.id);
+  }
+
+  async update(observation: StoredObservation): Promise<void> {
+    await this.add(observation);
+  }
+
+  async remove(observationId: string): Promise<StoredObservation | undefined> {
+    const existing = this.byId.get(observationId);
+    if (existing) this.unindex(existing);
+    return existing;
+  }
+
+  async getByToken(peerKey: string, tokenHex: string): Promise<StoredObservation | undefined> {
+    const id = this.idByToken.get(tokenKey(peerKey, tokenHex));
+    return id === undefined ? undefined : this.byId.get(id);
+  }
+
+  async listByRegistration(registrationId: string): Promise<StoredObservation[]> {
+    const ids = this.idsByRegistration.get(registrationId);
+    return ids ? [...ids].map((id) => this.byId.get(id)!).filter(Boolean) : [];
+  }
+
+  async removeByRegistration(registrationId: string): Promise<StoredObservation[]> {
+    const removed = await this.listByRegistration(registrationId);
+    for (const observation of removed) this.unindex(observation);
+    return removed;
+  }
+
+  async list(): Promise<StoredObservation[]> {
+    return [...this.byId.values()];
+  }
+
+  private unindex(observation: StoredObservation): void {
+    this.byId.delete(observation.id);
+    const key = tokenKey(observation.peerKey, observation.token);
+    if (this.idByToken.get(key) === observation.id) this.idByToken.delete(key);
+    const ids = this.idsByRegistration.get(observation.registrationId);
+    if (ids) {
+      ids.delete(observation.id);
+      if (ids.size === 0) this.idsByRegistration.delete(observation.registrationId);
+    }
+  }
+}
+
+function tokenKey(peerKey: string, tokenHex: string): string {
+  return `${peerKey}|${tokenHex}`;
+}

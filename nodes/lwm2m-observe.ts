@@ -1,0 +1,212 @@
+import { normaliseAttributes } from '../lib/server/attributes';
+import type { NotificationAttributes } from '../lib/server/attributes';
+import type { Notification } from '../lib/server/observation-service';
+import type { Registration } from '../lib/server/registration';
+import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
+import { serverConfig } from './shared/operation-node';
+import { formatOption } from './shared/options';
+import { endpointMatcher, failure, isPattern, resolveTarget, topicOf } from './shared/resolve';
+import { Status } from './shared/status';
+
+interface ObserveConfig extends NodeDef {
+  server?: string;
+  endpoint?: string;
+  path?: string;
+  startOn?: 'deploy' | 'input';
+  format?: string;
+  pmin?: string;
+  pmax?: string;
+  gt?: string;
+  lt?: string;
+  st?: string;
+  epmin?: string;
+  epmax?: string;
+}
+
+/**
+ * Observe: one path on one device, or on every device whose endpoint matches a pattern (as they
+ * register). One msg per notification. The observation outlives a redeploy; it is cancelled by
+ * msg.cancel or when the node is deleted.
+ */
+export = function (RED: NodeAPI): void {
+  function Lwm2mObserveNode(this: Node, config: ObserveConfig): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const serverNode = serverConfig(RED, node, config.server);
+    if (!serverNode) return;
+    const server = serverNode.server;
+    const owner = node.id;
+    const endpointSetting = (config.endpoint ?? '').trim();
+    const patternMode = endpointSetting !== '' && isPattern(endpointSetting);
+    let configuredAttributes: NotificationAttributes;
+    try {
+      configuredAttributes = normaliseAttributes({
+        pmin: config.pmin,
+        pmax: config.pmax,
+        gt: config.gt,
+        lt: config.lt,
+        st: config.st,
+        epmin: config.epmin,
+        epmax: config.epmax,
+      });
+    } catch (err) {
+      node.error((err as Error).message);
+      configuredAttributes = {};
+    }
+    /** Targets this node watches by pattern: re-armed when a matching device registers. */
+    const patterns: { matches: (endpoint: string) => boolean; path: string; attributes: NotificationAttributes }[] = [];
+    let active = 0;
+
+    const showActive = () => {
+      const count = new Set<string>();
+      server
+        .listObservations()
+        .then((observations) => {
+          for (const observation of observations) if (observation.owners.includes(owner)) count.add(observation.id);
+          active = count.size;
+          node.status(active > 0 ? Status.ok(`observing ${active}`) : Status.waiting('not observing'));
+        })
+        .catch(() => undefined);
+    };
+
+    const startObservation = async (endpoint: string, path: string, attributes: NotificationAttributes, msg?: NodeMessage) => {
+      await serverNode.ready();
+      if (Object.keys(attributes).length > 0) {
+        const written = await server.writeAttributes(endpoint, path, attributes, { owner });
+        if (written.replaced) {
+          node.warn(
+            `${endpoint}${path}: attributes ${written.attributes.join('&')} replace ${written.replaced.attributes.join('&')} ` +
+              `written by node ${written.replaced.owner}; in LwM2M 1.0/1.1 a path has one set of attributes (last write wins)`,
+          );
+        }
+      }
+      const result = await server.observe(endpoint, path, { owner, format: formatOption(config.format, msg?.format) });
+      node.send({
+        ...(msg ?? {}),
+        topic: topicOf(endpoint, result.path),
+        payload: result.value,
+        lwm2m: {
+          event: 'observe',
+          endpoint,
+          path: result.path,
+          code: result.code,
+          contentFormat: result.contentFormat,
+          rttMs: result.rttMs,
+          observationId: result.observationId,
+        },
+      });
+      showActive();
+    };
+
+    const onNotification = (notification: Notification) => {
+      if (!notification.owners.includes(owner)) return;
+      const msg: NodeMessage = {
+        topic: topicOf(notification.endpoint, notification.path),
+        payload: notification.value,
+        lwm2m: {
+          event: 'notification',
+          endpoint: notification.endpoint,
+          path: notification.path,
+          code: notification.code,
+          contentFormat: notification.contentFormat,
+          sequence: notification.sequence,
+          observationId: notification.observationId,
+          time: notification.receivedAt,
+        },
+      };
+      if (notification.error) {
+        node.error(`${notification.endpoint}${notification.path}: ${notification.error}`, msg);
+        return;
+      }
+      node.send(msg);
+    };
+
+    const onRegistered = (registration: Registration) => {
+      for (const pattern of patterns) {
+        if (!pattern.matches(registration.endpoint)) continue;
+        startObservation(registration.endpoint, pattern.path, pattern.attributes).catch((err: Error) =>
+          node.warn(`observe ${registration.endpoint}${pattern.path}: ${err.message}`),
+        );
+      }
+    };
+    const onEnded = () => showActive();
+
+    server.on('notification', onNotification);
+    server.on('registered', onRegistered);
+    server.on('observationEnded', onEnded);
+    serverNode.register(node);
+
+    const armPattern = async (endpointPattern: string, path: string, attributes: NotificationAttributes) => {
+      const matches = endpointMatcher(endpointPattern);
+      patterns.push({ matches, path, attributes });
+      await serverNode.ready();
+      const registrations = await server.listRegistrations();
+      await Promise.all(
+        registrations
+          .filter((registration) => matches(registration.endpoint))
+          .map((registration) =>
+            startObservation(registration.endpoint, path, attributes).catch((err: Error) =>
+              node.warn(`observe ${registration.endpoint}${path}: ${err.message}`),
+            ),
+          ),
+      );
+    };
+
+    if (config.startOn !== 'input' && endpointSetting !== '' && (config.path ?? '').trim() !== '') {
+      const path = (config.path ?? '').trim();
+      const start = patternMode
+        ? armPattern(endpointSetting, path, configuredAttributes)
+        : startObservation(endpointSetting, path, configuredAttributes);
+      start.catch((err: Error) => {
+        // A device that is not registered yet is observed when it registers.
+        if ((err as { code?: string }).code === 'not-registered') {
+          patterns.push({ matches: (endpoint) => endpoint === endpointSetting, path, attributes: configuredAttributes });
+          node.status(Status.waiting(`waiting for ${endpointSetting}`));
+          return;
+        }
+        node.status(Status.error((err as { code?: string }).code ?? 'error'));
+        node.error(`observe ${endpointSetting}${path}: ${err.message}`);
+      });
+    }
+
+    node.on('input', (msg, _send, done) => {
+      let target: { endpoint: string; path: string } | undefined;
+      Promise.resolve()
+        .then(async () => {
+          if (msg.cancel) {
+            if (patternMode || (endpointSetting === '' && !msg.endpoint && !msg.topic)) {
+              patterns.length = 0;
+              await server.releaseOwner(owner);
+            } else {
+              target = resolveTarget({ endpoint: config.endpoint, path: config.path }, msg);
+              patterns.splice(0, patterns.length, ...patterns.filter((pattern) => !pattern.matches(target!.endpoint)));
+              await server.cancelObservation(target.endpoint, target.path, owner);
+            }
+            showActive();
+            return;
+          }
+          const attributes = { ...configuredAttributes, ...normaliseAttributes(msg.attributes) };
+          const endpoint = endpointSetting || (typeof msg.endpoint === 'string' ? msg.endpoint : '');
+          if (endpoint !== '' && isPattern(endpoint)) {
+            const path = (config.path ?? '').trim() || String(msg.path ?? '');
+            if (!path) throw new Error('no path: set it on the node, or send msg.path');
+            await armPattern(endpoint, path, attributes);
+            return;
+          }
+          target = resolveTarget({ endpoint: config.endpoint, path: config.path }, msg);
+          await startObservation(target.endpoint, target.path, attributes, msg);
+        })
+        .then(() => done())
+        .catch((err: unknown) => done(failure(msg, err, target?.endpoint, target?.path)));
+    });
+
+    node.on('close', (removed: boolean, done: () => void) => {
+      server.off('notification', onNotification);
+      server.off('registered', onRegistered);
+      server.off('observationEnded', onEnded);
+      // Deleted: cancel our observations on the devices. Redeployed: keep them for the next instance.
+      serverNode.deregister(node, removed).then(done, done);
+    });
+  }
+  RED.nodes.registerType('lwm2m-observe', Lwm2mObserveNode as unknown as (this: Node, def: NodeDef) => void);
+};

@@ -1,0 +1,56 @@
+import type { Registration } from '../lib/server/registration';
+import type { Node, NodeAPI, NodeDef } from './shared/node-red';
+import { serverConfig } from './shared/operation-node';
+import { registrationPayload } from './shared/registration-payload';
+import { endpointMatcher } from './shared/resolve';
+
+interface RegisterInConfig extends NodeDef {
+  server?: string;
+  endpoint?: string;
+  registered?: boolean;
+  updated?: boolean;
+  deregistered?: boolean;
+  expired?: boolean;
+}
+
+type RegistrationEvent = 'registered' | 'updated' | 'deregistered' | 'expired';
+const EVENTS: RegistrationEvent[] = ['registered', 'updated', 'deregistered', 'expired'];
+
+/** Registration events of the devices into the flow: one msg per event, msg.topic = endpoint. */
+export = function (RED: NodeAPI): void {
+  function Lwm2mRegisterInNode(this: Node, config: RegisterInConfig): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const serverNode = serverConfig(RED, node, config.server);
+    if (!serverNode) return;
+    const server = serverNode.server;
+    let matches: (endpoint: string) => boolean;
+    try {
+      matches = endpointMatcher(config.endpoint);
+    } catch (err) {
+      node.error(`invalid endpoint filter "${config.endpoint}": ${(err as Error).message}`);
+      return;
+    }
+    // Every event is on unless the node says otherwise (a node from an older flow has no flags).
+    const wanted = EVENTS.filter((event) => config[event] !== false);
+    const listeners = wanted.map((event) => {
+      const listener = (registration: Registration) => {
+        if (!matches(registration.endpoint)) return;
+        node.send({
+          topic: registration.endpoint,
+          payload: registrationPayload(registration),
+          lwm2m: { event, endpoint: registration.endpoint, registrationId: registration.id },
+        });
+      };
+      server.on(event, listener);
+      return { event, listener };
+    });
+    serverNode.register(node);
+
+    node.on('close', (removed: boolean, done: () => void) => {
+      for (const { event, listener } of listeners) server.off(event, listener);
+      serverNode.deregister(node, removed).then(done, done);
+    });
+  }
+  RED.nodes.registerType('lwm2m-register-in', Lwm2mRegisterInNode as unknown as (this: Node, def: NodeDef) => void);
+};

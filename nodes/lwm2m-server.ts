@@ -1,0 +1,140 @@
+import { ObjectModel } from '../lib/model/object-model';
+import type { Node, NodeAPI, NodeDef, NodeStatus } from './shared/node-red';
+import type { Lwm2mServerConfigNode } from './shared/server-config';
+import { acquire, release, serverFor, settled } from './shared/server-host';
+import { Status } from './shared/status';
+
+interface ServerConfigDef extends NodeDef {
+  address?: string;
+  port?: string | number;
+  lifetimeGrace?: string | number;
+  ackTimeout?: string | number;
+  ackRandomFactor?: string | number;
+  maxRetransmit?: string | number;
+  nstart?: string | number;
+  modelDir?: string;
+  reobserve?: boolean;
+}
+
+function numberOr(value: unknown, fallback: number): number {
+  if (value === undefined || value === null || value === '') return fallback;
+  const parsed = Number(value);
+  return Number.isFinite(parsed) ? parsed : fallback;
+}
+
+export = function (RED: NodeAPI): void {
+  function Lwm2mServerNode(this: Lwm2mServerConfigNode, config: ServerConfigDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const port = numberOr(config.port, 5683);
+    const model = ObjectModel.withBuiltins();
+    const modelDir = (config.modelDir ?? '').trim();
+    const modelLoaded: Promise<void> = modelDir
+      ? model.loadFolder(modelDir).then((report) => {
+          node.log(`object model: ${report.loaded} definitions loaded from ${modelDir}`);
+          for (const problem of report.errors) node.warn(`object model: ${problem.file}: ${problem.error}`);
+        })
+      : Promise.resolve();
+
+    node.server = serverFor({
+      address: (config.address ?? '').trim() || '::',
+      port,
+      lifetimeGraceSeconds: numberOr(config.lifetimeGrace, 15),
+      defaultLifetimeSeconds: 86400,
+      reobserveOnRegister: config.reobserve !== false,
+      model,
+      coap: {
+        ackTimeoutMs: numberOr(config.ackTimeout, 2000),
+        ackRandomFactor: numberOr(config.ackRandomFactor, 1.5),
+        maxRetransmit: numberOr(config.maxRetransmit, 4),
+        nstart: numberOr(config.nstart, 1),
+      },
+    });
+    const server = node.server;
+    const users = new Map<string, Node>();
+    let lastStatus: NodeStatus = Status.stopped;
+    let started: Promise<void> | undefined;
+    let statusTimer: NodeJS.Timeout | undefined;
+
+    const showStatus = (status: NodeStatus) => {
+      lastStatus = status;
+      for (const user of users.values()) user.status(status);
+    };
+    // Registrations can arrive by the thousand: count them at most once a second.
+    const refreshCount = () => {
+      if (statusTimer) return;
+      statusTimer = setTimeout(() => {
+        statusTimer = undefined;
+        if (!server.running) return;
+        server.registrations
+          .size()
+          .then((count) => server.running && showStatus(Status.listening(server.address?.port ?? port, count)))
+          .catch(() => undefined);
+      }, 1000);
+    };
+    const onStarted = () => {
+      refreshCount();
+      showStatus(Status.listening(server.address?.port ?? port, 0));
+    };
+    const onStopped = () => showStatus(Status.stopped);
+    const onServerError = (err: Error) => node.warn(err.message);
+    server.on('started', onStarted);
+    server.on('stopped', onStopped);
+    server.on('registered', refreshCount);
+    server.on('deregistered', refreshCount);
+    server.on('expired', refreshCount);
+    server.on('error', onServerError);
+
+    node.register = (user: Node) => {
+      users.set(user.id, user);
+      user.status(lastStatus);
+      if (users.size === 1) {
+        showStatus(Status.starting);
+        started = modelLoaded
+          .catch((err: Error) => node.warn(`object model: ${err.message}`))
+          .then(() => acquire(server, node.id))
+          .then(() => {
+            if (server.address) onStarted();
+          })
+          .catch((err: Error) => {
+            const reason = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? `port ${port} in use` : err.message;
+            showStatus(Status.error(reason));
+            node.error(`LwM2M server could not start on ${config.address || '::'}:${port}: ${err.message}`);
+            throw err;
+          });
+        started.catch(() => undefined);
+      }
+    };
+
+    node.deregister = async (user: Node, removed: boolean) => {
+      if (removed) await server.releaseOwner(user.id).catch((err: Error) => node.warn(err.message));
+      users.delete(user.id);
+      if (users.size === 0) {
+        started = undefined;
+        await release(server, node.id);
+      }
+    };
+
+    node.ready = () => started ?? Promise.reject(new Error('the LwM2M server node has no users'));
+
+    node.on('close', (done: () => void) => {
+      if (statusTimer) clearTimeout(statusTimer);
+      server.off('started', onStarted);
+      server.off('stopped', onStopped);
+      server.off('registered', refreshCount);
+      server.off('deregistered', refreshCount);
+      server.off('expired', refreshCount);
+      server.off('error', onServerError);
+      // Users deregister in their own close; whatever is left is released here, and the socket is closed
+      // before done() so a redeploy can bind the same port at once.
+      const stop = users.size > 0 ? release(server, node.id) : settled(server);
+      users.clear();
+      stop.then(
+        () => done(),
+        () => done(),
+      );
+    });
+  }
+
+  RED.nodes.registerType('lwm2m-server', Lwm2mServerNode as unknown as (this: Node, def: NodeDef) => void);
+};

@@ -1,0 +1,38 @@
+import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
+import { operationNode } from './shared/operation-node';
+import type { OperationConfig } from './shared/operation-node';
+import { formatOption, timeoutOption } from './shared/options';
+
+interface WriteConfig extends OperationConfig {
+  value?: string;
+  valueType?: string;
+  mode?: 'replace' | 'update' | '';
+  format?: string;
+  timeout?: string | number;
+}
+
+/** Write: the value from the node's typedInput (msg.payload by default) to a resource or instance. */
+export = function (RED: NodeAPI): void {
+  function Lwm2mWriteNode(this: Node, config: WriteConfig): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const valueOf = (msg: NodeMessage) =>
+      new Promise<unknown>((resolve, reject) => {
+        const type = config.valueType || 'msg';
+        const value = config.valueType ? (config.value ?? '') : 'payload';
+        RED.util.evaluateNodeProperty(value, type, node, msg, (err, result) => (err ? reject(err) : resolve(result)));
+      });
+    operationNode(RED, node, config, async (server, target, msg) => {
+      const value = await valueOf(msg);
+      if (value === undefined) throw new Error('nothing to write: the value is undefined');
+      const mode = config.mode || (msg.mode === 'update' ? 'update' : 'replace');
+      const result = await server.write(target.endpoint, target.path, value, {
+        mode,
+        format: formatOption(config.format, msg.format),
+        timeoutMs: timeoutOption(config.timeout),
+      });
+      return { details: { ...result, mode } };
+    });
+  }
+  RED.nodes.registerType('lwm2m-write', Lwm2mWriteNode as unknown as (this: Node, def: NodeDef) => void);
+};

@@ -1,0 +1,76 @@
+import type { Lwm2mServer } from '../../lib/server/lwm2m-server';
+import type { Lwm2mServerConfigNode } from './server-config';
+import type { Node, NodeAPI, NodeDef, NodeMessage } from './node-red';
+import { failure, resolveTarget, topicOf } from './resolve';
+import { Status } from './status';
+
+export interface OperationConfig extends NodeDef {
+  server?: string;
+  endpoint?: string;
+  path?: string;
+}
+
+export interface OperationOutcome {
+  payload?: unknown;
+  /** Merged into msg.lwm2m (endpoint, path, code, contentFormat, rttMs...). */
+  details: Record<string, unknown>;
+}
+
+/** The config node a palette node names, or undefined (the node then shows why). */
+export function serverConfig(RED: NodeAPI, node: Node, configId: string | undefined): Lwm2mServerConfigNode | undefined {
+  const config = configId ? (RED.nodes.getNode(configId) as Lwm2mServerConfigNode | null) : null;
+  if (!config || typeof config.register !== 'function') {
+    node.status(Status.error('no LwM2M server'));
+    node.error('no lwm2m-server configuration node selected');
+    return undefined;
+  }
+  return config;
+}
+
+/**
+ * The life of a request node (read, write, execute, ...): register with the server config node, on
+ * each input resolve endpoint and path (node config wins, msg fills blanks), run the operation,
+ * answer with msg.payload / msg.topic / msg.lwm2m, or hand the error to done(err) for Catch nodes.
+ */
+export function operationNode(
+  RED: NodeAPI,
+  node: Node,
+  config: OperationConfig,
+  run: (server: Lwm2mServer, target: { endpoint: string; path: string }, msg: NodeMessage) => Promise<OperationOutcome>,
+): void {
+  const serverNode = serverConfig(RED, node, config.server);
+  if (!serverNode) return;
+  serverNode.register(node);
+  let inError = false;
+
+  node.on('input', (msg, send, done) => {
+    let target: { endpoint: string; path: string } | undefined;
+    Promise.resolve()
+      .then(() => {
+        target = resolveTarget({ endpoint: config.endpoint, path: config.path }, msg);
+        return serverNode.ready();
+      })
+      .then(() => run(serverNode.server, target!, msg))
+      .then((outcome) => {
+        if (outcome.payload !== undefined) msg.payload = outcome.payload;
+        msg.topic = topicOf(target!.endpoint, String(outcome.details.path ?? target!.path));
+        msg.lwm2m = { ...outcome.details };
+        if (inError) {
+          inError = false;
+          node.status(Status.clear);
+        }
+        send(msg);
+        done();
+      })
+      .catch((err: unknown) => {
+        const error = failure(msg, err, target?.endpoint, target?.path);
+        inError = true;
+        node.status(Status.error(`${(msg.lwm2m as { code?: string }).code ?? 'error'}`));
+        done(error);
+      });
+  });
+
+  node.on('close', (removed: boolean, done: () => void) => {
+    serverNode.deregister(node, removed).then(done, done);
+  });
+}

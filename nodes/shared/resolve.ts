@@ -1,0 +1,86 @@
+import { Lwm2mRequestError } from '../../lib/server/errors';
+import type { NodeMessage } from './node-red';
+
+/** `msg.topic` of this package: endpoint name followed by an LwM2M path, `dev-17/3303/0/5700`. */
+export function topicOf(endpoint: string, path: string): string {
+  return path === '/' ? endpoint : `${endpoint}${path}`;
+}
+
+/** Splits `dev-17/3303/0/5700` into endpoint and path; a topic without a path is an endpoint. */
+export function parseTopic(topic: unknown): { endpoint?: string; path?: string } {
+  if (typeof topic !== 'string' || topic === '') return {};
+  const match = /^(.*?)((?:\/\d{1,5}){1,4})\/?$/.exec(topic);
+  if (match && match[1] !== '') return { endpoint: match[1], path: match[2] };
+  return { endpoint: topic };
+}
+
+function text(value: unknown): string | undefined {
+  if (typeof value === 'string' && value.trim() !== '') return value.trim();
+  if (typeof value === 'number') return String(value);
+  return undefined;
+}
+
+/**
+ * Endpoint and path for an operation: the node's configured value wins; the msg fills what it leaves
+ * blank (msg.endpoint / msg.path, then msg.lwm2m.endpoint / .path, then msg.topic).
+ */
+export function resolveTarget(
+  configured: { endpoint?: string; path?: string },
+  msg: NodeMessage,
+  needPath = true,
+): { endpoint: string; path: string } {
+  const details = (typeof msg.lwm2m === 'object' && msg.lwm2m !== null ? msg.lwm2m : {}) as Record<string, unknown>;
+  const fromTopic = parseTopic(msg.topic);
+  const endpoint = text(configured.endpoint) ?? text(msg.endpoint) ?? text(details.endpoint) ?? fromTopic.endpoint;
+  const path = text(configured.path) ?? text(msg.path) ?? text(details.path) ?? fromTopic.path;
+  if (!endpoint) {
+    throw new Lwm2mRequestError('no endpoint: set it on the node, or send msg.endpoint or msg.topic', 'bad-request');
+  }
+  if (needPath && !path) {
+    throw new Lwm2mRequestError('no path: set it on the node, or send msg.path (e.g. "/3303/0/5700")', 'bad-request', endpoint);
+  }
+  return { endpoint, path: path ?? '/' };
+}
+
+/**
+ * An endpoint filter: empty or `*` matches every device; `*` and `?` are wildcards; `/re/` is a
+ * regular expression.
+ */
+export function endpointMatcher(pattern: string | undefined): (endpoint: string) => boolean {
+  const trimmed = (pattern ?? '').trim();
+  if (trimmed === '' || trimmed === '*') return () => true;
+  if (trimmed.length > 2 && trimmed.startsWith('/') && trimmed.endsWith('/')) {
+    const regex = new RegExp(trimmed.slice(1, -1));
+    return (endpoint) => regex.test(endpoint);
+  }
+  if (!/[*?]/.test(trimmed)) return (endpoint) => endpoint === trimmed;
+  const regex = new RegExp(
+    '^' +
+      trimmed
+        .split('')
+        .map((char) => (char === '*' ? '.*' : char === '?' ? '.' : char.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+        .join('') +
+      '$',
+  );
+  return (endpoint) => regex.test(endpoint);
+}
+
+export function isPattern(value: string | undefined): boolean {
+  const trimmed = (value ?? '').trim();
+  return trimmed === '' || /[*?]/.test(trimmed) || (trimmed.length > 2 && trimmed.startsWith('/') && trimmed.endsWith('/'));
+}
+
+/** Puts the reason on the msg (msg.lwm2m.code / .error) so a Catch node can branch on it, and returns the Error. */
+export function failure(msg: NodeMessage, err: unknown, endpoint?: string, path?: string): Error {
+  const error = err instanceof Error ? err : new Error(String(err));
+  const code = error instanceof Lwm2mRequestError ? error.code : 'error';
+  const details = (typeof msg.lwm2m === 'object' && msg.lwm2m !== null ? msg.lwm2m : {}) as Record<string, unknown>;
+  msg.lwm2m = {
+    ...details,
+    endpoint: (error as Lwm2mRequestError).endpoint ?? endpoint ?? details.endpoint,
+    path: (error as Lwm2mRequestError).path ?? path ?? details.path,
+    code,
+    error: error.message,
+  };
+  return error;
+}

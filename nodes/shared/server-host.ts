@@ -1,0 +1,94 @@
+import type { ObjectModel } from '../../lib/model/object-model';
+import { Lwm2mServer } from '../../lib/server/lwm2m-server';
+import type { Lwm2mServerOptions } from '../../lib/server/lwm2m-server';
+import { MemoryObservationStore, MemoryRegistrationStore } from '../../lib/store/memory';
+import type { ObservationStore, RegistrationStore } from '../../lib/server/stores';
+
+export type HostOptions = Omit<Lwm2mServerOptions, 'registrationStore' | 'observationStore' | 'model'> & {
+  model: ObjectModel;
+};
+
+interface Host {
+  key: string;
+  /** Kept for the life of the process: a redeploy must not lose registrations or observations. */
+  registrationStore: RegistrationStore;
+  observationStore: ObservationStore;
+  server?: Lwm2mServer;
+  /** Node ids holding the endpoint open. */
+  holders: Set<string>;
+  /** Serialises start/stop so a redeploy's close and the next start never overlap on the port. */
+  transition: Promise<unknown>;
+}
+
+const hosts = new Map<string, Host>();
+
+/** One LwM2M server per bind address and port, shared by every config node that names them. */
+export function hostKey(address: string, port: number): string {
+  return `${address}|${port}`;
+}
+
+function hostFor(key: string): Host {
+  let host = hosts.get(key);
+  if (!host) {
+    host = {
+      key,
+      registrationStore: new MemoryRegistrationStore(),
+      observationStore: new MemoryObservationStore(),
+      holders: new Set(),
+      transition: Promise.resolve(),
+    };
+    hosts.set(key, host);
+  }
+  return host;
+}
+
+/**
+ * The server for these options (created, not started). Two config nodes with the same address and
+ * port get the same server; the first one's options apply while it runs.
+ */
+export function serverFor(options: HostOptions): Lwm2mServer {
+  const host = hostFor(hostKey(options.address, options.port));
+  if (!host.server || (!host.server.running && host.holders.size === 0)) {
+    host.server = new Lwm2mServer({
+      ...options,
+      registrationStore: host.registrationStore,
+      observationStore: host.observationStore,
+    });
+  }
+  return host.server;
+}
+
+/** `holderId` needs the endpoint: the first holder starts it. */
+export function acquire(server: Lwm2mServer, holderId: string): Promise<unknown> {
+  const host = hostFor(hostKey(server.options.address, server.options.port));
+  host.holders.add(holderId);
+  host.transition = host.transition.then(
+    () => (host.holders.size > 0 ? server.start() : undefined),
+    () => (host.holders.size > 0 ? server.start() : undefined),
+  );
+  return host.transition;
+}
+
+/** `holderId` lets go: the last one out stops the endpoint (the stores stay). */
+export function release(server: Lwm2mServer, holderId: string): Promise<unknown> {
+  const host = hostFor(hostKey(server.options.address, server.options.port));
+  host.holders.delete(holderId);
+  const stopIfUnused = () => (host.holders.size === 0 ? server.stop() : undefined);
+  host.transition = host.transition.then(stopIfUnused, stopIfUnused);
+  return host.transition;
+}
+
+/** Waits for any start/stop in progress on this server's address. */
+export function settled(server: Lwm2mServer): Promise<unknown> {
+  return hostFor(hostKey(server.options.address, server.options.port)).transition.catch(() => undefined);
+}
+
+/** For tests: forget every host (stopping their servers). */
+export async function resetHosts(): Promise<void> {
+  for (const host of hosts.values()) {
+    host.holders.clear();
+    await host.transition.catch(() => undefined);
+    await host.server?.stop();
+  }
+  hosts.clear();
+}

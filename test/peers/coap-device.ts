@@ -1,0 +1,171 @@
+/**
+ * A device we did not write: node-coap's server answers GET/PUT/POST/DELETE (with Observe) and its
+ * agent sends Register/Update/De-register, both on ONE socket, as a real device behind NAT does.
+ */
+import * as coap from 'coap';
+import dgram from 'node:dgram';
+import type { AddressInfo } from 'node:net';
+
+export interface DeviceResource {
+  contentFormat: number;
+  payload: Buffer | string;
+}
+
+export interface RecordedRequest {
+  method: string;
+  url: string;
+  contentFormat?: string | number;
+  accept?: string | number;
+  payload: Buffer;
+  observe?: number;
+}
+
+type Handler = (request: RecordedRequest) => { code: string; contentFormat?: number; payload?: Buffer | string } | undefined;
+
+export class CoapDevice {
+  readonly requests: RecordedRequest[] = [];
+  readonly resources = new Map<string, DeviceResource>();
+  handler?: Handler;
+  private readonly socket = dgram.createSocket('udp4');
+  private server!: coap.Server;
+  private agent!: coap.Agent;
+  private readonly observers = new Map<string, coap.OutgoingMessage[]>();
+  location?: string;
+
+  constructor(
+    readonly endpoint: string,
+    private readonly serverPort: number,
+  ) {}
+
+  get port(): number {
+    return (this.socket.address() as AddressInfo).port;
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.socket.bind(0, '127.0.0.1', () => resolve()));
+    this.server = coap.createServer({ type: 'udp4' });
+    this.server.on('request', (req: coap.IncomingMessage, res: coap.OutgoingMessage) => this.answer(req, res));
+    await new Promise<void>((resolve) => this.server.listen(this.socket as never, () => resolve()));
+    this.agent = new coap.Agent({ socket: this.socket as never });
+  }
+
+  private answer(req: coap.IncomingMessage, res: coap.OutgoingMessage): void {
+    const url = (req.url ?? '').split('?')[0];
+    const recorded: RecordedRequest = {
+      method: req.method,
+      url: req.url ?? '',
+      contentFormat: req.headers['Content-Format'] as string | number | undefined,
+      accept: req.headers.Accept as string | number | undefined,
+      payload: req.payload,
+      observe: req.headers.Observe as number | undefined,
+    };
+    this.requests.push(recorded);
+    const custom = this.handler?.(recorded);
+    if (custom) {
+      res.code = custom.code;
+      if (custom.contentFormat !== undefined) res.setOption('Content-Format', custom.contentFormat);
+      res.end(custom.payload ?? '');
+      return;
+    }
+    const resource = this.resources.get(url);
+    if (req.method === 'GET') {
+      if (!resource) {
+        res.code = '4.04';
+        res.end();
+        return;
+      }
+      res.code = '2.05';
+      res.setOption('Content-Format', resource.contentFormat);
+      if (req.headers.Observe === 0) {
+        const list = this.observers.get(url) ?? [];
+        list.push(res);
+        this.observers.set(url, list);
+        res.on('finish', () => this.observers.set(url, (this.observers.get(url) ?? []).filter((item) => item !== res)));
+        res.write(resource.payload);
+        return;
+      }
+      res.end(resource.payload);
+      return;
+    }
+    if (req.method === 'PUT' || req.method === 'POST') {
+      res.code = '2.04';
+      res.end();
+      return;
+    }
+    if (req.method === 'DELETE') {
+      res.code = '2.02';
+      res.end();
+      return;
+    }
+    res.code = '4.05';
+    res.end();
+  }
+
+  /** Changes a value and notifies observers of that path. */
+  notify(url: string, payload: Buffer | string, contentFormat?: number): number {
+    const resource = this.resources.get(url);
+    this.resources.set(url, { contentFormat: contentFormat ?? resource?.contentFormat ?? 0, payload });
+    const list = this.observers.get(url) ?? [];
+    for (const res of list) res.write(payload);
+    return list.length;
+  }
+
+  observerCount(url: string): number {
+    return (this.observers.get(url) ?? []).length;
+  }
+
+  private send(
+    method: 'POST' | 'DELETE',
+    pathname: string,
+    query: string,
+    payload?: string,
+  ): Promise<{ code: string; location?: string }> {
+    return new Promise((resolve, reject) => {
+      const request = coap.request({
+        hostname: '127.0.0.1',
+        port: this.serverPort,
+        method,
+        pathname,
+        query,
+        agent: this.agent,
+        confirmable: true,
+      } as never);
+      if (payload !== undefined) {
+        request.setOption('Content-Format', 'application/link-format');
+        request.write(payload);
+      }
+      request.on('response', (res: coap.IncomingMessage) => {
+        const locationPaths = res.options
+          .filter((option) => option.name === 'Location-Path')
+          .map((option) => (option.value as Buffer).toString());
+        resolve({ code: res.code, location: locationPaths.length ? '/' + locationPaths.join('/') : undefined });
+      });
+      request.on('error', reject);
+      request.end();
+    });
+  }
+
+  async register(query = 'lt=60&lwm2m=1.1&b=U', links = '</1/0>,</3/0>,</3303/0>'): Promise<string> {
+    const answer = await this.send('POST', '/rd', `ep=${this.endpoint}&${query}`, links);
+    if (answer.code !== '2.01') throw new Error(`register answered ${answer.code}`);
+    this.location = answer.location;
+    return answer.code;
+  }
+
+  async update(query = '', links?: string): Promise<string> {
+    if (!this.location) throw new Error('not registered');
+    return (await this.send('POST', this.location, query, links)).code;
+  }
+
+  async deregister(): Promise<string> {
+    if (!this.location) throw new Error('not registered');
+    return (await this.send('DELETE', this.location, '')).code;
+  }
+
+  async stop(): Promise<void> {
+    for (const list of this.observers.values()) for (const res of list) res.end();
+    this.observers.clear();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await new Promise<void>((resolve) => this.socket.close(() => resolve()));
+  }
+}
