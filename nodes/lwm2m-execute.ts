@@ -1,3 +1,4 @@
+import { Lwm2mRequestError } from '../lib/server/errors';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
 import { operationNode } from './shared/operation-node';
 import type { OperationConfig } from './shared/operation-node';
@@ -18,11 +19,17 @@ export = function (RED: NodeAPI): void {
       new Promise<unknown>((resolve, reject) => {
         const type = config.argsType || 'none';
         if (type === 'none') return resolve(undefined);
-        RED.util.evaluateNodeProperty(config.args ?? '', type, node, msg, (err, result) => (err ? reject(err) : resolve(result)));
+        RED.util.evaluateNodeProperty(config.args ?? '', type, node, msg, (err, result) =>
+          err
+            ? reject(new Lwm2mRequestError(`cannot evaluate the arguments: ${err.message}`, 'bad-request'))
+            : resolve(result),
+        );
       });
     operationNode(RED, node, config, async (server, target, msg) => {
       const args = await argsOf(msg);
-      const result = await server.execute(target.endpoint, target.path, args, { timeoutMs: timeoutOption(config.timeout) });
+      const result = await server.execute(target.endpoint, target.path, args, {
+        timeoutMs: timeoutOption(config.timeout),
+      });
       return { details: { ...result } };
     });
   }

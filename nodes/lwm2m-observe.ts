@@ -1,4 +1,5 @@
 import { normaliseAttributes } from '../lib/server/attributes';
+import { Lwm2mRequestError } from '../lib/server/errors';
 import type { NotificationAttributes } from '../lib/server/attributes';
 import type { Notification } from '../lib/server/observation-service';
 import type { Registration } from '../lib/server/registration';
@@ -69,7 +70,12 @@ export = function (RED: NodeAPI): void {
         .catch(() => undefined);
     };
 
-    const startObservation = async (endpoint: string, path: string, attributes: NotificationAttributes, msg?: NodeMessage) => {
+    const startObservation = async (
+      endpoint: string,
+      path: string,
+      attributes: NotificationAttributes,
+      msg?: NodeMessage,
+    ) => {
       await serverNode.ready();
       if (Object.keys(attributes).length > 0) {
         const written = await server.writeAttributes(endpoint, path, attributes, { owner });
@@ -160,12 +166,19 @@ export = function (RED: NodeAPI): void {
       start.catch((err: Error) => {
         // A device that is not registered yet is observed when it registers.
         if ((err as { code?: string }).code === 'not-registered') {
-          patterns.push({ matches: (endpoint) => endpoint === endpointSetting, path, attributes: configuredAttributes });
+          patterns.push({
+            matches: (endpoint) => endpoint === endpointSetting,
+            path,
+            attributes: configuredAttributes,
+          });
           node.status(Status.waiting(`waiting for ${endpointSetting}`));
           return;
         }
         node.status(Status.error((err as { code?: string }).code ?? 'error'));
-        node.error(`observe ${endpointSetting}${path}: ${err.message}`);
+        // With a msg, so a Catch node can handle a failure that happened at deploy time too.
+        const msg: NodeMessage = { topic: topicOf(endpointSetting, path) };
+        failure(msg, err, endpointSetting, path);
+        node.error(`observe ${endpointSetting}${path}: ${err.message}`, msg);
       });
     }
 
@@ -189,7 +202,8 @@ export = function (RED: NodeAPI): void {
           const endpoint = endpointSetting || (typeof msg.endpoint === 'string' ? msg.endpoint : '');
           if (endpoint !== '' && isPattern(endpoint)) {
             const path = (config.path ?? '').trim() || String(msg.path ?? '');
-            if (!path) throw new Error('no path: set it on the node, or send msg.path');
+            if (!path)
+              throw new Lwm2mRequestError('no path: set it on the node, or send msg.path', 'bad-request', endpoint);
             await armPattern(endpoint, path, attributes);
             return;
           }

@@ -3,6 +3,7 @@ import type { Node, NodeAPI, NodeDef } from './shared/node-red';
 import { serverConfig } from './shared/operation-node';
 import { registrationPayload } from './shared/registration-payload';
 import { endpointMatcher } from './shared/resolve';
+import { Status } from './shared/status';
 
 interface RegisterInConfig extends NodeDef {
   server?: string;
@@ -28,6 +29,7 @@ export = function (RED: NodeAPI): void {
     try {
       matches = endpointMatcher(config.endpoint);
     } catch (err) {
+      node.status(Status.error('bad endpoint filter'));
       node.error(`invalid endpoint filter "${config.endpoint}": ${(err as Error).message}`);
       return;
     }

@@ -1,7 +1,8 @@
+import path from 'node:path';
 import { ObjectModel } from '../lib/model/object-model';
 import type { Node, NodeAPI, NodeDef, NodeStatus } from './shared/node-red';
 import type { Lwm2mServerConfigNode } from './shared/server-config';
-import { acquire, release, serverFor, settled } from './shared/server-host';
+import { acquire, forgetConfig, release, serverFor, settled } from './shared/server-host';
 import { Status } from './shared/status';
 
 interface ServerConfigDef extends NodeDef {
@@ -28,7 +29,12 @@ export = function (RED: NodeAPI): void {
     const node = this;
     const port = numberOr(config.port, 5683);
     const model = ObjectModel.withBuiltins();
-    const modelDir = (config.modelDir ?? '').trim();
+    // A relative folder is taken from the Node-RED user directory, where flows and settings live.
+    const modelDirSetting = (config.modelDir ?? '').trim();
+    const modelDir =
+      modelDirSetting && !path.isAbsolute(modelDirSetting)
+        ? path.resolve(RED.settings.userDir ?? process.cwd(), modelDirSetting)
+        : modelDirSetting;
     const modelLoaded: Promise<void> = modelDir
       ? model.loadFolder(modelDir).then((report) => {
           node.log(`object model: ${report.loaded} definitions loaded from ${modelDir}`);
@@ -36,20 +42,23 @@ export = function (RED: NodeAPI): void {
         })
       : Promise.resolve();
 
-    node.server = serverFor({
-      address: (config.address ?? '').trim() || '::',
-      port,
-      lifetimeGraceSeconds: numberOr(config.lifetimeGrace, 15),
-      defaultLifetimeSeconds: 86400,
-      reobserveOnRegister: config.reobserve !== false,
-      model,
-      coap: {
-        ackTimeoutMs: numberOr(config.ackTimeout, 2000),
-        ackRandomFactor: numberOr(config.ackRandomFactor, 1.5),
-        maxRetransmit: numberOr(config.maxRetransmit, 4),
-        nstart: numberOr(config.nstart, 1),
+    node.server = serverFor(
+      {
+        address: (config.address ?? '').trim() || '::',
+        port,
+        lifetimeGraceSeconds: numberOr(config.lifetimeGrace, 15),
+        defaultLifetimeSeconds: 86400,
+        reobserveOnRegister: config.reobserve !== false,
+        model,
+        coap: {
+          ackTimeoutMs: numberOr(config.ackTimeout, 2000),
+          ackRandomFactor: numberOr(config.ackRandomFactor, 1.5),
+          maxRetransmit: numberOr(config.maxRetransmit, 4),
+          nstart: numberOr(config.nstart, 1),
+        },
       },
-    });
+      node.id,
+    );
     const server = node.server;
     const users = new Map<string, Node>();
     let lastStatus: NodeStatus = Status.stopped;
@@ -129,6 +138,7 @@ export = function (RED: NodeAPI): void {
       // before done() so a redeploy can bind the same port at once.
       const stop = users.size > 0 ? release(server, node.id) : settled(server);
       users.clear();
+      forgetConfig(server, node.id);
       stop.then(
         () => done(),
         () => done(),

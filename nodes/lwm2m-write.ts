@@ -1,3 +1,4 @@
+import { Lwm2mRequestError } from '../lib/server/errors';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
 import { operationNode } from './shared/operation-node';
 import type { OperationConfig } from './shared/operation-node';
@@ -20,11 +21,15 @@ export = function (RED: NodeAPI): void {
       new Promise<unknown>((resolve, reject) => {
         const type = config.valueType || 'msg';
         const value = config.valueType ? (config.value ?? '') : 'payload';
-        RED.util.evaluateNodeProperty(value, type, node, msg, (err, result) => (err ? reject(err) : resolve(result)));
+        RED.util.evaluateNodeProperty(value, type, node, msg, (err, result) =>
+          err
+            ? reject(new Lwm2mRequestError(`cannot evaluate the value: ${err.message}`, 'bad-request'))
+            : resolve(result),
+        );
       });
     operationNode(RED, node, config, async (server, target, msg) => {
       const value = await valueOf(msg);
-      if (value === undefined) throw new Error('nothing to write: the value is undefined');
+      if (value === undefined) throw new Lwm2mRequestError('nothing to write: the value is undefined', 'bad-request');
       const mode = config.mode || (msg.mode === 'update' ? 'update' : 'replace');
       const result = await server.write(target.endpoint, target.path, value, {
         mode,

@@ -23,7 +23,14 @@ if (!fs.existsSync(moduleLink)) fs.symlinkSync(root, moduleLink, 'dir');
 if (!fs.existsSync(flowFile)) fs.copyFileSync(exampleFlow, flowFile);
 
 const redMain = require.resolve('node-red/red.js');
-const args = [redMain, '--userDir', userDir, '--settings', path.join(__dirname, 'node-red-settings.js'), ...process.argv.slice(2)];
+const args = [
+  redMain,
+  '--userDir',
+  userDir,
+  '--settings',
+  path.join(__dirname, 'node-red-settings.js'),
+  ...process.argv.slice(2),
+];
 const child = spawn(process.execPath, args, { stdio: 'inherit' });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
 child.on('exit', (code, signal) => process.exit(signal ? 0 : (code ?? 0)));

@@ -75,7 +75,8 @@ export function attributesToQuery(
     }
     if (name === 'st' && value < 0) throw new AttributeError(`attribute "st" must be >= 0, got ${value}`);
     if (name === 'gt' || name === 'lt' || name === 'st') {
-      if (pathLevel < 3) throw new AttributeError(`attribute "${name}" applies to a resource, not to an object or instance`);
+      if (pathLevel < 3)
+        throw new AttributeError(`attribute "${name}" applies to a resource, not to an object or instance`);
       if (resource && !NUMERIC_RESOURCE_TYPES.has(resource.type)) {
         throw new AttributeError(`attribute "${name}" needs a numeric resource; ${resource.name} is ${resource.type}`);
       }

@@ -165,7 +165,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     this.observationService = new ObservationService(this.options.observationStore, {
       model: this.model,
       send: (registration, request) => this.send(registration, request),
-      observe: (registration, request, listener) => this.requireEndpoint().observe(peerOf(registration), request, listener),
+      observe: (registration, request, listener) =>
+        this.requireEndpoint().observe(peerOf(registration), request, listener),
       decode: (payload, format, path) => this.decode(payload, format, path),
       notify: (notification) => this.emit('notification', notification),
       ended: (observation, reason) => this.emit('observationEnded', observation, reason),
@@ -291,7 +292,12 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   }
 
   /** Write (replace with PUT, or partial update with POST). `value` is a msg-shaped value or a node. */
-  async write(endpointName: string, pathText: string, value: unknown, options: WriteOptions = {}): Promise<OperationResult> {
+  async write(
+    endpointName: string,
+    pathText: string,
+    value: unknown,
+    options: WriteOptions = {},
+  ): Promise<OperationResult> {
     const { registration, path } = await this.target(endpointName, pathText);
     if (path.isRoot() || path.isObject()) {
       throw badRequest(`Write needs an instance, resource or resource instance path, not ${path}`, registration, path);
@@ -302,21 +308,32 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     }
     const node = this.toNode(value, path, registration);
     const started = Date.now();
-    const { response, format } = await this.withFormats(registration, path, options.format, 'Write', async (contentFormat) => ({
-      response: await this.send(registration, {
-        method: mode === 'replace' ? 'PUT' : 'POST',
-        pathSegments: path.toSegments(),
-        contentFormat,
-        payload: this.encode(node, contentFormat, path, registration),
-        timeoutMs: options.timeoutMs,
+    const { response, format } = await this.withFormats(
+      registration,
+      path,
+      options.format,
+      'Write',
+      async (contentFormat) => ({
+        response: await this.send(registration, {
+          method: mode === 'replace' ? 'PUT' : 'POST',
+          pathSegments: path.toSegments(),
+          contentFormat,
+          payload: this.encode(node, contentFormat, path, registration),
+          timeoutMs: options.timeoutMs,
+        }),
       }),
-    }));
+    );
     expectSuccess(response, 'Write', registration.endpoint, path, ['2.04']);
     return result(registration, path, response, started, format);
   }
 
   /** Execute with optional arguments: a string as the device expects it (`0='on',1`) or a list/object. */
-  async execute(endpointName: string, pathText: string, args?: unknown, options: RequestOptions = {}): Promise<OperationResult> {
+  async execute(
+    endpointName: string,
+    pathText: string,
+    args?: unknown,
+    options: RequestOptions = {},
+  ): Promise<OperationResult> {
     const { registration, path } = await this.target(endpointName, pathText);
     if (!path.isResource()) throw badRequest(`Execute needs a resource path, not ${path}`, registration, path);
     const definition = this.resourceDefinition(path);
@@ -361,15 +378,21 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
         : { kind: 'object', id: path.objectId!, instances: new Map([[instanceId, instanceNode]]) };
     const encodePath = instanceId === undefined ? instancePath : path;
     const started = Date.now();
-    const { response, format } = await this.withFormats(registration, path, options.format, 'Create', async (contentFormat) => ({
-      response: await this.send(registration, {
-        method: 'POST',
-        pathSegments: path.toSegments(),
-        contentFormat,
-        payload: this.encode(node, contentFormat, encodePath, registration),
-        timeoutMs: options.timeoutMs,
+    const { response, format } = await this.withFormats(
+      registration,
+      path,
+      options.format,
+      'Create',
+      async (contentFormat) => ({
+        response: await this.send(registration, {
+          method: 'POST',
+          pathSegments: path.toSegments(),
+          contentFormat,
+          payload: this.encode(node, contentFormat, encodePath, registration),
+          timeoutMs: options.timeoutMs,
+        }),
       }),
-    }));
+    );
     expectSuccess(response, 'Create', registration.endpoint, path, ['2.01']);
     const location = response.options
       .filter((option) => option.name === 'Location-Path')
@@ -405,7 +428,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     options: RequestOptions & { owner?: string } = {},
   ): Promise<WriteAttributesResult> {
     const { registration, path } = await this.target(endpointName, pathText);
-    if (path.isRoot()) throw badRequest('Write-Attributes needs an object, instance or resource path', registration, path);
+    if (path.isRoot())
+      throw badRequest('Write-Attributes needs an object, instance or resource path', registration, path);
     if (path.isResourceInstance() && registration.lwm2mVersion === '1.0') {
       throw badRequest('LwM2M 1.0 has no attributes on resource instances', registration, path);
     }
@@ -447,10 +471,16 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       const current = await this.read(endpointName, pathText, options);
       return { ...current, observationId: existing.id, joined: true };
     }
-    const { outcome, format } = await this.withFormats(registration, path, options.format, 'Observe', async (accept) => {
-      const attempt = await this.observationService.start(registration, path, owner, accept, options.timeoutMs);
-      return { response: attempt.response, outcome: attempt };
-    });
+    const { outcome, format } = await this.withFormats(
+      registration,
+      path,
+      options.format,
+      'Observe',
+      async (accept) => {
+        const attempt = await this.observationService.start(registration, path, owner, accept, options.timeoutMs);
+        return { response: attempt.response, outcome: attempt };
+      },
+    );
     const response = outcome.response;
     expectSuccess(response, 'Observe', registration.endpoint, path, ['2.05']);
     const contentFormat = response.contentFormat ?? format;
@@ -520,7 +550,10 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
           for (const observation of dropped) {
             for (const owner of observation.owners) {
               this.observe(registration.endpoint, observation.path, { owner, format: observation.contentFormat }).catch(
-                (err: Error) => this.emitError(new Error(`re-observing ${observation.path} on ${registration.endpoint}: ${err.message}`)),
+                (err: Error) =>
+                  this.emitError(
+                    new Error(`re-observing ${observation.path} on ${registration.endpoint}: ${err.message}`),
+                  ),
               );
             }
           }
@@ -537,7 +570,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   }
 
   private forgetAttributes(registrationId: string): void {
-    for (const key of this.attributeWriters.keys()) if (key.startsWith(registrationId + '|')) this.attributeWriters.delete(key);
+    for (const key of this.attributeWriters.keys())
+      if (key.startsWith(registrationId + '|')) this.attributeWriters.delete(key);
   }
 
   private onRegistrationEnded(registration: Registration, kind: 'deregistered' | 'expired'): void {
@@ -569,14 +603,22 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     }
   }
 
-  private async target(endpointName: string, pathText: string): Promise<{ registration: Registration; path: LwM2mPath }> {
+  private async target(
+    endpointName: string,
+    pathText: string,
+  ): Promise<{ registration: Registration; path: LwM2mPath }> {
     if (typeof endpointName !== 'string' || endpointName === '') {
       throw new Lwm2mRequestError('no endpoint given', 'bad-request');
     }
     const path = parsePath(pathText, endpointName);
     const registration = await this.registrations.getByEndpoint(endpointName);
     if (!registration) {
-      throw new Lwm2mRequestError(`device "${endpointName}" is not registered`, 'not-registered', endpointName, path.toString());
+      throw new Lwm2mRequestError(
+        `device "${endpointName}" is not registered`,
+        'not-registered',
+        endpointName,
+        path.toString(),
+      );
     }
     return { registration, path };
   }
@@ -663,7 +705,8 @@ function parsePath(pathText: string, endpoint: string): LwM2mPath {
   try {
     return LwM2mPath.parse(pathText);
   } catch (err) {
-    if (err instanceof InvalidPathError) throw new Lwm2mRequestError(err.message, 'bad-request', endpoint, String(pathText));
+    if (err instanceof InvalidPathError)
+      throw new Lwm2mRequestError(err.message, 'bad-request', endpoint, String(pathText));
     throw err;
   }
 }
@@ -674,7 +717,12 @@ function badRequest(message: string, registration: Registration, path: LwM2mPath
 
 function invalidResponse(err: unknown, operation: string, endpoint: string, path: LwM2mPath): Lwm2mRequestError {
   const reason = err instanceof ContentCodecError ? err.message : String((err as Error)?.message ?? err);
-  return new Lwm2mRequestError(`${operation} ${path} on ${endpoint}: the device's answer could not be decoded: ${reason}`, 'invalid-response', endpoint, path.toString());
+  return new Lwm2mRequestError(
+    `${operation} ${path} on ${endpoint}: the device's answer could not be decoded: ${reason}`,
+    'invalid-response',
+    endpoint,
+    path.toString(),
+  );
 }
 
 function expectSuccess(
@@ -686,7 +734,8 @@ function expectSuccess(
 ): void {
   if (expected.includes(response.code)) return;
   if (response.code.startsWith('2.')) return; // a device answering 2.04 to a Read is odd, but a success
-  const diagnostic = response.payload.length > 0 && response.payload.length < 200 ? `: ${response.payload.toString('utf8')}` : '';
+  const diagnostic =
+    response.payload.length > 0 && response.payload.length < 200 ? `: ${response.payload.toString('utf8')}` : '';
   throw new Lwm2mRequestError(
     `${operation} ${path} on ${endpoint} failed: ${describeCode(response.code)}${diagnostic}`,
     response.code,
@@ -704,7 +753,12 @@ function transportError(err: unknown, registration: Registration, segments: stri
         : err.reason === 'reset'
           ? 'the device reset the request (RST)'
           : err.message;
-    return new Lwm2mRequestError(`${path} on ${registration.endpoint}: ${reason}`, err.reason === 'block' ? '4.08' : err.reason, registration.endpoint, path);
+    return new Lwm2mRequestError(
+      `${path} on ${registration.endpoint}: ${reason}`,
+      err.reason === 'block' ? '4.08' : err.reason,
+      registration.endpoint,
+      path,
+    );
   }
   return err as Error;
 }
@@ -727,14 +781,20 @@ function result(
 
 function stripRoot(links: Link[], rootPath: string): Link[] {
   if (!rootPath) return links;
-  return links.map((link) => (link.uri.startsWith(rootPath + '/') ? { ...link, uri: link.uri.slice(rootPath.length) } : link));
+  return links.map((link) =>
+    link.uri.startsWith(rootPath + '/') ? { ...link, uri: link.uri.slice(rootPath.length) } : link,
+  );
 }
 
 function isNode(value: unknown): value is LwM2mNode {
   if (typeof value !== 'object' || value === null) return false;
   const kind = (value as { kind?: unknown }).kind;
   return (
-    (kind === 'object' || kind === 'instance' || kind === 'resource' || kind === 'multipleResource' || kind === 'resourceInstance') &&
+    (kind === 'object' ||
+      kind === 'instance' ||
+      kind === 'resource' ||
+      kind === 'multipleResource' ||
+      kind === 'resourceInstance') &&
     typeof (value as { id?: unknown }).id === 'number'
   );
 }

@@ -113,7 +113,11 @@ export class ObservationService {
       void liveEntry.then((entry) => this.deliver(entry, notification));
     };
     const attempt = this.deps
-      .observe(registration, { method: 'GET', pathSegments: path.toSegments(), observe: 0, accept, timeoutMs }, listener)
+      .observe(
+        registration,
+        { method: 'GET', pathSegments: path.toSegments(), observe: 0, accept, timeoutMs },
+        listener,
+      )
       .then(async ({ response, observation: handle }) => {
         if (!handle || !response.code.startsWith('2.')) return { response };
         const stored: StoredObservation = {
@@ -168,7 +172,10 @@ export class ObservationService {
     return true;
   }
 
-  async releaseOwner(owner: string, registrationOf: (stored: StoredObservation) => Promise<Registration | undefined>): Promise<void> {
+  async releaseOwner(
+    owner: string,
+    registrationOf: (stored: StoredObservation) => Promise<Registration | undefined>,
+  ): Promise<void> {
     for (const entry of [...this.live.values()]) {
       if (!entry.stored.owners.includes(owner)) continue;
       const registration = await registrationOf(entry.stored);

@@ -40,7 +40,8 @@ export class RegistrationService {
   /** Rebuilds the expiry index from the store and starts sweeping (after a restart or redeploy). */
   async start(): Promise<void> {
     this.wheel.clear();
-    for (const registration of await this.store.list()) this.wheel.schedule(registration.id, this.expiresAt(registration));
+    for (const registration of await this.store.list())
+      this.wheel.schedule(registration.id, this.expiresAt(registration));
     this.sweepTimer = setInterval(() => void this.sweep(), 1000);
     this.sweepTimer.unref();
     await this.sweep();

@@ -59,7 +59,8 @@ export class MemoryRegistrationStore implements RegistrationStore {
 
   private unindex(registration: Registration): void {
     this.byId.delete(registration.id);
-    if (this.idByEndpoint.get(registration.endpoint) === registration.id) this.idByEndpoint.delete(registration.endpoint);
+    if (this.idByEndpoint.get(registration.endpoint) === registration.id)
+      this.idByEndpoint.delete(registration.endpoint);
     if (this.idByPeer.get(registration.peerKey) === registration.id) this.idByPeer.delete(registration.peerKey);
   }
 }

@@ -46,7 +46,11 @@ export interface NodeAPI {
   nodes: {
     createNode(node: Node, def: NodeDef): void;
     getNode(id: string): Node | null;
-    registerType(type: string, constructor: (this: Node, def: NodeDef) => void, options?: Record<string, unknown>): void;
+    registerType(
+      type: string,
+      constructor: (this: Node, def: NodeDef) => void,
+      options?: Record<string, unknown>,
+    ): void;
   };
   util: {
     evaluateNodeProperty(

@@ -17,7 +17,11 @@ export interface OperationOutcome {
 }
 
 /** The config node a palette node names, or undefined (the node then shows why). */
-export function serverConfig(RED: NodeAPI, node: Node, configId: string | undefined): Lwm2mServerConfigNode | undefined {
+export function serverConfig(
+  RED: NodeAPI,
+  node: Node,
+  configId: string | undefined,
+): Lwm2mServerConfigNode | undefined {
   const config = configId ? (RED.nodes.getNode(configId) as Lwm2mServerConfigNode | null) : null;
   if (!config || typeof config.register !== 'function') {
     node.status(Status.error('no LwM2M server'));

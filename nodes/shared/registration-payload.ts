@@ -15,12 +15,16 @@ export function registrationPayload(registration: Registration): Record<string, 
     objects: Object.fromEntries(
       Object.entries(registration.objects).map(([id, entry]) => [
         id,
-        entry.version ? { version: entry.version, instances: [...entry.instances] } : { instances: [...entry.instances] },
+        entry.version
+          ? { version: entry.version, instances: [...entry.instances] }
+          : { instances: [...entry.instances] },
       ]),
     ),
     rootPath: registration.rootPath || '/',
     contentFormats: [...registration.supportedContentFormats],
-    ...(Object.keys(registration.additionalAttributes).length ? { attributes: { ...registration.additionalAttributes } } : {}),
+    ...(Object.keys(registration.additionalAttributes).length
+      ? { attributes: { ...registration.additionalAttributes } }
+      : {}),
     secure: registration.security !== undefined,
     registeredAt: new Date(registration.registeredAt),
     lastUpdateAt: new Date(registration.lastUpdateAt),

@@ -37,7 +37,11 @@ export function resolveTarget(
     throw new Lwm2mRequestError('no endpoint: set it on the node, or send msg.endpoint or msg.topic', 'bad-request');
   }
   if (needPath && !path) {
-    throw new Lwm2mRequestError('no path: set it on the node, or send msg.path (e.g. "/3303/0/5700")', 'bad-request', endpoint);
+    throw new Lwm2mRequestError(
+      'no path: set it on the node, or send msg.path (e.g. "/3303/0/5700")',
+      'bad-request',
+      endpoint,
+    );
   }
   return { endpoint, path: path ?? '/' };
 }
@@ -67,7 +71,9 @@ export function endpointMatcher(pattern: string | undefined): (endpoint: string)
 
 export function isPattern(value: string | undefined): boolean {
   const trimmed = (value ?? '').trim();
-  return trimmed === '' || /[*?]/.test(trimmed) || (trimmed.length > 2 && trimmed.startsWith('/') && trimmed.endsWith('/'));
+  return (
+    trimmed === '' || /[*?]/.test(trimmed) || (trimmed.length > 2 && trimmed.startsWith('/') && trimmed.endsWith('/'))
+  );
 }
 
 /** Puts the reason on the msg (msg.lwm2m.code / .error) so a Catch node can branch on it, and returns the Error. */

@@ -16,6 +16,8 @@ interface Host {
   server?: Lwm2mServer;
   /** Node ids holding the endpoint open. */
   holders: Set<string>;
+  /** Config node ids that hold this server (started or not). */
+  configs: Set<string>;
   /** Serialises start/stop so a redeploy's close and the next start never overlap on the port. */
   transition: Promise<unknown>;
 }
@@ -35,6 +37,7 @@ function hostFor(key: string): Host {
       registrationStore: new MemoryRegistrationStore(),
       observationStore: new MemoryObservationStore(),
       holders: new Set(),
+      configs: new Set(),
       transition: Promise.resolve(),
     };
     hosts.set(key, host);
@@ -43,12 +46,15 @@ function hostFor(key: string): Host {
 }
 
 /**
- * The server for these options (created, not started). Two config nodes with the same address and
- * port get the same server; the first one's options apply while it runs.
+ * The server for these options (created, not started) for config node `configId`. Two config nodes
+ * with the same address and port get the same server; the first one's options apply while either
+ * exists. A server whose config nodes have all closed is replaced, so a redeploy applies new options.
  */
-export function serverFor(options: HostOptions): Lwm2mServer {
+export function serverFor(options: HostOptions, configId: string): Lwm2mServer {
   const host = hostFor(hostKey(options.address, options.port));
-  if (!host.server || (!host.server.running && host.holders.size === 0)) {
+  const unused = host.configs.size === 0 && host.holders.size === 0;
+  host.configs.add(configId);
+  if (!host.server || (unused && !host.server.running)) {
     host.server = new Lwm2mServer({
       ...options,
       registrationStore: host.registrationStore,
@@ -78,6 +84,11 @@ export function release(server: Lwm2mServer, holderId: string): Promise<unknown>
   return host.transition;
 }
 
+/** Config node `configId` closed: it no longer holds this server. */
+export function forgetConfig(server: Lwm2mServer, configId: string): void {
+  hostFor(hostKey(server.options.address, server.options.port)).configs.delete(configId);
+}
+
 /** Waits for any start/stop in progress on this server's address. */
 export function settled(server: Lwm2mServer): Promise<unknown> {
   return hostFor(hostKey(server.options.address, server.options.port)).transition.catch(() => undefined);
@@ -87,6 +98,7 @@ export function settled(server: Lwm2mServer): Promise<unknown> {
 export async function resetHosts(): Promise<void> {
   for (const host of hosts.values()) {
     host.holders.clear();
+    host.configs.clear();
     await host.transition.catch(() => undefined);
     await host.server?.stop();
   }

@@ -4,6 +4,8 @@
  */
 import * as coap from 'coap';
 import dgram from 'node:dgram';
+ 
+const optionConverter = require('coap/dist/lib/option_converter') as { toBinary(name: string, value: unknown): Buffer };
 import type { AddressInfo } from 'node:net';
 
 export interface DeviceResource {
@@ -14,13 +16,15 @@ export interface DeviceResource {
 export interface RecordedRequest {
   method: string;
   url: string;
-  contentFormat?: string | number;
-  accept?: string | number;
+  contentFormat?: number;
+  accept?: number;
   payload: Buffer;
   observe?: number;
 }
 
-type Handler = (request: RecordedRequest) => { code: string; contentFormat?: number; payload?: Buffer | string } | undefined;
+type Handler = (
+  request: RecordedRequest,
+) => { code: string; contentFormat?: number; payload?: Buffer | string } | undefined;
 
 export class CoapDevice {
   readonly requests: RecordedRequest[] = [];
@@ -54,8 +58,8 @@ export class CoapDevice {
     const recorded: RecordedRequest = {
       method: req.method,
       url: req.url ?? '',
-      contentFormat: req.headers['Content-Format'] as string | number | undefined,
-      accept: req.headers.Accept as string | number | undefined,
+      contentFormat: numericOption(req, 'Content-Format'),
+      accept: numericOption(req, 'Accept'),
       payload: req.payload,
       observe: req.headers.Observe as number | undefined,
     };
@@ -80,7 +84,12 @@ export class CoapDevice {
         const list = this.observers.get(url) ?? [];
         list.push(res);
         this.observers.set(url, list);
-        res.on('finish', () => this.observers.set(url, (this.observers.get(url) ?? []).filter((item) => item !== res)));
+        res.on('finish', () =>
+          this.observers.set(
+            url,
+            (this.observers.get(url) ?? []).filter((item) => item !== res),
+          ),
+        );
         res.write(resource.payload);
         return;
       }
@@ -135,9 +144,10 @@ export class CoapDevice {
         request.write(payload);
       }
       request.on('response', (res: coap.IncomingMessage) => {
-        const locationPaths = res.options
+        // node-coap folds repeated options into headers; the raw packet keeps every Location-Path.
+        const locationPaths = (res._packet.options ?? [])
           .filter((option) => option.name === 'Location-Path')
-          .map((option) => (option.value as Buffer).toString());
+          .map((option) => Buffer.from(option.value as Buffer).toString());
         resolve({ code: res.code, location: locationPaths.length ? '/' + locationPaths.join('/') : undefined });
       });
       request.on('error', reject);
@@ -168,4 +178,13 @@ export class CoapDevice {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     await new Promise<void>((resolve) => this.socket.close(() => resolve()));
   }
+}
+
+/** node-coap turns known formats into names (in place); turn them back into the number. */
+function numericOption(req: coap.IncomingMessage, name: string): number | undefined {
+  const option = (req._packet.options ?? []).find((item) => item.name === name);
+  if (!option) return undefined;
+  if (typeof option.value === 'number') return option.value;
+  const bytes = Buffer.isBuffer(option.value) ? option.value : optionConverter.toBinary(name, option.value);
+  return bytes.length === 0 ? 0 : bytes.readUIntBE(0, bytes.length);
 }

@@ -70,7 +70,10 @@ describe('registration links', function () {
   });
 
   it('reads a single ct value', function () {
-    assert.deepEqual(parseObjectLinks(Buffer.from('</>;rt="oma.lwm2m";ct=11543,</3/0>')).supportedContentFormats, [11543]);
+    assert.deepEqual(
+      parseObjectLinks(Buffer.from('</>;rt="oma.lwm2m";ct=11543,</3/0>')).supportedContentFormats,
+      [11543],
+    );
   });
 
   it('rejects object links with bad ids', function () {
@@ -80,7 +83,14 @@ describe('registration links', function () {
 });
 
 describe('notification attributes', function () {
-  const numeric = { id: 5700, name: 'Sensor Value', operations: 'R' as const, multiple: false, mandatory: true, type: 'float' as const };
+  const numeric = {
+    id: 5700,
+    name: 'Sensor Value',
+    operations: 'R' as const,
+    multiple: false,
+    mandatory: true,
+    type: 'float' as const,
+  };
   const text = { ...numeric, id: 5701, name: 'Sensor Units', type: 'string' as const };
 
   it('builds the Write-Attributes query', function () {

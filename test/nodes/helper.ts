@@ -1,0 +1,59 @@
+/** node-red-node-test-helper, typed just enough for our tests. */
+import dgram from 'node:dgram';
+import type { AddressInfo } from 'node:net';
+
+ 
+const helper = require('node-red-node-test-helper') as {
+  init(runtimePath: string, settings?: Record<string, unknown>): void;
+  load(nodes: unknown[], flow: unknown[], credentials?: unknown): Promise<void>;
+  unload(): Promise<void>;
+  getNode(id: string): TestNode;
+  startServer(): Promise<void>;
+  stopServer(): Promise<void>;
+  settings(settings: Record<string, unknown>): void;
+};
+
+export interface TestNode {
+  id: string;
+  on(event: string, listener: (...args: any[]) => void): void; // eslint-disable-line @typescript-eslint/no-explicit-any
+  receive(msg: Record<string, unknown>): void;
+  [key: string]: unknown;
+}
+
+helper.init(require.resolve('node-red'));
+
+export { helper };
+
+/** Node modules as Node-RED loads them: the compiled files in dist/nodes. */
+export const ourNodes = [
+  require('../../nodes/lwm2m-server'),
+  require('../../nodes/lwm2m-register-in'),
+  require('../../nodes/lwm2m-read'),
+  require('../../nodes/lwm2m-write'),
+  require('../../nodes/lwm2m-execute'),
+  require('../../nodes/lwm2m-observe'),
+];
+
+/** A UDP port that was free a moment ago (for tests that redeploy on a fixed port). */
+export async function freeUdpPort(): Promise<number> {
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
+  const { port } = socket.address() as AddressInfo;
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
+/** Resolves with the next msg a node sends. */
+export function nextMessage(node: TestNode, timeoutMs = 5000): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no msg from ${node.id} within ${timeoutMs} ms`)), timeoutMs);
+    node.on('input', (msg: Record<string, unknown>) => {
+      clearTimeout(timer);
+      resolve(msg);
+    });
+  });
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
