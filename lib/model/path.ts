@@ -36,13 +36,16 @@ export class LwM2mPath {
     const parts = (body.endsWith('/') ? body.slice(0, -1) : body).split('/');
     if (parts.length > 4) throw new InvalidPathError(`invalid LwM2M path "${text}": more than 4 levels`);
     const ids = parts.map((part) => {
-      if (!/^\d{1,5}$/.test(part)) throw new InvalidPathError(`invalid LwM2M path "${text}": "${part}" is not a number`);
+      if (!/^\d{1,5}$/.test(part))
+        throw new InvalidPathError(`invalid LwM2M path "${text}": "${part}" is not a number`);
       return Number(part);
     });
     try {
       return new LwM2mPath(ids[0], ids[1], ids[2], ids[3]);
     } catch (err) {
-      throw new InvalidPathError(`invalid LwM2M path "${text}": ${(err as Error).message.replace(/^invalid LwM2M path: /, '')}`);
+      throw new InvalidPathError(
+        `invalid LwM2M path "${text}": ${(err as Error).message.replace(/^invalid LwM2M path: /, '')}`,
+      );
     }
   }
 

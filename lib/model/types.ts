@@ -13,16 +13,7 @@
  */
 
 export type ResourceType =
-  | 'string'
-  | 'integer'
-  | 'unsigned'
-  | 'float'
-  | 'boolean'
-  | 'opaque'
-  | 'time'
-  | 'objlnk'
-  | 'corelnk'
-  | 'none';
+  'string' | 'integer' | 'unsigned' | 'float' | 'boolean' | 'opaque' | 'time' | 'objlnk' | 'corelnk' | 'none';
 
 /** R, W, RW, E, or '' (none, e.g. in the Security object where the server has no access). */
 export type Operations = '' | 'R' | 'W' | 'RW' | 'E';
