@@ -1,0 +1,139 @@
+/**
+ * SenML JSON (content format 110, RFC 8428 §5, LwM2M 1.1 Core §7.4.4).
+ *
+ * Integers are parsed exactly (bigint beyond 2^53, see json.ts); vd is base64url (standard base64
+ * is accepted on input); vlo carries object links "3:0". Unknown fields are ignored unless they end
+ * with "_" (must-understand, RFC 8428 §4.4), which is an error.
+ */
+import type { LwM2mPath } from '../model/path';
+import type { LwM2mNode, ObjectModelLookup } from '../model/types';
+import { ContentFormat, type NodeCodec } from './types';
+import { JsonObject, parseJson } from './json';
+import {
+  nodeToRecords,
+  recordsToNode,
+  resolveSenml,
+  type OutRecord,
+  type RawSenmlRecord,
+  type SenmlRecord,
+} from './senml';
+import { decodeBase64, describe, fail, integerText } from './values';
+
+const WHAT = 'SenML JSON';
+
+/** Parses and resolves SenML JSON records (generic: names are not interpreted). */
+export function parseSenmlJson(bytes: Buffer): SenmlRecord[] {
+  if (bytes.length === 0) return []; // an empty payload is an empty list (e.g. an object without instances)
+  const document = parseJson(bytes, WHAT);
+  if (!Array.isArray(document)) fail(`${WHAT}: payload must be an array of records, got ${describe(document)}`);
+  const raws: RawSenmlRecord[] = new Array(document.length);
+  for (let index = 0; index < document.length; index++) {
+    const item = document[index];
+    if (!(item instanceof JsonObject)) fail(`${WHAT}: record ${index} must be an object, got ${describe(item)}`);
+    raws[index] = rawRecord(item, index);
+  }
+  return resolveSenml(raws, WHAT);
+}
+
+function rawRecord(item: JsonObject, index: number): RawSenmlRecord {
+  const raw: RawSenmlRecord = {};
+  const { keys, values } = item;
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k];
+    const value = values[k];
+    switch (key) {
+      case 'bn':
+      case 'n':
+      case 'bu':
+      case 'u':
+      case 'vs':
+      case 'vlo':
+        if (typeof value !== 'string') badField(index, key, 'a string', value);
+        raw[key] = value;
+        break;
+      case 'bt':
+      case 't':
+      case 'bs':
+      case 's':
+      case 'ut':
+      case 'bver':
+        if (typeof value === 'number') raw[key] = value;
+        else if (typeof value === 'bigint') raw[key] = Number(value);
+        else badField(index, key, 'a number', value);
+        break;
+      case 'bv':
+      case 'v':
+        if (typeof value !== 'number' && typeof value !== 'bigint') badField(index, key, 'a number', value);
+        raw[key] = value;
+        break;
+      case 'vb':
+        if (typeof value !== 'boolean') badField(index, key, 'a boolean', value);
+        raw.vb = value;
+        break;
+      case 'vd':
+        if (typeof value !== 'string') badField(index, key, 'a base64url string', value);
+        raw.vd = decodeBase64(value, `${WHAT}: record ${index} "vd"`);
+        break;
+      default:
+        if (key.endsWith('_')) fail(`${WHAT}: record ${index} has must-understand field ${JSON.stringify(key)}`);
+    }
+  }
+  return raw;
+}
+
+function badField(index: number, key: string, expected: string, value: unknown): never {
+  return fail(`${WHAT}: record ${index} "${key}" must be ${expected}, got ${describe(value)}`);
+}
+
+/** Serializes records compactly: `[{"bn":"/3/0/","n":"0","vs":"..."},...]`. */
+export function serializeSenmlJson(records: readonly OutRecord[]): Buffer {
+  let text = '[';
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i];
+    text += i === 0 ? '{' : ',{';
+    let first = true;
+    if (record.bn !== undefined) {
+      text += '"bn":' + JSON.stringify(record.bn);
+      first = false;
+    }
+    if (record.n !== undefined) {
+      text += (first ? '"n":' : ',"n":') + JSON.stringify(record.n);
+      first = false;
+    }
+    if (record.field !== undefined) {
+      text += (first ? '"' : ',"') + record.field + '":' + jsonValue(record, i);
+    }
+    text += '}';
+  }
+  text += ']';
+  return Buffer.from(text, 'utf8');
+}
+
+function jsonValue(record: OutRecord, index: number): string {
+  const value = record.value;
+  switch (typeof value) {
+    case 'number':
+      if (!Number.isFinite(value)) fail(`${WHAT}: record ${index}: ${value} cannot be represented in JSON`, '4.06');
+      // integral doubles beyond 2^53 in their exact digits (String() would round them)
+      return Number.isInteger(value) && Math.abs(value) < 1e21 ? integerText(value) : String(value);
+    case 'bigint':
+      return value.toString();
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'string':
+      return JSON.stringify(value);
+    default:
+      return '"' + (value as Buffer).toString('base64url') + '"';
+  }
+}
+
+export const senmlJsonCodec: NodeCodec = {
+  format: ContentFormat.SENML_JSON,
+  name: 'application/senml+json',
+  decode(bytes: Buffer, path: LwM2mPath, model: ObjectModelLookup): LwM2mNode {
+    return recordsToNode(parseSenmlJson(bytes), path, model, 'senml', WHAT);
+  },
+  encode(node: LwM2mNode, path: LwM2mPath, model: ObjectModelLookup): Buffer {
+    return serializeSenmlJson(nodeToRecords(node, path, model));
+  },
+};

@@ -1,0 +1,500 @@
+/**
+ * SenML (RFC 8428) records as LwM2M 1.1 uses them (Core §7.4.4 and §7.4.5), shared by the JSON
+ * and CBOR representations: base field resolution, the mapping of records to LwM2M leaves and
+ * nodes, and of nodes to records.
+ */
+import { LwM2mPath } from '../model/path';
+import type { LwM2mNode, ObjectLink, ObjectModelLookup, ResourceType, ResourceValue } from '../model/types';
+import type { TimestampedNode } from './types';
+import { buildNode, flattenNode, leafName, leafPath, type Leaf } from './tree';
+import {
+  checkDecodedInteger,
+  dateFromSeconds,
+  decodeBase64,
+  describe,
+  fail,
+  formatObjectLink,
+  parseObjectLink,
+  secondsFromDate,
+} from './values';
+
+/** A SenML record as it appears in the payload (before base values are applied). */
+export interface RawSenmlRecord {
+  bn?: string;
+  bt?: number;
+  bu?: string;
+  bv?: number | bigint;
+  bs?: number;
+  bver?: number;
+  n?: string;
+  u?: string;
+  v?: number | bigint;
+  vs?: string;
+  vb?: boolean;
+  vd?: Buffer;
+  vlo?: string;
+  s?: number;
+  t?: number;
+  ut?: number;
+}
+
+/** A resolved SenML record (RFC 8428 §4.6): base name, time, unit and value applied. */
+export interface SenmlRecord {
+  /** bn + n. */
+  name: string;
+  /** bt + t in seconds as carried (values below 2^28 are relative to now); absent when neither was given. */
+  time?: number;
+  unit?: string;
+  /** v (+ bv). Integers beyond 2^53 are bigint. */
+  value?: number | bigint;
+  stringValue?: string;
+  boolValue?: boolean;
+  dataValue?: Buffer;
+  /** LwM2M object link "3:0" (vlo). */
+  objlnkValue?: string;
+  /** s (+ bs). */
+  sum?: number;
+  updateTime?: number;
+}
+
+/** The SenML version this implementation understands (RFC 8428 §4.4). */
+export const SENML_VERSION = 10;
+/** RFC 8428 §4.5.3: times below 2^28 are relative to now. */
+export const SENML_RELATIVE_TIME_LIMIT = 2 ** 28;
+
+/** Applies the base fields of RFC 8428 §4.5/§4.6; `records` are checked by the format parsers. */
+export function resolveSenml(records: readonly RawSenmlRecord[], what: string): SenmlRecord[] {
+  const out: SenmlRecord[] = new Array(records.length);
+  let bn = '';
+  let bt: number | undefined;
+  let bu: string | undefined;
+  let bv: number | bigint | undefined;
+  let bs: number | undefined;
+  for (let index = 0; index < records.length; index++) {
+    const raw = records[index];
+    if (raw.bver !== undefined && raw.bver > SENML_VERSION) {
+      fail(`${what}: record ${index}: SenML version ${raw.bver} is not supported (understood: ${SENML_VERSION})`);
+    }
+    if (raw.bn !== undefined) bn = raw.bn;
+    if (raw.bt !== undefined) bt = raw.bt;
+    if (raw.bu !== undefined) bu = raw.bu;
+    if (raw.bv !== undefined) bv = raw.bv;
+    if (raw.bs !== undefined) bs = raw.bs;
+    let valueFields = 0;
+    if (raw.v !== undefined) valueFields++;
+    if (raw.vs !== undefined) valueFields++;
+    if (raw.vb !== undefined) valueFields++;
+    if (raw.vd !== undefined) valueFields++;
+    if (raw.vlo !== undefined) valueFields++;
+    if (valueFields > 1) fail(`${what}: record ${index} has more than one value field`);
+    const record: SenmlRecord = { name: raw.n === undefined ? bn : bn + raw.n };
+    if (raw.t !== undefined || bt !== undefined) record.time = (bt ?? 0) + (raw.t ?? 0);
+    const unit = raw.u ?? bu;
+    if (unit !== undefined) record.unit = unit;
+    if (raw.v !== undefined) record.value = bv === undefined ? raw.v : addNumbers(raw.v, bv);
+    else if (raw.vs !== undefined) record.stringValue = raw.vs;
+    else if (raw.vb !== undefined) record.boolValue = raw.vb;
+    else if (raw.vd !== undefined) record.dataValue = raw.vd;
+    else if (raw.vlo !== undefined) record.objlnkValue = raw.vlo;
+    if (raw.s !== undefined) record.sum = bs === undefined ? raw.s : raw.s + bs;
+    if (raw.ut !== undefined) record.updateTime = raw.ut;
+    out[index] = record;
+  }
+  return out;
+}
+
+function addNumbers(a: number | bigint, b: number | bigint): number | bigint {
+  if (typeof a === 'number' && typeof b === 'number') return a + b;
+  if (Number.isInteger(Number(a)) && Number.isInteger(Number(b))) {
+    const sum = BigInt(a) + BigInt(b);
+    return sum >= -9007199254740991n && sum <= 9007199254740991n ? Number(sum) : sum;
+  }
+  return Number(a) + Number(b);
+}
+
+/** The absolute time of a resolved SenML time (seconds), per RFC 8428 §4.5.3. */
+export function senmlTimeToDate(time: number, nowMs: number): Date {
+  const ms = time < SENML_RELATIVE_TIME_LIMIT ? nowMs + time * 1000 : time * 1000;
+  if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) fail(`SenML time ${time} is out of range`);
+  return new Date(ms);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records -> LwM2M
+
+export type JsonFlavor = 'senml' | 'oma';
+
+/** Parses an LwM2M path name (/3/0/1, 3/0/1) into ids; undefined when it is not one. */
+export function parsePathName(name: string): number[] | undefined {
+  const length = name.length;
+  let i = name.charCodeAt(0) === 47 ? 1 : 0;
+  const ids: number[] = [];
+  if (i === length) return ids;
+  for (;;) {
+    const start = i;
+    let n = 0;
+    while (i < length) {
+      const c = name.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) break;
+      n = n * 10 + c;
+      i++;
+    }
+    if (i === start || i - start > 5 || n > 65535 || ids.length === 4) return undefined;
+    ids.push(n);
+    if (i === length) return ids;
+    if (name.charCodeAt(i) !== 47) return undefined;
+    i++;
+    if (i === length) return ids; // trailing slash
+  }
+}
+
+/** Message prefix for a record; cheap (string concatenation) as it is built for every record. */
+function recordWhere(what: string, index: number, name: string): string {
+  return what + ': record ' + index + ' (' + (name.length > 40 ? name.slice(0, 40) + '...' : name) + ')';
+}
+
+/** The type a record's value implies when the model does not know the resource. */
+function inferType(record: SenmlRecord): ResourceType {
+  if (record.value !== undefined) {
+    return typeof record.value === 'bigint' || Number.isInteger(record.value) ? 'integer' : 'float';
+  }
+  if (record.stringValue !== undefined) return 'string';
+  if (record.boolValue !== undefined) return 'boolean';
+  if (record.dataValue !== undefined) return 'opaque';
+  if (record.objlnkValue !== undefined) return 'objlnk';
+  return 'string';
+}
+
+function recordValue(record: SenmlRecord, type: ResourceType, flavor: JsonFlavor, where: string): ResourceValue {
+  switch (type) {
+    case 'integer':
+    case 'unsigned':
+      if (record.value !== undefined) return checkDecodedInteger(record.value, type, where);
+      break;
+    case 'float':
+      if (record.value !== undefined) return Number(record.value);
+      break;
+    case 'time':
+      if (record.value !== undefined) {
+        if (typeof record.value === 'number' && !Number.isInteger(record.value)) {
+          fail(`${where}: time ${record.value} is not whole seconds`);
+        }
+        return dateFromSeconds(record.value, where);
+      }
+      break;
+    case 'string':
+    case 'corelnk':
+      if (record.stringValue !== undefined) return record.stringValue;
+      break;
+    case 'boolean':
+      if (record.boolValue !== undefined) return record.boolValue;
+      break;
+    case 'opaque':
+      if (record.dataValue !== undefined) return record.dataValue;
+      if (flavor === 'oma' && record.stringValue !== undefined) return decodeBase64(record.stringValue, where);
+      break;
+    case 'objlnk':
+      if (record.objlnkValue !== undefined) return parseObjectLink(record.objlnkValue, where);
+      break;
+    case 'none':
+      return fail(`${where}: resource is executable (type none) and has no value`);
+  }
+  const field = FIELD_FOR_TYPE[flavor][type];
+  const got = presentValue(record, flavor);
+  return fail(
+    got === undefined ? `${where}: record has no value` : `${where}: ${type} resource needs "${field}", got ${got}`,
+  );
+}
+
+const FIELD_FOR_TYPE: Record<JsonFlavor, Record<ResourceType, string>> = {
+  senml: {
+    integer: 'v',
+    unsigned: 'v',
+    float: 'v',
+    time: 'v',
+    string: 'vs',
+    corelnk: 'vs',
+    boolean: 'vb',
+    opaque: 'vd',
+    objlnk: 'vlo',
+    none: '-',
+  },
+  oma: {
+    integer: 'v',
+    unsigned: 'v',
+    float: 'v',
+    time: 'v',
+    string: 'sv',
+    corelnk: 'sv',
+    boolean: 'bv',
+    opaque: 'sv',
+    objlnk: 'ov',
+    none: '-',
+  },
+};
+
+function presentValue(record: SenmlRecord, flavor: JsonFlavor): string | undefined {
+  const names = FIELD_FOR_TYPE[flavor];
+  if (record.value !== undefined) return `"v" ${describe(record.value)}`;
+  if (record.stringValue !== undefined) return `"${names.string}" ${describe(record.stringValue)}`;
+  if (record.boolValue !== undefined) return `"${names.boolean}" ${record.boolValue}`;
+  if (record.dataValue !== undefined) return `"vd" ${describe(record.dataValue)}`;
+  if (record.objlnkValue !== undefined) return `"${names.objlnk}" ${describe(record.objlnkValue)}`;
+  return undefined;
+}
+
+/** A record turned into an LwM2M leaf, with its absolute time when it carried one. */
+export interface TimedLeaf {
+  leaf: Leaf;
+  time: Date | undefined;
+}
+
+/**
+ * Maps resolved records to leaves typed by the model; every record must carry a value. Times are
+ * resolved against `nowMs`, or left out when it is undefined.
+ */
+export function recordsToLeaves(
+  records: readonly SenmlRecord[],
+  model: ObjectModelLookup,
+  flavor: JsonFlavor,
+  what: string,
+  nowMs: number | undefined,
+): TimedLeaf[] {
+  const out: TimedLeaf[] = new Array(records.length);
+  for (let index = 0; index < records.length; index++) {
+    const record = records[index];
+    const ids = parsePathName(record.name);
+    if (ids === undefined || ids.length < 3) {
+      fail(
+        `${what}: record ${index} (${JSON.stringify(record.name.slice(0, 40))}): ${ids === undefined ? 'name is not an LwM2M path' : 'a value needs a resource or resource instance path'}`,
+      );
+    }
+    const where = recordWhere(what, index, record.name);
+    const o = ids[0];
+    const r = ids[2];
+    const def = model.getResource(o, r);
+    const type = def ? def.type : inferType(record);
+    const value = recordValue(record, type, flavor, where);
+    out[index] = {
+      leaf: { o, i: ids[1], r, ri: ids[3], type, value },
+      time: record.time === undefined || nowMs === undefined ? undefined : senmlTimeToDate(record.time, nowMs),
+    };
+  }
+  return out;
+}
+
+/** Decodes the node at `path` from resolved records (no duplicate paths allowed). */
+export function recordsToNode(
+  records: readonly SenmlRecord[],
+  path: LwM2mPath,
+  model: ObjectModelLookup,
+  flavor: JsonFlavor,
+  what: string,
+): LwM2mNode {
+  const timed = recordsToLeaves(records, model, flavor, what, undefined);
+  const leaves: Leaf[] = new Array(timed.length);
+  for (let i = 0; i < timed.length; i++) leaves[i] = timed[i].leaf;
+  return buildNode(path, leaves, model, what);
+}
+
+/**
+ * Time series: records grouped by their absolute time (in order of first appearance; records
+ * without time form one group). With `basePath`, one entry per group holding the node at that
+ * path; without, one entry per group and record path (resource or resource instance node).
+ */
+export function recordsToTimestamped(
+  records: readonly SenmlRecord[],
+  model: ObjectModelLookup,
+  flavor: JsonFlavor,
+  what: string,
+  basePath?: LwM2mPath,
+): TimestampedNode[] {
+  const timed = recordsToLeaves(records, model, flavor, what, Date.now());
+  const groups = new Map<number | undefined, Leaf[]>();
+  for (const { leaf, time } of timed) {
+    const key = time?.getTime();
+    const group = groups.get(key);
+    if (group) group.push(leaf);
+    else groups.set(key, [leaf]);
+  }
+  const out: TimestampedNode[] = [];
+  for (const [ms, leaves] of groups) {
+    if (basePath) {
+      const entry: TimestampedNode = { path: basePath, node: buildNode(basePath, leaves, model, what) };
+      if (ms !== undefined) entry.time = new Date(ms);
+      out.push(entry);
+      continue;
+    }
+    const seen = new Set<string>();
+    for (const leaf of leaves) {
+      const name = leafName(leaf);
+      if (seen.has(name)) fail(`${what}: more than one value for ${name} at the same time`);
+      seen.add(name);
+      const path = leafPath(leaf);
+      const entry: TimestampedNode = { path, node: buildNode(path, [leaf], model, what) };
+      if (ms !== undefined) entry.time = new Date(ms);
+      out.push(entry);
+    }
+  }
+  return out;
+}
+
+/**
+ * Composite decoding: path string -> node. Without `paths`, one node per record path; with them,
+ * the node at each requested path built from the records below it (paths without records are left
+ * out). Records outside every requested path are an error.
+ */
+export function recordsToNodes(
+  records: readonly SenmlRecord[],
+  model: ObjectModelLookup,
+  flavor: JsonFlavor,
+  what: string,
+  paths?: readonly LwM2mPath[],
+): Map<string, LwM2mNode> {
+  const timed = recordsToLeaves(records, model, flavor, what, undefined);
+  const out = new Map<string, LwM2mNode>();
+  if (!paths) {
+    for (const { leaf } of timed) {
+      const name = leafName(leaf);
+      if (out.has(name)) fail(`${what}: more than one value for ${name}`);
+      out.set(name, buildNode(leafPath(leaf), [leaf], model, what));
+    }
+    return out;
+  }
+  const perPath: Leaf[][] = paths.map(() => []);
+  for (const { leaf } of timed) {
+    let matched = false;
+    for (let i = 0; i < paths.length; i++) {
+      if (containsLeaf(paths[i], leaf)) {
+        perPath[i].push(leaf);
+        matched = true;
+      }
+    }
+    if (!matched) fail(`${what}: value for ${leafName(leaf)} is outside the requested paths`);
+  }
+  for (let i = 0; i < paths.length; i++) {
+    if (perPath[i].length === 0) continue;
+    out.set(paths[i].toString(), buildNode(paths[i], perPath[i], model, what));
+  }
+  return out;
+}
+
+function containsLeaf(path: LwM2mPath, leaf: Leaf): boolean {
+  switch (path.level) {
+    case 0:
+      return true;
+    case 1:
+      return path.objectId === leaf.o;
+    case 2:
+      return path.objectId === leaf.o && path.instanceId === leaf.i;
+    case 3:
+      return path.objectId === leaf.o && path.instanceId === leaf.i && path.resourceId === leaf.r;
+    default:
+      return (
+        path.objectId === leaf.o &&
+        path.instanceId === leaf.i &&
+        path.resourceId === leaf.r &&
+        path.resourceInstanceId === leaf.ri
+      );
+  }
+}
+
+/** Paths named by records without values (Read-Composite / Observe-Composite requests). */
+export function recordsToPaths(records: readonly SenmlRecord[], what: string): LwM2mPath[] {
+  const out: LwM2mPath[] = new Array(records.length);
+  for (let index = 0; index < records.length; index++) {
+    const record = records[index];
+    const ids = parsePathName(record.name);
+    if (ids === undefined)
+      fail(`${what}: record ${index} (${JSON.stringify(record.name.slice(0, 40))}): name is not an LwM2M path`);
+    if (presentValue(record, 'senml') !== undefined || record.time !== undefined || record.sum !== undefined) {
+      fail(`${recordWhere(what, index, record.name)}: a path list record must not carry a value or time`);
+    }
+    out[index] = new LwM2mPath(ids[0], ids[1], ids[2], ids[3]);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// LwM2M -> records
+
+/** One record to write: name parts and the value in its SenML field. */
+export interface OutRecord {
+  bn?: string;
+  n?: string;
+  /** Absent for records that only name a path (composite requests). */
+  field?: 'v' | 'vs' | 'vb' | 'vd' | 'vlo';
+  value?: number | bigint | string | boolean | Buffer;
+}
+
+/** SenML value field and wire value of a checked leaf value. */
+export function senmlField(type: ResourceType, value: ResourceValue, where: string): OutRecord {
+  switch (type) {
+    case 'integer':
+    case 'unsigned':
+      return { field: 'v', value: value as number | bigint };
+    case 'float':
+      return { field: 'v', value: value as number };
+    case 'time':
+      return { field: 'v', value: secondsFromDate(value as Date) };
+    case 'string':
+    case 'corelnk':
+      return { field: 'vs', value: value as string };
+    case 'boolean':
+      return { field: 'vb', value: value as boolean };
+    case 'opaque':
+      return { field: 'vd', value: value as Buffer };
+    case 'objlnk':
+      return { field: 'vlo', value: formatObjectLink(value as ObjectLink) };
+    default:
+      return fail(`${where}: resource type ${type} has no value`);
+  }
+}
+
+/**
+ * The records for `node` at `path`: the first carries bn (the path, with a trailing slash when the
+ * node is above a leaf), the others only n relative to it.
+ */
+export function nodeToRecords(node: LwM2mNode, path: LwM2mPath, model: ObjectModelLookup): OutRecord[] {
+  const leaves: Leaf[] = [];
+  flattenNode(node, path, model, leaves);
+  const base = path.toString();
+  const out: OutRecord[] = new Array(leaves.length);
+  const prefixLength = base.length + 1;
+  for (let i = 0; i < leaves.length; i++) {
+    const leaf = leaves[i];
+    const name = leafName(leaf);
+    const record = senmlField(leaf.type, leaf.value, name);
+    if (name.length === base.length) {
+      if (i === 0) record.bn = base;
+    } else {
+      if (i === 0) record.bn = base + '/';
+      record.n = name.slice(prefixLength);
+    }
+    out[i] = record;
+  }
+  return out;
+}
+
+/** Records for several nodes (composite operations); each record names its full path. */
+export function nodesToRecords(nodes: ReadonlyMap<string, LwM2mNode>, model: ObjectModelLookup): OutRecord[] {
+  const out: OutRecord[] = [];
+  const leaves: Leaf[] = [];
+  for (const [pathText, node] of nodes) {
+    let path: LwM2mPath;
+    try {
+      path = LwM2mPath.parse(pathText);
+    } catch (err) {
+      return fail(`cannot encode node at ${JSON.stringify(pathText)}: ${(err as Error).message}`);
+    }
+    leaves.length = 0;
+    flattenNode(node, path, model, leaves);
+    for (const leaf of leaves) {
+      const name = leafName(leaf);
+      const record = senmlField(leaf.type, leaf.value, name);
+      record.n = name;
+      out.push(record);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,237 @@
+/**
+ * Between the value tree (LwM2mObject ... LwM2mResourceInstance) and flat leaves (one value per
+ * resource or resource instance path), as the SenML and OMA JSON formats carry them.
+ */
+import { LwM2mPath } from '../model/path';
+import type {
+  LwM2mMultipleResource,
+  LwM2mNode,
+  LwM2mObject,
+  LwM2mObjectInstance,
+  LwM2mResource,
+  ObjectModelLookup,
+  ResourceType,
+  ResourceValue,
+} from '../model/types';
+import { checkId, checkValue, fail } from './values';
+
+/** One value at a resource (`ri` undefined) or resource instance path. */
+export interface Leaf {
+  o: number;
+  i: number;
+  r: number;
+  ri: number | undefined;
+  type: ResourceType;
+  value: ResourceValue;
+}
+
+export function leafName(leaf: Leaf): string {
+  return leaf.ri === undefined ? `/${leaf.o}/${leaf.i}/${leaf.r}` : `/${leaf.o}/${leaf.i}/${leaf.r}/${leaf.ri}`;
+}
+
+export function leafPath(leaf: Leaf): LwM2mPath {
+  return new LwM2mPath(leaf.o, leaf.i, leaf.r, leaf.ri);
+}
+
+const KIND_LEVEL: Record<LwM2mNode['kind'], number> = {
+  object: 1,
+  instance: 2,
+  resource: 3,
+  multipleResource: 3,
+  resourceInstance: 4,
+};
+
+/** Throws ContentCodecError unless `node` is the node at `path` (kind matches the level, id the last id). */
+export function checkNodeAtPath(node: LwM2mNode, path: LwM2mPath): void {
+  if (node === null || typeof node !== 'object' || !(node.kind in KIND_LEVEL)) {
+    fail(`cannot encode ${String(node)}: not an LwM2M node`);
+  }
+  const level = path.level;
+  if (KIND_LEVEL[node.kind] !== level) {
+    fail(`cannot encode a ${node.kind} node at path ${path} (level ${level})`);
+  }
+  const lastId =
+    level === 1
+      ? path.objectId
+      : level === 2
+        ? path.instanceId
+        : level === 3
+          ? path.resourceId
+          : path.resourceInstanceId;
+  if (node.id !== lastId) fail(`${node.kind} node id ${node.id} does not match path ${path}`);
+}
+
+/**
+ * The type to encode a resource with: the model's when it knows the resource, else the node's.
+ */
+export function encodeType(
+  model: ObjectModelLookup,
+  o: number,
+  r: number,
+  nodeType: ResourceType,
+  where: string,
+): ResourceType {
+  const def = model.getResource(o, r);
+  const type = def ? def.type : nodeType;
+  if (type === 'none') fail(`${where}: resource is executable (type none) and has no value to encode`);
+  return type;
+}
+
+/** Flattens `node` (checked against `path`) into leaves, checking every value against its type. */
+export function flattenNode(node: LwM2mNode, path: LwM2mPath, model: ObjectModelLookup, out: Leaf[]): void {
+  checkNodeAtPath(node, path);
+  const o = path.objectId as number;
+  switch (node.kind) {
+    case 'object':
+      for (const [id, instance] of node.instances) {
+        if (instance.id !== id) fail(`object ${o}: instance keyed ${id} has id ${instance.id}`);
+        flattenInstance(o, instance, model, out);
+      }
+      return;
+    case 'instance':
+      flattenInstance(o, node, model, out);
+      return;
+    case 'resource':
+    case 'multipleResource':
+      flattenResource(o, path.instanceId as number, node, model, out);
+      return;
+    case 'resourceInstance': {
+      const i = path.instanceId as number;
+      const r = path.resourceId as number;
+      const where = `/${o}/${i}/${r}/${node.id}`;
+      const type = encodeType(model, o, r, node.type, where);
+      if (model.getResource(o, r)?.multiple === false)
+        fail(`${where}: the model defines /${o}/${i}/${r} as a single resource`);
+      out.push({ o, i, r, ri: node.id, type, value: checkValue(type, node.value, where) });
+      return;
+    }
+  }
+}
+
+function flattenInstance(o: number, instance: LwM2mObjectInstance, model: ObjectModelLookup, out: Leaf[]): void {
+  if (instance === null || typeof instance !== 'object' || instance.kind !== 'instance') {
+    fail(`object ${o}: expected an instance node`);
+  }
+  checkId(instance.id, `object ${o}`);
+  for (const [id, resource] of instance.resources) {
+    if (resource?.id !== id) fail(`/${o}/${instance.id}: resource keyed ${id} has id ${resource?.id}`);
+    checkId(id, `/${o}/${instance.id}`);
+    flattenResource(o, instance.id, resource, model, out);
+  }
+}
+
+function flattenResource(o: number, i: number, resource: LwM2mResource, model: ObjectModelLookup, out: Leaf[]): void {
+  const r = resource.id;
+  const where = `/${o}/${i}/${r}`;
+  const type = encodeType(model, o, r, resource.type, where);
+  const def = model.getResource(o, r);
+  if (resource.kind === 'resource') {
+    if (def?.multiple) fail(`${where}: the model defines a multiple resource, got a single value`);
+    out.push({ o, i, r, ri: undefined, type, value: checkValue(type, resource.value, where) });
+  } else if (resource.kind === 'multipleResource') {
+    if (def && !def.multiple) fail(`${where}: the model defines a single resource, got multiple instances`);
+    for (const [ri, value] of resource.instances) {
+      checkId(ri, where);
+      const whereRi = `${where}/${ri}`;
+      out.push({ o, i, r, ri, type, value: checkValue(type, value, whereRi) });
+    }
+  } else {
+    fail(`${where}: expected a resource node, got ${(resource as { kind?: unknown }).kind}`);
+  }
+}
+
+/**
+ * Builds the node at `path` from leaves that must all lie below it. `where` prefixes messages.
+ * An empty leaf list gives an empty object / instance / multiple resource, and an error for a
+ * single resource or a resource instance.
+ */
+export function buildNode(
+  path: LwM2mPath,
+  leaves: readonly Leaf[],
+  model: ObjectModelLookup,
+  where: string,
+): LwM2mNode {
+  const level = path.level;
+  const o = path.objectId as number;
+  for (const leaf of leaves) {
+    if (
+      leaf.o !== o ||
+      (level >= 2 && leaf.i !== path.instanceId) ||
+      (level >= 3 && leaf.r !== path.resourceId) ||
+      (level === 4 && leaf.ri !== path.resourceInstanceId)
+    ) {
+      fail(`${where}: value for ${leafName(leaf)} is outside the target path ${path}`);
+    }
+  }
+  switch (level) {
+    case 0:
+      return fail(`${where}: cannot decode a value tree for the root path`);
+    case 1: {
+      const object: LwM2mObject = { kind: 'object', id: o, instances: new Map() };
+      for (const leaf of leaves) {
+        let instance = object.instances.get(leaf.i);
+        if (!instance) {
+          instance = { kind: 'instance', id: leaf.i, resources: new Map() };
+          object.instances.set(leaf.i, instance);
+        }
+        addLeaf(instance, leaf, model, where);
+      }
+      return object;
+    }
+    case 2: {
+      const instance: LwM2mObjectInstance = { kind: 'instance', id: path.instanceId as number, resources: new Map() };
+      for (const leaf of leaves) addLeaf(instance, leaf, model, where);
+      return instance;
+    }
+    case 3: {
+      const r = path.resourceId as number;
+      const def = model.getResource(o, r);
+      if (leaves.length === 0) {
+        if (def?.multiple) return { kind: 'multipleResource', id: r, type: def.type, instances: new Map() };
+        return fail(`${where}: no value for ${path}`);
+      }
+      const holder: LwM2mObjectInstance = { kind: 'instance', id: path.instanceId as number, resources: new Map() };
+      for (const leaf of leaves) addLeaf(holder, leaf, model, where);
+      return holder.resources.get(r) as LwM2mResource;
+    }
+    default: {
+      if (leaves.length !== 1) {
+        return fail(`${where}: expected exactly one value for ${path}, got ${leaves.length}`);
+      }
+      const leaf = leaves[0];
+      const def = model.getResource(o, leaf.r);
+      if (def && !def.multiple)
+        fail(`${where}: ${leafName(leaf)} names an instance of single resource /${o}/${leaf.i}/${leaf.r}`);
+      return { kind: 'resourceInstance', id: leaf.ri as number, type: leaf.type, value: leaf.value };
+    }
+  }
+}
+
+function addLeaf(instance: LwM2mObjectInstance, leaf: Leaf, model: ObjectModelLookup, where: string): void {
+  const existing = instance.resources.get(leaf.r);
+  const def = model.getResource(leaf.o, leaf.r);
+  if (leaf.ri === undefined) {
+    if (def?.multiple) fail(`${where}: ${leafName(leaf)} is a multiple resource; values must name resource instances`);
+    if (existing) fail(`${where}: more than one value for ${leafName(leaf)}`);
+    instance.resources.set(leaf.r, { kind: 'resource', id: leaf.r, type: leaf.type, value: leaf.value });
+    return;
+  }
+  if (def && !def.multiple)
+    fail(`${where}: ${leafName(leaf)} names an instance of single resource /${leaf.o}/${leaf.i}/${leaf.r}`);
+  if (existing === undefined) {
+    const multiple: LwM2mMultipleResource = {
+      kind: 'multipleResource',
+      id: leaf.r,
+      type: leaf.type,
+      instances: new Map(),
+    };
+    multiple.instances.set(leaf.ri, leaf.value);
+    instance.resources.set(leaf.r, multiple);
+    return;
+  }
+  if (existing.kind !== 'multipleResource') {
+    fail(`${where}: /${leaf.o}/${leaf.i}/${leaf.r} has both a single value and resource instances`);
+  }
+  if (existing.instances.has(leaf.ri)) fail(`${where}: more than one value for ${leafName(leaf)}`);
+  existing.instances.set(leaf.ri, leaf.value);
+}
