@@ -268,13 +268,11 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       throw badRequest(`Discover needs an object, instance or resource path, not ${path}`, registration, path);
     }
     const started = Date.now();
-    const response = await this.send(registration, {
+    const response = await this.exchange(registration, path, 'Discover', '2.05', {
       method: 'GET',
-      pathSegments: path.toSegments(),
       accept: ContentFormat.LINK_FORMAT,
       timeoutMs: options.timeoutMs,
     });
-    expectSuccess(response, 'Discover', registration.endpoint, path, ['2.05']);
     let links: Link[];
     try {
       links = stripRoot(parseLinkFormat(response.payload.toString('utf8')), registration.rootPath);
@@ -348,14 +346,12 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       throw badRequest((err as Error).message, registration, path);
     }
     const started = Date.now();
-    const response = await this.send(registration, {
+    const response = await this.exchange(registration, path, 'Execute', '2.04', {
       method: 'POST',
-      pathSegments: path.toSegments(),
       payload,
       contentFormat: payload ? ContentFormat.TEXT : undefined,
       timeoutMs: options.timeoutMs,
     });
-    expectSuccess(response, 'Execute', registration.endpoint, path, ['2.04']);
     return result(registration, path, response, started);
   }
 
@@ -412,12 +408,10 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       throw badRequest(`Delete needs an instance path like /3303/0, not ${path}`, registration, path);
     }
     const started = Date.now();
-    const response = await this.send(registration, {
+    const response = await this.exchange(registration, path, 'Delete', '2.02', {
       method: 'DELETE',
-      pathSegments: path.toSegments(),
       timeoutMs: options.timeoutMs,
     });
-    expectSuccess(response, 'Delete', registration.endpoint, path, ['2.02']);
     return result(registration, path, response, started);
   }
 
@@ -441,13 +435,11 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       throw err;
     }
     const started = Date.now();
-    const response = await this.send(registration, {
+    const response = await this.exchange(registration, path, 'Write-Attributes', '2.04', {
       method: 'PUT',
-      pathSegments: path.toSegments(),
       query,
       timeoutMs: options.timeoutMs,
     });
-    expectSuccess(response, 'Write-Attributes', registration.endpoint, path, ['2.04']);
     const key = `${registration.id}|${path}`;
     const owner = options.owner ?? 'api';
     const previous = this.attributeWriters.get(key);
@@ -601,6 +593,19 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     } catch (err) {
       throw transportError(err, registration, request.pathSegments);
     }
+  }
+
+  /** One request to the path, failing with the device's code unless it answered with success. */
+  private async exchange(
+    registration: Registration,
+    path: LwM2mPath,
+    operation: string,
+    expected: string,
+    request: Omit<OutgoingRequest, 'pathSegments'>,
+  ): Promise<IncomingResponse> {
+    const response = await this.send(registration, { ...request, pathSegments: path.toSegments() });
+    expectSuccess(response, operation, registration.endpoint, path, [expected]);
+    return response;
   }
 
   private async target(
