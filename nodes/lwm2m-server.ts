@@ -15,6 +15,9 @@ interface ServerConfigDef extends NodeDef {
   nstart?: string | number;
   modelDir?: string;
   reobserve?: boolean;
+  acceptSend?: boolean;
+  queueTtl?: string | number;
+  maxQueued?: string | number;
 }
 
 function numberOr(value: unknown, fallback: number): number {
@@ -49,6 +52,9 @@ export = function (RED: NodeAPI): void {
         lifetimeGraceSeconds: numberOr(config.lifetimeGrace, 15),
         defaultLifetimeSeconds: 86400,
         reobserveOnRegister: config.reobserve !== false,
+        acceptSend: config.acceptSend !== false,
+        queuedRequestTtlMs: numberOr(config.queueTtl, 3600) * 1000,
+        maxQueuedPerDevice: numberOr(config.maxQueued, 32),
         model,
         coap: {
           ackTimeoutMs: numberOr(config.ackTimeout, 2000),

@@ -4,7 +4,8 @@ import type { CoapCode } from '../coap/types';
  * A device operation that did not succeed: the device answered with an error code, did not answer,
  * or the request could not be built. `code` is the CoAP code ('4.04', '4.05', ...) or 'timeout',
  * 'reset', 'not-registered', 'bad-request' (a flow mistake caught before anything was sent),
- * 'invalid-response' (the device's payload could not be decoded).
+ * 'invalid-response' (the device's payload could not be decoded), 'expired' (a request queued for a
+ * sleeping device that did not wake up in time).
  */
 export class Lwm2mRequestError extends Error {
   override name = 'Lwm2mRequestError';
@@ -19,7 +20,8 @@ export class Lwm2mRequestError extends Error {
       | 'invalid-response'
       | 'closed'
       | 'overloaded'
-      | 'cancelled',
+      | 'cancelled'
+      | 'expired',
     readonly endpoint?: string,
     readonly path?: string,
   ) {

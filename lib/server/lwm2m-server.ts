@@ -27,7 +27,10 @@ import { Lwm2mRequestError, describeCode } from './errors';
 import { ObservationService } from './observation-service';
 import type { Notification } from './observation-service';
 import type { Registration } from './registration';
+import { QueueModeService } from './queue-mode';
 import { RegistrationService } from './registration-service';
+import { decodeSend } from './send';
+import type { SendReport } from './send';
 import type { ObservationStore, RegistrationStore, StoredObservation } from './stores';
 
 export interface Lwm2mServerOptions {
@@ -45,6 +48,14 @@ export interface Lwm2mServerOptions {
   model: ObjectModel;
   registrationStore: RegistrationStore;
   observationStore: ObservationStore;
+  /** Accept Send (POST /dp) from devices (LwM2M 1.1); when false they get 4.03. */
+  acceptSend: boolean;
+  /** Queue mode: how long a device listens after an uplink; default MAX_TRANSMIT_WAIT of the CoAP timing. */
+  queueAwakeWindowMs?: number;
+  /** Queue mode: requests held for one sleeping device at most. */
+  maxQueuedPerDevice: number;
+  /** Queue mode: how long a held request waits for the device to wake. */
+  queuedRequestTtlMs: number;
 }
 
 /** What every device operation resolves with. */
@@ -113,6 +124,12 @@ export interface Lwm2mServerEvents {
   notification: [notification: Notification];
   /** An observation ended: cancelled, the device answered an error, or its registration ended. */
   observationEnded: [observation: StoredObservation, reason: string];
+  /** A device pushed values with Send (POST /dp). */
+  send: [report: SendReport];
+  /** A queue-mode device is listening (it just sent something). */
+  awake: [registration: Registration];
+  /** A queue-mode device's listening window closed, or it stopped answering. */
+  sleeping: [registration: Registration];
   /** Problems that belong to no caller (a store failing in the background). */
   error: [error: Error];
   started: [address: PeerAddress];
@@ -126,7 +143,18 @@ export const DEFAULT_SERVER_OPTIONS: Omit<Lwm2mServerOptions, 'model' | 'registr
   lifetimeGraceSeconds: 15,
   defaultLifetimeSeconds: 86400,
   reobserveOnRegister: true,
+  acceptSend: true,
+  maxQueuedPerDevice: 32,
+  queuedRequestTtlMs: 3_600_000,
 };
+
+/** RFC 7252 MAX_TRANSMIT_WAIT for the given timing: how long a queue-mode device stays awake at least. */
+export function maxTransmitWaitMs(coap: Partial<CoapEndpointOptions>): number {
+  const ackTimeout = coap.ackTimeoutMs ?? 2000;
+  const factor = coap.ackRandomFactor ?? 1.5;
+  const retransmits = coap.maxRetransmit ?? 4;
+  return Math.round(ackTimeout * (2 ** (retransmits + 1) - 1) * factor);
+}
 
 /**
  * The LwM2M server facade: owns the CoAP endpoint, the registration service, the observation service
@@ -140,6 +168,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   private endpoint?: CoapEndpoint;
   private readonly registrationService: RegistrationService;
   private readonly observationService: ObservationService;
+  private readonly queueMode: QueueModeService;
   private boundAddress?: PeerAddress;
   /** Who last wrote attributes on (registration id, path), to tell observers apart (LwM2M 1.0/1.1). */
   private readonly attributeWriters = new Map<string, { owner: string; attributes: string[] }>();
@@ -162,13 +191,27 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       deregistered: (registration) => this.onRegistrationEnded(registration, 'deregistered'),
       expired: (registration) => this.onRegistrationEnded(registration, 'expired'),
     });
+    this.queueMode = new QueueModeService(
+      {
+        awakeWindowMs: this.options.queueAwakeWindowMs ?? maxTransmitWaitMs(this.options.coap),
+        maxQueuedPerDevice: this.options.maxQueuedPerDevice,
+        requestTtlMs: this.options.queuedRequestTtlMs,
+      },
+      {
+        awake: (registration) => this.emit('awake', registration),
+        sleeping: (registration) => this.emit('sleeping', registration),
+      },
+    );
     this.observationService = new ObservationService(this.options.observationStore, {
       model: this.model,
       send: (registration, request) => this.send(registration, request),
       observe: (registration, request, listener) =>
         this.requireEndpoint().observe(peerOf(registration), request, listener),
       decode: (payload, format, path) => this.decode(payload, format, path),
-      notify: (notification) => this.emit('notification', notification),
+      notify: (notification) => {
+        this.queueMode.touchEndpoint(notification.endpoint);
+        this.emit('notification', notification);
+      },
       ended: (observation, reason) => this.emit('observationEnded', observation, reason),
       error: (error) => this.emitError(error),
     });
@@ -201,6 +244,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     try {
       await this.observationService.load();
       await this.registrationService.start();
+      this.queueMode.start();
     } catch (err) {
       await this.stop();
       throw err;
@@ -213,6 +257,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   async stop(): Promise<void> {
     if (this.starting) await this.starting.catch(() => undefined);
     this.registrationService.stop();
+    this.queueMode.stop();
     this.observationService.detach();
     const endpoint = this.endpoint;
     this.endpoint = undefined;
@@ -521,11 +566,29 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   private async handleRequest(request: IncomingRequest): Promise<OutgoingResponse> {
     const first = request.pathSegments[0];
     if (first === 'rd') return this.registrationService.handle(request);
+    if (first === 'dp' && request.pathSegments.length === 1) return this.handleSend(request);
     if (first === 'bs') return { code: '4.04', payload: Buffer.from('this is not a bootstrap server') };
     return { code: '4.04' };
   }
 
+  private async handleSend(request: IncomingRequest): Promise<OutgoingResponse> {
+    if (request.method !== 'POST') return { code: '4.05' };
+    // Send carries no endpoint name: the device is known by where it talks from.
+    const registration = await this.registrations.getByPeer(request.peer.key);
+    if (!registration) return { code: '4.04', payload: Buffer.from('not registered: register before Send') };
+    this.queueMode.touch(registration);
+    if (!this.options.acceptSend) return { code: '4.03', payload: Buffer.from('this server does not accept Send') };
+    try {
+      this.emit('send', decodeSend(request.payload, request.contentFormat, registration, this.model));
+      return { code: '2.04' };
+    } catch (err) {
+      if (err instanceof ContentCodecError) return { code: err.coapCode, payload: Buffer.from(err.message) };
+      throw err;
+    }
+  }
+
   private onRegistered(registration: Registration, replaced?: Registration): void {
+    this.queueMode.touch(registration);
     let reobserve: Promise<StoredObservation[]> = Promise.resolve([]);
     if (replaced) {
       this.forgetAttributes(replaced.id);
@@ -555,6 +618,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   }
 
   private onUpdated(registration: Registration, previous: Registration): void {
+    this.queueMode.touch(registration);
     if (registration.peerKey !== previous.peerKey) {
       this.observationService.movePeer(registration).catch((err: Error) => this.emitError(err));
     }
@@ -568,6 +632,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
 
   private onRegistrationEnded(registration: Registration, kind: 'deregistered' | 'expired'): void {
     this.forgetAttributes(registration.id);
+    this.queueMode.forget(registration, kind);
     this.observationService.dropRegistration(registration, kind).catch((err: Error) => this.emitError(err));
     if (kind === 'deregistered') this.emit('deregistered', registration);
     else this.emit('expired', registration);
@@ -583,7 +648,16 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     return this.endpoint;
   }
 
-  private async send(registration: Registration, request: OutgoingRequest): Promise<IncomingResponse> {
+  /** Sends now, or holds the request until a sleeping queue-mode device wakes. */
+  private send(registration: Registration, request: OutgoingRequest): Promise<IncomingResponse> {
+    if (!this.queueMode.isAwake(registration)) {
+      const description = `${request.method} /${request.pathSegments.join('/')}`;
+      return this.queueMode.enqueue(registration, description, (current) => this.sendNow(current, request));
+    }
+    return this.sendNow(registration, request);
+  }
+
+  private async sendNow(registration: Registration, request: OutgoingRequest): Promise<IncomingResponse> {
     const endpoint = this.requireEndpoint();
     const withRoot: OutgoingRequest = registration.rootPath
       ? { ...request, pathSegments: [...registration.rootPath.split('/').filter(Boolean), ...request.pathSegments] }
@@ -591,8 +665,19 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     try {
       return await endpoint.request(peerOf(registration), withRoot);
     } catch (err) {
+      if (err instanceof CoapRequestError && err.reason === 'timeout') this.queueMode.markAsleep(registration);
       throw transportError(err, registration, request.pathSegments);
     }
+  }
+
+  /** 'awake' or 'sleeping' for a queue-mode device; undefined for one that is always reachable. */
+  queueStatus(registration: Registration): 'awake' | 'sleeping' | undefined {
+    return this.queueMode.status(registration);
+  }
+
+  /** Requests waiting for a sleeping device. */
+  queuedRequests(endpoint: string): number {
+    return this.queueMode.queued(endpoint);
   }
 
   /** One request to the path, failing with the device's code unless it answered with success. */
@@ -831,5 +916,5 @@ export function executeArguments(args: unknown): string {
     .join(',');
 }
 
-export type { Notification };
+export type { Notification, SendReport };
 export type { CoapMethod };

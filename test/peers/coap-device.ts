@@ -4,7 +4,7 @@
  */
 import * as coap from 'coap';
 import dgram from 'node:dgram';
- 
+
 const optionConverter = require('coap/dist/lib/option_converter') as { toBinary(name: string, value: unknown): Buffer };
 import type { AddressInfo } from 'node:net';
 
@@ -127,7 +127,8 @@ export class CoapDevice {
     method: 'POST' | 'DELETE',
     pathname: string,
     query: string,
-    payload?: string,
+    payload?: string | Buffer,
+    contentFormat: string | number = 'application/link-format',
   ): Promise<{ code: string; location?: string }> {
     return new Promise((resolve, reject) => {
       const request = coap.request({
@@ -140,7 +141,7 @@ export class CoapDevice {
         confirmable: true,
       } as never);
       if (payload !== undefined) {
-        request.setOption('Content-Format', 'application/link-format');
+        request.setOption('Content-Format', contentFormat as never);
         request.write(payload);
       }
       request.on('response', (res: coap.IncomingMessage) => {
@@ -165,6 +166,11 @@ export class CoapDevice {
   async update(query = '', links?: string): Promise<string> {
     if (!this.location) throw new Error('not registered');
     return (await this.send('POST', this.location, query, links)).code;
+  }
+
+  /** LwM2M 1.1 Send: POST /dp with SenML. */
+  async sendData(payload: string | Buffer, contentFormat: number): Promise<string> {
+    return (await this.send('POST', '/dp', '', payload, contentFormat)).code;
   }
 
   async deregister(): Promise<string> {
