@@ -100,6 +100,9 @@ export type NotificationListener = (notification: IncomingResponse) => void;
 /**
  * A notification whose token no live observation holds (e.g. after a restart). Return a listener to
  * accept it (ACK if CON, and the token is adopted as a live observation), or undefined to RST it.
+ * The returned listener also receives this notification. (An adopted observation does not know its
+ * request path: its `cancel('active')` falls back to passive; use `CoapEndpoint.restoreObservation`
+ * when the path is known.)
  */
 export type UnknownNotificationHandler = (notification: IncomingResponse) => NotificationListener | undefined;
 
@@ -129,4 +132,30 @@ export interface CoapEndpointOptions {
   /** Block1 reassemblies in progress in total, and their maximum body size. */
   maxBlockTransfers: number;
   maxBodySize: number;
+
+  // ---- additions (all optional; defaults in lib/coap/endpoint.ts DEFAULT_OPTIONS) ----
+
+  /** Send an empty ACK and a separate response when the handler takes longer than this (default ackTimeoutMs / 2). */
+  separateResponseAfterMs?: number;
+  /**
+   * Default limit without progress for an outgoing exchange (waiting for a separate response, a NON
+   * response, or the next block); each received block re-arms it. Default MAX_TRANSMIT_WAIT
+   * (ackTimeoutMs * (2^(maxRetransmit+1) - 1) * ackRandomFactor = 93 s with the RFC defaults).
+   * `OutgoingRequest.timeoutMs` replaces it with a hard overall limit.
+   */
+  requestTimeoutMs?: number;
+  /** Block1 reassemblies and cached Block2 bodies one peer may hold (default 4). */
+  maxBlockTransfersPerPeer?: number;
+  /** Idle time after which a Block1 reassembly or a cached Block2 body is dropped (default requestTimeoutMs). */
+  blockTransferTimeoutMs?: number;
+  /** Largest Block2 body we reassemble from a peer's responses (default 16 MiB; beyond -> CoapRequestError 'block'). */
+  maxResponseBodySize?: number;
+  /** Incoming requests being handled at once over all peers (default 10000); more get 5.03 / are dropped. */
+  maxConcurrentTotal?: number;
+  /** Max-Age (s) on 5.03 Service Unavailable sent when overloaded (default 5). */
+  overloadMaxAgeS?: number;
+  /** When a CON gets no ACK at all, fail the requests queued behind it for that peer too (default true). */
+  failQueuedOnTimeout?: boolean;
+  /** Period of the housekeeping sweep (dedup expiry etc.; default min(1000, exchangeLifetimeMs / 4)). */
+  sweepIntervalMs?: number;
 }

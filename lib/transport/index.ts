@@ -1,0 +1,13 @@
+export * from './types';
+export { normaliseAddress, peerKey, toPeer } from './peer';
+export { UdpTransport, type UdpTransportOptions } from './udp';
+export {
+  MemoryNetwork,
+  MemoryTransport,
+  createMemoryPair,
+  seededRandom,
+  type LinkConditions,
+  type MemoryNetworkOptions,
+  type MemoryNetworkStats,
+  type NetworkTap,
+} from './memory';
