@@ -1089,11 +1089,15 @@ export class CoapEndpoint {
     this.passiveCancel(obs);
     if (mode === 'passive' || obs.request === undefined || this.closed) return Promise.resolve();
     const r = obs.request;
+    // A FETCH observation (Observe-Composite) is cancelled with the same FETCH and its body.
+    const isFetch = r.method === 'FETCH';
     return this.request(obs.peer, {
-      method: 'GET',
+      method: isFetch ? 'FETCH' : 'GET',
       pathSegments: r.pathSegments,
       query: r.query,
       accept: r.accept,
+      contentFormat: isFetch ? r.contentFormat : undefined,
+      payload: isFetch ? r.payload : undefined,
       options: r.options,
       confirmable: r.confirmable,
       observe: 1,

@@ -51,6 +51,7 @@ describe('Send (POST /dp) from devices', function () {
     assert.equal(await device.sendData('[{"n":"/3/0/9","v":1}]', 110), '4.04');
     await device.register('lt=60&lwm2m=1.1');
     assert.equal(await device.sendData('[{"n":"/3/0/9","v":1}]', 110), '4.03');
+    await device.stop();
     await server.stop();
     await setUp();
     await device.register('lt=60&lwm2m=1.1');
