@@ -9,7 +9,7 @@ import type {
   OutgoingResponse,
 } from '../coap/types';
 import { CoapRequestError } from '../coap/types';
-import { decodeNode, encodeNode, isSupportedFormat } from '../content';
+import { decodeNode, decodeNodes, encodeNode, encodeNodes, encodePaths, isSupportedFormat } from '../content';
 import { parseLinkFormat } from '../content/link-format';
 import type { Link } from '../content/link-format';
 import { ContentCodecError, ContentFormat } from '../content/types';
@@ -24,7 +24,7 @@ import type { NotificationAttributes } from './attributes';
 import { AttributeError, attributesToQuery } from './attributes';
 import { candidateFormats } from './content-negotiation';
 import { Lwm2mRequestError, describeCode } from './errors';
-import { ObservationService } from './observation-service';
+import { ObservationService, keyOf, plainByPath } from './observation-service';
 import type { Notification } from './observation-service';
 import type { Registration } from './registration';
 import { QueueModeService } from './queue-mode';
@@ -73,6 +73,17 @@ export interface ReadResult extends OperationResult {
   node: LwM2mNode;
   /** The value in msg shape (see model/values toPlain). */
   value: unknown;
+}
+
+export interface CompositeReadResult extends OperationResult {
+  nodes: Map<string, LwM2mNode>;
+  /** Path -> msg-shaped value. */
+  values: Record<string, unknown>;
+}
+
+export interface CompositeObserveResult extends CompositeReadResult {
+  observationId: string;
+  joined: boolean;
 }
 
 export interface DiscoverResult extends OperationResult {
@@ -208,6 +219,26 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       observe: (registration, request, listener) =>
         this.requireEndpoint().observe(peerOf(registration), request, listener),
       decode: (payload, format, path) => this.decode(payload, format, path),
+      decodeComposite: (payload, format, paths) =>
+        decodeNodes(payload, format ?? ContentFormat.SENML_CBOR, this.model, paths),
+      cancelRequest: (stored, paths) =>
+        paths.length === 1
+          ? {
+              method: 'GET',
+              pathSegments: paths[0].toSegments(),
+              observe: 1,
+              token: Buffer.from(stored.token, 'hex'),
+              accept: stored.contentFormat,
+            }
+          : {
+              method: 'FETCH',
+              pathSegments: [],
+              observe: 1,
+              token: Buffer.from(stored.token, 'hex'),
+              accept: stored.contentFormat,
+              contentFormat: stored.contentFormat,
+              payload: encodePaths(paths, stored.contentFormat ?? ContentFormat.SENML_CBOR),
+            },
       notify: (notification) => {
         this.queueMode.touchEndpoint(notification.endpoint);
         this.emit('notification', notification);
@@ -502,7 +533,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     const { registration, path } = await this.target(endpointName, pathText);
     const started = Date.now();
     const owner = options.owner ?? 'api';
-    const existing = await this.observationService.join(registration, path, owner);
+    const existing = await this.observationService.join(registration, [path], owner);
     if (existing) {
       // The device keeps notifying; a fresh Read gives the caller the current value right away.
       const current = await this.read(endpointName, pathText, options);
@@ -514,7 +545,12 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       options.format,
       'Observe',
       async (accept) => {
-        const attempt = await this.observationService.start(registration, path, owner, accept, options.timeoutMs);
+        const attempt = await this.observationService.start(registration, [path], owner, {
+          method: 'GET',
+          pathSegments: path.toSegments(),
+          accept,
+          timeoutMs: options.timeoutMs,
+        });
         return { response: attempt.response, outcome: attempt };
       },
     );
@@ -550,8 +586,10 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   async cancelObservation(endpointName: string, pathText: string, owner?: string): Promise<boolean> {
     const registration = await this.registrations.getByEndpoint(endpointName);
     if (!registration) return false;
-    const path = parsePath(pathText, endpointName);
-    return this.observationService.cancel(registration, path, owner);
+    const paths = String(pathText)
+      .split(',')
+      .map((item) => parsePath(item, endpointName));
+    return this.observationService.cancel(registration, paths, owner);
   }
 
   /** Forgets an owner on every observation it holds (a node removed from the flow). */
@@ -559,6 +597,194 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     await this.observationService.releaseOwner(owner, async (observation) => {
       return this.registrations.getById(observation.registrationId);
     });
+  }
+
+  // ---- Composite operations (LwM2M 1.1+) ------------------------------------------------------
+
+  /** Read-Composite (FETCH): several paths in one request; `values` is keyed by path. */
+  async readComposite(
+    endpointName: string,
+    pathTexts: string[],
+    options: RequestOptions = {},
+  ): Promise<CompositeReadResult> {
+    const { registration, paths } = await this.compositeTarget(endpointName, pathTexts, 'Read-Composite');
+    const started = Date.now();
+    const { response, format } = await this.withCompositeFormats(
+      registration,
+      paths,
+      options.format,
+      async (format) => ({
+        response: await this.send(registration, {
+          method: 'FETCH',
+          pathSegments: [],
+          contentFormat: format,
+          accept: format,
+          payload: encodePaths(paths, format),
+          timeoutMs: options.timeoutMs,
+        }),
+      }),
+    );
+    const target = new LwM2mPath();
+    expectSuccess(response, 'Read-Composite', registration.endpoint, target, ['2.05']);
+    const nodes = this.decodeComposite(
+      response.payload,
+      response.contentFormat ?? format,
+      paths,
+      registration.endpoint,
+    );
+    return {
+      ...result(registration, target, response, started, response.contentFormat ?? format),
+      path: keyOf(paths),
+      nodes,
+      values: plainByPath(nodes, this.model),
+    };
+  }
+
+  /** Write-Composite (iPATCH): `values` keyed by path (`{ "/3303/0/5701": "Cel", "/1/0/3": 60 }`). */
+  async writeComposite(
+    endpointName: string,
+    values: Record<string, unknown>,
+    options: RequestOptions = {},
+  ): Promise<OperationResult> {
+    if (typeof values !== 'object' || values === null || Array.isArray(values) || Object.keys(values).length === 0) {
+      throw new Lwm2mRequestError(
+        'Write-Composite needs an object keyed by path, e.g. { "/3303/0/5701": "Cel" }',
+        'bad-request',
+        endpointName,
+      );
+    }
+    const { registration, paths } = await this.compositeTarget(endpointName, Object.keys(values), 'Write-Composite');
+    const keys = Object.keys(values);
+    const nodes = new Map<string, LwM2mNode>();
+    paths.forEach((path, index) => {
+      if (path.level < 2)
+        throw badRequest(`Write-Composite needs instance or resource paths, not ${path}`, registration, path);
+      nodes.set(path.toString(), this.toNode(values[keys[index]], path, registration));
+    });
+    const started = Date.now();
+    const target = new LwM2mPath();
+    const { response, format } = await this.withCompositeFormats(
+      registration,
+      paths,
+      options.format,
+      async (format) => {
+        let payload: Buffer;
+        try {
+          payload = encodeNodes(nodes, format, this.model);
+        } catch (err) {
+          throw badRequest(`cannot encode the values: ${(err as Error).message}`, registration, target);
+        }
+        return {
+          response: await this.send(registration, {
+            method: 'iPATCH',
+            pathSegments: [],
+            contentFormat: format,
+            payload,
+            timeoutMs: options.timeoutMs,
+          }),
+        };
+      },
+    );
+    expectSuccess(response, 'Write-Composite', registration.endpoint, target, ['2.04']);
+    return { ...result(registration, target, response, started, format), path: keyOf(paths) };
+  }
+
+  /** Observe-Composite (FETCH with Observe): one notification carries every path's value. */
+  async observeComposite(
+    endpointName: string,
+    pathTexts: string[],
+    options: ObserveOptions = {},
+  ): Promise<CompositeObserveResult> {
+    const { registration, paths } = await this.compositeTarget(endpointName, pathTexts, 'Observe-Composite');
+    const owner = options.owner ?? 'api';
+    const existing = await this.observationService.join(registration, paths, owner);
+    if (existing) {
+      const current = await this.readComposite(endpointName, pathTexts, options);
+      return { ...current, observationId: existing.id, joined: true };
+    }
+    const started = Date.now();
+    const { outcome, format } = await this.withCompositeFormats(registration, paths, options.format, async (format) => {
+      const attempt = await this.observationService.start(registration, paths, owner, {
+        method: 'FETCH',
+        pathSegments: [],
+        contentFormat: format,
+        accept: format,
+        payload: encodePaths(paths, format),
+        timeoutMs: options.timeoutMs,
+      });
+      return { response: attempt.response, outcome: attempt };
+    });
+    const response = outcome.response;
+    const target = new LwM2mPath();
+    expectSuccess(response, 'Observe-Composite', registration.endpoint, target, ['2.05']);
+    const nodes = this.decodeComposite(
+      response.payload,
+      response.contentFormat ?? format,
+      paths,
+      registration.endpoint,
+    );
+    if (!outcome.observation) {
+      throw new Lwm2mRequestError(
+        `Observe-Composite on ${registration.endpoint}: the device answered without Observe, so it will not notify`,
+        '2.05',
+        registration.endpoint,
+        keyOf(paths),
+      );
+    }
+    return {
+      ...result(registration, target, response, started, response.contentFormat ?? format),
+      path: keyOf(paths),
+      nodes,
+      values: plainByPath(nodes, this.model),
+      observationId: outcome.observation.id,
+      joined: false,
+    };
+  }
+
+  private async compositeTarget(
+    endpointName: string,
+    pathTexts: string[],
+    operation: string,
+  ): Promise<{ registration: Registration; paths: LwM2mPath[] }> {
+    if (!Array.isArray(pathTexts) || pathTexts.length === 0) {
+      throw new Lwm2mRequestError(`${operation} needs a list of paths`, 'bad-request', endpointName);
+    }
+    const { registration } = await this.target(endpointName, '/');
+    const paths = pathTexts.map((text) => parsePath(text, endpointName));
+    if (registration.lwm2mVersion === '1.0') {
+      throw new Lwm2mRequestError(
+        `${operation} is LwM2M 1.1: ${endpointName} registered as 1.0`,
+        'bad-request',
+        endpointName,
+      );
+    }
+    return { registration, paths };
+  }
+
+  /** SenML CBOR or JSON (what the device announced first), moving on when it answers 4.06 or 4.15. */
+  private withCompositeFormats<T extends { response: IncomingResponse }>(
+    registration: Registration,
+    paths: LwM2mPath[],
+    forced: number | undefined,
+    attempt: (format: number) => Promise<T>,
+  ): Promise<T & { format: number }> {
+    const family = [ContentFormat.SENML_CBOR, ContentFormat.SENML_JSON] as number[];
+    const announced = registration.supportedContentFormats.filter((format) => family.includes(format));
+    const formats = forced !== undefined ? [forced] : announced.length > 0 ? announced : family;
+    return this.withFormats(registration, paths[0], undefined, 'composite', attempt, formats);
+  }
+
+  private decodeComposite(
+    payload: Buffer,
+    format: number,
+    paths: LwM2mPath[],
+    endpoint: string,
+  ): Map<string, LwM2mNode> {
+    try {
+      return decodeNodes(payload, format, this.model, paths);
+    } catch (err) {
+      throw invalidResponse(err, 'Read-Composite', endpoint, new LwM2mPath());
+    }
   }
 
   // ---- internals -------------------------------------------------------------------------------
@@ -720,14 +946,16 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     forced: number | undefined,
     operation: string,
     attempt: (format: number) => Promise<T>,
+    candidates?: number[],
   ): Promise<T & { format: number }> {
-    if (forced !== undefined && !isSupportedFormat(forced)) {
-      throw badRequest(`content format ${forced} is not supported`, registration, path);
+    for (const format of forced !== undefined ? [forced] : (candidates ?? [])) {
+      if (!isSupportedFormat(format)) throw badRequest(`content format ${format} is not supported`, registration, path);
     }
     const formats =
       forced !== undefined
         ? [forced]
-        : candidateFormats(registration, path, this.resourceDefinition(path), (format) => isSupportedFormat(format));
+        : (candidates ??
+          candidateFormats(registration, path, this.resourceDefinition(path), (format) => isSupportedFormat(format)));
     let last: (T & { format: number }) | undefined;
     for (const format of formats) {
       last = { ...(await attempt(format)), format };

@@ -20,7 +20,9 @@ export interface Notification {
   /** Observe sequence number from the device. */
   sequence?: number;
   node?: LwM2mNode;
-  /** msg-shaped value (model/values toPlain); absent when `error` is set. */
+  /** Observe-Composite: path -> node. */
+  nodes?: Map<string, LwM2mNode>;
+  /** msg-shaped value (for a composite observation: an object keyed by path) (model/values toPlain); absent when `error` is set. */
   value?: unknown;
   /** Why the payload could not be decoded (the observation goes on). */
   error?: string;
@@ -36,6 +38,10 @@ export interface ObservationServiceDeps {
     listener: NotificationListener,
   ): Promise<{ response: IncomingResponse; observation?: ObservationHandle }>;
   decode(payload: Buffer, format: number | undefined, path: LwM2mPath): LwM2mNode;
+  /** Observe-Composite notifications: every requested path's node. */
+  decodeComposite(payload: Buffer, format: number | undefined, paths: LwM2mPath[]): Map<string, LwM2mNode>;
+  /** The request that cancels a stored observation on the device (GET, or FETCH for a composite one). */
+  cancelRequest(stored: StoredObservation, paths: LwM2mPath[]): OutgoingRequest;
   notify(notification: Notification): void;
   ended(observation: StoredObservation, reason: string): void;
   error(error: Error): void;
@@ -43,7 +49,8 @@ export interface ObservationServiceDeps {
 
 interface LiveObservation {
   stored: StoredObservation;
-  parsedPath: LwM2mPath;
+  /** One path, or several for an Observe-Composite. */
+  parsedPaths: LwM2mPath[];
   /** Present while this process sent the Observe; absent for one adopted after a restart. */
   handle?: ObservationHandle;
 }
@@ -67,7 +74,7 @@ export class ObservationService {
   /** Mirrors the store in memory (at start). */
   async load(): Promise<void> {
     this.detach();
-    for (const stored of await this.store.list()) this.index({ stored, parsedPath: LwM2mPath.parse(stored.path) });
+    for (const stored of await this.store.list()) this.index({ stored, parsedPaths: pathsOf(stored.path) });
   }
 
   /** Forgets live handles (the endpoint is closing); stored observations stay for the next start. */
@@ -83,8 +90,8 @@ export class ObservationService {
   }
 
   /** Adds `owner` to an existing observation of (registration, path); undefined when there is none. */
-  async join(registration: Registration, path: LwM2mPath, owner: string): Promise<StoredObservation | undefined> {
-    const target = targetKey(registration.id, path.toString());
+  async join(registration: Registration, paths: LwM2mPath[], owner: string): Promise<StoredObservation | undefined> {
+    const target = targetKey(registration.id, keyOf(paths));
     const pending = this.pending.get(target);
     if (pending) await pending.catch(() => undefined);
     const id = this.idByTarget.get(target);
@@ -100,12 +107,12 @@ export class ObservationService {
   /** Sends Observe; on success stores the observation with `owner`. */
   async start(
     registration: Registration,
-    path: LwM2mPath,
+    paths: LwM2mPath[],
     owner: string,
-    accept: number | undefined,
-    timeoutMs?: number,
+    request: OutgoingRequest,
   ): Promise<{ response: IncomingResponse; observation?: StoredObservation }> {
-    const target = targetKey(registration.id, path.toString());
+    const key = keyOf(paths);
+    const target = targetKey(registration.id, key);
     let resolveLive!: (entry: LiveObservation) => void;
     const liveEntry = new Promise<LiveObservation>((resolve) => (resolveLive = resolve));
     // Notifications may arrive before we have stored the observation: hold them until we have.
@@ -113,26 +120,22 @@ export class ObservationService {
       void liveEntry.then((entry) => this.deliver(entry, notification));
     };
     const attempt = this.deps
-      .observe(
-        registration,
-        { method: 'GET', pathSegments: path.toSegments(), observe: 0, accept, timeoutMs },
-        listener,
-      )
+      .observe(registration, { ...request, observe: 0 }, listener)
       .then(async ({ response, observation: handle }) => {
         if (!handle || !response.code.startsWith('2.')) return { response };
         const stored: StoredObservation = {
           id: randomUUID(),
           registrationId: registration.id,
           endpoint: registration.endpoint,
-          path: path.toString(),
+          path: key,
           token: handle.token.toString('hex'),
           peerKey: registration.peerKey,
-          contentFormat: accept,
+          contentFormat: request.accept,
           owners: [owner],
           createdAt: Date.now(),
         };
         if (stored.contentFormat === undefined) delete stored.contentFormat;
-        const entry: LiveObservation = { stored, parsedPath: path, handle };
+        const entry: LiveObservation = { stored, parsedPaths: paths, handle };
         this.index(entry);
         await this.store.add(stored);
         resolveLive(entry);
@@ -155,8 +158,8 @@ export class ObservationService {
   }
 
   /** Removes `owner` (every owner when omitted); the device is told once nobody is left. */
-  async cancel(registration: Registration, path: LwM2mPath, owner?: string): Promise<boolean> {
-    const id = this.idByTarget.get(targetKey(registration.id, path.toString()));
+  async cancel(registration: Registration, paths: LwM2mPath[], owner?: string): Promise<boolean> {
+    const id = this.idByTarget.get(targetKey(registration.id, keyOf(paths)));
     const entry = id === undefined ? undefined : this.live.get(id);
     if (!entry) return false;
     const owners = owner === undefined ? [] : entry.stored.owners.filter((item) => item !== owner);
@@ -179,7 +182,7 @@ export class ObservationService {
     for (const entry of [...this.live.values()]) {
       if (!entry.stored.owners.includes(owner)) continue;
       const registration = await registrationOf(entry.stored);
-      if (registration) await this.cancel(registration, entry.parsedPath, owner);
+      if (registration) await this.cancel(registration, entry.parsedPaths, owner);
       else await this.forget(entry, 'registration gone');
     }
   }
@@ -222,13 +225,7 @@ export class ObservationService {
       if (entry.handle) {
         await entry.handle.cancel('active');
       } else {
-        await this.deps.send(registration, {
-          method: 'GET',
-          pathSegments: entry.parsedPath.toSegments(),
-          observe: 1,
-          token: Buffer.from(entry.stored.token, 'hex'),
-          accept: entry.stored.contentFormat,
-        });
+        await this.deps.send(registration, this.deps.cancelRequest(entry.stored, entry.parsedPaths));
       }
     } catch {
       // The device did not answer the cancel: its next notification gets a RST (passive cancel).
@@ -257,9 +254,16 @@ export class ObservationService {
       return;
     }
     try {
-      const node = this.deps.decode(response.payload, notification.contentFormat, entry.parsedPath);
-      notification.node = node;
-      notification.value = this.deps.model ? toPlain(node, entry.parsedPath, this.deps.model) : undefined;
+      if (entry.parsedPaths.length === 1) {
+        const path = entry.parsedPaths[0];
+        const node = this.deps.decode(response.payload, notification.contentFormat, path);
+        notification.node = node;
+        notification.value = this.deps.model ? toPlain(node, path, this.deps.model) : undefined;
+      } else {
+        const nodes = this.deps.decodeComposite(response.payload, notification.contentFormat, entry.parsedPaths);
+        notification.nodes = nodes;
+        notification.value = this.deps.model ? plainByPath(nodes, this.deps.model) : undefined;
+      }
     } catch (err) {
       notification.error = `notification could not be decoded: ${(err as Error).message}`;
     }
@@ -283,6 +287,22 @@ export class ObservationService {
 
 function tokenKey(peerKey: string, tokenHex: string): string {
   return `${peerKey}|${tokenHex}`;
+}
+
+/** The key of an observation target: its path, or its paths joined by commas (Observe-Composite). */
+export function keyOf(paths: readonly LwM2mPath[]): string {
+  return paths.map((path) => path.toString()).join(',');
+}
+
+function pathsOf(key: string): LwM2mPath[] {
+  return key.split(',').map((path) => LwM2mPath.parse(path));
+}
+
+/** Composite values in msg shape: `{ "/3303/0/5700": 21.5, "/3/0/9": 87 }`. */
+export function plainByPath(nodes: ReadonlyMap<string, LwM2mNode>, model: ObjectModelLookup): Record<string, unknown> {
+  const values: Record<string, unknown> = {};
+  for (const [path, node] of nodes) values[path] = toPlain(node, LwM2mPath.parse(path), model);
+  return values;
 }
 
 function targetKey(registrationId: string, path: string): string {

@@ -136,3 +136,63 @@ describe('queue mode: requests wait for a sleeping device', function () {
       assert.ok(['not-registered', 'timeout', '4.04'].includes(failure.code), failure.code);
   });
 });
+
+describe('composite operations (FETCH / iPATCH) against a node-coap device', function () {
+  let server: Lwm2mServer;
+  let device: CoapDevice;
+
+  beforeEach(async function () {
+    server = new Lwm2mServer({ address: '127.0.0.1', port: 0 });
+    const { port } = await server.start();
+    device = new CoapDevice('composite', port);
+    await device.start();
+  });
+  afterEach(async () => {
+    await device.stop();
+    await server.stop();
+  });
+
+  it('Read-Composite asks with a SenML path list and returns values keyed by path', async function () {
+    await device.register('lt=60&lwm2m=1.1', '</>;rt="oma.lwm2m";ct=110,</3/0>,</3303/0>');
+    device.handler = (request) =>
+      request.method === 'FETCH'
+        ? {
+            code: '2.05',
+            contentFormat: 110,
+            payload: JSON.stringify([
+              { bn: '/3303/0/', n: '5700', v: 19.5 },
+              { bn: '/3/0/', n: '9', v: 80 },
+            ]),
+          }
+        : undefined;
+    const result = await server.readComposite('composite', ['/3303/0/5700', '/3/0/9']);
+    assert.deepEqual(result.values, { '/3303/0/5700': 19.5, '/3/0/9': 80 });
+    const fetch = device.requests.find((request) => request.method === 'FETCH');
+    assert.ok(fetch);
+    assert.equal(fetch.contentFormat, 110);
+    assert.equal(fetch.accept, 110);
+    assert.deepEqual(
+      JSON.parse(fetch.payload.toString()).map((record: { n?: string; bn?: string }) => (record.bn ?? '') + (record.n ?? '')),
+      ['/3303/0/5700', '/3/0/9'],
+    );
+  });
+
+  it('Write-Composite sends one iPATCH with every value', async function () {
+    await device.register('lt=60&lwm2m=1.1', '</>;rt="oma.lwm2m";ct=110,</1/0>,</3303/0>');
+    device.handler = (request) => (request.method === 'iPATCH' ? { code: '2.04' } : undefined);
+    const result = await server.writeComposite('composite', { '/3303/0/5701': 'Cel', '/1/0/3': 60 });
+    assert.equal(result.code, '2.04');
+    const patch = device.requests.find((request) => request.method === 'iPATCH');
+    assert.ok(patch);
+    const records = JSON.parse(patch.payload.toString()) as { bn?: string; n?: string; v?: number; vs?: string }[];
+    const byPath = Object.fromEntries(records.map((record) => [(record.bn ?? '') + (record.n ?? ''), record.v ?? record.vs]));
+    assert.deepEqual(byPath, { '/3303/0/5701': 'Cel', '/1/0/3': 60 });
+  });
+
+  it('refuses composite operations for a 1.0 device before sending anything', async function () {
+    await device.register('lt=60&lwm2m=1.0');
+    const before = device.requests.length;
+    await assert.rejects(server.readComposite('composite', ['/3/0/9']), /LwM2M 1\.1/);
+    assert.equal(device.requests.length, before);
+  });
+});
