@@ -1,0 +1,17 @@
+/**
+ * An LwM2M client-side refusal with the CoAP code to answer the server with. Resource handlers throw it
+ * (`throw new ClientError('4.00', 'valve is locked')`); the diagnostic message goes out as the payload.
+ */
+export class ClientError extends Error {
+  override name = 'ClientError';
+  constructor(
+    readonly code: string,
+    message?: string,
+  ) {
+    super(message ?? code);
+  }
+}
+
+export const notFound = (what: string): ClientError => new ClientError('4.04', `${what} not found`);
+export const methodNotAllowed = (what: string): ClientError => new ClientError('4.05', what);
+export const badRequest = (what: string): ClientError => new ClientError('4.00', what);
