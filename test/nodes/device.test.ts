@@ -1,0 +1,67 @@
+import { strict as assert } from 'node:assert';
+import type { Lwm2mServerConfigNode } from '../../nodes/shared/server-config';
+import { resetHosts } from '../../nodes/shared/server-host';
+import { delay, freeUdpPort, helper, ourNodes } from './helper';
+
+const deviceNode = require('../../nodes/lwm2m-device');
+
+describe('lwm2m-device node (simulated device) with the server nodes', function () {
+  afterEach(async function () {
+    await helper.unload();
+    await resetHosts();
+  });
+
+  it('registers, serves reads, reports server writes as msgs, and de-registers on close', async function () {
+    const port = await freeUdpPort();
+    await helper.load(
+      [...ourNodes, deviceNode],
+      [
+        { id: 'f1', type: 'tab', label: 'test' },
+        { id: 'srv', type: 'lwm2m-server', address: '127.0.0.1', port: String(port) },
+        { id: 'reg', z: 'f1', type: 'lwm2m-register-in', server: 'srv', wires: [['regOut']] },
+        { id: 'regOut', z: 'f1', type: 'helper' },
+        {
+          id: 'dev',
+          z: 'f1',
+          type: 'lwm2m-device',
+          endpoint: 'flow-device',
+          serverUri: `coap://127.0.0.1:${port}`,
+          objects: '3303, 3425',
+          lifetime: '60',
+          wires: [['devOut']],
+        },
+        { id: 'devOut', z: 'f1', type: 'helper' },
+      ],
+    );
+    const config = helper.getNode('srv') as unknown as Lwm2mServerConfigNode;
+    const registrations: Record<string, unknown>[] = [];
+    helper.getNode('regOut').on('input', (msg: Record<string, unknown>) => registrations.push(msg));
+    const deviceMessages: Record<string, unknown>[] = [];
+    helper.getNode('devOut').on('input', (msg: Record<string, unknown>) => deviceMessages.push(msg));
+    for (let i = 0; i < 150 && registrations.length === 0; i++) await delay(20);
+    assert.equal(registrations[0]?.topic, 'flow-device');
+    const objects = (registrations[0].payload as { objects: Record<string, unknown> }).objects;
+    assert.ok(objects['3303'] && objects['3425'], 'the configured objects are announced');
+
+    // A value set from the flow is what the server reads.
+    helper.getNode('dev').receive({ topic: '/3303/0/5700', payload: '24.5' });
+    await delay(20);
+    const read = await config.server.read('flow-device', '/3303/0/5700');
+    assert.equal(read.value, 24.5);
+
+    // A write from the server comes out of the device node.
+    await config.server.write('flow-device', '/3425/0/3', 50);
+    for (let i = 0; i < 50 && !deviceMessages.some((msg) => (msg.lwm2m as { event?: string }).event === 'write'); i++) {
+      await delay(20);
+    }
+    const written = deviceMessages.find((msg) => (msg.lwm2m as { event?: string }).event === 'write');
+    assert.ok(written, 'the write reached the flow');
+    assert.equal(written.topic, 'flow-device/3425/0/3');
+    assert.equal(written.payload, 50);
+
+    // A bad path from the flow is an error for a Catch node, not a crash.
+    const failed = new Promise<{ args: unknown[] }>((resolve) => helper.getNode('dev').on('call:error', resolve));
+    helper.getNode('dev').receive({ topic: 'no-path', payload: 1 });
+    assert.match(String(((await failed).args[0] as Error).message), /msg.topic must be the resource path/);
+  });
+});
