@@ -23,7 +23,7 @@ module.exports = tseslint.config(
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
-    files: ['scripts/**/*.js', 'eslint.config.js', 'bench/**/*.js'],
+    files: ['scripts/**/*.js', 'bin/**/*.js', 'eslint.config.js', 'bench/**/*.js'],
     languageOptions: {
       sourceType: 'commonjs',
       globals: {

@@ -1,10 +1,8 @@
 #!/usr/bin/env node
 // `lwm2m-sim`: a fleet of simulated LwM2M devices (see lib/client/cli.ts, or run with --help).
 'use strict';
-/* global require, process, console */
 let cli;
 try {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   cli = require('../dist/lib/client/cli.js');
 } catch (err) {
   if (err && err.code === 'MODULE_NOT_FOUND' && /dist[\\/]lib[\\/]client[\\/]cli/.test(err.message)) {

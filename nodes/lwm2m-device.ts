@@ -42,7 +42,9 @@ export = function (RED: NodeAPI): void {
         endpointName: endpoint,
         serverUri: (config.serverUri ?? '').trim() || 'coap://127.0.0.1:5683',
         lifetime: Number(config.lifetime) > 0 ? Number(config.lifetime) : 300,
-        lwm2mVersion: (['1.0', '1.1', '1.2'].includes(config.version ?? '') ? config.version : '1.1') as ClientLwm2mVersion,
+        lwm2mVersion: (['1.0', '1.1', '1.2'].includes(config.version ?? '')
+          ? config.version
+          : '1.1') as ClientLwm2mVersion,
         queueMode: config.queueMode === true,
         objects: objectList(config.objects),
         simulateEveryMs: Number(config.changeEvery) > 0 ? Number(config.changeEvery) * 1000 : 0,

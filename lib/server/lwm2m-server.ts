@@ -264,9 +264,14 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   }
 
   private async doStart(): Promise<PeerAddress> {
+    // A fleet re-registering at once (after an outage) arrives in bursts: a 4 MiB receive buffer keeps
+    // the kernel from dropping them (its default overflows at ~200 datagrams).
     const transport =
-      this.options.transport ?? new UdpTransport({ address: this.options.address, port: this.options.port });
-    const endpoint = new CoapEndpoint(transport, this.options.coap);
+      this.options.transport ??
+      new UdpTransport({ address: this.options.address, port: this.options.port, recvBufferSize: 4 * 1024 * 1024 });
+    // Many devices can share one address (carrier NAT, a gateway): the per-address budget is generous;
+    // per-peer limits still bound what one device can cause.
+    const endpoint = new CoapEndpoint(transport, { maxRequestsPerSecondPerAddress: 5000, ...this.options.coap });
     endpoint.setRequestHandler((request) => this.handleRequest(request));
     endpoint.setUnknownNotificationHandler((notification) => this.observationService.adopt(notification));
     const address = await endpoint.start();

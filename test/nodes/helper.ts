@@ -2,7 +2,6 @@
 import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 
- 
 const helper = require('node-red-node-test-helper') as {
   init(runtimePath: string, settings?: Record<string, unknown>): void;
   load(nodes: unknown[], flow: unknown[], credentials?: unknown): Promise<void>;

@@ -172,7 +172,9 @@ describe('composite operations (FETCH / iPATCH) against a node-coap device', fun
     assert.equal(fetch.contentFormat, 110);
     assert.equal(fetch.accept, 110);
     assert.deepEqual(
-      JSON.parse(fetch.payload.toString()).map((record: { n?: string; bn?: string }) => (record.bn ?? '') + (record.n ?? '')),
+      JSON.parse(fetch.payload.toString()).map(
+        (record: { n?: string; bn?: string }) => (record.bn ?? '') + (record.n ?? ''),
+      ),
       ['/3303/0/5700', '/3/0/9'],
     );
   });
@@ -185,7 +187,9 @@ describe('composite operations (FETCH / iPATCH) against a node-coap device', fun
     const patch = device.requests.find((request) => request.method === 'iPATCH');
     assert.ok(patch);
     const records = JSON.parse(patch.payload.toString()) as { bn?: string; n?: string; v?: number; vs?: string }[];
-    const byPath = Object.fromEntries(records.map((record) => [(record.bn ?? '') + (record.n ?? ''), record.v ?? record.vs]));
+    const byPath = Object.fromEntries(
+      records.map((record) => [(record.bn ?? '') + (record.n ?? ''), record.v ?? record.vs]),
+    );
     assert.deepEqual(byPath, { '/3303/0/5701': 'Cel', '/1/0/3': 60 });
   });
 

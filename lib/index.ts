@@ -1,0 +1,30 @@
+/**
+ * The package's library face, for use outside Node-RED (scripts, tests, benchmarks): the LwM2M
+ * server, the device simulator, the object model and the content codecs.
+ */
+export { Lwm2mServer, DEFAULT_SERVER_OPTIONS, executeArguments } from './server/lwm2m-server';
+export type {
+  Lwm2mServerOptions,
+  Lwm2mServerEvents,
+  OperationResult,
+  ReadResult,
+  DiscoverResult,
+  CreateResult,
+  ObserveResult,
+  CompositeReadResult,
+  CompositeObserveResult,
+  WriteAttributesResult,
+  Notification,
+  SendReport,
+} from './server/lwm2m-server';
+export { Lwm2mRequestError } from './server/errors';
+export type { Registration, Lwm2mVersion } from './server/registration';
+export type { NotificationAttributes } from './server/attributes';
+export type { RegistrationStore, ObservationStore, StoredObservation } from './server/stores';
+export { MemoryRegistrationStore, MemoryObservationStore } from './store/memory';
+export * from './client';
+export * from './model';
+export * as content from './content';
+export { ContentFormat, ContentCodecError } from './content/types';
+export { CoapEndpoint } from './coap/endpoint';
+export { UdpTransport } from './transport/udp';
