@@ -12,12 +12,17 @@ interface RegisterInConfig extends NodeDef {
   updated?: boolean;
   deregistered?: boolean;
   expired?: boolean;
+  awake?: boolean;
+  sleeping?: boolean;
 }
 
-type RegistrationEvent = 'registered' | 'updated' | 'deregistered' | 'expired';
-const EVENTS: RegistrationEvent[] = ['registered', 'updated', 'deregistered', 'expired'];
+type RegistrationEvent = 'registered' | 'updated' | 'deregistered' | 'expired' | 'awake' | 'sleeping';
+const EVENTS: RegistrationEvent[] = ['registered', 'updated', 'deregistered', 'expired', 'awake', 'sleeping'];
 
-/** Registration events of the devices into the flow: one msg per event, msg.topic = endpoint. */
+/**
+ * Registration events of the devices into the flow: one msg per event, msg.topic = endpoint. Queue-mode
+ * devices also give awake / sleeping events.
+ */
 export = function (RED: NodeAPI): void {
   function Lwm2mRegisterInNode(this: Node, config: RegisterInConfig): void {
     RED.nodes.createNode(this, config);
@@ -38,9 +43,11 @@ export = function (RED: NodeAPI): void {
     const listeners = wanted.map((event) => {
       const listener = (registration: Registration) => {
         if (!matches(registration.endpoint)) return;
+        // Queue-mode devices: whether the device listens now ('awake') or requests wait for it ('sleeping').
+        const queue = server.queueStatus(registration);
         node.send({
           topic: registration.endpoint,
-          payload: registrationPayload(registration),
+          payload: { ...registrationPayload(registration), ...(queue ? { queue } : {}) },
           lwm2m: { event, endpoint: registration.endpoint, registrationId: registration.id },
         });
       };

@@ -1,0 +1,86 @@
+import { normaliseAttributes } from '../lib/server/attributes';
+import type { NotificationAttributes } from '../lib/server/attributes';
+import { Lwm2mRequestError } from '../lib/server/errors';
+import type { Node, NodeAPI, NodeDef } from './shared/node-red';
+import { operationNode } from './shared/operation-node';
+import type { OperationConfig } from './shared/operation-node';
+import { timeoutOption } from './shared/options';
+import { Status } from './shared/status';
+
+const ATTRIBUTE_NAMES = ['pmin', 'pmax', 'gt', 'lt', 'st', 'epmin', 'epmax', 'edge', 'con', 'hqmax'] as const;
+
+type AttributeName = (typeof ATTRIBUTE_NAMES)[number];
+
+interface WriteAttributesConfig extends OperationConfig, Partial<Record<AttributeName, string>> {
+  timeout?: string | number;
+}
+
+/** Attributes from the node's fields or msg.attributes: blank = not written, the word `clear` = removed (null). */
+function parseAttributes(input: unknown, source: string): NotificationAttributes {
+  if (input === undefined || input === null) return {};
+  if (typeof input !== 'object' || Array.isArray(input)) {
+    throw new Lwm2mRequestError(`${source} must be an object like { "pmin": 10, "pmax": 60 }`, 'bad-request');
+  }
+  const cleared = Object.fromEntries(
+    Object.entries(input as Record<string, unknown>).map(([name, value]) => [
+      name,
+      typeof value === 'string' && value.trim().toLowerCase() === 'clear' ? null : value,
+    ]),
+  );
+  try {
+    return normaliseAttributes(cleared);
+  } catch (err) {
+    throw new Lwm2mRequestError(`${source}: ${(err as Error).message}`, 'bad-request');
+  }
+}
+
+/** The attributes in the order of the specification (pmin, pmax, gt, lt, st, ...), whatever order they came in. */
+function inOrder(attributes: NotificationAttributes): NotificationAttributes {
+  const known = ATTRIBUTE_NAMES.filter((name) => name in attributes).map((name) => [name, attributes[name]]);
+  const others = Object.entries(attributes).filter(([name]) => !(ATTRIBUTE_NAMES as readonly string[]).includes(name));
+  return Object.fromEntries([...known, ...others]) as NotificationAttributes;
+}
+
+/**
+ * Write-Attributes: sets (or clears) the notification attributes of an object, instance or resource.
+ * The node's fields win over msg.attributes. The server checks them against the device's version.
+ */
+export = function (RED: NodeAPI): void {
+  function Lwm2mWriteAttributesNode(this: Node, config: WriteAttributesConfig): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    let configured: NotificationAttributes = {};
+    let configError: Lwm2mRequestError | undefined;
+    try {
+      configured = parseAttributes(
+        Object.fromEntries(ATTRIBUTE_NAMES.map((name) => [name, config[name]])),
+        "the node's attributes",
+      );
+    } catch (err) {
+      configError = err as Lwm2mRequestError;
+      node.error(configError.message);
+    }
+    operationNode(RED, node, config, async (server, target, msg) => {
+      if (configError) throw configError;
+      const attributes = inOrder({ ...parseAttributes(msg.attributes, 'msg.attributes'), ...configured });
+      const result = await server.writeAttributes(target.endpoint, target.path, attributes, {
+        owner: node.id,
+        timeoutMs: timeoutOption(config.timeout),
+      });
+      if (result.replaced) {
+        node.warn(
+          `${target.endpoint}${result.path}: attributes ${result.attributes.join('&')} replace ` +
+            `${result.replaced.attributes.join('&')} written by node ${result.replaced.owner}; ` +
+            'in LwM2M 1.0/1.1 a path has one set of attributes (last write wins)',
+        );
+      }
+      const { attributes: query, ...details } = result;
+      return { details: { ...details, attributes, query } };
+    });
+    if (configError) node.status(Status.error('bad attributes'));
+  }
+  RED.nodes.registerType(
+    'lwm2m-write-attributes',
+    Lwm2mWriteAttributesNode as unknown as (this: Node, def: NodeDef) => void,
+  );
+};
