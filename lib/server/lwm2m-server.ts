@@ -320,6 +320,10 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
 
   async read(endpointName: string, pathText: string, options: RequestOptions = {}): Promise<ReadResult> {
     const { registration, path } = await this.target(endpointName, pathText);
+    if (path.isRoot()) throw badRequest('Read needs an object, instance or resource path, not /', registration, path);
+    if (path.isResourceInstance() && registration.lwm2mVersion === '1.0') {
+      throw badRequest('reading a resource instance is LwM2M 1.1: this device registered as 1.0', registration, path);
+    }
     const started = Date.now();
     const { response, format } = await this.withFormats(registration, path, options.format, 'Read', async (accept) => ({
       response: await this.send(registration, {

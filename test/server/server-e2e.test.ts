@@ -90,6 +90,8 @@ describe('LwM2M server end to end (node-coap as the device, real UDP)', function
     // A 1.0 device is asked for TLV, the format every 1.0 client must support.
     const get = device.requests.filter((request) => request.method === 'GET' && request.url === '/3/0')[0];
     assert.equal(get.accept, TLV);
+    // Resource instances are addressable from 1.1 on: a 1.0 device is not asked.
+    await assert.rejects(server.read('dev-1', '/3/0/7/0'), /LwM2M 1\.1/);
   });
 
   it('reports a device error with its CoAP code', async function () {
@@ -101,6 +103,7 @@ describe('LwM2M server end to end (node-coap as the device, real UDP)', function
     });
     await assert.rejects(server.read('nobody', '/3/0'), (err: Lwm2mRequestError) => err.code === 'not-registered');
     await assert.rejects(server.read('dev-1', '/3/x'), (err: Lwm2mRequestError) => err.code === 'bad-request');
+    await assert.rejects(server.read('dev-1', '/'), (err: Lwm2mRequestError) => err.code === 'bad-request');
   });
 
   it('writes and executes', async function () {
