@@ -1,8 +1,7 @@
-import { Lwm2mRequestError } from '../lib/server/errors';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
 import { operationNode } from './shared/operation-node';
 import type { OperationConfig } from './shared/operation-node';
-import { timeoutOption } from './shared/options';
+import { evaluateTypedValue, timeoutOption } from './shared/options';
 
 interface ExecuteConfig extends OperationConfig {
   args?: string;
@@ -16,15 +15,9 @@ export = function (RED: NodeAPI): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const argsOf = (msg: NodeMessage) =>
-      new Promise<unknown>((resolve, reject) => {
-        const type = config.argsType || 'none';
-        if (type === 'none') return resolve(undefined);
-        RED.util.evaluateNodeProperty(config.args ?? '', type, node, msg, (err, result) =>
-          err
-            ? reject(new Lwm2mRequestError(`cannot evaluate the arguments: ${err.message}`, 'bad-request'))
-            : resolve(result),
-        );
-      });
+      config.argsType === 'none' || !config.argsType
+        ? Promise.resolve(undefined)
+        : evaluateTypedValue(RED, node, config.args, config.argsType, msg, 'arguments');
     operationNode(RED, node, config, async (server, target, msg) => {
       const args = await argsOf(msg);
       const result = await server.execute(target.endpoint, target.path, args, {

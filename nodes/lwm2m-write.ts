@@ -2,7 +2,7 @@ import { Lwm2mRequestError } from '../lib/server/errors';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
 import { operationNode } from './shared/operation-node';
 import type { OperationConfig } from './shared/operation-node';
-import { formatOption, timeoutOption } from './shared/options';
+import { evaluateTypedValue, formatOption, timeoutOption } from './shared/options';
 
 interface WriteConfig extends OperationConfig {
   value?: string;
@@ -17,16 +17,7 @@ export = function (RED: NodeAPI): void {
   function Lwm2mWriteNode(this: Node, config: WriteConfig): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    const valueOf = (msg: NodeMessage) =>
-      new Promise<unknown>((resolve, reject) => {
-        const type = config.valueType || 'msg';
-        const value = config.valueType ? (config.value ?? '') : 'payload';
-        RED.util.evaluateNodeProperty(value, type, node, msg, (err, result) =>
-          err
-            ? reject(new Lwm2mRequestError(`cannot evaluate the value: ${err.message}`, 'bad-request'))
-            : resolve(result),
-        );
-      });
+    const valueOf = (msg: NodeMessage) => evaluateTypedValue(RED, node, config.value, config.valueType, msg);
     operationNode(RED, node, config, async (server, target, msg) => {
       const value = await valueOf(msg);
       if (value === undefined) throw new Lwm2mRequestError('nothing to write: the value is undefined', 'bad-request');
