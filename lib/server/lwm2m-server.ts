@@ -608,6 +608,83 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     });
   }
 
+  // ---- Server object actions ------------------------------------------------------------------
+
+  /**
+   * The path of the device's Server object instance (/1/x) that is this server's account: the only one
+   * announced, or the one whose Short Server ID (/1/x/0) is `shortServerId`.
+   */
+  async serverAccountPath(endpointName: string, shortServerId?: number): Promise<string> {
+    const { registration } = await this.target(endpointName, '/1');
+    const instances = registration.objects[1]?.instances ?? [];
+    if (shortServerId === undefined) {
+      if (instances.length === 1) return `/1/${instances[0]}`;
+      if (instances.length === 0) {
+        throw new Lwm2mRequestError(
+          `${endpointName} announced no Server object instance`,
+          'bad-request',
+          endpointName,
+          '/1',
+        );
+      }
+      throw new Lwm2mRequestError(
+        `${endpointName} has ${instances.length} Server accounts (/1/${instances.join(', /1/')}): give the Short Server ID`,
+        'bad-request',
+        endpointName,
+        '/1',
+      );
+    }
+    for (const instance of instances) {
+      const read = await this.read(endpointName, `/1/${instance}/0`);
+      if (read.value === shortServerId) return `/1/${instance}`;
+    }
+    throw new Lwm2mRequestError(
+      `${endpointName} has no Server account with Short Server ID ${shortServerId}`,
+      '4.04',
+      endpointName,
+      '/1',
+    );
+  }
+
+  /** Registration Update Trigger (/1/x/8): the device sends an Update at once (and wakes its queue). */
+  async triggerRegistrationUpdate(endpointName: string, shortServerId?: number): Promise<OperationResult> {
+    return this.execute(endpointName, `${await this.serverAccountPath(endpointName, shortServerId)}/8`);
+  }
+
+  /**
+   * Disable (/1/x/4): the device de-registers and stays away for its Disable Timeout (/1/x/5, which
+   * `timeoutSeconds` writes first). The de-registration that follows is the expected outcome, not an error.
+   */
+  async disable(
+    endpointName: string,
+    options: { shortServerId?: number; timeoutSeconds?: number } = {},
+  ): Promise<OperationResult> {
+    const account = await this.serverAccountPath(endpointName, options.shortServerId);
+    if (options.timeoutSeconds !== undefined) await this.write(endpointName, `${account}/5`, options.timeoutSeconds);
+    return this.execute(endpointName, `${account}/4`);
+  }
+
+  /** Default notification periods for this server (/1/x/2 pmin, /1/x/3 pmax), used where no attribute says. */
+  async setDefaultPeriods(
+    endpointName: string,
+    periods: { pmin?: number; pmax?: number },
+    shortServerId?: number,
+  ): Promise<OperationResult[]> {
+    const account = await this.serverAccountPath(endpointName, shortServerId);
+    const results: OperationResult[] = [];
+    if (periods.pmin !== undefined) results.push(await this.write(endpointName, `${account}/2`, periods.pmin));
+    if (periods.pmax !== undefined) results.push(await this.write(endpointName, `${account}/3`, periods.pmax));
+    if (results.length === 0)
+      throw new Lwm2mRequestError('give pmin and/or pmax', 'bad-request', endpointName, account);
+    return results;
+  }
+
+  /** Mute Send (/1/x/23, LwM2M 1.1): a device sends nothing with Send while it is true. */
+  async setMuteSend(endpointName: string, muted: boolean, shortServerId?: number): Promise<OperationResult> {
+    const account = await this.serverAccountPath(endpointName, shortServerId);
+    return this.write(endpointName, `${account}/23`, muted);
+  }
+
   // ---- Composite operations (LwM2M 1.1+) ------------------------------------------------------
 
   /** Read-Composite (FETCH): several paths in one request; `values` is keyed by path. */

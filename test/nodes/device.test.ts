@@ -4,6 +4,7 @@ import { resetHosts } from '../../nodes/shared/server-host';
 import { delay, freeUdpPort, helper, ourNodes } from './helper';
 
 const deviceNode = require('../../nodes/lwm2m-device');
+const serverObjectNode = require('../../nodes/lwm2m-server-object');
 
 describe('lwm2m-device node (simulated device) with the server nodes', function () {
   afterEach(async function () {
@@ -63,5 +64,51 @@ describe('lwm2m-device node (simulated device) with the server nodes', function 
     const failed = new Promise<{ args: unknown[] }>((resolve) => helper.getNode('dev').on('call:error', resolve));
     helper.getNode('dev').receive({ topic: 'no-path', payload: 1 });
     assert.match(String(((await failed).args[0] as Error).message), /msg.topic must be the resource path/);
+  });
+
+  it('server account node: update trigger and default periods on the device; bad action to Catch', async function () {
+    const port = await freeUdpPort();
+    await helper.load(
+      [...ourNodes, deviceNode, serverObjectNode],
+      [
+        { id: 'f1', type: 'tab', label: 'test' },
+        { id: 'srv', type: 'lwm2m-server', address: '127.0.0.1', port: String(port) },
+        {
+          id: 'dev',
+          z: 'f1',
+          type: 'lwm2m-device',
+          endpoint: 'acct-dev',
+          serverUri: `coap://127.0.0.1:${port}`,
+          wires: [[]],
+        },
+        {
+          id: 'act',
+          z: 'f1',
+          type: 'lwm2m-server-object',
+          server: 'srv',
+          endpoint: 'acct-dev',
+          action: '',
+          wires: [['out']],
+        },
+        { id: 'out', z: 'f1', type: 'helper' },
+      ],
+    );
+    const config = helper.getNode('srv') as unknown as Lwm2mServerConfigNode;
+    await config.ready();
+    for (let i = 0; i < 150 && !(await config.server.getRegistration('acct-dev')); i++) await delay(20);
+    const updated = new Promise((resolve) => config.server.once('updated', resolve));
+    const out: Record<string, unknown>[] = [];
+    helper.getNode('out').on('input', (msg: Record<string, unknown>) => out.push(msg));
+    helper.getNode('act').receive({ action: 'update' });
+    await updated;
+    for (let i = 0; i < 50 && out.length === 0; i++) await delay(20);
+    assert.equal((out[0].lwm2m as Record<string, unknown>).path, '/1/0');
+    assert.equal((out[0].lwm2m as Record<string, unknown>).code, '2.04');
+
+    const failed = new Promise<{ args: unknown[] }>((resolve) => helper.getNode('act').on('call:error', resolve));
+    helper.getNode('act').receive({ action: 'explode' });
+    const [error, msg] = (await failed).args as [Error, Record<string, unknown>];
+    assert.match(error.message, /unknown action "explode"/);
+    assert.equal((msg.lwm2m as Record<string, unknown>).code, 'bad-request');
   });
 });
