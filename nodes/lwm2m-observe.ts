@@ -77,6 +77,31 @@ export = function (RED: NodeAPI): void {
       msg?: NodeMessage,
     ) => {
       await serverNode.ready();
+      const paths = path.split(',').map((item) => item.trim());
+      if (paths.length > 1) {
+        // Observe-Composite (LwM2M 1.1): one notification carries every path; attributes go per path.
+        if (Object.keys(attributes).length > 0) node.warn('attributes are not written for a composite observation');
+        const result = await server.observeComposite(endpoint, paths, {
+          owner,
+          format: formatOption(config.format, msg?.format),
+        });
+        node.send({
+          ...(msg ?? {}),
+          topic: topicOf(endpoint, result.path),
+          payload: result.values,
+          lwm2m: {
+            event: 'observe',
+            endpoint,
+            path: result.path,
+            code: result.code,
+            contentFormat: result.contentFormat,
+            rttMs: result.rttMs,
+            observationId: result.observationId,
+          },
+        });
+        showActive();
+        return;
+      }
       if (Object.keys(attributes).length > 0) {
         const written = await server.writeAttributes(endpoint, path, attributes, { owner });
         if (written.replaced) {

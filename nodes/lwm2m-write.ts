@@ -7,7 +7,7 @@ import { evaluateTypedValue, formatOption, timeoutOption } from './shared/option
 interface WriteConfig extends OperationConfig {
   value?: string;
   valueType?: string;
-  mode?: 'replace' | 'update' | '';
+  mode?: 'replace' | 'update' | 'composite' | '';
   format?: string;
   timeout?: string | number;
 }
@@ -18,17 +18,25 @@ export = function (RED: NodeAPI): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const valueOf = (msg: NodeMessage) => evaluateTypedValue(RED, node, config.value, config.valueType, msg);
-    operationNode(RED, node, config, async (server, target, msg) => {
-      const value = await valueOf(msg);
-      if (value === undefined) throw new Lwm2mRequestError('nothing to write: the value is undefined', 'bad-request');
-      const mode = config.mode || (msg.mode === 'update' ? 'update' : 'replace');
-      const result = await server.write(target.endpoint, target.path, value, {
-        mode,
-        format: formatOption(config.format, msg.format),
-        timeoutMs: timeoutOption(config.timeout),
-      });
-      return { details: { ...result, mode } };
-    });
+    // Composite: the value is an object keyed by path, so the node needs no path of its own.
+    const composite = config.mode === 'composite';
+    operationNode(
+      RED,
+      node,
+      { ...config, path: composite ? config.path || '/' : config.path },
+      async (server, target, msg) => {
+        const value = await valueOf(msg);
+        if (value === undefined) throw new Lwm2mRequestError('nothing to write: the value is undefined', 'bad-request');
+        const options = { format: formatOption(config.format, msg.format), timeoutMs: timeoutOption(config.timeout) };
+        if (composite || msg.mode === 'composite') {
+          const result = await server.writeComposite(target.endpoint, value as Record<string, unknown>, options);
+          return { details: { ...result, mode: 'composite' } };
+        }
+        const mode = config.mode === 'update' || (!config.mode && msg.mode === 'update') ? 'update' : 'replace';
+        const result = await server.write(target.endpoint, target.path, value, { ...options, mode });
+        return { details: { ...result, mode } };
+      },
+    );
   }
   RED.nodes.registerType('lwm2m-write', Lwm2mWriteNode as unknown as (this: Node, def: NodeDef) => void);
 };

@@ -112,3 +112,57 @@ describe('lwm2m-device node (simulated device) with the server nodes', function 
     assert.equal((msg.lwm2m as Record<string, unknown>).code, 'bad-request');
   });
 });
+
+describe('composite modes of read and write nodes (with a simulated device)', function () {
+  afterEach(async function () {
+    await helper.unload();
+    await resetHosts();
+  });
+
+  it('read of "a,b" is one Read-Composite; write mode composite is one Write-Composite', async function () {
+    const port = await freeUdpPort();
+    await helper.load(
+      [...ourNodes, deviceNode],
+      [
+        { id: 'f1', type: 'tab', label: 'test' },
+        { id: 'srv', type: 'lwm2m-server', address: '127.0.0.1', port: String(port) },
+        {
+          id: 'dev',
+          z: 'f1',
+          type: 'lwm2m-device',
+          endpoint: 'cmp',
+          serverUri: `coap://127.0.0.1:${port}`,
+          objects: '3303',
+          wires: [[]],
+        },
+        {
+          id: 'rd',
+          z: 'f1',
+          type: 'lwm2m-read',
+          server: 'srv',
+          endpoint: 'cmp',
+          path: '/3303/0/5700, /3/0/9',
+          wires: [['out']],
+        },
+        { id: 'wr', z: 'f1', type: 'lwm2m-write', server: 'srv', endpoint: 'cmp', mode: 'composite', wires: [['out']] },
+        { id: 'out', z: 'f1', type: 'helper' },
+      ],
+    );
+    const config = helper.getNode('srv') as unknown as Lwm2mServerConfigNode;
+    await config.ready();
+    for (let i = 0; i < 150 && !(await config.server.getRegistration('cmp')); i++) await delay(20);
+    helper.getNode('dev').receive({ topic: '/3303/0/5700', payload: 18.25 });
+    const out: Record<string, unknown>[] = [];
+    helper.getNode('out').on('input', (msg: Record<string, unknown>) => out.push(msg));
+    helper.getNode('rd').receive({});
+    for (let i = 0; i < 100 && out.length < 1; i++) await delay(20);
+    const values = out[0].payload as Record<string, unknown>;
+    assert.equal(values['/3303/0/5700'], 18.25);
+    assert.equal(typeof values['/3/0/9'], 'number');
+
+    helper.getNode('wr').receive({ payload: { '/3303/0/5750': 'greenhouse', '/1/0/1': 120 } });
+    for (let i = 0; i < 100 && out.length < 2; i++) await delay(20);
+    assert.equal((out[1].lwm2m as Record<string, unknown>).code, '2.04');
+    assert.equal((await config.server.read('cmp', '/3303/0/5750')).value, 'greenhouse');
+  });
+});
