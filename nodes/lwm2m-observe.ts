@@ -102,16 +102,23 @@ export = function (RED: NodeAPI): void {
         showActive();
         return;
       }
-      if (Object.keys(attributes).length > 0) {
-        const written = await server.writeAttributes(endpoint, path, attributes, { owner });
-        if (written.replaced) {
-          node.warn(
-            `${endpoint}${path}: attributes ${written.attributes.join('&')} replace ${written.replaced.attributes.join('&')} ` +
-              `written by node ${written.replaced.owner}; in LwM2M 1.0/1.1 a path has one set of attributes (last write wins)`,
-          );
-        }
+      const result = await server.observe(endpoint, path, {
+        owner,
+        format: formatOption(config.format, msg?.format),
+        attributes,
+      });
+      if (result.attributesReplaced) {
+        node.warn(
+          `${endpoint}${path}: attributes ${Object.entries(attributes)
+            .map(([k, v]) => `${k}=${v}`)
+            .join('&')} replace ` +
+            `${result.attributesReplaced.attributes.join('&')} written by node ${result.attributesReplaced.owner}; ` +
+            'in LwM2M 1.0/1.1 a path has one set of attributes (last write wins)',
+        );
       }
-      const result = await server.observe(endpoint, path, { owner, format: formatOption(config.format, msg?.format) });
+      if (result.attributesNotApplied) {
+        node.warn(`${endpoint}${path}: joined an existing observation; its own attributes stay (LwM2M 1.2)`);
+      }
       node.send({
         ...(msg ?? {}),
         topic: topicOf(endpoint, result.path),

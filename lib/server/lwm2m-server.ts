@@ -99,6 +99,10 @@ export interface ObserveResult extends ReadResult {
   observationId: string;
   /** True when this call joined an observation that already existed (another node, or a redeploy). */
   joined: boolean;
+  /** 1.0/1.1: another owner's attributes on this path were replaced by ours (last write wins). */
+  attributesReplaced?: { owner: string; attributes: string[] };
+  /** 1.2: the observation already existed with its own attributes; the ones asked for were not applied. */
+  attributesNotApplied?: boolean;
 }
 
 export interface RequestOptions {
@@ -125,6 +129,11 @@ export interface WriteAttributesResult extends OperationResult {
 export interface ObserveOptions extends RequestOptions {
   /** Who asks (a node id): the device observation is cancelled only when its last owner cancels. */
   owner?: string;
+  /**
+   * Notification attributes: carried in the Observe request itself for a 1.2 device (they belong to
+   * that observation); written with Write-Attributes first for 1.0/1.1 (they belong to the path).
+   */
+  attributes?: NotificationAttributes;
 }
 
 export interface Lwm2mServerEvents {
@@ -512,13 +521,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     if (path.isResourceInstance() && registration.lwm2mVersion === '1.0') {
       throw badRequest('LwM2M 1.0 has no attributes on resource instances', registration, path);
     }
-    let query: string[];
-    try {
-      query = attributesToQuery(attributes, registration.lwm2mVersion, path.level, this.resourceDefinition(path));
-    } catch (err) {
-      if (err instanceof AttributeError) throw badRequest(err.message, registration, path);
-      throw err;
-    }
+    const query = this.attributeQuery(registration, path, attributes);
     const started = Date.now();
     const response = await this.exchange(registration, path, 'Write-Attributes', '2.04', {
       method: 'PUT',
@@ -542,11 +545,29 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     const { registration, path } = await this.target(endpointName, pathText);
     const started = Date.now();
     const owner = options.owner ?? 'api';
+    const attributes =
+      options.attributes && Object.keys(options.attributes).length > 0 ? options.attributes : undefined;
+    const inRequest = attributes !== undefined && registration.lwm2mVersion === '1.2';
+    const query = inRequest ? this.attributeQuery(registration, path, attributes) : undefined;
+    let attributesReplaced: ObserveResult['attributesReplaced'];
+    if (attributes && !inRequest) {
+      const written = await this.writeAttributes(endpointName, pathText, attributes, {
+        owner,
+        timeoutMs: options.timeoutMs,
+      });
+      attributesReplaced = written.replaced;
+    }
     const existing = await this.observationService.join(registration, [path], owner);
     if (existing) {
       // The device keeps notifying; a fresh Read gives the caller the current value right away.
       const current = await this.read(endpointName, pathText, options);
-      return { ...current, observationId: existing.id, joined: true };
+      return {
+        ...current,
+        observationId: existing.id,
+        joined: true,
+        ...(attributesReplaced ? { attributesReplaced } : {}),
+        ...(inRequest ? { attributesNotApplied: true } : {}),
+      };
     }
     const { outcome, format } = await this.withFormats(
       registration,
@@ -557,6 +578,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
         const attempt = await this.observationService.start(registration, [path], owner, {
           method: 'GET',
           pathSegments: path.toSegments(),
+          ...(query ? { query } : {}),
           accept,
           timeoutMs: options.timeoutMs,
         });
@@ -585,6 +607,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       value: toPlain(node, path, this.model),
       observationId: outcome.observation.id,
       joined: false,
+      ...(attributesReplaced ? { attributesReplaced } : {}),
     };
   }
 
@@ -1003,6 +1026,16 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     const response = await this.send(registration, { ...request, pathSegments: path.toSegments() });
     expectSuccess(response, operation, registration.endpoint, path, [expected]);
     return response;
+  }
+
+  /** Attributes checked against the device's version and the target, as Uri-Query items. */
+  private attributeQuery(registration: Registration, path: LwM2mPath, attributes: NotificationAttributes): string[] {
+    try {
+      return attributesToQuery(attributes, registration.lwm2mVersion, path.level, this.resourceDefinition(path));
+    } catch (err) {
+      if (err instanceof AttributeError) throw badRequest(err.message, registration, path);
+      throw err;
+    }
   }
 
   private async target(

@@ -148,6 +148,31 @@ describe('LwM2M server end to end (node-coap as the device, real UDP)', function
     assert.equal(device.observerCount('/3303/0/5700'), 0, 'the device no longer has an observer');
   });
 
+  it('puts attributes in the Observe request for 1.2, writes them first for 1.0/1.1', async function () {
+    await device.register('lt=60&lwm2m=1.2');
+    await server.observe('dev-1', '/3303/0/5700', { owner: 'a', attributes: { pmin: 5, pmax: 30 } });
+    const observe = device.requests.find((request) => request.observe === 0);
+    assert.equal(observe?.url, '/3303/0/5700?pmin=5&pmax=30');
+    assert.equal(device.requests.filter((request) => request.method === 'PUT').length, 0);
+    await server.cancelObservation('dev-1', '/3303/0/5700');
+
+    await device.register('lt=60&lwm2m=1.1');
+    device.requests.length = 0;
+    const first = await server.observe('dev-1', '/3303/0/5700', { owner: 'a', attributes: { pmin: 5 } });
+    assert.equal(first.attributesReplaced, undefined);
+    assert.deepEqual(
+      device.requests.map((request) => `${request.method} ${request.url}`),
+      ['PUT /3303/0/5700?pmin=5', 'GET /3303/0/5700'],
+    );
+    // A second owner asking other attributes replaces them on the device: it is told.
+    const second = await server.observe('dev-1', '/3303/0/5700', { owner: 'b', attributes: { pmin: 10 } });
+    assert.deepEqual(second.attributesReplaced, { owner: 'a', attributes: ['pmin=5'] });
+    await assert.rejects(
+      server.observe('dev-1', '/3303/0/5700', { owner: 'c', attributes: { edge: 1 } }),
+      /not part of LwM2M 1\.1/,
+    );
+  });
+
   it('re-establishes observations when the device registers again', async function () {
     await device.register();
     await server.observe('dev-1', '/3303/0/5700', { owner: 'node-a' });
