@@ -6,6 +6,7 @@ import { timeoutOption } from './shared/options';
 
 interface DiscoverConfig extends OperationConfig {
   timeout?: string | number;
+  depth?: string;
 }
 
 /** One discovered path with its attributes, as msg.payload lists them. */
@@ -36,8 +37,11 @@ export = function (RED: NodeAPI): void {
   function Lwm2mDiscoverNode(this: Node, config: DiscoverConfig): void {
     RED.nodes.createNode(this, config);
     operationNode(RED, this, config, async (server, target) => {
+      const depthSetting = config.depth !== undefined && config.depth !== '' ? config.depth : msg.depth;
+      const depth = depthSetting === undefined || depthSetting === '' ? undefined : Number(depthSetting);
       const result = await server.discover(target.endpoint, target.path, {
         timeoutMs: timeoutOption(config.timeout),
+        depth,
       });
       const { links, ...details } = result;
       return { payload: discoveredPaths(links), details };

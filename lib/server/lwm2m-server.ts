@@ -356,15 +356,30 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     };
   }
 
-  async discover(endpointName: string, pathText: string, options: RequestOptions = {}): Promise<DiscoverResult> {
+  /**
+   * Discover. `depth` (LwM2M 1.2: 0 = the target only, 1 = one level down, ... 3 = resource instances)
+   * limits how far the device lists; it is refused for 1.0/1.1 devices, which do not know it.
+   */
+  async discover(
+    endpointName: string,
+    pathText: string,
+    options: RequestOptions & { depth?: number } = {},
+  ): Promise<DiscoverResult> {
     const { registration, path } = await this.target(endpointName, pathText);
     if (path.isRoot() || path.isResourceInstance()) {
       throw badRequest(`Discover needs an object, instance or resource path, not ${path}`, registration, path);
+    }
+    const depth = options.depth;
+    if (depth !== undefined) {
+      if (registration.lwm2mVersion !== '1.2') throw badRequest('Discover depth is LwM2M 1.2', registration, path);
+      if (!Number.isInteger(depth) || depth < 0 || depth > 3)
+        throw badRequest(`depth must be 0 to 3, got ${depth}`, registration, path);
     }
     const started = Date.now();
     const response = await this.exchange(registration, path, 'Discover', '2.05', {
       method: 'GET',
       accept: ContentFormat.LINK_FORMAT,
+      ...(depth !== undefined ? { query: [`depth=${depth}`] } : {}),
       timeoutMs: options.timeoutMs,
     });
     let links: Link[];

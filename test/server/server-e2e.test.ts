@@ -173,6 +173,22 @@ describe('LwM2M server end to end (node-coap as the device, real UDP)', function
     );
   });
 
+  it('Discover with depth (1.2 only)', async function () {
+    device.handler = (request) =>
+      request.url.startsWith('/3/0') && request.accept === 40
+        ? { code: '2.05', contentFormat: 40, payload: '</3/0>,</3/0/0>,</3/0/9>;gt=50' }
+        : undefined;
+    await device.register('lt=60&lwm2m=1.1');
+    await assert.rejects(server.discover('dev-1', '/3/0', { depth: 1 }), /depth is LwM2M 1\.2/);
+    await device.register('lt=60&lwm2m=1.2');
+    const result = await server.discover('dev-1', '/3/0', { depth: 1 });
+    assert.equal(device.requests.at(-1)?.url, '/3/0?depth=1');
+    assert.deepEqual(
+      result.links.map((link) => link.uri),
+      ['/3/0', '/3/0/0', '/3/0/9'],
+    );
+  });
+
   it('re-establishes observations when the device registers again', async function () {
     await device.register();
     await server.observe('dev-1', '/3303/0/5700', { owner: 'node-a' });
