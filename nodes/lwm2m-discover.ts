@@ -36,7 +36,7 @@ function discoveredPaths(links: readonly Link[]): DiscoveredPath[] {
 export = function (RED: NodeAPI): void {
   function Lwm2mDiscoverNode(this: Node, config: DiscoverConfig): void {
     RED.nodes.createNode(this, config);
-    operationNode(RED, this, config, async (server, target) => {
+    operationNode(RED, this, config, async (server, target, msg) => {
       const depthSetting = config.depth !== undefined && config.depth !== '' ? config.depth : msg.depth;
       const depth = depthSetting === undefined || depthSetting === '' ? undefined : Number(depthSetting);
       const result = await server.discover(target.endpoint, target.path, {
