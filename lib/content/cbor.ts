@@ -26,7 +26,8 @@ import {
 
 const WHAT = 'CBOR';
 
-function inferType(item: unknown): ResourceType | undefined {
+/** The type a CBOR item implies when the model does not know the resource. */
+export function inferCborType(item: unknown): ResourceType | undefined {
   switch (typeof item) {
     case 'number':
       return Number.isInteger(item) ? 'integer' : 'float';
@@ -43,7 +44,8 @@ function inferType(item: unknown): ResourceType | undefined {
   }
 }
 
-function valueFromCbor(type: ResourceType, item: unknown, where: string): ResourceValue {
+/** A decoded CBOR item as a value of `type`; ContentCodecError('4.00') when it does not fit. */
+export function valueFromCbor(type: ResourceType, item: unknown, where: string): ResourceValue {
   switch (type) {
     case 'integer':
     case 'unsigned':
@@ -79,7 +81,8 @@ function valueFromCbor(type: ResourceType, item: unknown, where: string): Resour
   return fail(`${where}: ${describe(item)} does not fit resource type ${type}`);
 }
 
-function encodeFloat(value: number): Buffer {
+/** float32 when exact (or NaN), else float64. */
+export function encodeFloat(value: number): Buffer {
   if (Math.fround(value) === value || Number.isNaN(value)) {
     const out = Buffer.allocUnsafe(5);
     out[0] = 0xfa;
@@ -92,7 +95,8 @@ function encodeFloat(value: number): Buffer {
   return out;
 }
 
-function valueToCbor(type: ResourceType, value: ResourceValue): Buffer {
+/** A checked value of `type` as one CBOR data item (time as integer seconds, untagged). */
+export function valueToCbor(type: ResourceType, value: ResourceValue): Buffer {
   switch (type) {
     case 'integer':
     case 'unsigned':
@@ -117,7 +121,7 @@ export const cborCodec: NodeCodec = {
     const known = singleValueTarget(path, model, 'application/cbor', '4.00');
     const where = `${WHAT} for ${path}`;
     const item = decodeCbor(bytes, where);
-    const type = known ?? inferType(item);
+    const type = known ?? inferCborType(item);
     if (type === undefined) fail(`${where}: ${describe(item)} is not a resource value`);
     const value = valueFromCbor(type, item, where);
     return path.level === 3

@@ -17,12 +17,24 @@ import { parseSenmlCbor, senmlCborCodec, serializeSenmlCbor } from './senml-cbor
 import { omaJsonCodec11543, omaJsonCodec1543, parseOmaJson } from './oma-json';
 import { cborCodec } from './cbor';
 import {
+  decodeLwm2mCborNodes,
+  decodeLwm2mCborPatch,
+  decodeLwm2mCborTimestamped,
+  encodeLwm2mCborNodes,
+  encodeLwm2mCborPatch,
+  lwm2mCborCodec,
+} from './lwm2m-cbor';
+import {
+  checkDeletionPaths,
+  deletionRecords,
   nodesToRecords,
   recordsToNodes,
+  recordsToPatch,
   recordsToPaths,
   recordsToTimestamped,
   type JsonFlavor,
   type OutRecord,
+  type PatchContent,
   type SenmlRecord,
 } from './senml';
 
@@ -39,7 +51,7 @@ export {
 export type { Link, LinkAttributes, DiscoveredLink } from './link-format';
 export { parseSenmlJson } from './senml-json';
 export { parseSenmlCbor } from './senml-cbor';
-export type { SenmlRecord } from './senml';
+export type { PatchContent, SenmlRecord } from './senml';
 
 const CODECS = new Map<number, NodeCodec>();
 for (const codec of [
@@ -52,6 +64,7 @@ for (const codec of [
   tlvCodec11542,
   omaJsonCodec1543,
   omaJsonCodec11543,
+  lwm2mCborCodec,
 ]) {
   CODECS.set(codec.format, codec);
 }
@@ -122,20 +135,32 @@ export function decodeNode(bytes: Buffer, format: number, path: LwM2mPath, model
 }
 
 interface MultiFormat {
-  parse(bytes: Buffer): SenmlRecord[];
+  /** `allowNull`: accept `"v": null` (patch records). */
+  parse(bytes: Buffer, allowNull?: boolean): SenmlRecord[];
   serialize?(records: readonly OutRecord[]): Buffer;
   flavor: JsonFlavor;
   what: string;
+  /** Carries Write-Composite deletions (`"v": null`, LwM2M 1.2). */
+  patch?: boolean;
 }
 
 const MULTI = new Map<number, MultiFormat>([
   [
     ContentFormat.SENML_JSON,
-    { parse: parseSenmlJson, serialize: serializeSenmlJson, flavor: 'senml', what: 'SenML JSON' },
+    { parse: parseSenmlJson, serialize: serializeSenmlJson, flavor: 'senml', what: 'SenML JSON', patch: true },
   ],
   [
     ContentFormat.SENML_CBOR,
-    { parse: parseSenmlCbor, serialize: serializeSenmlCbor, flavor: 'senml', what: 'SenML CBOR' },
+    { parse: parseSenmlCbor, serialize: serializeSenmlCbor, flavor: 'senml', what: 'SenML CBOR', patch: true },
+  ],
+  // RFC 8790: the same records; in LwM2M 1.2 the bodies of FETCH (Read-/Observe-Composite) and iPATCH (Write-Composite)
+  [
+    ContentFormat.SENML_ETCH_JSON,
+    { parse: parseSenmlJson, serialize: serializeSenmlJson, flavor: 'senml', what: 'SenML-ETCH JSON', patch: true },
+  ],
+  [
+    ContentFormat.SENML_ETCH_CBOR,
+    { parse: parseSenmlCbor, serialize: serializeSenmlCbor, flavor: 'senml', what: 'SenML-ETCH CBOR', patch: true },
   ],
   [ContentFormat.JSON, { parse: parseOmaJson, flavor: 'oma', what: 'LwM2M JSON' }],
   [ContentFormat.OLD_JSON, { parse: parseOmaJson, flavor: 'oma', what: 'LwM2M JSON' }],
@@ -155,6 +180,7 @@ function multiFormat(format: number, operation: string): MultiFormat {
  * undefined). With `basePath`, each group yields one entry holding the node at `basePath`; without,
  * one entry per group and record path (a resource or resource instance node).
  * Single-path formats (TLV, text, opaque, CBOR) need `basePath` and give one entry without time.
+ * LwM2M CBOR has no time: one untimed entry at `basePath`, or one per value path without it.
  */
 export function decodeTimestamped(
   bytes: Buffer,
@@ -162,6 +188,11 @@ export function decodeTimestamped(
   model: ObjectModelLookup,
   basePath?: LwM2mPath,
 ): TimestampedNode[] {
+  if (format === ContentFormat.LWM2M_CBOR) {
+    return guard(`invalid ${formatName(format)} payload`, () =>
+      decodeLwm2mCborTimestamped(asBuffer(bytes), model, basePath),
+    );
+  }
   const multi = MULTI.get(format);
   if (!multi) {
     if (basePath && CODECS.has(format)) return [{ path: basePath, node: decodeNode(bytes, format, basePath, model) }];
@@ -185,6 +216,9 @@ export function decodeNodes(
   model: ObjectModelLookup,
   paths?: readonly LwM2mPath[],
 ): Map<string, LwM2mNode> {
+  if (format === ContentFormat.LWM2M_CBOR) {
+    return guard(`invalid ${formatName(format)} payload`, () => decodeLwm2mCborNodes(asBuffer(bytes), model, paths));
+  }
   const { parse, flavor, what } = multiFormat(format, 'values for several paths');
   return guard(`invalid ${formatName(format)} payload`, () =>
     recordsToNodes(parse(asBuffer(bytes)), model, flavor, what, paths),
@@ -193,6 +227,9 @@ export function decodeNodes(
 
 /** Composite encoding (Write-Composite): path string -> node, each record naming its full path. */
 export function encodeNodes(nodes: ReadonlyMap<string, LwM2mNode>, format: number, model: ObjectModelLookup): Buffer {
+  if (format === ContentFormat.LWM2M_CBOR) {
+    return guard(`cannot encode nodes as ${formatName(format)}`, () => encodeLwm2mCborNodes(nodes, model));
+  }
   const multi = multiFormat(format, 'values for several paths');
   if (!multi.serialize)
     throw new ContentCodecError(`${formatName(format)} is not used for composite operations`, '4.15');
@@ -200,7 +237,11 @@ export function encodeNodes(nodes: ReadonlyMap<string, LwM2mNode>, format: numbe
   return guard(`cannot encode nodes as ${formatName(format)}`, () => serialize(nodesToRecords(nodes, model)));
 }
 
-/** The paths of a Read-Composite / Observe-Composite request body (records with names only). */
+/**
+ * The paths of a Read-Composite / Observe-Composite request body (records with names only): SenML
+ * JSON/CBOR (110/112, LwM2M 1.1) or SenML-ETCH JSON/CBOR (320/322, LwM2M 1.2). LwM2M CBOR cannot
+ * carry one (4.15); it is only an answer format (Accept).
+ */
 export function decodePaths(bytes: Buffer, format: number): LwM2mPath[] {
   const { parse, what } = multiFormat(format, 'a list of paths');
   return guard(`invalid ${formatName(format)} payload`, () => recordsToPaths(parse(asBuffer(bytes)), what));
@@ -214,4 +255,50 @@ export function encodePaths(paths: readonly LwM2mPath[], format: number): Buffer
   const records: OutRecord[] = new Array(paths.length);
   for (let i = 0; i < paths.length; i++) records[i] = { n: paths[i].toString() };
   return multi.serialize(records);
+}
+
+function patchFormat(format: number): MultiFormat | undefined {
+  if (format === ContentFormat.LWM2M_CBOR) return undefined;
+  const multi = MULTI.get(format);
+  if (!multi?.patch) throw new ContentCodecError(`${formatName(format)} cannot carry a Write-Composite patch`, '4.15');
+  return multi;
+}
+
+/**
+ * A Write-Composite (iPATCH) body that may delete resource instances (LwM2M 1.2): `updates` is
+ * path string -> node, one per resource or resource instance path written; `deletions` the resource
+ * instances to delete, named by records with `"v": null` (SenML JSON/CBOR 110/112, SenML-ETCH
+ * 320/322, RFC 8790 §3.2) or by a null value (LwM2M CBOR 11544). A record without any value is
+ * malformed (RFC 8790: every Patch Record carries a value), as is a deletion of anything but a
+ * resource instance, or of a path also written.
+ */
+export function decodePatch(bytes: Buffer, format: number, model: ObjectModelLookup): PatchContent {
+  const multi = patchFormat(format);
+  return guard(`invalid ${formatName(format)} payload`, () => {
+    const payload = asBuffer(bytes);
+    if (!multi) return decodeLwm2mCborPatch(payload, model);
+    return recordsToPatch(multi.parse(payload, true), model, multi.what);
+  });
+}
+
+/**
+ * Encodes a Write-Composite writing `updates` (path string -> node) and deleting `deletions`
+ * (resource instance paths): records `{"n":"/3/0/7/1","v":null}` in the SenML formats, a null value
+ * in LwM2M CBOR. With no deletions this is encodeNodes.
+ */
+export function encodePatch(
+  updates: ReadonlyMap<string, LwM2mNode>,
+  deletions: readonly LwM2mPath[],
+  format: number,
+  model: ObjectModelLookup,
+): Buffer {
+  const multi = patchFormat(format);
+  return guard(`cannot encode a Write-Composite as ${formatName(format)}`, () => {
+    if (!multi) return encodeLwm2mCborPatch(updates, checkDeletionPaths(deletions, model), model);
+    const records = nodesToRecords(updates, model);
+    const written = new Set<string>();
+    for (const record of records) written.add(record.n as string);
+    const checked = checkDeletionPaths(deletions, model, written);
+    return (multi.serialize as (records: readonly OutRecord[]) => Buffer)(records.concat(deletionRecords(checked)));
+  });
 }

@@ -55,19 +55,100 @@ export const cborDecoder = new Decoder(decoderOptions);
 /** Encoder producing plain RFC 8949 CBOR: no tags for Maps or byte strings, no records. */
 export const cborEncoder = new Encoder(encoderOptions);
 
+/**
+ * cbor-x rejects indefinite-length byte and text strings (RFC 8949 §3.2.3), which constrained
+ * encoders use to stream long values: this rewrites each as one definite-length string. It walks
+ * the data item heads in a single pass (no recursion: containers need no bookkeeping, their items
+ * simply follow) and returns `bytes` itself when there is nothing to rewrite or the encoding is not
+ * well-formed (cbor-x then reports the error).
+ */
+export function joinIndefiniteStrings(bytes: Buffer): Buffer {
+  if (bytes.indexOf(0x5f) < 0 && bytes.indexOf(0x7f) < 0) return bytes;
+  const out: Buffer[] = [];
+  let copied = 0;
+  let pos = 0;
+  while (pos < bytes.length) {
+    const initial = bytes[pos];
+    const major = initial >> 5;
+    const info = initial & 0x1f;
+    if (info === 31) {
+      if (major === 2 || major === 3) {
+        const joined = readChunks(bytes, pos + 1, major);
+        if (joined === undefined) return bytes;
+        out.push(bytes.subarray(copied, pos), cborHead(major, joined.content.length), joined.content);
+        pos = copied = joined.end;
+        continue;
+      }
+      if (major === 0 || major === 1 || major === 6) return bytes; // not well-formed
+      pos++; // indefinite array / map, or the break
+      continue;
+    }
+    const head = readHead(bytes, pos);
+    if (head === undefined) return bytes;
+    pos = head.end;
+    if (major === 2 || major === 3) {
+      if (head.value > bytes.length - pos) return bytes;
+      pos += head.value;
+    }
+  }
+  if (copied === 0) return bytes;
+  out.push(bytes.subarray(copied));
+  return Buffer.concat(out);
+}
+
+/** The argument of the head at `pos` (as a number: larger lengths cannot fit in a Buffer anyway). */
+function readHead(bytes: Buffer, pos: number): { value: number; end: number } | undefined {
+  const info = bytes[pos] & 0x1f;
+  if (info < 24) return { value: info, end: pos + 1 };
+  const size = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : 0;
+  if (size === 0 || pos + 1 + size > bytes.length) return undefined;
+  let value = 0;
+  for (let k = 1; k <= size; k++) value = value * 256 + bytes[pos + k];
+  return { value, end: pos + 1 + size };
+}
+
+/** The chunks of an indefinite string of `major` type starting at `pos`, up to and past the break. */
+function readChunks(bytes: Buffer, pos: number, major: number): { content: Buffer; end: number } | undefined {
+  const chunks: Buffer[] = [];
+  while (pos < bytes.length) {
+    if (bytes[pos] === 0xff) return { content: Buffer.concat(chunks), end: pos + 1 };
+    if (bytes[pos] >> 5 !== major) return undefined;
+    const head = readHead(bytes, pos);
+    if (head === undefined || head.value > bytes.length - head.end) return undefined;
+    chunks.push(bytes.subarray(head.end, head.end + head.value));
+    pos = head.end + head.value;
+  }
+  return undefined;
+}
+
+/** The CBOR head of major type `major` with argument `length` (below 2^32). */
+export function cborHead(major: number, length: number): Buffer {
+  const type = major << 5;
+  if (length < 24) return Buffer.from([type | length]);
+  if (length < 0x100) return Buffer.from([type | 24, length]);
+  if (length < 0x10000) return Buffer.from([type | 25, length >> 8, length & 0xff]);
+  const out = Buffer.allocUnsafe(5);
+  out[0] = type | 26;
+  out.writeUInt32BE(length, 1);
+  return out;
+}
+
 /** Decodes one CBOR data item with cbor-x; any failure becomes ContentCodecError('4.00'). */
 export function decodeCbor(bytes: Buffer, what: string): unknown {
   if (bytes.length === 0) fail(`${what}: empty payload`);
   try {
-    return cborDecoder.decode(bytes);
+    return cborDecoder.decode(joinIndefiniteStrings(bytes));
   } catch (err) {
     if (err instanceof ContentCodecError) throw err;
     return fail(`${what}: invalid CBOR: ${(err as Error)?.message ?? String(err)}`);
   }
 }
 
-/** Parses and resolves SenML CBOR records (generic: names are not interpreted). */
-export function parseSenmlCbor(bytes: Buffer): SenmlRecord[] {
+/**
+ * Parses and resolves SenML CBOR records (generic: names are not interpreted). With `allowNull`,
+ * a null value (label 2) is accepted (SenML-ETCH patch records, RFC 8790 §3.2).
+ */
+export function parseSenmlCbor(bytes: Buffer, allowNull = false): SenmlRecord[] {
   if (bytes.length === 0) return []; // an empty payload is an empty list (e.g. an object without instances)
   const document = decodeCbor(bytes, WHAT);
   if (!Array.isArray(document)) fail(`${WHAT}: payload must be an array of records, got ${describe(document)}`);
@@ -75,12 +156,12 @@ export function parseSenmlCbor(bytes: Buffer): SenmlRecord[] {
   for (let index = 0; index < document.length; index++) {
     const item: unknown = document[index];
     if (!(item instanceof Map)) fail(`${WHAT}: record ${index} must be a map, got ${describe(item)}`);
-    raws[index] = rawRecord(item, index);
+    raws[index] = rawRecord(item, index, allowNull);
   }
   return resolveSenml(raws, WHAT);
 }
 
-function rawRecord(item: Map<unknown, unknown>, index: number): RawSenmlRecord {
+function rawRecord(item: Map<unknown, unknown>, index: number, allowNull: boolean): RawSenmlRecord {
   const raw: RawSenmlRecord = {};
   for (const [key, value] of item) {
     let field: keyof RawSenmlRecord | undefined;
@@ -91,7 +172,9 @@ function rawRecord(item: Map<unknown, unknown>, index: number): RawSenmlRecord {
       if (key.endsWith('_')) fail(`${WHAT}: record ${index} has must-understand field ${JSON.stringify(key)}`);
     } else fail(`${WHAT}: record ${index} has a label that is neither an integer nor a text string: ${describe(key)}`);
     if (field === undefined) continue;
-    if (raw[field] !== undefined) fail(`${WHAT}: record ${index} repeats label ${String(key)}`);
+    if (raw[field] !== undefined || (field === 'v' && raw.vnull !== undefined)) {
+      fail(`${WHAT}: record ${index} repeats label ${String(key)}`);
+    }
     switch (field) {
       case 'bn':
       case 'n':
@@ -114,6 +197,10 @@ function rawRecord(item: Map<unknown, unknown>, index: number): RawSenmlRecord {
         break;
       case 'bv':
       case 'v':
+        if (value === null && field === 'v' && allowNull) {
+          raw.vnull = true;
+          break;
+        }
         if (typeof value !== 'number' && typeof value !== 'bigint') badField(index, field, 'a number', value);
         raw[field] = value;
         break;

@@ -21,8 +21,11 @@ import { decodeBase64, describe, fail, integerText } from './values';
 
 const WHAT = 'SenML JSON';
 
-/** Parses and resolves SenML JSON records (generic: names are not interpreted). */
-export function parseSenmlJson(bytes: Buffer): SenmlRecord[] {
+/**
+ * Parses and resolves SenML JSON records (generic: names are not interpreted). With `allowNull`,
+ * `"v": null` is accepted (SenML-ETCH patch records, RFC 8790 §3.2).
+ */
+export function parseSenmlJson(bytes: Buffer, allowNull = false): SenmlRecord[] {
   if (bytes.length === 0) return []; // an empty payload is an empty list (e.g. an object without instances)
   const document = parseJson(bytes, WHAT);
   if (!Array.isArray(document)) fail(`${WHAT}: payload must be an array of records, got ${describe(document)}`);
@@ -30,12 +33,12 @@ export function parseSenmlJson(bytes: Buffer): SenmlRecord[] {
   for (let index = 0; index < document.length; index++) {
     const item = document[index];
     if (!(item instanceof JsonObject)) fail(`${WHAT}: record ${index} must be an object, got ${describe(item)}`);
-    raws[index] = rawRecord(item, index);
+    raws[index] = rawRecord(item, index, allowNull);
   }
   return resolveSenml(raws, WHAT);
 }
 
-function rawRecord(item: JsonObject, index: number): RawSenmlRecord {
+function rawRecord(item: JsonObject, index: number, allowNull: boolean): RawSenmlRecord {
   const raw: RawSenmlRecord = {};
   const { keys, values } = item;
   for (let k = 0; k < keys.length; k++) {
@@ -63,6 +66,10 @@ function rawRecord(item: JsonObject, index: number): RawSenmlRecord {
         break;
       case 'bv':
       case 'v':
+        if (value === null && key === 'v' && allowNull) {
+          raw.vnull = true;
+          break;
+        }
         if (typeof value !== 'number' && typeof value !== 'bigint') badField(index, key, 'a number', value);
         raw[key] = value;
         break;
@@ -123,7 +130,7 @@ function jsonValue(record: OutRecord, index: number): string {
     case 'string':
       return JSON.stringify(value);
     default:
-      return '"' + (value as Buffer).toString('base64url') + '"';
+      return value === null ? 'null' : '"' + (value as Buffer).toString('base64url') + '"';
   }
 }
 

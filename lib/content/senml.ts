@@ -4,9 +4,16 @@
  * nodes, and of nodes to records.
  */
 import { LwM2mPath } from '../model/path';
-import type { LwM2mNode, ObjectLink, ObjectModelLookup, ResourceType, ResourceValue } from '../model/types';
+import type {
+  LwM2mNode,
+  ObjectLink,
+  ObjectModelLookup,
+  ResourceDefinition,
+  ResourceType,
+  ResourceValue,
+} from '../model/types';
 import type { TimestampedNode } from './types';
-import { buildNode, flattenNode, leafName, leafPath, type Leaf } from './tree';
+import { buildNode, flattenNode, leafName, leafPath, leavesToNodes, type Leaf } from './tree';
 import {
   checkDecodedInteger,
   dateFromSeconds,
@@ -33,6 +40,8 @@ export interface RawSenmlRecord {
   vb?: boolean;
   vd?: Buffer;
   vlo?: string;
+  /** `"v": null` (SenML-ETCH / LwM2M 1.2 Write-Composite: remove the record's target); parsers set it only when asked. */
+  vnull?: true;
   s?: number;
   t?: number;
   ut?: number;
@@ -52,6 +61,8 @@ export interface SenmlRecord {
   dataValue?: Buffer;
   /** LwM2M object link "3:0" (vlo). */
   objlnkValue?: string;
+  /** `"v": null`: remove the resource instance (RFC 8790 §3.2, LwM2M 1.2 Write-Composite). */
+  nullValue?: true;
   /** s (+ bs). */
   sum?: number;
   updateTime?: number;
@@ -86,6 +97,7 @@ export function resolveSenml(records: readonly RawSenmlRecord[], what: string): 
     if (raw.vb !== undefined) valueFields++;
     if (raw.vd !== undefined) valueFields++;
     if (raw.vlo !== undefined) valueFields++;
+    if (raw.vnull !== undefined) valueFields++;
     if (valueFields > 1) fail(`${what}: record ${index} has more than one value field`);
     const record: SenmlRecord = { name: raw.n === undefined ? bn : bn + raw.n };
     if (raw.t !== undefined || bt !== undefined) record.time = (bt ?? 0) + (raw.t ?? 0);
@@ -96,6 +108,7 @@ export function resolveSenml(records: readonly RawSenmlRecord[], what: string): 
     else if (raw.vb !== undefined) record.boolValue = raw.vb;
     else if (raw.vd !== undefined) record.dataValue = raw.vd;
     else if (raw.vlo !== undefined) record.objlnkValue = raw.vlo;
+    else if (raw.vnull !== undefined) record.nullValue = true;
     if (raw.s !== undefined) record.sum = bs === undefined ? raw.s : raw.s + bs;
     if (raw.ut !== undefined) record.updateTime = raw.ut;
     out[index] = record;
@@ -240,6 +253,7 @@ function presentValue(record: SenmlRecord, flavor: JsonFlavor): string | undefin
   if (record.boolValue !== undefined) return `"${names.boolean}" ${record.boolValue}`;
   if (record.dataValue !== undefined) return `"vd" ${describe(record.dataValue)}`;
   if (record.objlnkValue !== undefined) return `"${names.objlnk}" ${describe(record.objlnkValue)}`;
+  if (record.nullValue !== undefined) return '"v" null';
   return undefined;
 }
 
@@ -251,7 +265,8 @@ export interface TimedLeaf {
 
 /**
  * Maps resolved records to leaves typed by the model; every record must carry a value. Times are
- * resolved against `nowMs`, or left out when it is undefined.
+ * resolved against `nowMs`, or left out when it is undefined. With `deletions`, records with
+ * `"v": null` name resource instances to remove and go there instead (checked against the model).
  */
 export function recordsToLeaves(
   records: readonly SenmlRecord[],
@@ -259,8 +274,9 @@ export function recordsToLeaves(
   flavor: JsonFlavor,
   what: string,
   nowMs: number | undefined,
+  deletions?: LwM2mPath[],
 ): TimedLeaf[] {
-  const out: TimedLeaf[] = new Array(records.length);
+  const out: TimedLeaf[] = [];
   for (let index = 0; index < records.length; index++) {
     const record = records[index];
     const ids = parsePathName(record.name);
@@ -273,14 +289,67 @@ export function recordsToLeaves(
     const o = ids[0];
     const r = ids[2];
     const def = model.getResource(o, r);
+    if (deletions) {
+      if (record.nullValue !== undefined) {
+        deletions.push(deletionPath(ids, def, where));
+        continue;
+      }
+      if (presentValue(record, 'senml') === undefined) {
+        fail(`${where}: a Write-Composite record needs a value, or "v": null to delete a resource instance`);
+      }
+    }
     const type = def ? def.type : inferType(record);
     const value = recordValue(record, type, flavor, where);
-    out[index] = {
+    out.push({
       leaf: { o, i: ids[1], r, ri: ids[3], type, value },
       time: record.time === undefined || nowMs === undefined ? undefined : senmlTimeToDate(record.time, nowMs),
-    };
+    });
   }
   return out;
+}
+
+/**
+ * The path a deletion names (LwM2M 1.2 Write-Composite: `"v": null` in SenML, null in LwM2M CBOR):
+ * a resource instance of a resource the model does not define as single.
+ */
+export function deletionPath(ids: readonly number[], def: ResourceDefinition | undefined, where: string): LwM2mPath {
+  if (ids.length !== 4) fail(`${where}: a null value deletes a resource instance; the path must name one`);
+  if (def && !def.multiple) fail(`${where}: /${ids[0]}/${ids[1]}/${ids[2]} is a single resource and has no instances`);
+  return new LwM2mPath(ids[0], ids[1], ids[2], ids[3]);
+}
+
+/** The content of a Write-Composite that may remove resource instances (see decodePatch in index.ts). */
+export interface PatchContent {
+  /** Path string -> node, one per resource or resource instance path written. */
+  updates: Map<string, LwM2mNode>;
+  /** Resource instances to delete, in payload order. */
+  deletions: LwM2mPath[];
+}
+
+/** Splits patch records into written nodes and deleted resource instances (RFC 8790 §3.2). */
+export function recordsToPatch(records: readonly SenmlRecord[], model: ObjectModelLookup, what: string): PatchContent {
+  const deletions: LwM2mPath[] = [];
+  const timed = recordsToLeaves(records, model, 'senml', what, undefined, deletions);
+  const leaves: Leaf[] = new Array(timed.length);
+  for (let i = 0; i < timed.length; i++) leaves[i] = timed[i].leaf;
+  const updates = leavesToNodes(leaves, model, what);
+  return { updates, deletions: checkDeletions(deletions, what, updates) };
+}
+
+/** Throws when a path is deleted twice or both written and deleted; returns `deletions`. */
+export function checkDeletions(
+  deletions: LwM2mPath[],
+  what: string,
+  updates: { has(name: string): boolean } | undefined,
+): LwM2mPath[] {
+  const seen = new Set<string>();
+  for (const path of deletions) {
+    const name = path.toString();
+    if (seen.has(name)) fail(`${what}: ${name} is deleted twice`);
+    if (updates?.has(name)) fail(`${what}: ${name} is both written and deleted`);
+    seen.add(name);
+  }
+  return deletions;
 }
 
 /** Decodes the node at `path` from resolved records (no duplicate paths allowed). */
@@ -352,51 +421,9 @@ export function recordsToNodes(
   paths?: readonly LwM2mPath[],
 ): Map<string, LwM2mNode> {
   const timed = recordsToLeaves(records, model, flavor, what, undefined);
-  const out = new Map<string, LwM2mNode>();
-  if (!paths) {
-    for (const { leaf } of timed) {
-      const name = leafName(leaf);
-      if (out.has(name)) fail(`${what}: more than one value for ${name}`);
-      out.set(name, buildNode(leafPath(leaf), [leaf], model, what));
-    }
-    return out;
-  }
-  const perPath: Leaf[][] = paths.map(() => []);
-  for (const { leaf } of timed) {
-    let matched = false;
-    for (let i = 0; i < paths.length; i++) {
-      if (containsLeaf(paths[i], leaf)) {
-        perPath[i].push(leaf);
-        matched = true;
-      }
-    }
-    if (!matched) fail(`${what}: value for ${leafName(leaf)} is outside the requested paths`);
-  }
-  for (let i = 0; i < paths.length; i++) {
-    if (perPath[i].length === 0) continue;
-    out.set(paths[i].toString(), buildNode(paths[i], perPath[i], model, what));
-  }
-  return out;
-}
-
-function containsLeaf(path: LwM2mPath, leaf: Leaf): boolean {
-  switch (path.level) {
-    case 0:
-      return true;
-    case 1:
-      return path.objectId === leaf.o;
-    case 2:
-      return path.objectId === leaf.o && path.instanceId === leaf.i;
-    case 3:
-      return path.objectId === leaf.o && path.instanceId === leaf.i && path.resourceId === leaf.r;
-    default:
-      return (
-        path.objectId === leaf.o &&
-        path.instanceId === leaf.i &&
-        path.resourceId === leaf.r &&
-        path.resourceInstanceId === leaf.ri
-      );
-  }
+  const leaves: Leaf[] = new Array(timed.length);
+  for (let i = 0; i < timed.length; i++) leaves[i] = timed[i].leaf;
+  return leavesToNodes(leaves, model, what, paths);
 }
 
 /** Paths named by records without values (Read-Composite / Observe-Composite requests). */
@@ -424,7 +451,8 @@ export interface OutRecord {
   n?: string;
   /** Absent for records that only name a path (composite requests). */
   field?: 'v' | 'vs' | 'vb' | 'vd' | 'vlo';
-  value?: number | bigint | string | boolean | Buffer;
+  /** null (with field 'v') deletes the resource instance (LwM2M 1.2 Write-Composite, RFC 8790 §3.2). */
+  value?: number | bigint | string | boolean | Buffer | null;
 }
 
 /** SenML value field and wire value of a checked leaf value. */
@@ -496,5 +524,32 @@ export function nodesToRecords(nodes: ReadonlyMap<string, LwM2mNode>, model: Obj
       out.push(record);
     }
   }
+  return out;
+}
+
+/**
+ * Checks the resource instances a Write-Composite deletes (LwM2mPath objects at resource instance
+ * level, of resources the model does not define as single, none twice nor also written).
+ */
+export function checkDeletionPaths(
+  deletions: readonly LwM2mPath[],
+  model: ObjectModelLookup,
+  written?: ReadonlySet<string>,
+): LwM2mPath[] {
+  if (!Array.isArray(deletions)) fail(`deletions must be an array of paths, got ${describe(deletions)}`);
+  const out: LwM2mPath[] = new Array(deletions.length);
+  for (let i = 0; i < deletions.length; i++) {
+    const path: unknown = deletions[i];
+    if (!(path instanceof LwM2mPath)) fail(`deletion ${i}: expected an LwM2mPath, got ${describe(path)}`);
+    const def = path.level === 4 ? model.getResource(path.objectId as number, path.resourceId as number) : undefined;
+    out[i] = deletionPath(path.ids, def, `cannot delete ${path}`);
+  }
+  return checkDeletions(out, 'Write-Composite', written);
+}
+
+/** Records deleting resource instances: `{"n":"/3/0/7/1","v":null}`. */
+export function deletionRecords(deletions: readonly LwM2mPath[]): OutRecord[] {
+  const out: OutRecord[] = new Array(deletions.length);
+  for (let i = 0; i < deletions.length; i++) out[i] = { n: deletions[i].toString(), field: 'v', value: null };
   return out;
 }

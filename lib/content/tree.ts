@@ -144,12 +144,17 @@ function flattenResource(o: number, i: number, resource: LwM2mResource, model: O
  * Builds the node at `path` from leaves that must all lie below it. `where` prefixes messages.
  * An empty leaf list gives an empty object / instance / multiple resource, and an error for a
  * single resource or a resource instance.
+ *
+ * `containers` (LwM2M CBOR, which can name them) are the ids of empty objects, instances and
+ * multiple resources: those at or below `path` are added to the node, those above it (an empty
+ * instance when a resource of it was asked for) add nothing; others are outside the target.
  */
 export function buildNode(
   path: LwM2mPath,
   leaves: readonly Leaf[],
   model: ObjectModelLookup,
   where: string,
+  containers: readonly (readonly number[])[] = NO_CONTAINERS,
 ): LwM2mNode {
   const level = path.level;
   const o = path.objectId as number;
@@ -163,36 +168,48 @@ export function buildNode(
       fail(`${where}: value for ${leafName(leaf)} is outside the target path ${path}`);
     }
   }
+  let inner: (readonly number[])[] = NO_CONTAINERS as (readonly number[])[];
+  if (containers.length > 0) {
+    inner = [];
+    const pathIds = path.ids;
+    for (const ids of containers) {
+      const common = Math.min(ids.length, level);
+      for (let k = 0; k < common; k++) {
+        if (ids[k] !== pathIds[k]) fail(`${where}: /${ids.join('/')} is outside the target path ${path}`);
+      }
+      if (ids.length >= level) inner.push(ids);
+    }
+  }
   switch (level) {
     case 0:
       return fail(`${where}: cannot decode a value tree for the root path`);
     case 1: {
       const object: LwM2mObject = { kind: 'object', id: o, instances: new Map() };
-      for (const leaf of leaves) {
-        let instance = object.instances.get(leaf.i);
-        if (!instance) {
-          instance = { kind: 'instance', id: leaf.i, resources: new Map() };
-          object.instances.set(leaf.i, instance);
+      for (const leaf of leaves) addLeaf(instanceOf(object, leaf.i), leaf, model, where);
+      for (const ids of inner) {
+        if (ids.length >= 2) {
+          const instance = instanceOf(object, ids[1]);
+          if (ids.length === 3) addEmptyMultiple(instance, o, ids[2], model, where);
         }
-        addLeaf(instance, leaf, model, where);
       }
       return object;
     }
     case 2: {
       const instance: LwM2mObjectInstance = { kind: 'instance', id: path.instanceId as number, resources: new Map() };
       for (const leaf of leaves) addLeaf(instance, leaf, model, where);
+      for (const ids of inner) if (ids.length === 3) addEmptyMultiple(instance, o, ids[2], model, where);
       return instance;
     }
     case 3: {
       const r = path.resourceId as number;
       const def = model.getResource(o, r);
-      if (leaves.length === 0) {
-        if (def?.multiple) return { kind: 'multipleResource', id: r, type: def.type, instances: new Map() };
-        return fail(`${where}: no value for ${path}`);
-      }
       const holder: LwM2mObjectInstance = { kind: 'instance', id: path.instanceId as number, resources: new Map() };
       for (const leaf of leaves) addLeaf(holder, leaf, model, where);
-      return holder.resources.get(r) as LwM2mResource;
+      if (inner.length > 0) addEmptyMultiple(holder, o, r, model, where);
+      const resource = holder.resources.get(r);
+      if (resource) return resource;
+      if (def?.multiple) return { kind: 'multipleResource', id: r, type: def.type, instances: new Map() };
+      return fail(`${where}: no value for ${path}`);
     }
     default: {
       if (leaves.length !== 1) {
@@ -205,6 +222,37 @@ export function buildNode(
       return { kind: 'resourceInstance', id: leaf.ri as number, type: leaf.type, value: leaf.value };
     }
   }
+}
+
+const NO_CONTAINERS: readonly (readonly number[])[] = Object.freeze([]);
+
+function instanceOf(object: LwM2mObject, id: number): LwM2mObjectInstance {
+  let instance = object.instances.get(id);
+  if (!instance) {
+    instance = { kind: 'instance', id, resources: new Map() };
+    object.instances.set(id, instance);
+  }
+  return instance;
+}
+
+/** An empty multiple resource /o/i/r (kept when the resource already has instances). */
+function addEmptyMultiple(
+  instance: LwM2mObjectInstance,
+  o: number,
+  r: number,
+  model: ObjectModelLookup,
+  where: string,
+): void {
+  const existing = instance.resources.get(r);
+  const name = `/${o}/${instance.id}/${r}`;
+  if (existing) {
+    if (existing.kind !== 'multipleResource') fail(`${where}: ${name} has both a single value and resource instances`);
+    return;
+  }
+  const def = model.getResource(o, r);
+  if (def && !def.multiple) fail(`${where}: ${name} is a single resource; it cannot be an empty map of instances`);
+  // without a model the type is unknown; opaque as in TLV
+  instance.resources.set(r, { kind: 'multipleResource', id: r, type: def ? def.type : 'opaque', instances: new Map() });
 }
 
 function addLeaf(instance: LwM2mObjectInstance, leaf: Leaf, model: ObjectModelLookup, where: string): void {
@@ -234,4 +282,88 @@ function addLeaf(instance: LwM2mObjectInstance, leaf: Leaf, model: ObjectModelLo
   }
   if (existing.instances.has(leaf.ri)) fail(`${where}: more than one value for ${leafName(leaf)}`);
   existing.instances.set(leaf.ri, leaf.value);
+}
+
+/** True when `leaf` lies at or below `path`. */
+export function containsLeaf(path: LwM2mPath, leaf: Leaf): boolean {
+  switch (path.level) {
+    case 0:
+      return true;
+    case 1:
+      return path.objectId === leaf.o;
+    case 2:
+      return path.objectId === leaf.o && path.instanceId === leaf.i;
+    case 3:
+      return path.objectId === leaf.o && path.instanceId === leaf.i && path.resourceId === leaf.r;
+    default:
+      return (
+        path.objectId === leaf.o &&
+        path.instanceId === leaf.i &&
+        path.resourceId === leaf.r &&
+        path.resourceInstanceId === leaf.ri
+      );
+  }
+}
+
+/** 1 when `ids` lies at or below `path`, -1 when it is above it (a strict prefix), 0 when unrelated. */
+function relateIds(path: LwM2mPath, ids: readonly number[]): 1 | -1 | 0 {
+  const pathIds = path.ids;
+  const common = Math.min(ids.length, pathIds.length);
+  for (let k = 0; k < common; k++) if (ids[k] !== pathIds[k]) return 0;
+  return ids.length >= pathIds.length ? 1 : -1;
+}
+
+/**
+ * Composite decoding: path string -> node. Without `paths`, one node per leaf path (and per empty
+ * container); with them, the node at each requested path built from the leaves below it (paths
+ * without values are left out). Values outside every requested path are an error.
+ */
+export function leavesToNodes(
+  leaves: readonly Leaf[],
+  model: ObjectModelLookup,
+  what: string,
+  paths?: readonly LwM2mPath[],
+  containers: readonly (readonly number[])[] = NO_CONTAINERS,
+): Map<string, LwM2mNode> {
+  const out = new Map<string, LwM2mNode>();
+  if (!paths) {
+    for (const leaf of leaves) {
+      const name = leafName(leaf);
+      if (out.has(name)) fail(`${what}: more than one value for ${name}`);
+      out.set(name, buildNode(leafPath(leaf), [leaf], model, what));
+    }
+    for (const ids of containers) {
+      const path = new LwM2mPath(ids[0], ids[1], ids[2]);
+      const name = path.toString();
+      if (out.has(name)) fail(`${what}: more than one value for ${name}`);
+      out.set(name, buildNode(path, [], model, what, [ids]));
+    }
+    return out;
+  }
+  const perPath: Leaf[][] = paths.map(() => []);
+  for (const leaf of leaves) {
+    let matched = false;
+    for (let i = 0; i < paths.length; i++) {
+      if (containsLeaf(paths[i], leaf)) {
+        perPath[i].push(leaf);
+        matched = true;
+      }
+    }
+    if (!matched) fail(`${what}: value for ${leafName(leaf)} is outside the requested paths`);
+  }
+  const containersPerPath: (readonly number[])[][] = paths.map(() => []);
+  for (const ids of containers) {
+    let related = false;
+    for (let i = 0; i < paths.length; i++) {
+      const relation = relateIds(paths[i], ids);
+      if (relation === 1) containersPerPath[i].push(ids);
+      if (relation !== 0) related = true;
+    }
+    if (!related) fail(`${what}: /${ids.join('/')} is outside the requested paths`);
+  }
+  for (let i = 0; i < paths.length; i++) {
+    if (perPath[i].length === 0 && containersPerPath[i].length === 0) continue;
+    out.set(paths[i].toString(), buildNode(paths[i], perPath[i], model, what, containersPerPath[i]));
+  }
+  return out;
 }

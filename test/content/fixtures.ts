@@ -170,6 +170,58 @@ export function instance(id: number, resources: LwM2mResource[]): LwM2mObjectIns
   return { kind: 'instance', id, resources: new Map(resources.map((r) => [r.id, r])) };
 }
 
+/** An instance of the All Types object 9999 with every resource type, single and multiple, and edge values. */
+export function allTypes(id: number): LwM2mObjectInstance {
+  return instance(id, [
+    single(0, 'string', 'héllo, "world" ✓ 𝄞\n'),
+    single(1, 'integer', 2n ** 62n),
+    single(2, 'unsigned', 2n ** 64n - 1n),
+    single(3, 'float', Math.PI),
+    single(4, 'boolean', false),
+    single(5, 'opaque', Buffer.from(Array.from({ length: 256 }, (_, i) => i))),
+    single(6, 'time', new Date(1700000000000)),
+    single(7, 'objlnk', { objectId: 3, instanceId: 0 }),
+    single(8, 'corelnk', '</3/0>;ver=1.1,</1/0>'),
+    multiple(10, 'integer', [
+      [0, -1],
+      [1, 0],
+      [2, 2147483648],
+      [65535, -(2n ** 63n)],
+    ]),
+    multiple(11, 'string', [
+      [0, 'a'],
+      [7, ''],
+    ]),
+    multiple(12, 'opaque', [
+      [0, Buffer.alloc(0)],
+      [1, Buffer.from([1, 2, 3])],
+    ]),
+    multiple(13, 'objlnk', [
+      [0, { objectId: 65535, instanceId: 65535 }],
+      [1, { objectId: 1, instanceId: 2 }],
+    ]),
+    multiple(14, 'unsigned', [
+      [0, 0],
+      [1, 4294967295],
+      [2, 9007199254740992n],
+    ]),
+    multiple(15, 'float', [
+      [0, 1.5],
+      [1, -1e-7],
+      [2, 1e21],
+    ]),
+    multiple(16, 'boolean', [
+      [0, true],
+      [1, false],
+    ]),
+    multiple(17, 'time', [
+      [0, new Date(0)],
+      [1, new Date(-86400000)],
+    ]),
+    multiple(18, 'corelnk', [[0, '</1>']]),
+  ]);
+}
+
 /** The Device object instance of the LwM2M specification examples (TLV, JSON, SenML JSON). */
 export function specDevice(): LwM2mObjectInstance {
   return instance(0, [

@@ -4,15 +4,17 @@ import {
   decodeDiscover,
   decodeNode,
   decodeNodes,
+  decodePatch,
   decodePaths,
   decodeTimestamped,
   encodeNode,
+  encodePatch,
   parseLinkFormat,
 } from '../../lib/content';
 import { ContentCodecError, ContentFormat } from '../../lib/content/types';
-import { SPEC_DEVICE_TLV, model, prng, single, specDevice } from './fixtures';
+import { SPEC_DEVICE_TLV, allTypes, model, prng, single, specDevice } from './fixtures';
 
-const FORMATS = [0, 42, 60, 110, 112, 1542, 1543, 11542, 11543];
+const FORMATS = [0, 42, 60, 110, 112, 1542, 1543, 11542, 11543, 11544];
 const PATHS = [
   '/3',
   '/3/0',
@@ -58,13 +60,14 @@ function decodeEverywhere(bytes: Buffer): number {
         successes++;
     }
   }
-  for (const format of [110, 112, 11543]) {
+  for (const format of [110, 112, 11543, 11544, 320, 322]) {
     onlyCodecErrors(() => decodeTimestamped(bytes, format, model), what);
     onlyCodecErrors(() => decodeTimestamped(bytes, format, model, PATHS[1]), what);
     onlyCodecErrors(() => decodeNodes(bytes, format, model), what);
     onlyCodecErrors(() => decodeNodes(bytes, format, model, [PATHS[1], PATHS[4]]), what);
     onlyCodecErrors(() => decodePaths(bytes, format), what);
   }
+  for (const format of [110, 112, 320, 322, 11544]) onlyCodecErrors(() => decodePatch(bytes, format, model), what);
   const text = bytes.toString('latin1');
   onlyCodecErrors(() => parseLinkFormat(text), what);
   onlyCodecErrors(() => decodeDiscover(text), what);
@@ -92,7 +95,7 @@ function structuredBuffer(random: () => number): Buffer {
   // CBOR / TLV-ish: small major types, maps, arrays, byte-string headers, TLV type bytes
   const heads = [
     0x81, 0x82, 0xa1, 0xa2, 0x21, 0x00, 0x02, 0x03, 0x08, 0x61, 0x62, 0x41, 0x42, 0xc1, 0xc8, 0x88, 0x08, 0x1b, 0xd8,
-    0x9f, 0xbf, 0xff, 0xfb, 0xf9,
+    0x9f, 0xbf, 0xff, 0xfb, 0xf9, 0x83, 0x84, 0x5f, 0x7f, 0xf6, 0xc4, 0x19, 0xa0,
   ];
   const length = Math.floor(random() * 40);
   const out = Buffer.allocUnsafe(length);
@@ -117,8 +120,14 @@ describe('content fuzzing: decoders only ever throw ContentCodecError', function
   it('2000 mutations (flip, truncate, insert, duplicate) of valid payloads in every format', () => {
     const random = prng(7);
     const seeds: Buffer[] = [SPEC_DEVICE_TLV];
-    for (const format of [110, 112, 11543, 11542])
+    for (const format of [110, 112, 11543, 11542, 11544])
       seeds.push(encodeNode(specDevice(), format, LwM2mPath.parse('/3/0'), model));
+    seeds.push(encodeNode(allTypes(0), 11544, LwM2mPath.parse('/9999/0'), model));
+    const patch = new Map([['/3/0/14', single(14, 'string', '+01:00')]]);
+    for (const format of [320, 322, 11544])
+      seeds.push(encodePatch(patch, [LwM2mPath.parse('/3/0/7/1'), LwM2mPath.parse('/9999/0/12/3')], format, model));
+    // LwM2M CBOR with indefinite-length maps, arrays and strings: {_ [_ 3, 0]: {_ 0: (_ "ab", "c"), 7: {}}}
+    seeds.push(Buffer.from('bf9f0300ffbf007f6261626163ff07a0ffff', 'hex'));
     seeds.push(Buffer.from('</>;rt="oma.lwm2m";ct="60 110",</1/0>;ver=1.1,</3/0/7>;dim=2;gt=1.5'));
     seeds.push(encodeNode(single(13, 'time', new Date(1e12)), 60, LwM2mPath.parse('/3/0/13'), model));
     let accepted = 0;
@@ -153,7 +162,7 @@ describe('content fuzzing: decoders only ever throw ContentCodecError', function
       '9bffffffffffffffff', // absurd array length
     ];
     for (const h of hostile) {
-      for (const format of [60, 112]) {
+      for (const format of [60, 112, 11544]) {
         onlyCodecErrors(
           () => decodeNode(Buffer.from(h, 'hex'), format, LwM2mPath.parse('/3/0/9'), model),
           () => h,
@@ -167,6 +176,8 @@ describe('content fuzzing: decoders only ever throw ContentCodecError', function
   it('deeply nested input does not overflow the stack', () => {
     const deepJson = Buffer.from('['.repeat(100000));
     const deepCbor = Buffer.alloc(100000, 0x81);
+    const deepMaps = Buffer.from('a101'.repeat(50000), 'hex'); // {1: {1: {1: ...}}}
+    const deepStrings = Buffer.concat([Buffer.alloc(50000, 0x81), Buffer.from('5f4101ff', 'hex')]);
     for (const path of PATHS) {
       onlyCodecErrors(
         () => decodeNode(deepJson, 110, path, model),
@@ -176,6 +187,12 @@ describe('content fuzzing: decoders only ever throw ContentCodecError', function
         () => decodeNode(deepCbor, 112, path, model),
         () => 'deep CBOR',
       );
+      for (const deep of [deepCbor, deepMaps, deepStrings]) {
+        onlyCodecErrors(
+          () => decodeNode(deep, 11544, path, model),
+          () => 'deep LwM2M CBOR',
+        );
+      }
     }
   });
 });

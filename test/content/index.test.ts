@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { LwM2mPath } from '../../lib/model/path';
-import type { LwM2mNode, LwM2mObject, LwM2mObjectInstance, ResourceType, ResourceValue } from '../../lib/model/types';
+import type { LwM2mNode, LwM2mObject, ResourceType, ResourceValue } from '../../lib/model/types';
 import {
   codecFor,
   decodeNode,
@@ -12,60 +12,9 @@ import {
   isSupportedFormat,
 } from '../../lib/content';
 import { ContentCodecError, ContentFormat } from '../../lib/content/types';
-import { SPEC_DEVICE_TLV, assertCodecError, instance, model, multiple, single, specDevice } from './fixtures';
+import { SPEC_DEVICE_TLV, allTypes, assertCodecError, model, multiple, single, specDevice } from './fixtures';
 
 const p = (text: string) => LwM2mPath.parse(text);
-
-function allTypes(id: number): LwM2mObjectInstance {
-  return instance(id, [
-    single(0, 'string', 'héllo, "world" ✓ 𝄞\n'),
-    single(1, 'integer', 2n ** 62n),
-    single(2, 'unsigned', 2n ** 64n - 1n),
-    single(3, 'float', Math.PI),
-    single(4, 'boolean', false),
-    single(5, 'opaque', Buffer.from(Array.from({ length: 256 }, (_, i) => i))),
-    single(6, 'time', new Date(1700000000000)),
-    single(7, 'objlnk', { objectId: 3, instanceId: 0 }),
-    single(8, 'corelnk', '</3/0>;ver=1.1,</1/0>'),
-    multiple(10, 'integer', [
-      [0, -1],
-      [1, 0],
-      [2, 2147483648],
-      [65535, -(2n ** 63n)],
-    ]),
-    multiple(11, 'string', [
-      [0, 'a'],
-      [7, ''],
-    ]),
-    multiple(12, 'opaque', [
-      [0, Buffer.alloc(0)],
-      [1, Buffer.from([1, 2, 3])],
-    ]),
-    multiple(13, 'objlnk', [
-      [0, { objectId: 65535, instanceId: 65535 }],
-      [1, { objectId: 1, instanceId: 2 }],
-    ]),
-    multiple(14, 'unsigned', [
-      [0, 0],
-      [1, 4294967295],
-      [2, 9007199254740992n],
-    ]),
-    multiple(15, 'float', [
-      [0, 1.5],
-      [1, -1e-7],
-      [2, 1e21],
-    ]),
-    multiple(16, 'boolean', [
-      [0, true],
-      [1, false],
-    ]),
-    multiple(17, 'time', [
-      [0, new Date(0)],
-      [1, new Date(-86400000)],
-    ]),
-    multiple(18, 'corelnk', [[0, '</1>']]),
-  ]);
-}
 
 const TREE_FORMATS = [
   ContentFormat.TLV,
@@ -74,25 +23,28 @@ const TREE_FORMATS = [
   ContentFormat.SENML_CBOR,
   ContentFormat.JSON,
   ContentFormat.OLD_JSON,
+  ContentFormat.LWM2M_CBOR,
 ];
 
 describe('content (the one face)', () => {
   describe('format registry', () => {
     it('knows the supported formats and their names', () => {
-      for (const format of [0, 42, 60, 110, 112, 1542, 1543, 11542, 11543]) {
+      for (const format of [0, 42, 60, 110, 112, 1542, 1543, 11542, 11543, 11544]) {
         assert.ok(isSupportedFormat(format), `format ${format}`);
         assert.equal(codecFor(format).format, format);
       }
-      for (const format of [40, 11544, 320, 322, 50, -1, 1.5])
-        assert.ok(!isSupportedFormat(format), `format ${format}`);
+      // SenML-ETCH (320/322) only carries composite request bodies (decodePaths, decodePatch, ...)
+      for (const format of [40, 320, 322, 50, -1, 1.5]) assert.ok(!isSupportedFormat(format), `format ${format}`);
       assert.equal(formatName(110), 'application/senml+json');
+      assert.equal(formatName(11544), 'application/vnd.oma.lwm2m+cbor');
+      assert.equal(formatName(322), 'application/senml-etch+cbor');
       assert.equal(formatName(11542), 'application/vnd.oma.lwm2m+tlv');
       assert.equal(formatName(40), 'application/link-format');
       assert.equal(formatName(1234), 'content-format 1234');
     });
 
     it('answers unknown formats with 4.15', () => {
-      assertCodecError(() => codecFor(11544), /unsupported content format application\/vnd.oma.lwm2m\+cbor/, '4.15');
+      assertCodecError(() => codecFor(322), /unsupported content format application\/senml-etch\+cbor/, '4.15');
       assertCodecError(() => decodeNode(Buffer.from('1'), 1234, p('/3/0/9'), model), /content-format 1234/, '4.15');
       assertCodecError(() => encodeNode(single(9, 'integer', 1), 40, p('/3/0/9'), model), undefined, '4.15');
       assertCodecError(
@@ -172,11 +124,15 @@ describe('content (the one face)', () => {
       });
     }
 
-    it('TLV keeps an empty multiple resource; SenML cannot name one and decodes it back only through the model', () => {
+    it('TLV and LwM2M CBOR keep an empty multiple resource; SenML cannot name one and decodes it back only through the model', () => {
       const empty = multiple(10, 'integer', []);
       const tlv = encodeNode(empty, ContentFormat.TLV, p('/9999/0/10'), model);
       assert.equal(tlv.toString('hex'), '800a');
       assert.deepEqual(decodeNode(tlv, ContentFormat.TLV, p('/9999/0/10'), model), empty);
+      // {[9999, 0, 10]: {}}
+      const cbor = encodeNode(empty, ContentFormat.LWM2M_CBOR, p('/9999/0/10'), model);
+      assert.equal(cbor.toString('hex'), 'a18319270f000aa0');
+      assert.deepEqual(decodeNode(cbor, ContentFormat.LWM2M_CBOR, p('/9999/0/10'), model), empty);
       const senml = encodeNode(empty, ContentFormat.SENML_JSON, p('/9999/0/10'), model);
       assert.equal(senml.toString(), '[]');
       assert.deepEqual(decodeNode(senml, ContentFormat.SENML_JSON, p('/9999/0/10'), model), empty);
