@@ -245,8 +245,16 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
               observe: 1,
               token: Buffer.from(stored.token, 'hex'),
               accept: stored.contentFormat,
-              contentFormat: stored.contentFormat,
-              payload: encodePaths(paths, stored.contentFormat ?? ContentFormat.SENML_CBOR),
+              // LwM2M CBOR carries no path list: a 1.2 device asked for it got an ETCH CBOR list.
+              ...(stored.contentFormat === ContentFormat.LWM2M_CBOR
+                ? {
+                    contentFormat: ContentFormat.SENML_ETCH_CBOR,
+                    payload: encodePaths(paths, ContentFormat.SENML_ETCH_CBOR),
+                  }
+                : {
+                    contentFormat: stored.contentFormat,
+                    payload: encodePaths(paths, stored.contentFormat ?? ContentFormat.SENML_CBOR),
+                  }),
             },
       notify: (notification) => {
         this.queueMode.touchEndpoint(notification.endpoint);
@@ -741,9 +749,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
         response: await this.send(registration, {
           method: 'FETCH',
           pathSegments: [],
-          contentFormat: format,
+          ...compositeRequestBody(registration, paths, format),
           accept: format,
-          payload: encodePaths(paths, format),
           timeoutMs: options.timeoutMs,
         }),
       }),
@@ -831,9 +838,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       const attempt = await this.observationService.start(registration, paths, owner, {
         method: 'FETCH',
         pathSegments: [],
-        contentFormat: format,
+        ...compositeRequestBody(registration, paths, format),
         accept: format,
-        payload: encodePaths(paths, format),
         timeoutMs: options.timeoutMs,
       });
       return { response: attempt.response, outcome: attempt };
@@ -892,7 +898,12 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     forced: number | undefined,
     attempt: (format: number) => Promise<T>,
   ): Promise<T & { format: number }> {
-    const family = [ContentFormat.SENML_CBOR, ContentFormat.SENML_JSON] as number[];
+    // 1.2 adds LwM2M CBOR as the compact answer (no timestamps; SenML stays for the others).
+    const family = (
+      registration.lwm2mVersion === '1.2'
+        ? [ContentFormat.LWM2M_CBOR, ContentFormat.SENML_CBOR, ContentFormat.SENML_JSON]
+        : [ContentFormat.SENML_CBOR, ContentFormat.SENML_JSON]
+    ) as number[];
     const announced = registration.supportedContentFormats.filter((format) => family.includes(format));
     const formats = forced !== undefined ? [forced] : announced.length > 0 ? announced : family;
     return this.withFormats(registration, paths[0], undefined, 'composite', attempt, formats);
@@ -1229,6 +1240,27 @@ function result(
     contentFormat,
     rttMs: Date.now() - started,
   };
+}
+
+/**
+ * The path list of a Read-/Observe-Composite: SenML-ETCH in 1.2 (LwM2M CBOR cannot carry paths, so a
+ * CBOR answer is asked with an ETCH CBOR list), SenML in 1.1.
+ */
+function compositeRequestBody(
+  registration: Registration,
+  paths: LwM2mPath[],
+  accept: number,
+): { contentFormat: number; payload: Buffer } {
+  const cbor = accept !== ContentFormat.SENML_JSON;
+  const contentFormat =
+    registration.lwm2mVersion === '1.2'
+      ? cbor
+        ? ContentFormat.SENML_ETCH_CBOR
+        : ContentFormat.SENML_ETCH_JSON
+      : cbor
+        ? ContentFormat.SENML_CBOR
+        : ContentFormat.SENML_JSON;
+  return { contentFormat, payload: encodePaths(paths, contentFormat) };
 }
 
 function stripRoot(links: Link[], rootPath: string): Link[] {

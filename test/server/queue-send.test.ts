@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
+import { encode as encodeCbor } from 'cbor-x';
 import { Lwm2mRequestError } from '../../lib/server/errors';
 import { Lwm2mServer } from '../../lib/server/lwm2m-server';
 import type { SendReport } from '../../lib/server/lwm2m-server';
@@ -191,6 +192,23 @@ describe('composite operations (FETCH / iPATCH) against a node-coap device', fun
       records.map((record) => [(record.bn ?? '') + (record.n ?? ''), record.v ?? record.vs]),
     );
     assert.deepEqual(byPath, { '/3303/0/5701': 'Cel', '/1/0/3': 60 });
+  });
+
+  it('1.2: asks with a SenML-ETCH CBOR path list and takes an LwM2M CBOR answer', async function () {
+    await device.register('lt=60&lwm2m=1.2', '</>;rt="oma.lwm2m";ct="11544 112",</3/0>,</3303/0>');
+    const answer = encodeCbor(
+      new Map<unknown, unknown>([
+        [[3303, 0, 5700], 19.5],
+        [[3, 0, 9], 80],
+      ]),
+    );
+    device.handler = (request) =>
+      request.method === 'FETCH' ? { code: '2.05', contentFormat: 11544, payload: answer } : undefined;
+    const result = await server.readComposite('composite', ['/3303/0/5700', '/3/0/9']);
+    assert.deepEqual(result.values, { '/3303/0/5700': 19.5, '/3/0/9': 80 });
+    const fetch = device.requests.find((request) => request.method === 'FETCH');
+    assert.equal(fetch?.contentFormat, 322);
+    assert.equal(fetch?.accept, 11544);
   });
 
   it('refuses composite operations for a 1.0 device before sending anything', async function () {
