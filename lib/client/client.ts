@@ -9,7 +9,7 @@
 import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
-import { codeToByte, encodeUint, sizeToSzx, type EncOption } from '../coap/codec';
+import { encodeUint } from '../coap/codec';
 import { CoapEndpoint } from '../coap/endpoint';
 import type {
   CoapEndpointOptions,
@@ -210,7 +210,6 @@ const MULTI_VALUE = new Set<number>([
 ]);
 /** Objects the server may not touch (LwM2M 1.1 §7.1: Security, OSCORE). */
 const PROTECTED = new Set([0, 21]);
-const C_205 = codeToByte('2.05');
 
 let sharedModel: ObjectModel | undefined;
 /** The built-in object model, shared by every client that brings none (a fleet of thousands). */
@@ -593,15 +592,11 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
     const local = { address: bindAddress, port: this.options.bindPort };
     const inner = this.options.transport?.(local) ?? new UdpTransport(local);
     const coap = { maxBodySize: 16 * 1024 * 1024, ...this.options.coap };
-    const endpoint = new CoapEndpoint(
-      (this.transport = new NotifierTransport(inner, {
-        ackTimeoutMs: coap.ackTimeoutMs ?? 2000,
-        ackRandomFactor: coap.ackRandomFactor ?? 1.5,
-        maxRetransmit: coap.maxRetransmit ?? 4,
-      })),
-      coap,
-    );
+    const endpoint = new CoapEndpoint((this.transport = new NotifierTransport(inner)), coap);
     endpoint.onError = (err) => this.emitError(err instanceof Error ? err : new Error(String(err)));
+    // the server answered a notification (CON or NON) with RST: it does not want that observation any more
+    endpoint.onNotificationReset = (peer, token) =>
+      this.observations.remove(observationKey(peer.key, token), 'reset by the server');
     endpoint.setRequestHandler((request) => this.handleRequest(request));
     this.endpoint = endpoint;
     try {
@@ -1171,30 +1166,20 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
   }
 
   private sendNotification(observation: Observation, node: LwM2mNode | undefined, confirmable: boolean): Promise<void> {
-    const transport = this.transport;
-    if (transport === undefined) return Promise.reject(new Error('client stopped'));
+    const endpoint = this.endpoint;
+    if (endpoint === undefined) return Promise.reject(new Error('client stopped'));
     this.awake();
-    const onReset = () => this.observations.remove(observation.key, 'reset by the server');
-    if (node === undefined) {
-      return transport.notify(observation.peer, observation.token, codeToByte('4.04'), [], undefined, false, onReset);
-    }
+    const { peer, token } = observation;
+    // an error notification ends the observation and carries no Observe option (RFC 7641 §4.2)
+    if (node === undefined) return endpoint.notify(peer, token, { code: '4.04', observe: 0 }, { confirmable: false });
     let payload: Buffer;
     try {
       payload = encodeNode(node, observation.format, observation.path, this.model);
     } catch (err) {
       this.emitError(err as Error);
-      return transport.notify(observation.peer, observation.token, codeToByte('5.00'), [], undefined, false, onReset);
+      return endpoint.notify(peer, token, { code: '5.00', observe: 0 }, { confirmable: false });
     }
     const sequence = this.nextSequence();
-    const options: EncOption[] = [
-      { n: 6, v: sequence },
-      { n: 12, v: observation.format },
-    ];
-    const blockSize = this.endpoint?.options.blockSize ?? 1024;
-    if (payload.length > blockSize) {
-      options.push({ n: 23, v: (0 << 4) | 8 | sizeToSzx(blockSize) }, { n: 28, v: payload.length });
-      payload = payload.subarray(0, blockSize);
-    }
     this.counters.notifications++;
     this.emit('notification', {
       path: observation.path.toString(),
@@ -1202,7 +1187,13 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
       confirmable,
       sequence,
     });
-    return transport.notify(observation.peer, observation.token, C_205, options, payload, confirmable, onReset);
+    // larger than a block: the endpoint sends the first Block2 block, the server fetches the rest
+    return endpoint.notify(
+      peer,
+      token,
+      { code: '2.05', observe: sequence, contentFormat: observation.format, payload },
+      { confirmable },
+    );
   }
 
   private effectiveAttributes(path: LwM2mPath): ClientAttributes {

@@ -22,6 +22,7 @@ import {
   type EncOption,
   type ParsedPacket,
 } from './codec';
+import { maxTransmitWait } from './timeouts';
 import { TimerHeap, type TimerItem } from './timers';
 import {
   CoapRequestError,
@@ -70,6 +71,10 @@ const OBS_FRESH_MS = 128_000;
 /** Bounds for small maps that only protect against misbehaving peers. */
 const MAX_TRACKED_ADDRESSES = 65536;
 const MAX_CANCELLED_TOKENS = 65536;
+/** Observations we answered (as the observed party) whose request we remember for Block2 notifications. */
+const MAX_SERVED_OBSERVATIONS = 65536;
+/** NON notifications remembered to recognise an RST answering one (each for EXCHANGE_LIFETIME at most). */
+const MAX_RECENT_NON_NOTIFICATIONS = 4096;
 
 export type ResolvedCoapEndpointOptions = Required<CoapEndpointOptions>;
 
@@ -99,8 +104,7 @@ export function resolveOptions(options: Partial<CoapEndpointOptions> = {}): Reso
   const defined: Partial<CoapEndpointOptions> = {};
   for (const [k, v] of Object.entries(options)) if (v !== undefined) (defined as Record<string, unknown>)[k] = v;
   const o = { ...DEFAULT_OPTIONS, ...defined } as CoapEndpointOptions;
-  const maxTransmitWait = o.ackTimeoutMs * (2 ** (o.maxRetransmit + 1) - 1) * o.ackRandomFactor;
-  const requestTimeoutMs = o.requestTimeoutMs ?? maxTransmitWait;
+  const requestTimeoutMs = o.requestTimeoutMs ?? maxTransmitWait(o);
   if (!(o.blockSize >= 16 && o.blockSize <= 1024)) throw new RangeError('blockSize must be within 16..1024');
   if (!(o.nstart >= 1)) throw new RangeError('nstart must be >= 1');
   return {
@@ -126,6 +130,10 @@ export interface CoapEndpointStats {
   /** Responses received to our requests (each block counts). */
   responsesIn: number;
   notificationsIn: number;
+  /** Notifications we sent as the observed party (`notify()`; retransmissions excluded). */
+  notificationsOut: number;
+  /** RSTs received in answer to our notifications (the observer ended the observation). */
+  notificationResets: number;
   /** Stale notifications dropped by the RFC 7641 §3.4 ordering rule. */
   staleNotifications: number;
   retransmissions: number;
@@ -143,11 +151,16 @@ export interface CoapEndpointStats {
   /** RSTs we sent (unknown tokens, cancelled observations, unparsable CON, pings). */
   resetsSent: number;
   // gauges
-  /** Outgoing requests in progress + incoming requests being handled + separate responses awaiting ACK. */
+  /**
+   * Outgoing requests in progress + incoming requests being handled + separate responses awaiting ACK
+   * + CON notifications awaiting ACK.
+   */
   activeExchanges: number;
   outgoingRequests: number;
   incomingInFlight: number;
   separateResponsesPending: number;
+  /** CON notifications awaiting their ACK. */
+  notificationsPending: number;
   queued: number;
   dedupEntries: number;
   blockTransfers: number;
@@ -163,6 +176,7 @@ type Counters = Omit<
   | 'outgoingRequests'
   | 'incomingInFlight'
   | 'separateResponsesPending'
+  | 'notificationsPending'
   | 'queued'
   | 'dedupEntries'
   | 'blockTransfers'
@@ -228,6 +242,8 @@ class InCtx implements TimerItem {
   reqCode = 0;
   reqPath: string[] | null = null;
   reqQuery: string[] | null = null;
+  /** The request's Observe option (undefined: none). */
+  reqObserve: number | undefined = undefined;
   constructor(
     readonly ep: CoapEndpoint,
     readonly entry: InEntry,
@@ -254,6 +270,45 @@ class OutResponse implements TimerItem {
   onTimer(now: number): void {
     this.ep._onOutResponseTimer(this, now);
   }
+}
+
+/** A CON notification (we are the observed party) retransmitted until ACKed or RST. */
+class OutNotification implements TimerItem {
+  timerAt = 0;
+  timerIdx = -1;
+  retransmits = 0;
+  constructor(
+    readonly ep: CoapEndpoint,
+    readonly peer: Peer,
+    readonly token: Buffer,
+    /** `peerKey|tokenhex` of the observation. */
+    readonly tokenKey: string,
+    readonly midKey: string,
+    readonly buf: Buffer,
+    public rto: number,
+    readonly resolve: () => void,
+    readonly reject: (err: Error) => void,
+  ) {}
+  onTimer(now: number): void {
+    this.ep._onNotificationTimer(this, now);
+  }
+}
+
+/** A NON notification we sent, remembered for a while so that an RST answering it can be reported. */
+interface NonNotification {
+  peer: Peer;
+  token: Buffer;
+  tokenKey: string;
+  expires: number;
+}
+
+/** The request of an observation we answered (we are the observed party): where Block2 follow-ups come. */
+interface ServedObservation {
+  code: number;
+  path: string[];
+  query: string[];
+  /** Block size the observer asked for in its registration (SZX), or ours. */
+  szx: number;
 }
 
 const enum Kind {
@@ -350,6 +405,8 @@ interface B2Entry {
   opts: EncOption[];
   expires: number;
   ps: PeerState;
+  /** The body of a notification: its Observe value, echoed to follow-ups that carry Observe (node-coap's do). */
+  observe?: number;
 }
 
 /** Block1 reassembly in progress. */
@@ -393,6 +450,12 @@ function isThenable(v: unknown): v is PromiseLike<OutgoingResponse> {
 export class CoapEndpoint {
   /** Receives errors that have nowhere else to go (handler/listener exceptions, internal faults). */
   onError: (err: unknown) => void = noop;
+  /**
+   * The observer answered one of our notifications (`notify()`, CON or NON) with RST: it does not want
+   * the observation any more (RFC 7641 §3.6, §4.2); forget it. For a CON notification the promise of
+   * `notify()` also rejects with CoapRequestError 'reset' (after this hook ran).
+   */
+  onNotificationReset: (peer: Peer, token: Buffer) => void = noop;
 
   private readonly o: ResolvedCoapEndpointOptions;
   private readonly timers: TimerHeap;
@@ -406,8 +469,14 @@ export class CoapEndpoint {
   private lastMidKey = '';
 
   private readonly peers = new Map<string, PeerState>();
-  /** `peerKey#mid` -> our CON/NON awaiting ACK/RST (requests) or our separate CON responses. */
-  private readonly outByMid = new Map<string, OutRequest | OutResponse>();
+  /** `peerKey#mid` -> our CON/NON awaiting ACK/RST (requests), separate CON responses, CON notifications. */
+  private readonly outByMid = new Map<string, OutRequest | OutResponse | OutNotification>();
+  /** `peerKey|tokenhex` -> the CON notification of that observation awaiting its ACK. */
+  private readonly notifByToken = new Map<string, OutNotification>();
+  /** `peerKey#mid` -> NON notifications sent recently, in sending order. */
+  private readonly nonNotifs = new Map<string, NonNotification>();
+  /** `peerKey|tokenhex` -> observations we answered, in registration order. */
+  private readonly served = new Map<string, ServedObservation>();
   /** `peerKey|tokenhex` -> our request awaiting its response. */
   private readonly outByToken = new Map<string, OutRequest>();
   private readonly observations = new Map<string, Observation>();
@@ -426,6 +495,8 @@ export class CoapEndpoint {
     requestsOut: 0,
     responsesIn: 0,
     notificationsIn: 0,
+    notificationsOut: 0,
+    notificationResets: 0,
     staleNotifications: 0,
     retransmissions: 0,
     duplicates: 0,
@@ -488,6 +559,11 @@ export class CoapEndpoint {
       if (x.kind !== Kind.NotifBlock) x.reject(new CoapRequestError('endpoint closed', 'closed'));
     }
     for (const obs of this.observations.values()) obs.active = false;
+    const notifs = Array.from(this.notifByToken.values());
+    this.notifByToken.clear();
+    for (const n of notifs) n.reject(new CoapRequestError('endpoint closed', 'closed'));
+    this.nonNotifs.clear();
+    this.served.clear();
     this.timers.clear();
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
@@ -511,10 +587,11 @@ export class CoapEndpoint {
     const outgoing = this.outByToken.size;
     return {
       ...this.st,
-      activeExchanges: outgoing + this.inFlightTotal + this.separatePending,
+      activeExchanges: outgoing + this.inFlightTotal + this.separatePending + this.notifByToken.size,
       outgoingRequests: outgoing,
       incomingInFlight: this.inFlightTotal,
       separateResponsesPending: this.separatePending,
+      notificationsPending: this.notifByToken.size,
       queued: this.queuedTotal,
       dedupEntries: this.dedup.size,
       blockTransfers: this.b1.size,
@@ -575,6 +652,213 @@ export class CoapEndpoint {
     if (!this.closed) this.observations.set(key, obs);
     else obs.active = false;
     return obs;
+  }
+
+  // ================================================================ observed party (RFC 7641 §4)
+
+  /**
+   * Sends a notification of an observation we answered (RFC 7641 §4.2): `response` with the
+   * observation's `token` and an Observe option carrying `response.observe` (taken modulo 2^24; a
+   * 4.xx/5.xx notification, which ends the observation, carries none).
+   *
+   * - CON: retransmitted with the endpoint's timing (ackTimeoutMs, ackRandomFactor, maxRetransmit);
+   *   resolves when ACKed; rejects with CoapRequestError 'reset' when the observer answers RST (after
+   *   `onNotificationReset` ran), 'timeout' when the last retransmission got no ACK (RFC 7641 §4.5:
+   *   forget the observer), 'cancelled' when a newer CON notification of the same observation
+   *   replaces it before its ACK (the newer one takes over its retransmission counter and timeout,
+   *   RFC 7641 §4.5.2), 'closed' when the endpoint closes.
+   * - NON: resolves once sent; an RST answering it within EXCHANGE_LIFETIME reaches `onNotificationReset`.
+   * - A payload larger than the block size (ours, or the smaller one the observer asked for in its
+   *   registration) goes out as its first Block2 block with Size2; the rest is served to the observer's
+   *   follow-up requests (RFC 7959 §2.6) from the body kept here, when this endpoint answered the
+   *   registration (otherwise follow-ups reach the request handler, which answers them statelessly).
+   *
+   * Message ids come from the endpoint's own allocator, so they never collide with its other messages.
+   */
+  notify(
+    peerIn: PeerAddress,
+    token: Buffer,
+    response: OutgoingResponse & { observe: number },
+    options: { confirmable: boolean },
+  ): Promise<void> {
+    if (this.closed) return Promise.reject(new CoapRequestError('endpoint closed', 'closed'));
+    const peer = toPeer(peerIn);
+    const tokenKey = peer.key + '|' + token.toString('hex');
+    const confirmable = options.confirmable;
+    let buf: Buffer;
+    try {
+      buf = this.encodeNotification(peer, token, tokenKey, response, confirmable);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    const midKey = this.lastMidKey;
+    this.st.notificationsOut++;
+    if (!confirmable) {
+      this.rememberNonNotification(midKey, peer, token, tokenKey);
+      this.transport.send(buf, peer);
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const old = this.notifByToken.get(tokenKey);
+      let rto: number;
+      let retransmits = 0;
+      if (old !== undefined) {
+        this.dropNotification(old);
+        rto = old.rto;
+        retransmits = old.retransmits;
+        old.reject(new CoapRequestError('superseded by a newer notification', 'cancelled'));
+      } else rto = this.o.ackTimeoutMs * (1 + Math.random() * (this.o.ackRandomFactor - 1));
+      const n = new OutNotification(this, peer, Buffer.from(token), tokenKey, midKey, buf, rto, resolve, reject);
+      n.retransmits = retransmits;
+      this.outByMid.set(midKey, n);
+      this.notifByToken.set(tokenKey, n);
+      this.timers.schedule(n, performance.now() + rto);
+      this.transport.send(buf, peer);
+    });
+  }
+
+  /** Encodes a notification (allocating its message id: `lastMidKey`); keeps a large body for Block2. */
+  private encodeNotification(
+    peer: Peer,
+    token: Buffer,
+    tokenKey: string,
+    res: OutgoingResponse & { observe: number },
+    confirmable: boolean,
+  ): Buffer {
+    if (res === null || typeof res !== 'object') throw new TypeError('notify() needs a response');
+    const code = codeToByte(res.code);
+    const cls = code >> 5;
+    if (cls < 2 || cls > 5 || cls === 3) throw new TypeError(`invalid notification code ${res.code}`);
+    const observe = res.observe;
+    if (cls === 2 && !(Number.isInteger(observe) && observe >= 0))
+      throw new RangeError('a notification needs an integer Observe sequence number >= 0');
+    const opts: EncOption[] = [];
+    if (res.contentFormat !== undefined) opts.push({ n: O_CONTENT_FORMAT, v: res.contentFormat });
+    const lp = res.locationPath;
+    if (lp !== undefined) for (let i = 0; i < lp.length; i++) opts.push({ n: 8, v: lp[i] });
+    const ro = res.options;
+    if (ro !== undefined)
+      for (let i = 0; i < ro.length; i++) {
+        const n = optionNumber(ro[i].name);
+        if (n !== O_OBSERVE && n !== O_BLOCK2 && n !== O_SIZE2) opts.push({ n, v: ro[i].value });
+      }
+    const served = this.served.get(tokenKey);
+    if (cls !== 2) this.served.delete(tokenKey); // the observation ends with this notification
+    const seq = observe & 0xffffff;
+    let payload = res.payload;
+    const szx = served !== undefined ? served.szx : this.ourSzx;
+    const size = szxToSize(szx);
+    if (payload !== undefined && payload.length > size) {
+      if (served !== undefined && cls === 2) this.keepNotificationBody(peer, served, code, opts.slice(), payload, seq);
+      opts.push({ n: O_BLOCK2, v: blockValue(0, true, szx) }, { n: O_SIZE2, v: payload.length });
+      payload = payload.subarray(0, size);
+    }
+    if (cls === 2) opts.push({ n: O_OBSERVE, v: seq });
+    const mid = this.allocMid(peer.key);
+    return encodeMessage(confirmable ? CON : NON, code, mid, token, opts, payload);
+  }
+
+  /** Keeps a notification's body for the observer's Block2 follow-ups (replacing an older one). */
+  private keepNotificationBody(
+    peer: Peer,
+    served: ServedObservation,
+    code: number,
+    opts: EncOption[],
+    body: Buffer,
+    observe: number,
+  ): void {
+    const ps = this.peerState(peer.key);
+    const key = uriKey(ps.key, served.code, served.path, served.query);
+    const old = this.b2.get(key);
+    if (old !== undefined) this.dropB2(key, old);
+    if (ps.blocks >= this.o.maxBlockTransfersPerPeer) this.evictPeerBlock(ps);
+    if (this.b1.size + this.b2.size >= this.o.maxBlockTransfers) this.evictOldestB2();
+    if (this.b1.size + this.b2.size < this.o.maxBlockTransfers) {
+      const expires = performance.now() + this.o.blockTransferTimeoutMs;
+      this.b2.set(key, { body, code, opts, expires, ps, observe });
+      ps.blocks++;
+    }
+    this.maybeFree(ps);
+  }
+
+  private rememberNonNotification(midKey: string, peer: Peer, token: Buffer, tokenKey: string): void {
+    const m = this.nonNotifs;
+    m.delete(midKey);
+    if (m.size >= MAX_RECENT_NON_NOTIFICATIONS) {
+      const oldest = m.keys().next().value;
+      if (oldest !== undefined) m.delete(oldest);
+    }
+    m.set(midKey, {
+      peer,
+      token: Buffer.from(token),
+      tokenKey,
+      expires: performance.now() + this.o.exchangeLifetimeMs,
+    });
+  }
+
+  private dropNotification(n: OutNotification): void {
+    if (this.outByMid.get(n.midKey) === n) this.outByMid.delete(n.midKey);
+    if (this.notifByToken.get(n.tokenKey) === n) this.notifByToken.delete(n.tokenKey);
+    this.timers.cancel(n);
+  }
+
+  /** An RST answered a notification: the observer is gone (a pending CON one of it fails too). */
+  private notificationReset(peer: Peer, token: Buffer, tokenKey: string): void {
+    this.st.notificationResets++;
+    this.served.delete(tokenKey);
+    try {
+      this.onNotificationReset(peer, token);
+    } catch (err) {
+      this.reportError(err);
+    }
+    const pending = this.notifByToken.get(tokenKey);
+    if (pending !== undefined) {
+      this.dropNotification(pending);
+      pending.reject(new CoapRequestError(`${peer.key} reset the observation`, 'reset'));
+    }
+  }
+
+  /** @internal timer callback */
+  _onNotificationTimer(n: OutNotification, now: number): void {
+    if (this.outByMid.get(n.midKey) !== n) return;
+    if (n.retransmits >= this.o.maxRetransmit) {
+      this.dropNotification(n);
+      this.served.delete(n.tokenKey); // RFC 7641 §4.5: the observer is no longer interested / reachable
+      n.reject(
+        new CoapRequestError(
+          `no ACK from ${n.peer.key} for a notification after ${n.retransmits} retransmissions`,
+          'timeout',
+        ),
+      );
+      return;
+    }
+    n.retransmits++;
+    this.st.retransmissions++;
+    n.rto *= 2;
+    this.timers.schedule(n, now + n.rto);
+    this.transport.send(n.buf, n.peer);
+  }
+
+  /** Remembers (or forgets) the request of an observation we answer, for Block2 notifications. */
+  private trackServedObservation(peerKey: string, token: Buffer, c: InCtx, code: number, res: OutgoingResponse): void {
+    const key = peerKey + '|' + token.toString('hex');
+    this.served.delete(key);
+    if (c.reqObserve !== 0 || code >> 5 !== 2) return;
+    const ro = res.options;
+    let observed = false;
+    if (ro !== undefined)
+      for (let i = 0; i < ro.length && !observed; i++) observed = optionNumber(ro[i].name) === O_OBSERVE;
+    if (!observed) return;
+    if (this.served.size >= MAX_SERVED_OBSERVATIONS) {
+      const oldest = this.served.keys().next().value;
+      if (oldest !== undefined) this.served.delete(oldest);
+    }
+    this.served.set(key, {
+      code: c.reqCode,
+      path: c.reqPath ?? [],
+      query: c.reqQuery ?? [],
+      szx: c.b2szx >= 0 && c.b2szx < this.ourSzx ? c.b2szx : this.ourSzx,
+    });
   }
 
   private startRequest(
@@ -1215,12 +1499,29 @@ export class CoapEndpoint {
       return;
     }
     if (type === ACK || type === RST) {
-      const x = this.outByMid.get(peer.key + '#' + mid);
-      if (x === undefined) return; // late or duplicate ACK/RST
+      const key = peer.key + '#' + mid;
+      const x = this.outByMid.get(key);
+      if (x === undefined) {
+        if (type === RST) {
+          const n = this.nonNotifs.get(key);
+          if (n !== undefined) {
+            this.nonNotifs.delete(key);
+            this.notificationReset(n.peer, n.token, n.tokenKey);
+          }
+        }
+        return; // late or duplicate ACK/RST
+      }
       if (x instanceof OutRequest) {
         if (type === ACK) {
           if (x.con) this.onEmptyAck(x);
         } else this.fail(x, 'reset', `${peer.key} reset the request`);
+      } else if (x instanceof OutNotification) {
+        this.dropNotification(x);
+        if (type === ACK) x.resolve();
+        else {
+          this.notificationReset(x.peer, x.token, x.tokenKey);
+          x.reject(new CoapRequestError(`${peer.key} reset the notification`, 'reset'));
+        }
       } else this.finishOutResponse(x);
       return;
     }
@@ -1317,10 +1618,19 @@ export class CoapEndpoint {
       return;
     }
     const now = performance.now();
-    if (this.o.maxRequestsPerSecondPerAddress > 0 && !this.takeToken(peer.address, now)) {
-      this.st.rateLimited++;
-      this.st.dropped++;
-      return;
+    // The rate limit counts new exchanges: the next block of a block-wise transfer in progress (Block1
+    // into a reassembly, Block2 from a cached body) takes no token, so that a fast link does not stall
+    // a large transfer for an ACK_TIMEOUT whenever the bucket runs dry. For a peer with such a transfer
+    // the decision waits until the request is parsed (processRequest: `admit`).
+    let deferred = false;
+    if (this.o.maxRequestsPerSecondPerAddress > 0) {
+      const ps0 = this.peers.get(peer.key);
+      if (ps0 !== undefined && ps0.blocks > 0) deferred = true;
+      else if (!this.takeToken(peer.address, now)) {
+        this.st.rateLimited++;
+        this.st.dropped++;
+        return;
+      }
     }
     const dkey = peer.key + '#' + mid;
     const dup = this.dedup.get(dkey);
@@ -1340,7 +1650,7 @@ export class CoapEndpoint {
     const e = this.addDedup(dkey, ps, now);
     e.con = con;
     e.mid = mid;
-    this.processRequest(e, peer, ps, msg, code, con, mid, now);
+    this.processRequest(e, peer, ps, msg, code, con, mid, now, deferred);
     this.maybeFree(ps);
   }
 
@@ -1378,6 +1688,7 @@ export class CoapEndpoint {
     con: boolean,
     mid: number,
     now: number,
+    deferred: boolean,
   ): void {
     const options = msg.options;
     const path: string[] = [];
@@ -1446,6 +1757,7 @@ export class CoapEndpoint {
       }
     }
     const token = msg.token;
+    if (deferred && b1v === undefined && b2v === undefined && !this.admit(e, peer, now)) return;
     const c = new InCtx(this, e, peer, token);
     const method = METHOD_BY_CODE[code];
     if (method === undefined) return this.replyNow(e, peer, token, C_405, undefined, undefined);
@@ -1461,8 +1773,10 @@ export class CoapEndpoint {
       c.b2key = uriKey(ps.key, code, path, query);
       if (blk.num > 0) {
         const cached = this.b2.get(c.b2key);
-        if (cached !== undefined) return this.serveBlock(e, peer, token, cached, c.b2key, blk.num * blk.size, szx, now);
+        if (cached !== undefined)
+          return this.serveBlock(e, peer, token, cached, c.b2key, blk.num * blk.size, szx, now, observe !== undefined);
       }
+      if (deferred && b1v === undefined && !this.admit(e, peer, now)) return;
       c.b2num = blk.num;
       c.b2szx = blk.num === 0 ? szx : blk.szx;
     }
@@ -1475,6 +1789,7 @@ export class CoapEndpoint {
       const key = uriKey(ps.key, code, path, query) + requestTagKey(requestTag);
       const off = blk.num * blk.size;
       let t = this.b1.get(key);
+      if (deferred && (blk.num === 0 || t === undefined || off !== t.size) && !this.admit(e, peer, now)) return;
       if (blk.num === 0) {
         if (size1 !== undefined && size1 > this.o.maxBodySize) return this.tooLarge(e, peer, token, key);
         if (t === undefined) {
@@ -1552,6 +1867,7 @@ export class CoapEndpoint {
     c.reqCode = code;
     c.reqPath = path;
     c.reqQuery = query;
+    c.reqObserve = observe;
     ps.inFlight++;
     this.inFlightTotal++;
     const h = this.handler;
@@ -1575,6 +1891,16 @@ export class CoapEndpoint {
         },
       );
     } else this.finishIncoming(c, r);
+  }
+
+  /** The deferred rate-limit decision (see onRequest) for a request that continues no block-wise transfer. */
+  private admit(e: InEntry, peer: Peer, now: number): boolean {
+    if (this.takeToken(peer.address, now)) return true;
+    this.st.requestsIn--;
+    this.st.rateLimited++;
+    this.st.dropped++;
+    this.dropDedup(e, false);
+    return false;
   }
 
   private overLimit(ps: PeerState): boolean {
@@ -1659,6 +1985,7 @@ export class CoapEndpoint {
     const code = codeToByte(res.code);
     const cls = code >> 5;
     if (cls < 2 || cls > 5 || cls === 3) throw new TypeError(`invalid response code ${res.code}`);
+    if (c.reqObserve !== undefined) this.trackServedObservation(e.ps.key, token, c, code, res);
     const opts: EncOption[] = [];
     if (res.contentFormat !== undefined) opts.push({ n: O_CONTENT_FORMAT, v: res.contentFormat });
     const lp = res.locationPath;
@@ -1698,6 +2025,7 @@ export class CoapEndpoint {
     off: number,
     szx: number,
     now: number,
+    withObserve = false,
   ): void {
     const body = c.body;
     const size = szxToSize(szx);
@@ -1710,6 +2038,7 @@ export class CoapEndpoint {
     const opts = c.opts.slice();
     opts.push({ n: O_BLOCK2, v: blockValue(off / size, more, szx) });
     if (off === 0) opts.push({ n: O_SIZE2, v: body.length });
+    if (withObserve && c.observe !== undefined) opts.push({ n: O_OBSERVE, v: c.observe });
     if (more) c.expires = now + this.o.blockTransferTimeoutMs;
     else this.dropB2(key, c);
     this.emitResponse(e, peer, token, c.code, opts, body.subarray(off, end));
@@ -1861,6 +2190,10 @@ export class CoapEndpoint {
     for (const [k, t] of this.b1) if (t.expires <= now) this.dropB1(k, t);
     for (const [k, c] of this.b2) if (c.expires <= now) this.dropB2(k, c);
     for (const [k, exp] of this.cancelled) if (exp <= now) this.cancelled.delete(k);
+    for (const [k, n] of this.nonNotifs) {
+      if (n.expires > now) break;
+      this.nonNotifs.delete(k);
+    }
     const rate = this.o.maxRequestsPerSecondPerAddress;
     if (rate > 0)
       for (const [a, b] of this.buckets) if (b.tokens + ((now - b.at) * rate) / 1000 >= rate) this.buckets.delete(a);

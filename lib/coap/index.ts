@@ -45,3 +45,9 @@ export {
   type EncOption,
 } from './codec';
 export { TimerHeap, type TimerItem } from './timers';
+export {
+  maxTransmitWait,
+  requestTimeoutFor,
+  type RequestTimeoutOptions,
+  type TransmissionParameters,
+} from './timeouts';

@@ -57,7 +57,12 @@ export interface OutgoingRequest {
   confirmable?: boolean;
   /** Extra options (e.g. Uri-Query already above). */
   options?: CoapOption[];
-  /** Overall limit for the whole exchange including every block; defaults scale with payload size. */
+  /**
+   * Hard overall limit for the whole exchange including every block. Without it there is none: the
+   * exchange fails only when one step (ACK, response, next block) makes no progress for the endpoint's
+   * `requestTimeoutMs`, re-armed by every block, so the limit scales with the number of blocks by
+   * itself. `requestTimeoutFor(bytes, endpoint.options)` gives a hard limit scaled to a payload size.
+   */
   timeoutMs?: number;
   /** Block size to use for Block1 (16..1024); defaults to the endpoint's. */
   blockSize?: number;
