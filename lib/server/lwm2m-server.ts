@@ -9,7 +9,7 @@ import type {
   OutgoingResponse,
 } from '../coap/types';
 import { CoapRequestError } from '../coap/types';
-import { decodeNode, decodeNodes, encodeNode, encodeNodes, encodePaths, isSupportedFormat } from '../content';
+import { decodeNode, decodeNodes, encodeNode, encodePatch, encodePaths, isSupportedFormat } from '../content';
 import { parseLinkFormat } from '../content/link-format';
 import type { Link } from '../content/link-format';
 import { ContentCodecError, ContentFormat } from '../content/types';
@@ -787,10 +787,20 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     const { registration, paths } = await this.compositeTarget(endpointName, Object.keys(values), 'Write-Composite');
     const keys = Object.keys(values);
     const nodes = new Map<string, LwM2mNode>();
+    // LwM2M 1.2: a path whose value is null deletes that resource instance (SenML-ETCH, RFC 8790 §3.2).
+    const deletions: LwM2mPath[] = [];
     paths.forEach((path, index) => {
       if (path.level < 2)
         throw badRequest(`Write-Composite needs instance or resource paths, not ${path}`, registration, path);
-      nodes.set(path.toString(), this.toNode(values[keys[index]], path, registration));
+      const value = values[keys[index]];
+      if (value === null) {
+        if (registration.lwm2mVersion !== '1.2' || !path.isResourceInstance()) {
+          throw badRequest(`a null value deletes a resource instance, in LwM2M 1.2 only (${path})`, registration, path);
+        }
+        deletions.push(path);
+        return;
+      }
+      nodes.set(path.toString(), this.toNode(value, path, registration));
     });
     const started = Date.now();
     const target = new LwM2mPath();
@@ -801,7 +811,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       async (format) => {
         let payload: Buffer;
         try {
-          payload = encodeNodes(nodes, format, this.model);
+          payload = encodePatch(nodes, deletions, patchFormat(registration, format), this.model);
         } catch (err) {
           throw badRequest(`cannot encode the values: ${(err as Error).message}`, registration, target);
         }
@@ -809,7 +819,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
           response: await this.send(registration, {
             method: 'iPATCH',
             pathSegments: [],
-            contentFormat: format,
+            contentFormat: patchFormat(registration, format),
             payload,
             timeoutMs: options.timeoutMs,
           }),
@@ -1261,6 +1271,14 @@ function compositeRequestBody(
         ? ContentFormat.SENML_CBOR
         : ContentFormat.SENML_JSON;
   return { contentFormat, payload: encodePaths(paths, contentFormat) };
+}
+
+/** Write-Composite body format: SenML-ETCH for a 1.2 device (SenML in 1.1; LwM2M CBOR as is). */
+function patchFormat(registration: Registration, format: number): number {
+  if (registration.lwm2mVersion !== '1.2') return format;
+  if (format === ContentFormat.SENML_JSON) return ContentFormat.SENML_ETCH_JSON;
+  if (format === ContentFormat.SENML_CBOR) return ContentFormat.SENML_ETCH_CBOR;
+  return format;
 }
 
 function stripRoot(links: Link[], rootPath: string): Link[] {

@@ -211,6 +211,19 @@ describe('composite operations (FETCH / iPATCH) against a node-coap device', fun
     assert.equal(fetch?.accept, 11544);
   });
 
+  it('1.2 Write-Composite: SenML-ETCH body, a null value deletes a resource instance', async function () {
+    await device.register('lt=60&lwm2m=1.2', '</>;rt="oma.lwm2m";ct="110",</3/0>,</3303/0>');
+    device.handler = (request) => (request.method === 'iPATCH' ? { code: '2.04' } : undefined);
+    await server.writeComposite('composite', { '/3303/0/5750': 'greenhouse', '/3/0/7/1': null });
+    const patch = device.requests.find((request) => request.method === 'iPATCH');
+    assert.equal(patch?.contentFormat, 320);
+    const records = JSON.parse(patch!.payload.toString()) as Record<string, unknown>[];
+    const byPath = Object.fromEntries(records.map((record) => [`${record.bn ?? ''}${record.n ?? ''}`, record]));
+    assert.equal(byPath['/3303/0/5750']?.vs, 'greenhouse');
+    assert.ok('v' in byPath['/3/0/7/1'] && byPath['/3/0/7/1'].v === null, 'a deletion is a record with "v": null');
+    await assert.rejects(server.writeComposite('composite', { '/3/0/7': null }), /deletes a resource instance/);
+  });
+
   it('refuses composite operations for a 1.0 device before sending anything', async function () {
     await device.register('lt=60&lwm2m=1.0');
     const before = device.requests.length;
