@@ -68,6 +68,12 @@ export class CoapDevice {
     if (custom) {
       res.code = custom.code;
       if (custom.contentFormat !== undefined) res.setOption('Content-Format', custom.contentFormat);
+      if (req.method === 'FETCH' && req.headers.Observe === 0) {
+        // Observe-Composite: keep the response open; notifyComposite() writes the next notifications.
+        this.keepObserver('FETCH', res);
+        res.write(custom.payload ?? '');
+        return;
+      }
       res.end(custom.payload ?? '');
       return;
     }
@@ -81,15 +87,7 @@ export class CoapDevice {
       res.code = '2.05';
       res.setOption('Content-Format', resource.contentFormat);
       if (req.headers.Observe === 0) {
-        const list = this.observers.get(url) ?? [];
-        list.push(res);
-        this.observers.set(url, list);
-        res.on('finish', () =>
-          this.observers.set(
-            url,
-            (this.observers.get(url) ?? []).filter((item) => item !== res),
-          ),
-        );
+        this.keepObserver(url, res);
         res.write(resource.payload);
         return;
       }
@@ -108,6 +106,25 @@ export class CoapDevice {
     }
     res.code = '4.05';
     res.end();
+  }
+
+  private keepObserver(key: string, res: coap.OutgoingMessage): void {
+    const list = this.observers.get(key) ?? [];
+    list.push(res);
+    this.observers.set(key, list);
+    res.on('finish', () =>
+      this.observers.set(
+        key,
+        (this.observers.get(key) ?? []).filter((item) => item !== res),
+      ),
+    );
+  }
+
+  /** Sends the next notification of an Observe-Composite (FETCH) to its observers. */
+  notifyComposite(payload: Buffer | string): number {
+    const list = this.observers.get('FETCH') ?? [];
+    for (const res of list) res.write(payload);
+    return list.length;
   }
 
   /** Changes a value and notifies observers of that path. */

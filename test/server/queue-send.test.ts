@@ -224,6 +224,30 @@ describe('composite operations (FETCH / iPATCH) against a node-coap device', fun
     await assert.rejects(server.writeComposite('composite', { '/3/0/7': null }), /deletes a resource instance/);
   });
 
+  it('Observe-Composite: one notification carries every path; cancel is a FETCH with Observe=1', async function () {
+    await device.register('lt=60&lwm2m=1.1', '</>;rt="oma.lwm2m";ct=110,</3/0>,</3303/0>');
+    const senml = (temperature: number, battery: number) =>
+      JSON.stringify([
+        { bn: '/3303/0/', n: '5700', v: temperature },
+        { bn: '/3/0/', n: '9', v: battery },
+      ]);
+    device.handler = (request) =>
+      request.method === 'FETCH' ? { code: '2.05', contentFormat: 110, payload: senml(19.5, 80) } : undefined;
+    const observed = await server.observeComposite('composite', ['/3303/0/5700', '/3/0/9'], { owner: 'n1' });
+    assert.deepEqual(observed.values, { '/3303/0/5700': 19.5, '/3/0/9': 80 });
+    const next = once(server as never, 'notification') as Promise<[{ path: string; value: unknown; owners: string[] }]>;
+    assert.equal(device.notifyComposite(senml(21, 79)), 1);
+    const [notification] = await next;
+    assert.equal(notification.path, '/3303/0/5700,/3/0/9');
+    assert.deepEqual(notification.value, { '/3303/0/5700': 21, '/3/0/9': 79 });
+    assert.deepEqual(notification.owners, ['n1']);
+
+    assert.equal(await server.cancelObservation('composite', '/3303/0/5700,/3/0/9', 'n1'), true);
+    const cancel = device.requests.filter((request) => request.method === 'FETCH').at(-1);
+    assert.equal(cancel?.observe, 1);
+    assert.equal(cancel?.contentFormat, 110);
+  });
+
   it('refuses composite operations for a 1.0 device before sending anything', async function () {
     await device.register('lt=60&lwm2m=1.0');
     const before = device.requests.length;
