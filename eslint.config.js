@@ -18,8 +18,8 @@ module.exports = tseslint.config(
     rules: { '@typescript-eslint/no-this-alias': 'off' },
   },
   {
-    // Tests load the compiled node modules as Node-RED does: with require().
-    files: ['test/**/*.ts'],
+    // Tests and benchmarks load compiled node modules and optional peers as Node-RED does: with require().
+    files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
