@@ -1,7 +1,7 @@
 /**
  * Throughput on loopback, server in a child process, client here (not a mocha test):
  *
- *   node dist/test/coap/bench.js [seconds=3] [window=64] [rounds=3]
+ *   node dist/bench/coap-bench.js [seconds=3] [window=64] [rounds=3]
  *
  * Runs are interleaved `rounds` times and the median is reported (the machine may be shared), plus
  * the server process's CPU time per request, which is less sensitive to scheduling noise.
@@ -13,8 +13,8 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
-import { CoapEndpoint } from '../../lib/coap';
-import { UdpTransport } from '../../lib/transport/udp';
+import { CoapEndpoint } from '../lib/coap';
+import { UdpTransport } from '../lib/transport/udp';
 
 type Mode = 'raw' | 'coap' | 'nodecoap';
 
@@ -40,6 +40,7 @@ async function serve(mode: Mode): Promise<void> {
     return;
   }
   if (mode === 'nodecoap') {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const coap = require('coap');
     const server = coap.createServer({ type: 'udp4' }, (_req: unknown, res: { end(b: Buffer): void }) => {
       served++;

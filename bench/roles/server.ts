@@ -1,0 +1,88 @@
+/**
+ * Server side with our library: an Lwm2mServer on UDP, driven through its core API (read, observe),
+ * as a flow or a script would use it.
+ */
+import { Lwm2mServer } from '../../lib/server/lwm2m-server';
+import { closedLoop, CpuMeter, sleep } from '../stats';
+import type { Handler } from '../rpc';
+
+let server: Lwm2mServer | undefined;
+const cpu = new CpuMeter();
+let notifications = 0;
+let registrations = 0;
+
+function requireServer(): Lwm2mServer {
+  if (!server) throw new Error('server not started');
+  return server;
+}
+
+/** Waits until `count` registrations exist (or `timeoutMs`). */
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await sleep(20);
+  }
+  return check();
+}
+
+export const serverHandlers: Record<string, Handler> = {
+  cpuMark: () => cpu.mark(),
+  cpuRead: () => cpu.elapsedUs(),
+  memory: () => process.memoryUsage(),
+
+  async start(args: { coap?: Record<string, unknown> }) {
+    server = new Lwm2mServer({ address: '127.0.0.1', port: 0, coap: args.coap ?? {} });
+    server.on('error', () => undefined);
+    server.on('registered', () => registrations++);
+    server.on('notification', () => notifications++);
+    const address = await server.start();
+    return address.port;
+  },
+
+  registrations: () => registrations,
+  notifications: () => notifications,
+
+  async waitRegistered(args: { count: number; timeoutMs: number }) {
+    const s = requireServer();
+    await waitFor(async () => (await s.registrations.size()) >= args.count, args.timeoutMs);
+    return s.registrations.size();
+  },
+
+  /** Reads `path` round-robin over endpoints prefix1..prefixN, `window` at a time, for `seconds`. */
+  async readLoop(args: { prefix: string; count: number; path: string; window: number; seconds: number }) {
+    const s = requireServer();
+    return closedLoop({
+      window: args.window,
+      seconds: args.seconds,
+      op: (i) => s.read(`${args.prefix}${(i % args.count) + 1}`, args.path, { timeoutMs: 10_000 }),
+    });
+  },
+
+  /** Observes `path` on every device, `window` at a time; resolves with how many succeeded and the time. */
+  async observeAll(args: { prefix: string; count: number; path: string; window: number }) {
+    const s = requireServer();
+    const t0 = performance.now();
+    let next = 0;
+    let ok = 0;
+    let firstError: string | undefined;
+    await Promise.all(
+      Array.from({ length: args.window }, async () => {
+        while (next < args.count) {
+          const i = next++;
+          try {
+            await s.observe(`${args.prefix}${i + 1}`, args.path, { timeoutMs: 10_000 });
+            ok++;
+          } catch (err) {
+            firstError ??= (err as Error).message;
+          }
+        }
+      }),
+    );
+    return { ok, seconds: (performance.now() - t0) / 1000, firstError };
+  },
+};
+
+export async function serverCleanup(): Promise<void> {
+  await server?.stop();
+}

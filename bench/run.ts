@@ -1,0 +1,750 @@
+/**
+ * `npm run bench [-- --quick]`: how fast and how lean the LwM2M server is, side by side with raw UDP
+ * and with other Node.js LwM2M servers, in one run on one machine. See bench/README.md.
+ *
+ * Every figure is taken with the server in one child process pinned to CPU 0 and the load generator
+ * (devices, raw clients) in another pinned to CPU 1; this process only steers and prints.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { BenchChild, canPin, killAll } from './rpc';
+import { fmtInt, fmtMs } from './stats';
+import { LEAN_PATH } from './lean-devices';
+
+const PEERS_DIR = path.resolve(__dirname, '..', '..', 'bench', 'peers');
+const SERVER_CPU = 0;
+/**
+ * Registrations in flight at once against the peers (the same for all three): coap-shepherd loses
+ * devices when hundreds register at once (some of its post-registration reads are never answered).
+ */
+const PEER_REGISTRATION_CONCURRENCY = 100;
+const LOAD_CPU = 1;
+
+// ------------------------------------------------------------------------------------------ options
+
+interface Options {
+  quick: boolean;
+  /** Measured seconds per throughput figure. */
+  seconds: number;
+  /** Devices registering at once (registration) and registered for the core reads. */
+  devices: number;
+  /** Devices behind the Node-RED flow (reads and notifications). */
+  flowDevices: number;
+  /** Memory figures at these numbers of devices. */
+  memorySizes: number[];
+  /** Devices for the side-by-side with the peers. */
+  peerDevices: number;
+  /** Requests in flight for the c=64 figures. */
+  window: number;
+  /** Only these sections (1-7), all when empty. */
+  only: Set<string>;
+  /** Pass --cpu-prof to the server processes (profiles in ./bench-profiles). */
+  cpuProf: boolean;
+  pin: boolean;
+}
+
+function parseOptions(argv: string[]): Options {
+  const quick = argv.includes('--quick');
+  const value = (name: string): string | undefined => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const o: Options = quick
+    ? {
+        quick,
+        seconds: 2,
+        devices: 2000,
+        flowDevices: 1000,
+        memorySizes: [10_000, 100_000],
+        peerDevices: 300,
+        window: 64,
+        only: new Set(),
+        cpuProf: false,
+        pin: true,
+      }
+    : {
+        quick,
+        seconds: 5,
+        devices: 10_000,
+        flowDevices: 10_000,
+        memorySizes: [10_000, 100_000],
+        peerDevices: 2000,
+        window: 64,
+        only: new Set(),
+        cpuProf: false,
+        pin: true,
+      };
+  if (value('--seconds')) o.seconds = Number(value('--seconds'));
+  if (value('--devices')) o.devices = Number(value('--devices'));
+  if (value('--flow-devices')) o.flowDevices = Number(value('--flow-devices'));
+  if (value('--peer-devices')) o.peerDevices = Number(value('--peer-devices'));
+  if (value('--only')) o.only = new Set(value('--only')!.split(','));
+  if (argv.includes('--cpu-prof')) o.cpuProf = true;
+  if (argv.includes('--no-pin')) o.pin = false;
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(`Usage: npm run bench [-- options]
+
+  --quick              about a minute (fewer devices, 2 s per figure); default: the full run (< 10 min)
+  --seconds <n>        measured seconds per throughput figure
+  --devices <n>        devices for registration and core reads (full: 10000)
+  --flow-devices <n>   devices behind the Node-RED flow (full: 10000)
+  --peer-devices <n>   devices for the side-by-side with other servers (full: 2000)
+  --only <list>        only these sections, e.g. --only 1,3 (1 is always run: the ratios need it)
+  --cpu-prof           write CPU profiles of the server processes to ./bench-profiles
+  --no-pin             do not pin server and load generator to a CPU each`);
+    process.exit(0);
+  }
+  if (o.only.size > 0) o.only.add('1');
+  return o;
+}
+
+// ------------------------------------------------------------------------------------------ results
+
+interface Row {
+  section: string;
+  label: string;
+  value: string;
+  /** vs the raw UDP baseline. */
+  ratio: string;
+  /** Server CPU per operation. */
+  cpu: string;
+  note: string;
+}
+
+interface Target {
+  what: string;
+  wanted: string;
+  got: string;
+  met: boolean | undefined;
+}
+
+const rows: Row[] = [];
+const targets: Target[] = [];
+const notes: string[] = [];
+
+function row(section: string, label: string, value: string, ratio = '', cpu = '', note = ''): void {
+  rows.push({ section, label, value, ratio, cpu, note });
+  console.log(`  · ${label}: ${value}${ratio ? `  (${ratio})` : ''}${note ? `  ${note}` : ''}`);
+}
+
+function pct(x: number | undefined, base: number | undefined): string {
+  if (x === undefined || base === undefined || !Number.isFinite(x) || !(base > 0)) return 'n/a';
+  return `${((100 * x) / base).toFixed(0)}%`;
+}
+
+function times(x: number | undefined, base: number | undefined): string {
+  if (x === undefined || base === undefined || !Number.isFinite(x) || !(base > 0)) return 'n/a';
+  return `${(x / base).toFixed(1)}x`;
+}
+
+/** ", 12 errors (why)" for a closed-loop result with errors or timeouts. */
+function errNote(r: { errors?: number; timeouts?: number; firstError?: string }): string {
+  const n = (r.errors ?? 0) + (r.timeouts ?? 0);
+  return n > 0 ? `, ${n} errors (${r.firstError})` : '';
+}
+
+function usPerOp(cpuUs: number | undefined, ops: number | undefined): string {
+  if (cpuUs === undefined || !ops) return '';
+  return `${(cpuUs / ops).toFixed(1)} us`;
+}
+
+/** The raw baseline everything is compared with. */
+const base: { rr1?: number; rtt1?: number; rtt1p99?: number; rr64?: number; oneWay?: number } = {};
+
+// ------------------------------------------------------------------------------------------ sections
+
+async function withChildren<T>(
+  specs: Array<{ role: string; cpu: number; label: string; server?: boolean }>,
+  options: Options,
+  body: (children: BenchChild[]) => Promise<T>,
+): Promise<T> {
+  const children: BenchChild[] = [];
+  try {
+    for (const s of specs) {
+      const execArgv = s.server && options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir=bench-profiles'] : [];
+      children.push(await BenchChild.start(s.role, { cpu: options.pin ? s.cpu : undefined, label: s.label, execArgv }));
+    }
+    return await body(children);
+  } finally {
+    for (const c of children) await c.stop();
+  }
+}
+
+async function section1(o: Options): Promise<void> {
+  console.log('1. Baseline: raw dgram on loopback');
+  await withChildren(
+    [
+      { role: 'raw', cpu: SERVER_CPU, label: 'raw server', server: true },
+      { role: 'raw', cpu: LOAD_CPU, label: 'raw load' },
+    ],
+    o,
+    async ([srv, load]) => {
+      const echo = await srv.call<number>('echoStart');
+      const c1 = await load.call('pingPong', { port: echo, window: 1, seconds: o.seconds });
+      base.rr1 = c1.rate;
+      base.rtt1 = c1.p50;
+      base.rtt1p99 = c1.p99;
+      row(
+        '1',
+        'raw request/response, c=1',
+        `${fmtInt(c1.rate)} /s`,
+        'baseline',
+        '',
+        `RTT p50 ${fmtMs(c1.p50)} ms, p99 ${fmtMs(c1.p99)} ms`,
+      );
+      await srv.call('cpuMark');
+      const e0 = await srv.call<number>('echoCount');
+      const c64 = await load.call('pingPong', { port: echo, window: o.window, seconds: o.seconds });
+      const cpu = await srv.call<number>('cpuRead');
+      const e1 = await srv.call<number>('echoCount');
+      base.rr64 = c64.rate;
+      row('1', `raw request/response, c=${o.window}`, `${fmtInt(c64.rate)} /s`, 'baseline', usPerOp(cpu, e1 - e0));
+      const sink = await srv.call<number>('sinkStart');
+      const s0 = await srv.call<number>('sinkCount');
+      const t0 = performance.now();
+      const blast = await load.call('blast', { port: sink, seconds: o.seconds });
+      const s1 = await srv.call<number>('sinkCount');
+      const dt = (performance.now() - t0) / 1000;
+      base.oneWay = (s1 - s0) / dt;
+      row(
+        '1',
+        'raw one-way datagrams (received)',
+        `${fmtInt(base.oneWay)} /s`,
+        'baseline',
+        '',
+        `sent ${fmtInt(blast.sent / o.seconds)} /s`,
+      );
+
+      // our CoAP message layer answering GETs, with the same raw client (what test/coap/bench measured)
+      const coap = await srv.call<number>('coapStart');
+      await srv.call('cpuMark');
+      const rc = await load.call('pingPong', { port: coap, window: o.window, seconds: o.seconds, coap: true });
+      const ccpu = await srv.call<number>('cpuRead');
+      row(
+        '1',
+        `CoAP request handling (CoapEndpoint GET -> 2.05), c=${o.window}`,
+        `${fmtInt(rc.rate)} /s`,
+        pct(rc.rate, base.rr64),
+        usPerOp(ccpu, rc.rate * o.seconds),
+        'raw CoAP client',
+      );
+      targets.push({
+        what: 'CoAP request handling vs raw ping-pong',
+        wanted: '>= 60%',
+        got: pct(rc.rate, base.rr64),
+        met: rc.rate / base.rr64! >= 0.6,
+      });
+    },
+  );
+}
+
+/**
+ * The raw request/response (c=64) and one-way rates measured again just before a section, so that a
+ * section's ratios compare with the machine as it is then (this machine may be shared).
+ */
+async function sectionBaseline(o: Options, section: string): Promise<void> {
+  await withChildren(
+    [
+      { role: 'raw', cpu: SERVER_CPU, label: 'raw server' },
+      { role: 'raw', cpu: LOAD_CPU, label: 'raw load' },
+    ],
+    o,
+    async ([srv, load]) => {
+      const seconds = Math.min(2, o.seconds);
+      const echo = await srv.call<number>('echoStart');
+      const c64 = await load.call('pingPong', { port: echo, window: o.window, seconds });
+      const sink = await srv.call<number>('sinkStart');
+      const s0 = await srv.call<number>('sinkCount');
+      const t0 = performance.now();
+      await load.call('blast', { port: sink, seconds });
+      const oneWay = ((await srv.call<number>('sinkCount')) - s0) / ((performance.now() - t0) / 1000);
+      base.rr64 = c64.rate;
+      base.oneWay = oneWay;
+      row(
+        section,
+        `raw baseline again: c=${o.window} / one-way`,
+        `${fmtInt(c64.rate)} / ${fmtInt(oneWay)} /s`,
+        'baseline',
+        '',
+        'the ratios below use these',
+      );
+    },
+  );
+}
+
+/** Registration (2), core reads (3) and LwM2M request handling, with our server and our fleet / lean devices. */
+async function sections2and3(o: Options): Promise<void> {
+  console.log(`2./3. Registration and core reads: ${fmtInt(o.devices)} devices`);
+  await sectionBaseline(o, '2');
+  await withChildren([{ role: 'server', cpu: SERVER_CPU, label: 'lwm2m server', server: true }], o, async ([srv]) => {
+    const port = await srv.call<number>('start', {});
+    // -- 2. our fleet (Lwm2mClient devices) registering at once
+    await withChildren([{ role: 'devices', cpu: LOAD_CPU, label: 'fleet' }], o, async ([fleet]) => {
+      await srv.call('cpuMark');
+      const reg = await fleet.call(
+        'fleetStart',
+        {
+          port,
+          count: o.devices,
+          prefix: 'sim-',
+          lwm2mVersion: '1.1',
+          objects: [3303],
+          bind: '127.0.1.1-127.0.1.40',
+          concurrency: o.devices,
+          timeoutMs: 120_000,
+        },
+        180_000,
+      );
+      const regCpu = await srv.call<number>('cpuRead');
+      row(
+        '2',
+        `registrations, ${fmtInt(o.devices)} fleet devices at once`,
+        `${fmtInt(reg.rate)} /s`,
+        pct(reg.rate, base.rr64),
+        usPerOp(regCpu, reg.registered),
+        `${fmtInt(reg.registered)} in ${reg.seconds.toFixed(2)} s (a cold server process)` +
+          (reg.failures ? `, ${reg.failures} retried` : '') +
+          (reg.error ? `; ${reg.error}` : ''),
+      );
+      row(
+        '2',
+        'registration latency p50 / p99',
+        `${fmtMs(reg.p50)} / ${fmtMs(reg.p99)} ms`,
+        `${times(reg.p50, base.rtt1)} / ${times(reg.p99, base.rtt1)} raw RTT`,
+      );
+      await srv.call('cpuMark');
+      const up = await fleet.call('fleetUpdates', { window: o.window, seconds: o.seconds });
+      const upCpu = await srv.call<number>('cpuRead');
+      row(
+        '2',
+        `registration updates sustained (fleet), c=${o.window}`,
+        `${fmtInt(up.ops / up.seconds)} /s`,
+        pct(up.ops / up.seconds, base.rr64),
+        usPerOp(upCpu, up.ops),
+        `p50 ${fmtMs(up.p50)} ms, p99 ${fmtMs(up.p99)} ms` + errNote(up),
+      );
+      // -- 3a. core reads answered by the fleet devices
+      await srv.call('cpuMark');
+      const rd = await srv.call(
+        'readLoop',
+        { prefix: 'sim-', count: o.devices, path: '/3303/0/5700', window: o.window, seconds: o.seconds },
+        o.seconds * 1000 + 60_000,
+      );
+      row(
+        '3',
+        `core reads (Lwm2mServer.read), fleet devices, c=${o.window}`,
+        `${fmtInt(rd.ops / rd.seconds)} /s`,
+        pct(rd.ops / rd.seconds, base.rr64),
+        usPerOp(rd.cpuUs, rd.ops),
+        `p50 ${fmtMs(rd.p50)} ms, p99 ${fmtMs(rd.p99)} ms` + errNote(rd),
+      );
+      await fleet.call('fleetStop', {}, 60_000);
+    });
+    // -- 3b. core reads answered by lean devices (the load side costs what a raw echo costs)
+    await withChildren([{ role: 'devices', cpu: LOAD_CPU, label: 'lean devices' }], o, async ([lean]) => {
+      await srv.call('cpuMark');
+      const reg = await lean.call(
+        'leanStart',
+        { port, count: o.devices, prefix: 'lean-', bind: '127.0.2.1-127.0.2.40', window: 500, timeoutMs: 60_000 },
+        120_000,
+      );
+      const leanRegCpu = await srv.call<number>('cpuRead');
+      if (reg.registered < o.devices) notes.push(`lean devices: only ${reg.registered}/${o.devices} registered`);
+      row(
+        '2',
+        `registrations, ${fmtInt(o.devices)} lean devices, 500 in flight`,
+        `${fmtInt(reg.registered / reg.seconds)} /s`,
+        pct(reg.registered / reg.seconds, base.rr64),
+        usPerOp(leanRegCpu, reg.registered),
+        `p50 ${fmtMs(reg.p50)} ms, p99 ${fmtMs(reg.p99)} ms (the server's own pace: lean devices cost next to nothing)`,
+      );
+      await srv.call('cpuMark');
+      const rd = await srv.call(
+        'readLoop',
+        { prefix: 'lean-', count: o.devices, path: LEAN_PATH, window: o.window, seconds: o.seconds },
+        o.seconds * 1000 + 60_000,
+      );
+      const rate = rd.ops / rd.seconds;
+      row(
+        '3',
+        `core reads (Lwm2mServer.read), lean devices, c=${o.window}`,
+        `${fmtInt(rate)} /s`,
+        pct(rate, base.rr64),
+        usPerOp(rd.cpuUs, rd.ops),
+        `p50 ${fmtMs(rd.p50)} ms, p99 ${fmtMs(rd.p99)} ms; over ${fmtInt(await srv.call('waitRegistered', { count: 0, timeoutMs: 0 }))} registrations` +
+          errNote(rd),
+      );
+      targets.push({
+        what: 'core reads vs raw ping-pong',
+        wanted: '>= 50%',
+        got: pct(rate, base.rr64),
+        met: rate / base.rr64! >= 0.5,
+      });
+      // -- LwM2M request handling: registration Updates from lean devices
+      await srv.call('cpuMark');
+      const up = await lean.call('leanUpdates', { window: o.window, seconds: o.seconds }, o.seconds * 1000 + 60_000);
+      const upCpu = await srv.call<number>('cpuRead');
+      const uRate = up.ops / up.seconds;
+      row(
+        '2',
+        `LwM2M request handling (Update -> 2.04), lean devices, c=${o.window}`,
+        `${fmtInt(uRate)} /s`,
+        pct(uRate, base.rr64),
+        usPerOp(upCpu, up.ops),
+        `p50 ${fmtMs(up.p50)} ms, p99 ${fmtMs(up.p99)} ms` + errNote(up),
+      );
+      targets.push({
+        what: 'LwM2M request handling (Update) vs raw ping-pong',
+        wanted: '>= 60%',
+        got: pct(uRate, base.rr64),
+        met: uRate / base.rr64! >= 0.6,
+      });
+    });
+  });
+}
+
+async function section4(o: Options): Promise<void> {
+  console.log(`4. Node-RED flow: ${fmtInt(o.flowDevices)} lean devices`);
+  await sectionBaseline(o, '4');
+  await withChildren(
+    [
+      { role: 'nodered', cpu: SERVER_CPU, label: 'node-red', server: true },
+      { role: 'devices', cpu: LOAD_CPU, label: 'lean devices' },
+    ],
+    o,
+    async ([red, lean]) => {
+      const port = await red.call<number>('start', { observePattern: 'flow-*', path: LEAN_PATH }, 60_000);
+      const reg = await lean.call(
+        'leanStart',
+        { port, count: o.flowDevices, prefix: 'flow-', bind: '127.0.2.1-127.0.2.40', window: 500, timeoutMs: 60_000 },
+        120_000,
+      );
+      // the observe node observes every flow-* device as it registers
+      const obs = await red.call('waitObserved', { count: reg.registered, timeoutMs: 180_000 }, 240_000);
+      row(
+        '4',
+        'observations set up by lwm2m-observe (pattern)',
+        `${fmtInt(obs.observed)}`,
+        '',
+        '',
+        `all within ${reg.seconds.toFixed(1)} s of registration start + ${obs.seconds.toFixed(1)} s`,
+      );
+      const rd = await red.call(
+        'readLoop',
+        { prefix: 'flow-', count: reg.registered, window: o.window, seconds: o.seconds },
+        o.seconds * 1000 + 60_000,
+      );
+      const rate = rd.ops / rd.seconds;
+      row(
+        '4',
+        `flow reads (inject -> lwm2m-read -> counter), c=${o.window}`,
+        `${fmtInt(rate)} msgs/s`,
+        pct(rate, base.rr64),
+        usPerOp(rd.cpuUs, rd.ops),
+        `p50 ${fmtMs(rd.p50)} ms, p99 ${fmtMs(rd.p99)} ms` + errNote(rd),
+      );
+      targets.push({
+        what: 'reads through a flow vs raw ping-pong',
+        wanted: '>= 25%',
+        got: pct(rate, base.rr64),
+        met: rate / base.rr64! >= 0.25,
+      });
+      const c0 = await red.call('counts');
+      await red.call('cpuMark');
+      const t0 = performance.now();
+      const sent = await lean.call('leanNotify', { seconds: o.seconds }, o.seconds * 1000 + 30_000);
+      const dt = (performance.now() - t0) / 1000;
+      const c1 = await red.call('counts');
+      const cpu = await red.call<number>('cpuRead');
+      const flowRate = (c1.flowMsgs - c0.flowMsgs) / dt;
+      const coreRate = (c1.notifications - c0.notifications) / dt;
+      row(
+        '4',
+        'notifications (NON) through lwm2m-observe into a flow',
+        `${fmtInt(flowRate)} msgs/s`,
+        pct(flowRate, base.oneWay),
+        usPerOp(cpu, c1.flowMsgs - c0.flowMsgs),
+        `vs raw one-way; devices sent ${fmtInt(sent.sent / dt)} /s from ${fmtInt(sent.observed)} observed devices; core 'notification' events ${fmtInt(coreRate)} /s`,
+      );
+    },
+  );
+}
+
+async function section5(o: Options): Promise<void> {
+  console.log('5. Memory per registered device (server on an in-memory transport, --expose-gc)');
+  const runs: Array<{ count: number; steadyAfterMs?: number }> = [];
+  for (const count of o.memorySizes) {
+    runs.push({ count });
+    // the quick run skips the steady-state figure (it repeats the registration storm)
+    if (!o.quick) runs.push({ count, steadyAfterMs: 2000 });
+  }
+  for (const run of runs) {
+    const child = await BenchChild.start('memory', {
+      execArgv: ['--expose-gc', '--max-old-space-size=4096'],
+      cpu: o.pin ? SERVER_CPU : undefined,
+      label: 'memory',
+    });
+    try {
+      const m = await child.call(
+        'measure',
+        { count: run.count, window: 2000, steadyAfterMs: run.steadyAfterMs, timeoutMs: 180_000 },
+        240_000,
+      );
+      const when =
+        run.steadyAfterMs === undefined ? 'right after the registration storm' : 'steady state (dedup cache expired)';
+      row(
+        '5',
+        `${fmtInt(run.count)} devices + 1 observation each, ${when}`,
+        `${fmtInt(m.rssPerDevice)} B RSS / ${fmtInt(m.heapPerDevice)} B heap per device`,
+        '',
+        '',
+        `RSS ${fmtInt(m.rssBefore / 1048576)} -> ${fmtInt(m.rssAfter / 1048576)} MB; ${fmtInt(m.registrations)} registrations, ${fmtInt(m.observations)} observations in ${m.seconds.toFixed(1)} s` +
+          (m.failed ? `; ${m.failed} failed (${m.firstError})` : ''),
+      );
+      if (run.count === 100_000) {
+        targets.push({
+          what: `RSS per registered device at 100k, ${run.steadyAfterMs === undefined ? 'after the storm' : 'steady state'}`,
+          wanted: '<= 1024 B',
+          got: `${fmtInt(m.rssPerDevice)} B`,
+          met: m.rssPerDevice <= 1024,
+        });
+      }
+    } finally {
+      await child.stop();
+    }
+  }
+}
+
+function section6(): void {
+  console.log('6. Later issues');
+  row(
+    '6',
+    'DTLS (PSK) handshakes and reads',
+    'n/a',
+    '',
+    '',
+    'DTLS transport not implemented yet (hook: bench/run.ts section6)',
+  );
+  row('6', 'firmware push (block-wise) to N devices', 'n/a', '', '', 'firmware update node not implemented yet');
+}
+
+/** Installs bench/peers on first run; returns why a peer cannot run, or undefined. */
+function ensurePeers(): Map<string, string | undefined> {
+  const reasons = new Map<string, string | undefined>();
+  const names = ['lwm2m-node-lib', 'coap-shepherd'];
+  const missing = () => names.filter((n) => !fs.existsSync(path.join(PEERS_DIR, 'node_modules', n, 'package.json')));
+  if (missing().length > 0) {
+    console.log(`   installing the peers in ${path.relative(process.cwd(), PEERS_DIR)} (first run)...`);
+    try {
+      execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], {
+        cwd: PEERS_DIR,
+        stdio: ['ignore', 'ignore', 'pipe'],
+        timeout: 300_000,
+      });
+    } catch (err) {
+      const why = String((err as { stderr?: Buffer }).stderr ?? (err as Error).message)
+        .split('\n')
+        .filter(Boolean)
+        .slice(-2)
+        .join(' ');
+      for (const n of missing()) reasons.set(n, `npm install failed: ${why}`);
+    }
+  }
+  for (const n of names) if (!reasons.has(n)) reasons.set(n, undefined);
+  return reasons;
+}
+
+async function section7(o: Options): Promise<void> {
+  console.log(
+    `7. Peers side by side: ${fmtInt(o.peerDevices)} fleet devices (LwM2M 1.0, ${PEER_REGISTRATION_CONCURRENCY} registering at a time), reads of /3/0/9`,
+  );
+  const reasons = ensurePeers();
+  await sectionBaseline(o, '7');
+  const results = new Map<string, { regRate: number; readRate: number; regCpu: number; readCpu: number } | undefined>();
+  for (const kind of ['ours', 'lwm2m-node-lib', 'coap-shepherd']) {
+    const why = reasons.get(kind);
+    if (why) {
+      row('7', `${kind}`, 'n/a', '', '', why);
+      results.set(kind, undefined);
+      continue;
+    }
+    try {
+      await withChildren(
+        [
+          { role: 'peer', cpu: SERVER_CPU, label: kind, server: true },
+          { role: 'devices', cpu: LOAD_CPU, label: 'fleet' },
+        ],
+        o,
+        async ([srv, fleet]) => {
+          const port = await srv.call<number>('start', { kind }, 60_000);
+          await srv.call('cpuMark');
+          // coap-shepherd understands LwM2M 1.0 registrations only (a `ver=` link breaks it), so every
+          // server gets 1.0 devices with the mandatory objects only, and reads /3/0/9 (battery level)
+          const reg = await fleet.call(
+            'fleetStart',
+            {
+              port,
+              count: o.peerDevices,
+              prefix: 'peer-',
+              lwm2mVersion: '1.0',
+              objects: [],
+              bind: '127.0.1.1-127.0.1.40',
+              concurrency: PEER_REGISTRATION_CONCURRENCY,
+              timeoutMs: 120_000,
+            },
+            180_000,
+          );
+          const ready = await srv.call('waitReady', { count: reg.registered, timeoutMs: 120_000 }, 180_000);
+          const regCpu = await srv.call<number>('cpuRead');
+          const rd = await srv.call(
+            'readLoop',
+            {
+              prefix: 'peer-',
+              count: o.peerDevices,
+              path: '/3/0/9',
+              window: o.window,
+              seconds: o.seconds,
+              readyOnly: true,
+            },
+            o.seconds * 1000 + 120_000,
+          );
+          const readRate = rd.ops / rd.seconds;
+          results.set(kind, {
+            regRate: reg.rate,
+            readRate,
+            regCpu: regCpu / reg.registered,
+            readCpu: rd.cpuUs / Math.max(1, rd.ops),
+          });
+          row(
+            '7',
+            `${kind}: registrations`,
+            `${fmtInt(reg.rate)} /s`,
+            pct(reg.rate, base.rr64),
+            usPerOp(regCpu, reg.registered),
+            `p50 ${fmtMs(reg.p50)} ms, p99 ${fmtMs(reg.p99)} ms; ${fmtInt(reg.registered)} registered` +
+              (ready.ready < reg.registered ? `, only ${ready.ready} ready` : '') +
+              (kind === 'coap-shepherd' ? `; online (objects read) ${ready.seconds.toFixed(1)} s later` : '') +
+              (reg.error ? `; ${reg.error}` : ''),
+          );
+          row(
+            '7',
+            `${kind}: reads, c=${o.window}`,
+            `${fmtInt(readRate)} /s`,
+            pct(readRate, base.rr64),
+            usPerOp(rd.cpuUs, rd.ops),
+            `p50 ${fmtMs(rd.p50)} ms, p99 ${fmtMs(rd.p99)} ms` + errNote(rd),
+          );
+        },
+      );
+    } catch (err) {
+      row('7', `${kind}`, 'failed', '', '', (err as Error).message.split('\n')[0]);
+      results.set(kind, undefined);
+    }
+  }
+  const ours = results.get('ours');
+  for (const peer of ['lwm2m-node-lib', 'coap-shepherd']) {
+    const theirs = results.get(peer);
+    if (!ours || !theirs) {
+      targets.push({ what: `ours vs ${peer}`, wanted: '>= 5x', got: 'n/a', met: undefined });
+      continue;
+    }
+    const reg = ours.regRate / theirs.regRate;
+    const read = ours.readRate / theirs.readRate;
+    row(
+      '7',
+      `ours / ${peer}`,
+      `registrations ${reg.toFixed(1)}x, reads ${read.toFixed(1)}x`,
+      '',
+      `${(theirs.regCpu / ours.regCpu).toFixed(1)}x / ${(theirs.readCpu / ours.readCpu).toFixed(1)}x less`,
+      'throughput ratios; server CPU per registration / per read compared in the CPU column',
+    );
+    targets.push({ what: `registrations: ours vs ${peer}`, wanted: '>= 5x', got: `${reg.toFixed(1)}x`, met: reg >= 5 });
+    targets.push({ what: `reads: ours vs ${peer}`, wanted: '>= 5x', got: `${read.toFixed(1)}x`, met: read >= 5 });
+  }
+}
+
+// ------------------------------------------------------------------------------------------ output
+
+function printTable(o: Options, header: string[]): void {
+  const cols: Array<keyof Row> = ['section', 'label', 'value', 'ratio', 'cpu', 'note'];
+  const titles: Record<keyof Row, string> = {
+    section: '#',
+    label: 'figure',
+    value: 'value',
+    ratio: 'vs raw UDP',
+    cpu: 'server CPU/op',
+    note: 'details',
+  };
+  const all = [titles, ...rows];
+  const width = (c: keyof Row) => Math.max(...all.map((r) => r[c].length));
+  const line = (r: Row) => cols.map((c) => (c === 'note' ? r[c] : r[c].padEnd(width(c)))).join(' | ');
+  console.log('');
+  for (const h of header) console.log(h);
+  console.log('');
+  console.log(line(titles));
+  console.log(cols.map((c) => '-'.repeat(c === 'note' ? 7 : width(c))).join('-|-'));
+  for (const r of rows) console.log(line(r));
+  console.log('');
+  console.log('Targets (same run):');
+  for (const t of targets) {
+    const mark = t.met === undefined ? 'n/a ' : t.met ? 'met ' : 'MISS';
+    console.log(`  [${mark}] ${t.what}: ${t.got} (wanted ${t.wanted})`);
+  }
+  for (const n of notes) console.log(`  note: ${n}`);
+  void o;
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions(process.argv.slice(2));
+  const pinned = o.pin && canPin();
+  if (!pinned) o.pin = false;
+  const cpus = os.cpus();
+  const header = [
+    `LwM2M server benchmark (${o.quick ? 'quick' : 'full'} run), ${new Date().toISOString()}`,
+    `machine: ${cpus.length} cores, ${cpus[0]?.model ?? 'unknown CPU'}, ${fmtInt(os.totalmem() / 1048576)} MB RAM, ${os.platform()} ${os.release()}; Node ${process.version}`,
+    `processes: server in one child${pinned ? ` pinned to CPU ${SERVER_CPU}` : ''}, load generator (devices, raw clients) in another${pinned ? ` pinned to CPU ${LOAD_CPU}` : ''}${pinned ? ' (taskset -a)' : ' (not pinned)'}; loopback only`,
+    `work: ${o.seconds} s per throughput figure after a warm-up, c=${o.window} = ${o.window} requests in flight; ` +
+      `${fmtInt(o.devices)} devices for registration and core reads, ${fmtInt(o.flowDevices)} behind the flow, ${fmtInt(o.peerDevices)} for the peers`,
+  ];
+  console.log(header.join('\n'));
+  const deadline = setTimeout(
+    () => {
+      console.error('bench: time limit reached, stopping every process');
+      killAll();
+      process.exit(1);
+    },
+    (o.quick ? 5 : 20) * 60_000,
+  );
+  deadline.unref();
+  process.on('SIGINT', () => {
+    killAll();
+    process.exit(130);
+  });
+  const started = performance.now();
+  const run = async (id: string, f: () => Promise<void> | void) => {
+    if (o.only.size > 0 && !id.split(',').some((i) => o.only.has(i))) return;
+    try {
+      await f();
+    } catch (err) {
+      row(id, `section ${id}`, 'failed', '', '', (err as Error).message.split('\n')[0]);
+    }
+  };
+  await run('1', () => section1(o));
+  await run('2,3', () => sections2and3(o));
+  await run('4', () => section4(o));
+  await run('5', () => section5(o));
+  await run('6', () => section6());
+  await run('7', () => section7(o));
+  header.push(`total time: ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  printTable(o, header);
+  clearTimeout(deadline);
+  killAll();
+}
+
+void main().catch((err) => {
+  console.error(err);
+  killAll();
+  process.exit(1);
+});
