@@ -40,7 +40,7 @@ async function serve(mode: Mode): Promise<void> {
     return;
   }
   if (mode === 'nodecoap') {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+     
     const coap = require('coap');
     const server = coap.createServer({ type: 'udp4' }, (_req: unknown, res: { end(b: Buffer): void }) => {
       served++;

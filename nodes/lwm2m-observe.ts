@@ -58,16 +58,20 @@ export = function (RED: NodeAPI): void {
     const patterns: { matches: (endpoint: string) => boolean; path: string; attributes: NotificationAttributes }[] = [];
     let active = 0;
 
+    // Counting walks every observation: at most once a second (a pattern may start thousands at once).
+    let statusTimer: NodeJS.Timeout | undefined;
     const showActive = () => {
-      const count = new Set<string>();
-      server
-        .listObservations()
-        .then((observations) => {
-          for (const observation of observations) if (observation.owners.includes(owner)) count.add(observation.id);
-          active = count.size;
-          node.status(active > 0 ? Status.ok(`observing ${active}`) : Status.waiting('not observing'));
-        })
-        .catch(() => undefined);
+      if (statusTimer) return;
+      statusTimer = setTimeout(() => {
+        statusTimer = undefined;
+        server
+          .listObservations()
+          .then((observations) => {
+            active = observations.filter((observation) => observation.owners.includes(owner)).length;
+            node.status(active > 0 ? Status.ok(`observing ${active}`) : Status.waiting('not observing'));
+          })
+          .catch(() => undefined);
+      }, 1000);
     };
 
     const startObservation = async (
@@ -247,6 +251,7 @@ export = function (RED: NodeAPI): void {
     });
 
     node.on('close', (removed: boolean, done: () => void) => {
+      if (statusTimer) clearTimeout(statusTimer);
       server.off('notification', onNotification);
       server.off('registered', onRegistered);
       server.off('observationEnded', onEnded);

@@ -47,7 +47,7 @@ let peerErrors = 0;
 let readyNames: string[] = [];
 
 function peerRequire(name: string): unknown {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+   
   return require(path.join(PEERS_DIR, 'node_modules', name));
 }
 

@@ -113,11 +113,19 @@ export class ObservationService {
   ): Promise<{ response: IncomingResponse; observation?: StoredObservation }> {
     const key = keyOf(paths);
     const target = targetKey(registration.id, key);
-    let resolveLive!: (entry: LiveObservation) => void;
-    const liveEntry = new Promise<LiveObservation>((resolve) => (resolveLive = resolve));
-    // Notifications may arrive before we have stored the observation: hold them until we have.
+    // Notifications may arrive before we have stored the observation: hold them until we have, then
+    // deliver directly (no promise per notification on the hot path).
+    let liveEntry: LiveObservation | undefined;
+    let early: IncomingResponse[] | undefined = [];
     const listener: NotificationListener = (notification) => {
-      void liveEntry.then((entry) => this.deliver(entry, notification));
+      if (liveEntry) this.deliver(liveEntry, notification);
+      else early?.push(notification);
+    };
+    const resolveLive = (entry: LiveObservation) => {
+      liveEntry = entry;
+      const held = early ?? [];
+      early = undefined;
+      for (const notification of held) this.deliver(entry, notification);
     };
     const attempt = this.deps
       .observe(registration, { ...request, observe: 0 }, listener)
@@ -130,11 +138,11 @@ export class ObservationService {
           path: key,
           token: handle.token.toString('hex'),
           peerKey: registration.peerKey,
-          contentFormat: request.accept,
           owners: [owner],
           createdAt: Date.now(),
         };
-        if (stored.contentFormat === undefined) delete stored.contentFormat;
+        // Added only when set (no `delete`: it would make every stored observation a slow dictionary).
+        if (request.accept !== undefined) stored.contentFormat = request.accept;
         const entry: LiveObservation = { stored, parsedPaths: paths, handle };
         this.index(entry);
         await this.store.add(stored);
