@@ -220,6 +220,9 @@ class InEntry {
   mid = 0;
   pPrev: InEntry | null = null;
   pNext: InEntry | null = null;
+  /** Links in the endpoint-wide FIFO (oldest first): O(1) eviction and an expiry sweep that stops early. */
+  gPrev: InEntry | null = null;
+  gNext: InEntry | null = null;
   ctx: InCtx | null = null;
   constructor(
     readonly key: string,
@@ -484,6 +487,10 @@ export class CoapEndpoint {
   private readonly cancelled = new Map<string, number>();
   /** `peerKey#mid` -> dedup entry, in arrival order. */
   private readonly dedup = new Map<string, InEntry>();
+  // A Map used as a FIFO leaves deleted slots at its front that `values().next()` walks over on every
+  // eviction (O(n) once the cap is reached): the order lives in this list instead.
+  private dedupHead: InEntry | null = null;
+  private dedupTail: InEntry | null = null;
   private readonly b1 = new Map<string, B1Entry>();
   private readonly b2 = new Map<string, B2Entry>();
   private readonly buckets = new Map<string, Bucket>();
@@ -572,6 +579,7 @@ export class CoapEndpoint {
     this.observations.clear();
     this.cancelled.clear();
     this.dedup.clear();
+    this.dedupHead = this.dedupTail = null;
     this.b1.clear();
     this.b2.clear();
     this.buckets.clear();
@@ -2129,11 +2137,17 @@ export class CoapEndpoint {
 
   private addDedup(key: string, ps: PeerState, now: number): InEntry {
     if (ps.dedupCount >= this.o.maxDedupEntriesPerPeer && ps.dHead !== null) this.dropDedup(ps.dHead, false);
+    const previous = this.dedup.get(key);
+    if (previous !== undefined) this.dropDedup(previous, false);
     if (this.dedup.size >= this.o.maxDedupEntries) {
-      const oldest = this.dedup.values().next().value;
-      if (oldest !== undefined) this.dropDedup(oldest, oldest.ps !== ps);
+      const oldest = this.dedupHead;
+      if (oldest !== null) this.dropDedup(oldest, oldest.ps !== ps);
     }
     const e = new InEntry(key, ps, now + this.o.exchangeLifetimeMs);
+    e.gPrev = this.dedupTail;
+    if (this.dedupTail !== null) this.dedupTail.gNext = e;
+    else this.dedupHead = e;
+    this.dedupTail = e;
     const tail = ps.dTail;
     e.pPrev = tail;
     if (tail !== null) tail.pNext = e;
@@ -2146,6 +2160,13 @@ export class CoapEndpoint {
 
   private dropDedup(e: InEntry, free: boolean): void {
     if (this.dedup.get(e.key) === e) this.dedup.delete(e.key);
+    if (e.gPrev !== null || this.dedupHead === e) {
+      if (e.gPrev !== null) e.gPrev.gNext = e.gNext;
+      else this.dedupHead = e.gNext;
+      if (e.gNext !== null) e.gNext.gPrev = e.gPrev;
+      else this.dedupTail = e.gPrev;
+      e.gPrev = e.gNext = null;
+    }
     const ps = e.ps;
     const p = e.pPrev;
     const n = e.pNext;
@@ -2182,10 +2203,11 @@ export class CoapEndpoint {
   private readonly sweep = (): void => {
     if (this.closed) return;
     const now = performance.now();
-    for (const e of this.dedup.values()) {
+    for (let e = this.dedupHead; e !== null;) {
+      const next: InEntry | null = e.gNext;
       if (e.expires > now) break;
-      if (e.pending) continue;
-      this.dropDedup(e, true);
+      if (!e.pending) this.dropDedup(e, true);
+      e = next;
     }
     for (const [k, t] of this.b1) if (t.expires <= now) this.dropB1(k, t);
     for (const [k, c] of this.b2) if (c.expires <= now) this.dropB2(k, c);
