@@ -27,9 +27,21 @@ export class LwM2mPath {
     this.resourceInstanceId = resourceInstanceId;
   }
 
-  /** Parses `/3/0/1`, `3/0/1` or `/`; throws InvalidPathError with the reason. */
+  /**
+   * Parses `/3/0/1`, `3/0/1` or `/`; throws InvalidPathError with the reason. Paths are immutable, so the
+   * same text gives the same (cached) object: flows read the same few paths over and over.
+   */
   static parse(text: string): LwM2mPath {
     if (typeof text !== 'string') throw new InvalidPathError(`invalid LwM2M path: expected a string`);
+    const cached = PARSED.get(text);
+    if (cached !== undefined) return cached;
+    const path = LwM2mPath.parseUncached(text);
+    if (PARSED.size >= PARSED_LIMIT) PARSED.clear();
+    PARSED.set(text, path);
+    return path;
+  }
+
+  private static parseUncached(text: string): LwM2mPath {
     const trimmed = text.trim();
     if (trimmed === '' || trimmed === '/') return ROOT;
     const body = trimmed.startsWith('/') ? trimmed.slice(1) : trimmed;
@@ -118,7 +130,11 @@ export class LwM2mPath {
   }
 
   toString(): string {
-    return '/' + this.ids.join('/');
+    // Immutable: the text is computed once (paths key maps on the request and notification paths). It is
+    // kept outside the object so two equal paths stay deep-equal.
+    let text = TEXTS.get(this);
+    if (text === undefined) TEXTS.set(this, (text = '/' + this.ids.join('/')));
+    return text;
   }
 
   toJSON(): string {
@@ -131,3 +147,9 @@ export class InvalidPathError extends Error {
 }
 
 export const ROOT = new LwM2mPath();
+
+const TEXTS = new WeakMap<LwM2mPath, string>();
+
+/** Parsed paths by text (bounded: cleared when full; a fleet uses a handful of paths). */
+const PARSED = new Map<string, LwM2mPath>();
+const PARSED_LIMIT = 4096;
