@@ -16,13 +16,15 @@ import {
   resolveSenml,
   type OutRecord,
   type RawSenmlRecord,
+  setCommonField,
+  type CommonSenmlField,
   type SenmlRecord,
 } from './senml';
 import { describe, fail } from './values';
 
 const WHAT = 'SenML CBOR';
 
-const LABELS: Record<number, keyof RawSenmlRecord> = {
+const LABELS: Record<number, CommonSenmlField | 'vd'> = {
   [-1]: 'bver',
   [-2]: 'bn',
   [-3]: 'bt',
@@ -164,7 +166,7 @@ export function parseSenmlCbor(bytes: Buffer, allowNull = false): SenmlRecord[] 
 function rawRecord(item: Map<unknown, unknown>, index: number, allowNull: boolean): RawSenmlRecord {
   const raw: RawSenmlRecord = {};
   for (const [key, value] of item) {
-    let field: keyof RawSenmlRecord | undefined;
+    let field: CommonSenmlField | 'vd' | undefined;
     if (typeof key === 'number') field = LABELS[key];
     else if (typeof key === 'bigint') field = key >= -6n && key <= 8n ? LABELS[Number(key)] : undefined;
     else if (key === 'vlo') field = 'vlo';
@@ -175,43 +177,13 @@ function rawRecord(item: Map<unknown, unknown>, index: number, allowNull: boolea
     if (raw[field] !== undefined || (field === 'v' && raw.vnull !== undefined)) {
       fail(`${WHAT}: record ${index} repeats label ${String(key)}`);
     }
-    switch (field) {
-      case 'bn':
-      case 'n':
-      case 'bu':
-      case 'u':
-      case 'vs':
-      case 'vlo':
-        if (typeof value !== 'string') badField(index, field, 'a text string', value);
-        raw[field] = value;
-        break;
-      case 'bt':
-      case 't':
-      case 'bs':
-      case 's':
-      case 'ut':
-      case 'bver':
-        if (typeof value === 'number') raw[field] = value;
-        else if (typeof value === 'bigint') raw[field] = Number(value);
-        else badField(index, field, 'a number', value);
-        break;
-      case 'bv':
-      case 'v':
-        if (value === null && field === 'v' && allowNull) {
-          raw.vnull = true;
-          break;
-        }
-        if (typeof value !== 'number' && typeof value !== 'bigint') badField(index, field, 'a number', value);
-        raw[field] = value;
-        break;
-      case 'vb':
-        if (typeof value !== 'boolean') badField(index, field, 'a boolean', value);
-        raw.vb = value;
-        break;
-      case 'vd':
-        if (!(value instanceof Uint8Array)) badField(index, field, 'a byte string', value);
-        raw.vd = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-        break;
+    if (field === 'vd') {
+      if (!(value instanceof Uint8Array)) badField(index, field, 'a byte string', value);
+      raw.vd = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    } else {
+      setCommonField(raw, field, value, allowNull, 'a text string', (name, expected, got) =>
+        badField(index, name, expected, got),
+      );
     }
   }
   return raw;

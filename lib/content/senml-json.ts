@@ -15,6 +15,7 @@ import {
   resolveSenml,
   type OutRecord,
   type RawSenmlRecord,
+  setCommonField,
   type SenmlRecord,
 } from './senml';
 import { decodeBase64, describe, fail, integerText } from './values';
@@ -51,31 +52,18 @@ function rawRecord(item: JsonObject, index: number, allowNull: boolean): RawSenm
       case 'u':
       case 'vs':
       case 'vlo':
-        if (typeof value !== 'string') badField(index, key, 'a string', value);
-        raw[key] = value;
-        break;
       case 'bt':
       case 't':
       case 'bs':
       case 's':
       case 'ut':
       case 'bver':
-        if (typeof value === 'number') raw[key] = value;
-        else if (typeof value === 'bigint') raw[key] = Number(value);
-        else badField(index, key, 'a number', value);
-        break;
       case 'bv':
       case 'v':
-        if (value === null && key === 'v' && allowNull) {
-          raw.vnull = true;
-          break;
-        }
-        if (typeof value !== 'number' && typeof value !== 'bigint') badField(index, key, 'a number', value);
-        raw[key] = value;
-        break;
       case 'vb':
-        if (typeof value !== 'boolean') badField(index, key, 'a boolean', value);
-        raw.vb = value;
+        setCommonField(raw, key, value, allowNull, 'a string', (field, expected, got) =>
+          badField(index, field, expected, got),
+        );
         break;
       case 'vd':
         if (typeof value !== 'string') badField(index, key, 'a base64url string', value);

@@ -47,6 +47,59 @@ export interface RawSenmlRecord {
   ut?: number;
 }
 
+/** The SenML fields that JSON and CBOR carry alike (every one but `vd`, whose encoding differs). */
+export type CommonSenmlField =
+  'bn' | 'n' | 'bu' | 'u' | 'vs' | 'vlo' | 'bt' | 't' | 'bs' | 's' | 'ut' | 'bver' | 'bv' | 'v' | 'vb';
+
+/**
+ * Checks and stores one common field of a record being parsed; both SenML parsers call it so the
+ * rules (strings, numbers, a `v: null` only when asked) live in one place. `textWord` names a string in
+ * that format's terms ('a string' in JSON, 'a text string' in CBOR).
+ */
+export function setCommonField(
+  raw: RawSenmlRecord,
+  field: CommonSenmlField,
+  value: unknown,
+  allowNull: boolean,
+  textWord: string,
+  bad: (field: string, expected: string, value: unknown) => never,
+): void {
+  switch (field) {
+    case 'bn':
+    case 'n':
+    case 'bu':
+    case 'u':
+    case 'vs':
+    case 'vlo':
+      if (typeof value !== 'string') bad(field, textWord, value);
+      raw[field] = value;
+      return;
+    case 'bt':
+    case 't':
+    case 'bs':
+    case 's':
+    case 'ut':
+    case 'bver':
+      if (typeof value === 'number') raw[field] = value;
+      else if (typeof value === 'bigint') raw[field] = Number(value);
+      else bad(field, 'a number', value);
+      return;
+    case 'bv':
+    case 'v':
+      if (value === null && field === 'v' && allowNull) {
+        raw.vnull = true;
+        return;
+      }
+      if (typeof value !== 'number' && typeof value !== 'bigint') bad(field, 'a number', value);
+      raw[field] = value;
+      return;
+    case 'vb':
+      if (typeof value !== 'boolean') bad(field, 'a boolean', value);
+      raw.vb = value;
+      return;
+  }
+}
+
 /** A resolved SenML record (RFC 8428 §4.6): base name, time, unit and value applied. */
 export interface SenmlRecord {
   /** bn + n. */
