@@ -2,7 +2,6 @@ import { EventEmitter } from 'node:events';
 import { CoapEndpoint } from '../coap/endpoint';
 import type {
   CoapEndpointOptions,
-  CoapMethod,
   IncomingRequest,
   IncomingResponse,
   OutgoingRequest,
@@ -1329,4 +1328,3 @@ export function executeArguments(args: unknown): string {
 }
 
 export type { Notification, SendReport };
-export type { CoapMethod };

@@ -68,7 +68,7 @@ export class ObservationService {
 
   constructor(
     private readonly store: ObservationStore,
-    private readonly deps: ObservationServiceDeps & { model?: ObjectModelLookup },
+    private readonly deps: ObservationServiceDeps,
   ) {}
 
   /** Mirrors the store in memory (at start). */
