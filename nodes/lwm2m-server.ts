@@ -1,5 +1,8 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ObjectModel } from '../lib/model/object-model';
+import type { SecureListenerOptions } from '../lib/server/lwm2m-server';
+import { parseSecurityFile } from '../lib/server/security';
 import type { Node, NodeAPI, NodeDef, NodeStatus } from './shared/node-red';
 import type { Lwm2mServerConfigNode } from './shared/server-config';
 import { acquire, forgetConfig, release, serverFor, settled } from './shared/server-host';
@@ -18,6 +21,39 @@ interface ServerConfigDef extends NodeDef {
   acceptSend?: boolean;
   queueTtl?: string | number;
   maxQueued?: string | number;
+  /** Plain CoAP on `port`; absent in flows made before DTLS: on. */
+  plainEnabled?: boolean;
+  /** DTLS on `securePort`; absent in flows made before DTLS: off. */
+  dtlsEnabled?: boolean;
+  securePort?: string | number;
+  /** Device credentials loaded at start (JSON or CSV; relative to the user directory). */
+  credentialsFile?: string;
+}
+
+/** The server's own secrets: kept in Node-RED's encrypted credentials, never in the flow file. */
+interface ServerCredentials {
+  certificate?: string;
+  privateKey?: string;
+  trustedCertificates?: string;
+}
+
+/** `-----BEGIN CERTIFICATE-----` blocks of a PEM bundle, each on its own. */
+function splitPem(bundle: string | undefined): string[] {
+  return (bundle ?? '').match(/-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----/g) ?? [];
+}
+
+/** What the config's credentials allow: X.509 with a certificate, RPK with the private key alone. */
+function secureListener(port: number, credentials: ServerCredentials): SecureListenerOptions {
+  const listener: SecureListenerOptions = { port };
+  const privateKey = credentials.privateKey?.trim();
+  const chain = splitPem(credentials.certificate);
+  const trusted = splitPem(credentials.trustedCertificates);
+  if (privateKey) {
+    listener.rawPublicKey = { privateKey };
+    if (chain.length > 0) listener.certificate = { chain, privateKey };
+  }
+  if (trusted.length > 0) listener.trustedCertificates = trusted;
+  return listener;
 }
 
 function numberOr(value: unknown, fallback: number): number {
@@ -31,6 +67,17 @@ export = function (RED: NodeAPI): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const port = numberOr(config.port, 5683);
+    const plainEnabled = config.plainEnabled !== false;
+    const dtls =
+      config.dtlsEnabled === true
+        ? secureListener(numberOr(config.securePort, 5684), node.credentials ?? {})
+        : undefined;
+    // Status text: ':5683/:5684' with both listeners (plain first), as bound (port 0 picks one).
+    const boundPorts = () =>
+      [plainEnabled ? server.address?.port : undefined, server.secureAddress?.port]
+        .filter((bound) => bound !== undefined)
+        .map((bound) => `:${bound}`)
+        .join('/');
     const model = ObjectModel.withBuiltins();
     // A relative folder is taken from the Node-RED user directory, where flows and settings live.
     const modelDirSetting = (config.modelDir ?? '').trim();
@@ -38,6 +85,11 @@ export = function (RED: NodeAPI): void {
       modelDirSetting && !path.isAbsolute(modelDirSetting)
         ? path.resolve(RED.settings.userDir ?? process.cwd(), modelDirSetting)
         : modelDirSetting;
+    const credentialsFileSetting = (config.credentialsFile ?? '').trim();
+    const credentialsFile =
+      credentialsFileSetting && !path.isAbsolute(credentialsFileSetting)
+        ? path.resolve(RED.settings.userDir ?? process.cwd(), credentialsFileSetting)
+        : credentialsFileSetting;
     const modelLoaded: Promise<void> = modelDir
       ? model.loadFolder(modelDir).then((report) => {
           node.log(`object model: ${report.loaded} definitions loaded from ${modelDir}`);
@@ -49,6 +101,8 @@ export = function (RED: NodeAPI): void {
       {
         address: (config.address ?? '').trim() || '::',
         port,
+        plain: plainEnabled,
+        ...(dtls ? { dtls } : {}),
         lifetimeGraceSeconds: numberOr(config.lifetimeGrace, 15),
         defaultLifetimeSeconds: 86400,
         reobserveOnRegister: config.reobserve !== false,
@@ -66,6 +120,12 @@ export = function (RED: NodeAPI): void {
       node.id,
     );
     const server = node.server;
+    // Device credentials from a file are (re)loaded at each start; entries added from flows stay too.
+    const credentialsLoaded: Promise<void> = credentialsFile
+      ? readFile(credentialsFile, 'utf8')
+          .then((text) => Promise.all(parseSecurityFile(text).map((info) => server.securityStore.add(info))))
+          .then((added) => node.log(`device credentials: ${added.length} loaded from ${credentialsFile}`))
+      : Promise.resolve();
     const users = new Map<string, Node>();
     let lastStatus: NodeStatus = Status.stopped;
     let started: Promise<void> | undefined;
@@ -83,16 +143,27 @@ export = function (RED: NodeAPI): void {
         if (!server.running) return;
         server.registrations
           .size()
-          .then((count) => server.running && showStatus(Status.listening(server.address?.port ?? port, count)))
+          .then((count) => server.running && showStatus(Status.listening(boundPorts(), count)))
           .catch(() => undefined);
       }, 1000);
     };
     const onStarted = () => {
       refreshCount();
-      showStatus(Status.listening(server.address?.port ?? port, 0));
+      showStatus(Status.listening(boundPorts(), 0));
     };
     const onStopped = () => showStatus(Status.stopped);
     const onServerError = (err: Error) => node.warn(err.message);
+    // A device with a wrong key retries every few seconds: one warning per address and reason a minute.
+    const handshakeWarnings = new Map<string, number>();
+    const onHandshakeFailed = (peer: { address: string; port: number }, reason: string) => {
+      const key = `${peer.address}|${reason}`;
+      const now = Date.now();
+      if ((handshakeWarnings.get(key) ?? 0) > now) return;
+      if (handshakeWarnings.size > 1000) handshakeWarnings.clear();
+      handshakeWarnings.set(key, now + 60_000);
+      node.warn(`DTLS handshake from ${peer.address}:${peer.port} failed: ${reason}`);
+    };
+    server.on('handshakeFailed', onHandshakeFailed);
     server.on('started', onStarted);
     server.on('stopped', onStopped);
     server.on('registered', refreshCount);
@@ -107,14 +178,17 @@ export = function (RED: NodeAPI): void {
         showStatus(Status.starting);
         started = modelLoaded
           .catch((err: Error) => node.warn(`object model: ${err.message}`))
+          .then(() => credentialsLoaded)
+          .catch((err: Error) => node.error(`device credentials from ${credentialsFile}: ${err.message}`))
           .then(() => acquire(server, node.id))
           .then(() => {
             if (server.address) onStarted();
           })
           .catch((err: Error) => {
-            const reason = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? `port ${port} in use` : err.message;
+            const reason = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? `port in use` : err.message;
             showStatus(Status.error(reason));
-            node.error(`LwM2M server could not start on ${config.address || '::'}:${port}: ${err.message}`);
+            const where = [plainEnabled ? port : undefined, dtls?.port].filter((p) => p !== undefined).join(' and ');
+            node.error(`LwM2M server could not start on ${config.address || '::'} port ${where}: ${err.message}`);
             throw err;
           });
         started.catch(() => undefined);
@@ -140,6 +214,7 @@ export = function (RED: NodeAPI): void {
       server.off('deregistered', refreshCount);
       server.off('expired', refreshCount);
       server.off('error', onServerError);
+      server.off('handshakeFailed', onHandshakeFailed);
       // Users deregister in their own close; whatever is left is released here, and the socket is closed
       // before done() so a redeploy can bind the same port at once.
       const stop = users.size > 0 ? release(server, node.id) : settled(server);
@@ -152,5 +227,11 @@ export = function (RED: NodeAPI): void {
     });
   }
 
-  RED.nodes.registerType('lwm2m-server', Lwm2mServerNode as unknown as (this: Node, def: NodeDef) => void);
+  RED.nodes.registerType('lwm2m-server', Lwm2mServerNode as unknown as (this: Node, def: NodeDef) => void, {
+    credentials: {
+      certificate: { type: 'text' },
+      privateKey: { type: 'password' },
+      trustedCertificates: { type: 'text' },
+    },
+  });
 };

@@ -5,7 +5,8 @@ import type { CoapCode } from '../coap/types';
  * or the request could not be built. `code` is the CoAP code ('4.04', '4.05', ...) or 'timeout',
  * 'reset', 'not-registered', 'bad-request' (a flow mistake caught before anything was sent),
  * 'invalid-response' (the device's payload could not be decoded), 'expired' (a request queued for a
- * sleeping device that did not wake up in time).
+ * sleeping device that did not wake up in time), 'no-session' (a DTLS device with no session to send in: it
+ * must handshake again, which it does when it next talks to us).
  */
 export class Lwm2mRequestError extends Error {
   override name = 'Lwm2mRequestError';
@@ -21,7 +22,8 @@ export class Lwm2mRequestError extends Error {
       | 'closed'
       | 'overloaded'
       | 'cancelled'
-      | 'expired',
+      | 'expired'
+      | 'no-session',
     readonly endpoint?: string,
     readonly path?: string,
   ) {

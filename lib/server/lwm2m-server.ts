@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { CoapEndpoint } from '../coap/endpoint';
 import type {
@@ -17,7 +18,10 @@ import { LwM2mPath, InvalidPathError } from '../model/path';
 import type { LwM2mNode, ResourceDefinition } from '../model/types';
 import { fromPlain, toPlain } from '../model/values';
 import { MemoryObservationStore, MemoryRegistrationStore } from '../store/memory';
-import type { DatagramTransport, PeerAddress } from '../transport/types';
+import { MemorySecurityStore } from '../store/memory-security';
+import { DualTransport } from '../transport/dual';
+import type { SessionTransport } from '../transport/dual';
+import type { DatagramTransport, Peer, PeerAddress } from '../transport/types';
 import { UdpTransport } from '../transport/udp';
 import type { NotificationAttributes } from './attributes';
 import { AttributeError, attributesToQuery } from './attributes';
@@ -30,6 +34,7 @@ import { QueueModeService } from './queue-mode';
 import { RegistrationService } from './registration-service';
 import { decodeSend } from './send';
 import type { SendReport } from './send';
+import type { SecurityStore } from './security';
 import type { ObservationStore, RegistrationStore, StoredObservation } from './stores';
 
 export interface Lwm2mServerOptions {
@@ -37,8 +42,16 @@ export interface Lwm2mServerOptions {
   address: string;
   /** UDP port (5683). 0 picks a free one (tests). */
   port: number;
-  /** A transport to use instead of a UDP socket (tests, DTLS later). */
+  /** A transport to use instead of a UDP socket (tests). */
   transport?: DatagramTransport;
+  /** The plain CoAP listener (`port`); false accepts devices over DTLS only. */
+  plain: boolean;
+  /** The DTLS listener (coaps, 5684 by default); absent = none. Device credentials come from `securityStore`. */
+  dtls?: SecureListenerOptions;
+  /** A secure transport to use instead of a DTLS socket (tests). */
+  secureTransport?: SessionTransport;
+  /** Device credentials (PSK, RPK, X.509 pinning): who may register as which endpoint, over which channel. */
+  securityStore: SecurityStore;
   coap: Partial<CoapEndpointOptions>;
   lifetimeGraceSeconds: number;
   defaultLifetimeSeconds: number;
@@ -55,6 +68,29 @@ export interface Lwm2mServerOptions {
   maxQueuedPerDevice: number;
   /** Queue mode: how long a held request waits for the device to wake. */
   queuedRequestTtlMs: number;
+}
+
+/**
+ * The DTLS listener: the server's own credentials and the limits. Device credentials are not here: they are
+ * looked up in the security store during each handshake.
+ */
+export interface SecureListenerOptions {
+  /** Bind address; the plain listener's by default. */
+  address?: string;
+  /** UDP port (5684). 0 picks a free one (tests). */
+  port?: number;
+  /** Our X.509 certificate chain (PEM or DER, leaf first) and its P-256 private key. */
+  certificate?: { chain: Array<string | Buffer>; privateKey: string | Buffer | KeyObject };
+  /** CA certificates that device certificates must chain to. */
+  trustedCertificates?: Array<string | Buffer>;
+  /** Our raw public key (RFC 7250), given as its P-256 private key. */
+  rawPublicKey?: { privateKey: string | Buffer | KeyObject };
+  /** IANA names of the cipher suites offered; default: every supported one the credentials allow. */
+  cipherSuites?: string[];
+  maxHandshakesPerAddress?: number;
+  maxSessions?: number;
+  sessionIdleTimeoutMs?: number;
+  handshakeTimeoutMs?: number;
 }
 
 /** What every device operation resolves with. */
@@ -153,11 +189,17 @@ export interface Lwm2mServerEvents {
   error: [error: Error];
   started: [address: PeerAddress];
   stopped: [];
+  /** A DTLS handshake failed (wrong key, unknown identity, untrusted certificate): who and why. */
+  handshakeFailed: [peer: PeerAddress, reason: string];
 }
 
-export const DEFAULT_SERVER_OPTIONS: Omit<Lwm2mServerOptions, 'model' | 'registrationStore' | 'observationStore'> = {
+export const DEFAULT_SERVER_OPTIONS: Omit<
+  Lwm2mServerOptions,
+  'model' | 'registrationStore' | 'observationStore' | 'securityStore'
+> = {
   address: '::',
   port: 5683,
+  plain: true,
   coap: {},
   lifetimeGraceSeconds: 15,
   defaultLifetimeSeconds: 86400,
@@ -189,6 +231,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   private readonly observationService: ObservationService;
   private readonly queueMode: QueueModeService;
   private boundAddress?: PeerAddress;
+  /** Set when a DTLS listener runs (alone or beside the plain one). */
+  private dual?: DualTransport;
   /** Who last wrote attributes on (registration id, path), to tell observers apart (LwM2M 1.0/1.1). */
   private readonly attributeWriters = new Map<string, { owner: string; attributes: string[] }>();
   private starting?: Promise<PeerAddress>;
@@ -201,15 +245,21 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       model: options.model ?? ObjectModel.withBuiltins(),
       registrationStore: options.registrationStore ?? new MemoryRegistrationStore(),
       observationStore: options.observationStore ?? new MemoryObservationStore(),
+      securityStore: options.securityStore ?? new MemorySecurityStore(),
     };
     this.model = this.options.model;
     this.registrations = this.options.registrationStore;
-    this.registrationService = new RegistrationService(this.registrations, this.options, {
-      registered: (registration, replaced) => this.onRegistered(registration, replaced),
-      updated: (registration, previous) => this.onUpdated(registration, previous),
-      deregistered: (registration) => this.onRegistrationEnded(registration, 'deregistered'),
-      expired: (registration) => this.onRegistrationEnded(registration, 'expired'),
-    });
+    this.registrationService = new RegistrationService(
+      this.registrations,
+      this.options,
+      {
+        registered: (registration, replaced) => this.onRegistered(registration, replaced),
+        updated: (registration, previous) => this.onUpdated(registration, previous),
+        deregistered: (registration) => this.onRegistrationEnded(registration, 'deregistered'),
+        expired: (registration) => this.onRegistrationEnded(registration, 'expired'),
+      },
+      this.options.securityStore,
+    );
     this.queueMode = new QueueModeService(
       {
         awakeWindowMs: this.options.queueAwakeWindowMs ?? maxTransmitWaitMs(this.options.coap),
@@ -268,8 +318,19 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     return this.endpoint !== undefined;
   }
 
+  /** The plain CoAP listener's address (the DTLS one's when plain is off). */
   get address(): PeerAddress | undefined {
     return this.boundAddress;
+  }
+
+  /** The DTLS listener's address, when one runs. */
+  get secureAddress(): PeerAddress | undefined {
+    return this.dual?.secureAddress();
+  }
+
+  /** Device credentials (PSK identities and keys, raw public keys, X.509 pinning). */
+  get securityStore(): SecurityStore {
+    return this.options.securityStore;
   }
 
   /** Binds the endpoint and starts expiry; safe to call again while running. */
@@ -282,9 +343,13 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   private async doStart(): Promise<PeerAddress> {
     // A fleet re-registering at once (after an outage) arrives in bursts: a 4 MiB receive buffer keeps
     // the kernel from dropping them (its default overflows at ~200 datagrams).
-    const transport =
-      this.options.transport ??
-      new UdpTransport({ address: this.options.address, port: this.options.port, recvBufferSize: 4 * 1024 * 1024 });
+    const plain = !this.options.plain
+      ? undefined
+      : (this.options.transport ??
+        new UdpTransport({ address: this.options.address, port: this.options.port, recvBufferSize: 4 * 1024 * 1024 }));
+    const secure = this.options.secureTransport;
+    const dual = secure || !plain ? new DualTransport(plain, secure) : undefined;
+    const transport = dual ?? (plain as DatagramTransport);
     // Many devices can share one address (carrier NAT, a gateway): the per-address budget is generous;
     // per-peer limits still bound what one device can cause.
     const endpoint = new CoapEndpoint(transport, { maxRequestsPerSecondPerAddress: 5000, ...this.options.coap });
@@ -292,6 +357,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     endpoint.setUnknownNotificationHandler((notification) => this.observationService.adopt(notification));
     const address = await endpoint.start();
     this.endpoint = endpoint;
+    this.dual = dual;
     this.boundAddress = address;
     try {
       await this.observationService.load();
@@ -313,6 +379,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     this.observationService.detach();
     const endpoint = this.endpoint;
     this.endpoint = undefined;
+    this.dual = undefined;
     this.boundAddress = undefined;
     if (endpoint) {
       await endpoint.close();
@@ -1029,11 +1096,23 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
 
   private async sendNow(registration: Registration, request: OutgoingRequest): Promise<IncomingResponse> {
     const endpoint = this.requireEndpoint();
+    const peer = peerOf(registration);
+    if (peer.secure && !this.dual?.canReach(peer)) {
+      // No session to encrypt with (the device's session expired or the server restarted): only the device
+      // can start a handshake; it does when it next talks to us. A queue-mode device is treated as asleep.
+      this.queueMode.markAsleep(registration);
+      throw new Lwm2mRequestError(
+        `/${request.pathSegments.join('/')} on ${registration.endpoint}: no DTLS session with the device (it must handshake again)`,
+        'no-session',
+        registration.endpoint,
+        '/' + request.pathSegments.join('/'),
+      );
+    }
     const withRoot: OutgoingRequest = registration.rootPath
       ? { ...request, pathSegments: [...registration.rootPath.split('/').filter(Boolean), ...request.pathSegments] }
       : request;
     try {
-      return await endpoint.request(peerOf(registration), withRoot);
+      return await endpoint.request(peer, withRoot);
     } catch (err) {
       if (err instanceof CoapRequestError && err.reason === 'timeout') this.queueMode.markAsleep(registration);
       throw transportError(err, registration, request.pathSegments);
@@ -1169,8 +1248,11 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
 
 // ---- helpers -------------------------------------------------------------------------------------
 
-function peerOf(registration: Registration): PeerAddress {
-  return { address: registration.address, port: registration.port };
+function peerOf(registration: Registration): Peer {
+  // A DTLS registration carries its security identity; its key is the `coaps://` one it registered with.
+  return registration.security === undefined
+    ? { address: registration.address, port: registration.port, key: registration.peerKey }
+    : { address: registration.address, port: registration.port, key: registration.peerKey, secure: true };
 }
 
 function parsePath(pathText: string, endpoint: string): LwM2mPath {

@@ -5,6 +5,8 @@ import { ContentCodecError } from '../content/types';
 import { ExpiryWheel } from './expiry-wheel';
 import type { Registration } from './registration';
 import { RegistrationError, parseObjectLinks, parseRegistrationQuery } from './registration';
+import type { SecurityStore } from './security';
+import { SecurityCheckError, authorizeRegister, checkSameChannel } from './security';
 import type { RegistrationStore } from './stores';
 
 export interface RegistrationServiceOptions {
@@ -35,6 +37,8 @@ export class RegistrationService {
     private readonly store: RegistrationStore,
     private readonly options: RegistrationServiceOptions,
     private readonly events: RegistrationEvents,
+    /** Device credentials: who may register as which endpoint (absent: anyone, over any channel). */
+    private readonly security?: SecurityStore,
   ) {}
 
   /** Rebuilds the expiry index from the store and starts sweeping (after a restart or redeploy). */
@@ -63,19 +67,22 @@ export class RegistrationService {
       const segments = request.pathSegments;
       if (segments.length === 1 && request.method === 'POST') return await this.register(request);
       if (segments.length === 2 && request.method === 'POST') return await this.update(request, segments[1]);
-      if (segments.length === 2 && request.method === 'DELETE') return await this.deregister(segments[1]);
+      if (segments.length === 2 && request.method === 'DELETE') return await this.deregister(request, segments[1]);
       if (segments.length <= 2) return { code: '4.05' };
       return { code: '4.04' };
     } catch (err) {
       if (err instanceof RegistrationError) return errorResponse(err.code, err.message);
       if (err instanceof ContentCodecError) return errorResponse('4.00', err.message);
+      if (err instanceof SecurityCheckError) return errorResponse('4.03', err.message);
       throw err;
     }
   }
 
   private async register(request: IncomingRequest): Promise<OutgoingResponse> {
     const query = parseRegistrationQuery(request.query, true);
-    const endpoint = query.endpoint ?? request.peer.security?.identity;
+    const endpoint = this.security
+      ? await authorizeRegister(this.security, query.endpoint, request.peer)
+      : (query.endpoint ?? request.peer.security?.identity);
     if (endpoint === undefined) throw new RegistrationError('the endpoint name (ep) is missing', '4.00');
     checkLinkFormat(request);
     const links = parseObjectLinks(request.payload);
@@ -112,6 +119,7 @@ export class RegistrationService {
     return this.serialised(`id:${registrationId}`, async () => {
       const previous = await this.store.getById(registrationId);
       if (!previous) return errorResponse('4.04', `no registration ${registrationId}`);
+      checkSameChannel(previous, request.peer, previous.endpoint);
       const query = parseRegistrationQuery(request.query, false, previous.lwm2mVersion);
       const next: Registration = { ...previous, lastUpdateAt: Date.now() };
       if (query.lifetime !== undefined) next.lifetime = query.lifetime;
@@ -141,8 +149,13 @@ export class RegistrationService {
     });
   }
 
-  private async deregister(registrationId: string): Promise<OutgoingResponse> {
-    const removed = await this.serialised(`id:${registrationId}`, () => this.store.remove(registrationId));
+  private async deregister(request: IncomingRequest, registrationId: string): Promise<OutgoingResponse> {
+    const removed = await this.serialised(`id:${registrationId}`, async () => {
+      const current = await this.store.getById(registrationId);
+      if (!current) return undefined;
+      checkSameChannel(current, request.peer, current.endpoint);
+      return this.store.remove(registrationId);
+    });
     if (!removed) return errorResponse('4.04', `no registration ${registrationId}`);
     this.events.deregistered(removed);
     return { code: '2.02' };

@@ -1,5 +1,5 @@
 export * from './types';
-export { normaliseAddress, peerKey, toPeer } from './peer';
+export { normaliseAddress, peerKey, toPeer, SECURE_KEY_PREFIX } from './peer';
 export { UdpTransport, type UdpTransportOptions } from './udp';
 export {
   MemoryNetwork,
@@ -11,3 +11,4 @@ export {
   type MemoryNetworkStats,
   type NetworkTap,
 } from './memory';
+export { DualTransport, type SessionTransport } from './dual';

@@ -7,6 +7,11 @@ export interface PeerAddress {
   /** IPv4 dotted quad or IPv6 text; dual-stack `::ffff:1.2.3.4` is normalised to `1.2.3.4`. */
   address: string;
   port: number;
+  /**
+   * Reached over DTLS (coaps). A secure peer has a key of its own (`coaps://…`), so a plain datagram that
+   * spoofs a DTLS device's address and port can never match one of its exchanges or observations.
+   */
+  secure?: boolean;
 }
 
 /** The security context a datagram arrived in (set by a DTLS transport; absent on plain UDP). */

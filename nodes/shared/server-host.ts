@@ -2,9 +2,14 @@ import type { ObjectModel } from '../../lib/model/object-model';
 import { Lwm2mServer } from '../../lib/server/lwm2m-server';
 import type { Lwm2mServerOptions } from '../../lib/server/lwm2m-server';
 import { MemoryObservationStore, MemoryRegistrationStore } from '../../lib/store/memory';
+import { MemorySecurityStore } from '../../lib/store/memory-security';
+import type { SecurityStore } from '../../lib/server/security';
 import type { ObservationStore, RegistrationStore } from '../../lib/server/stores';
 
-export type HostOptions = Omit<Lwm2mServerOptions, 'registrationStore' | 'observationStore' | 'model'> & {
+export type HostOptions = Omit<
+  Lwm2mServerOptions,
+  'registrationStore' | 'observationStore' | 'securityStore' | 'model'
+> & {
   model: ObjectModel;
 };
 
@@ -13,6 +18,8 @@ interface Host {
   /** Kept for the life of the process: a redeploy must not lose registrations or observations. */
   registrationStore: RegistrationStore;
   observationStore: ObservationStore;
+  /** Device credentials added from flows or files: a redeploy must not forget them either. */
+  securityStore: SecurityStore;
   server?: Lwm2mServer;
   /** Node ids holding the endpoint open. */
   holders: Set<string>;
@@ -24,9 +31,14 @@ interface Host {
 
 const hosts = new Map<string, Host>();
 
-/** One LwM2M server per bind address and port, shared by every config node that names them. */
-export function hostKey(address: string, port: number): string {
-  return `${address}|${port}`;
+/**
+ * One LwM2M server per bind address and port, shared by every config node that names them: the plain
+ * port, or the DTLS port when plain CoAP is off.
+ */
+export function hostKey(options: Pick<Lwm2mServerOptions, 'address' | 'port' | 'plain' | 'dtls'>): string {
+  return options.plain || !options.dtls
+    ? `${options.address}|${options.port}`
+    : `${options.address}|s${options.dtls.port ?? 5684}`;
 }
 
 function hostFor(key: string): Host {
@@ -36,6 +48,7 @@ function hostFor(key: string): Host {
       key,
       registrationStore: new MemoryRegistrationStore(),
       observationStore: new MemoryObservationStore(),
+      securityStore: new MemorySecurityStore(),
       holders: new Set(),
       configs: new Set(),
       transition: Promise.resolve(),
@@ -51,7 +64,7 @@ function hostFor(key: string): Host {
  * exists. A server whose config nodes have all closed is replaced, so a redeploy applies new options.
  */
 export function serverFor(options: HostOptions, configId: string): Lwm2mServer {
-  const host = hostFor(hostKey(options.address, options.port));
+  const host = hostFor(hostKey(options));
   const unused = host.configs.size === 0 && host.holders.size === 0;
   host.configs.add(configId);
   if (!host.server || (unused && !host.server.running)) {
@@ -59,6 +72,7 @@ export function serverFor(options: HostOptions, configId: string): Lwm2mServer {
       ...options,
       registrationStore: host.registrationStore,
       observationStore: host.observationStore,
+      securityStore: host.securityStore,
     });
   }
   return host.server;
@@ -66,7 +80,7 @@ export function serverFor(options: HostOptions, configId: string): Lwm2mServer {
 
 /** `holderId` needs the endpoint: the first holder starts it. */
 export function acquire(server: Lwm2mServer, holderId: string): Promise<unknown> {
-  const host = hostFor(hostKey(server.options.address, server.options.port));
+  const host = hostFor(hostKey(server.options));
   host.holders.add(holderId);
   host.transition = host.transition.then(
     () => (host.holders.size > 0 ? server.start() : undefined),
@@ -77,7 +91,7 @@ export function acquire(server: Lwm2mServer, holderId: string): Promise<unknown>
 
 /** `holderId` lets go: the last one out stops the endpoint (the stores stay). */
 export function release(server: Lwm2mServer, holderId: string): Promise<unknown> {
-  const host = hostFor(hostKey(server.options.address, server.options.port));
+  const host = hostFor(hostKey(server.options));
   host.holders.delete(holderId);
   const stopIfUnused = () => (host.holders.size === 0 ? server.stop() : undefined);
   host.transition = host.transition.then(stopIfUnused, stopIfUnused);
@@ -86,12 +100,12 @@ export function release(server: Lwm2mServer, holderId: string): Promise<unknown>
 
 /** Config node `configId` closed: it no longer holds this server. */
 export function forgetConfig(server: Lwm2mServer, configId: string): void {
-  hostFor(hostKey(server.options.address, server.options.port)).configs.delete(configId);
+  hostFor(hostKey(server.options)).configs.delete(configId);
 }
 
 /** Waits for any start/stop in progress on this server's address. */
 export function settled(server: Lwm2mServer): Promise<unknown> {
-  return hostFor(hostKey(server.options.address, server.options.port)).transition.catch(() => undefined);
+  return hostFor(hostKey(server.options)).transition.catch(() => undefined);
 }
 
 /** For tests: forget every host (stopping their servers). */

@@ -3,10 +3,10 @@ import type { NodeStatus } from './node-red';
 /** Status conventions (Node-RED core style): short text; green dot = working, ring = waiting, red = error. */
 export const Status = {
   clear: {} as Record<string, never>,
-  listening: (port: number, devices: number): NodeStatus => ({
+  listening: (ports: string, devices: number): NodeStatus => ({
     fill: 'green',
     shape: 'dot',
-    text: `:${port} · ${devices} device${devices === 1 ? '' : 's'}`,
+    text: `${ports} · ${devices} device${devices === 1 ? '' : 's'}`,
   }),
   starting: { fill: 'yellow', shape: 'ring', text: 'starting' } as NodeStatus,
   stopped: { fill: 'grey', shape: 'ring', text: 'stopped' } as NodeStatus,

@@ -146,7 +146,7 @@ export class CoapDevice {
     query: string,
     payload?: string | Buffer,
     contentFormat: string | number = 'application/link-format',
-  ): Promise<{ code: string; location?: string }> {
+  ): Promise<{ code: string; location?: string; diagnostic: string }> {
     return new Promise((resolve, reject) => {
       const request = coap.request({
         hostname: '127.0.0.1',
@@ -166,7 +166,11 @@ export class CoapDevice {
         const locationPaths = (res._packet.options ?? [])
           .filter((option) => option.name === 'Location-Path')
           .map((option) => Buffer.from(option.value as Buffer).toString());
-        resolve({ code: res.code, location: locationPaths.length ? '/' + locationPaths.join('/') : undefined });
+        resolve({
+          code: res.code,
+          location: locationPaths.length ? '/' + locationPaths.join('/') : undefined,
+          diagnostic: Buffer.from(res.payload ?? []).toString('utf8'),
+        });
       });
       request.on('error', reject);
       request.end();
@@ -178,6 +182,16 @@ export class CoapDevice {
     if (answer.code !== '2.01') throw new Error(`register answered ${answer.code}`);
     this.location = answer.location;
     return answer.code;
+  }
+
+  /** A Register with exactly this query (no `ep` added): the code and diagnostic, whatever they are. */
+  async tryRegister(
+    query: string,
+    links = '</1/0>,</3/0>,</3303/0>',
+  ): Promise<{ code: string; location?: string; diagnostic: string }> {
+    const answer = await this.send('POST', '/rd', query, links);
+    if (answer.code === '2.01') this.location = answer.location;
+    return answer;
   }
 
   async update(query = '', links?: string): Promise<string> {
