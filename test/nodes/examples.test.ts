@@ -42,7 +42,7 @@ describe('example flows', function () {
       const flow = JSON.parse(fs.readFileSync(path.join(examplesDir, file), 'utf8')) as Record<string, unknown>[];
       // Any free port instead of 5683, and simulated devices pointed nowhere: this checks the flow, not a device.
       for (const node of flow) {
-        if (node.type === 'lwm2m-server') Object.assign(node, { port: 0, address: '127.0.0.1' });
+        if (node.type === 'lwm2m-server') Object.assign(node, { port: 0, securePort: 0, address: '127.0.0.1' });
         if (node.type === 'lwm2m-device') node.serverUri = 'coap://127.0.0.1:9';
       }
       await helper.load(allNodes, flow);

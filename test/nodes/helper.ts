@@ -56,3 +56,10 @@ export function nextMessage(node: TestNode, timeoutMs = 5000): Promise<Record<st
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** What a Catch node would get: done(err) reports through node.error(err, msg). */
+export function nextError(node: TestNode): Promise<[Error, Record<string, unknown>]> {
+  return new Promise((resolve) =>
+    node.on('call:error', (call: { args: [Error, Record<string, unknown>] }) => resolve(call.args)),
+  );
+}

@@ -3,7 +3,7 @@ import type * as coap from 'coap';
 import type { Lwm2mServerConfigNode } from '../../nodes/shared/server-config';
 import { resetHosts } from '../../nodes/shared/server-host';
 import { CoapDevice } from '../peers/coap-device';
-import { delay, helper, nextMessage, ourNodes } from './helper';
+import { delay, helper, nextError, nextMessage, ourNodes } from './helper';
 import type { TestNode } from './helper';
 
 const TEXT = 0;
@@ -60,11 +60,6 @@ async function until(condition: () => boolean, timeoutMs = 3000): Promise<void> 
     if (waited >= timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
     await delay(20);
   }
-}
-
-/** What a Catch node would get: done(err) reports through node.error(err, msg). */
-function nextError(node: TestNode): Promise<[Error, Msg]> {
-  return new Promise((resolve) => node.on('call:error', (call: { args: [Error, Msg] }) => resolve(call.args)));
 }
 
 describe('Node-RED nodes: discover, create, delete, write attributes, send in, queue events', function () {

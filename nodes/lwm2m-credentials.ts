@@ -1,0 +1,137 @@
+import type { SecurityInfo, SecurityStore } from '../lib/server/security';
+import {
+  SecurityInfoError,
+  clashMessage,
+  parseSecurityFile,
+  parseSecurityInfo,
+  securityInfoToPlain,
+} from '../lib/server/security';
+import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
+import { serverConfig } from './shared/operation-node';
+import { Status } from './shared/status';
+
+type Action = 'add' | 'remove' | 'get' | 'list';
+const ACTIONS: readonly Action[] = ['add', 'remove', 'get', 'list'];
+
+interface CredentialsConfig extends NodeDef {
+  server?: string;
+  /** add | remove | get | list; blank = from msg.action. */
+  action?: string;
+  /** Output keys in hex (get/list): off by default, keys do not belong in debug output. */
+  revealKeys?: boolean;
+}
+
+/** A flow mistake, told to a Catch node with the reason. */
+class CredentialsInputError extends Error {
+  override name = 'CredentialsInputError';
+}
+
+/**
+ * Device credentials in the server's security store, managed from a flow: add (one entry, an array, or the
+ * text of a JSON or CSV file), remove, get, list. A fleet's keys live in the store, not in node settings.
+ */
+export = function (RED: NodeAPI): void {
+  function Lwm2mCredentialsNode(this: Node, config: CredentialsConfig): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const serverNode = serverConfig(RED, node, config.server);
+    if (!serverNode) return;
+    const store = serverNode.server.securityStore;
+
+    const run = async (action: Action, msg: NodeMessage): Promise<unknown> => {
+      switch (action) {
+        case 'add': {
+          const infos = entriesOf(msg.payload);
+          // Every entry is checked before any is stored: a bad line or a clash in a batch stores nothing.
+          await checkClashes(store, infos);
+          const added: string[] = [];
+          const replaced: string[] = [];
+          for (const info of infos) {
+            if (await store.add(info)) replaced.push(info.endpoint);
+            added.push(info.endpoint);
+          }
+          return { added, replaced };
+        }
+        case 'remove': {
+          const removed: string[] = [];
+          for (const endpoint of endpointsOf(msg)) if (await store.remove(endpoint)) removed.push(endpoint);
+          return { removed };
+        }
+        case 'get': {
+          const [endpoint] = endpointsOf(msg);
+          const info = await store.getByEndpoint(endpoint);
+          return info ? securityInfoToPlain(info, config.revealKeys === true) : null;
+        }
+        case 'list':
+          return (await store.list()).map((info) => securityInfoToPlain(info, config.revealKeys === true));
+      }
+    };
+
+    node.on('input', (msg, send, done) => {
+      const action = actionOf(config.action, msg);
+      Promise.resolve()
+        .then(() => {
+          if (!action) throw new CredentialsInputError(`msg.action must be one of ${ACTIONS.join(', ')}`);
+          return run(action, msg);
+        })
+        .then((payload) => {
+          msg.payload = payload;
+          node.status(Status.ok(action === 'list' ? `${(payload as unknown[]).length} devices` : action!));
+          send(msg);
+          done();
+        })
+        .catch((err: Error) => {
+          node.status(Status.error(action ?? 'error'));
+          done(err instanceof SecurityInfoError ? new CredentialsInputError(err.message) : err);
+        });
+    });
+  }
+  RED.nodes.registerType('lwm2m-credentials', Lwm2mCredentialsNode as unknown as (this: Node, def: NodeDef) => void);
+};
+
+function actionOf(configured: string | undefined, msg: NodeMessage): Action | undefined {
+  const value = configured || (typeof msg.action === 'string' ? msg.action.toLowerCase() : undefined);
+  return ACTIONS.find((action) => action === value);
+}
+
+/** A PSK identity or public key taken by another endpoint, in the store or earlier in the same batch. */
+async function checkClashes(store: SecurityStore, infos: SecurityInfo[]): Promise<void> {
+  const batch = new Map<string, string>();
+  for (const info of infos) {
+    if (info.mode === 'x509') continue;
+    const key = info.mode === 'psk' ? `psk:${info.identity}` : `rpk:${info.publicKey.toString('hex')}`;
+    const holder =
+      batch.get(key) ??
+      (info.mode === 'psk' ? await store.getByPskIdentity(info.identity) : await store.getByPublicKey(info.publicKey))
+        ?.endpoint;
+    if (holder !== undefined && holder !== info.endpoint)
+      throw new CredentialsInputError(clashMessage(info, { endpoint: holder, mode: 'x509' }));
+    batch.set(key, info.endpoint);
+  }
+}
+
+/** msg.payload as entries: an object, an array of them, or JSON/CSV text (a file read by a file-in node). */
+function entriesOf(payload: unknown): SecurityInfo[] {
+  if (typeof payload === 'string' || Buffer.isBuffer(payload)) return parseSecurityFile(payload.toString());
+  if (Array.isArray(payload))
+    return payload.map((entry, i) => {
+      try {
+        return parseSecurityInfo(entry);
+      } catch (err) {
+        throw new CredentialsInputError(`entry ${i + 1}: ${(err as Error).message}`);
+      }
+    });
+  if (payload !== null && typeof payload === 'object') return [parseSecurityInfo(payload)];
+  throw new CredentialsInputError('msg.payload must be device credentials: an object, an array, or JSON/CSV text');
+}
+
+/** Endpoint names from msg.endpoint, msg.payload (a name, a list, or an entry), or msg.topic. */
+function endpointsOf(msg: NodeMessage): string[] {
+  const source = msg.endpoint ?? msg.payload ?? msg.topic;
+  const names = (Array.isArray(source) ? source : [source]).map((item) =>
+    item !== null && typeof item === 'object' ? (item as { endpoint?: unknown }).endpoint : item,
+  );
+  if (names.length === 0 || names.some((name) => typeof name !== 'string' || name.length === 0))
+    throw new CredentialsInputError('an endpoint name is needed: msg.endpoint, msg.payload or msg.topic');
+  return names as string[];
+}
