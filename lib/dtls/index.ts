@@ -1,0 +1,19 @@
+/**
+ * DTLS 1.2 server (RFC 6347) on node:crypto, as a DatagramTransport for the CoAP endpoint.
+ *
+ * Layers, bottom up: bytes (TLS vectors), record (record format, CID form), replay (anti-replay
+ * window), cipher (CCM_8 / GCM / CBC+HMAC record protection), prf (key derivation), handshake
+ * (message framing, fragmentation, reassembly), messages (message bodies), cookie (stateless
+ * HelloVerifyRequest), flight (retransmission), credentials (keys, certificate chains),
+ * server-handshake (the state machine, full and abbreviated), session-cache (resumable sessions),
+ * connection (one peer's association), transport (the socket).
+ */
+export {
+  CONNECTION_ID_LENGTH,
+  DtlsTransport,
+  HANDSHAKE_PMTU,
+  type DtlsServerOptions,
+  type DtlsStats,
+  type DtlsTransportEvents,
+} from './transport';
+export { CIPHER_SUITES, type CipherSuite } from './suites';

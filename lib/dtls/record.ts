@@ -1,0 +1,87 @@
+import { ContentType, DTLS_1_0, DTLS_1_2 } from './constants';
+
+/**
+ * DTLS 1.2 records (RFC 6347 §4.1): type, version, epoch, 48-bit sequence number, length, fragment;
+ * and the Connection ID form (RFC 9146 §4): type tls12_cid, with the CID between sequence number and
+ * length. A CID's length is not on the wire: the receiver knows it because it chose it.
+ */
+
+export const RECORD_HEADER_LENGTH = 13;
+/** RFC 6347 §4.1: 2^14 plaintext plus at most 2048 bytes of expansion. */
+export const MAX_CIPHERTEXT_LENGTH = 16384 + 2048;
+export const MAX_PLAINTEXT_LENGTH = 16384;
+/** 2^48 - 1: a sequence number must never wrap within an epoch. */
+export const MAX_SEQUENCE = 0xffffffffffff;
+
+export interface DtlsRecord {
+  type: number;
+  version: number;
+  epoch: number;
+  sequence: number;
+  /** The Connection ID (tls12_cid records only). */
+  cid?: Buffer;
+  fragment: Buffer;
+}
+
+/**
+ * Splits a datagram into its records. Parsing stops at the first record that is malformed or
+ * truncated; the ones before it are returned (RFC 6347 §4.1.2.7: invalid records are dropped, not
+ * the datagram's earlier good ones).
+ */
+export function parseRecords(datagram: Buffer, cidLength = 0): DtlsRecord[] {
+  const records: DtlsRecord[] = [];
+  let offset = 0;
+  while (datagram.length - offset >= RECORD_HEADER_LENGTH) {
+    const type = datagram[offset];
+    const version = datagram.readUInt16BE(offset + 1);
+    if (version !== DTLS_1_2 && version !== DTLS_1_0) break;
+    const cidLengthHere = type === ContentType.tls12Cid ? cidLength : 0;
+    if (type === ContentType.tls12Cid && cidLength === 0) break;
+    const headerLength = RECORD_HEADER_LENGTH + cidLengthHere;
+    if (datagram.length - offset < headerLength) break;
+    const length = datagram.readUInt16BE(offset + headerLength - 2);
+    const end = offset + headerLength + length;
+    if (end > datagram.length || length > MAX_CIPHERTEXT_LENGTH) break;
+    const record: DtlsRecord = {
+      type,
+      version,
+      epoch: datagram.readUInt16BE(offset + 3),
+      sequence: datagram.readUIntBE(offset + 5, 6),
+      fragment: datagram.subarray(offset + headerLength, end),
+    };
+    if (cidLengthHere > 0) record.cid = datagram.subarray(offset + 11, offset + 11 + cidLengthHere);
+    records.push(record);
+    offset = end;
+  }
+  return records;
+}
+
+/** A record; with `cid` (non-empty) in the RFC 9146 form, whose type must then be tls12_cid. */
+export function encodeRecord(type: number, epoch: number, sequence: number, fragment: Buffer, cid?: Buffer): Buffer {
+  const cidLength = cid?.length ?? 0;
+  const out = Buffer.allocUnsafe(RECORD_HEADER_LENGTH + cidLength + fragment.length);
+  out[0] = type;
+  out.writeUInt16BE(DTLS_1_2, 1);
+  out.writeUInt16BE(epoch, 3);
+  out.writeUIntBE(sequence, 5, 6);
+  if (cid !== undefined) cid.copy(out, 11);
+  out.writeUInt16BE(fragment.length, 11 + cidLength);
+  fragment.copy(out, RECORD_HEADER_LENGTH + cidLength);
+  return out;
+}
+
+/** DTLSInnerPlaintext (RFC 9146 §4): the content, its real type, no padding (we add none). */
+export function encodeInnerPlaintext(type: number, content: Buffer): Buffer {
+  return Buffer.concat([content, Buffer.from([type])]);
+}
+
+/**
+ * Splits a DTLSInnerPlaintext: trailing zeros are padding (Mbed TLS pads to 16 bytes), the last
+ * non-zero byte is the real content type. Undefined when there is none.
+ */
+export function decodeInnerPlaintext(inner: Buffer): { type: number; content: Buffer } | undefined {
+  let end = inner.length;
+  while (end > 0 && inner[end - 1] === 0) end--;
+  if (end === 0) return undefined;
+  return { type: inner[end - 1], content: inner.subarray(0, end - 1) };
+}

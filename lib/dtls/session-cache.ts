@@ -1,0 +1,51 @@
+import type { ResumableSession } from './server-handshake';
+
+/**
+ * Sessions that clients may resume, by session ID: bounded in number (the oldest entry goes first)
+ * and in age (an entry expires `lifetimeMs` after it was stored; a resumption stores it again).
+ */
+export class SessionCache {
+  /** Map order is insertion order: the first entry is the oldest. */
+  private readonly entries = new Map<string, { session: ResumableSession; expiresAt: number }>();
+
+  constructor(
+    private readonly maxEntries: number,
+    private readonly lifetimeMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(id: Buffer): ResumableSession | undefined {
+    const key = id.toString('hex');
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt <= this.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry.session;
+  }
+
+  set(id: Buffer, session: ResumableSession): void {
+    const key = id.toString('hex');
+    this.entries.delete(key);
+    this.entries.set(key, { session, expiresAt: this.now() + this.lifetimeMs });
+    while (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next().value as string;
+      this.entries.delete(oldest);
+    }
+  }
+
+  delete(id: Buffer): void {
+    this.entries.delete(id.toString('hex'));
+  }
+
+  /** Drops expired entries (the transport's idle sweep calls this). */
+  sweep(): void {
+    const now = this.now();
+    for (const [key, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(key);
+  }
+}
