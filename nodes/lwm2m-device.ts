@@ -26,6 +26,16 @@ function objectList(text: string | undefined): number[] {
     .filter((id) => id !== 0 && id !== 1 && id !== 3);
 }
 
+/** The PSK of a coaps:// device (identity as text, key in hex), or undefined when none is set. */
+function pskOf(credentials: Record<string, string | undefined>): { identity: string; key: Buffer } | undefined {
+  const identity = (credentials.pskIdentity ?? '').trim();
+  const keyHex = (credentials.pskKey ?? '').trim().replace(/^0x/i, '');
+  if (identity === '' && keyHex === '') return undefined;
+  if (identity === '') throw new Error('a PSK key needs its identity');
+  if (!/^(?:[0-9a-fA-F]{2}){4,64}$/.test(keyHex)) throw new Error('the PSK key must be 4-64 bytes in hex');
+  return { identity, key: Buffer.from(keyHex, 'hex') };
+}
+
 /**
  * A simulated LwM2M device in a flow: it registers with a server, answers it, and notifies. msg in
  * sets a resource (msg.topic = path, msg.payload = value) or sends a command (msg.command); what the
@@ -38,6 +48,7 @@ export = function (RED: NodeAPI): void {
     const endpoint = (config.endpoint ?? '').trim() || `node-red-${node.id}`;
     let client: Lwm2mClient;
     try {
+      const psk = pskOf(node.credentials ?? {});
       client = new Lwm2mClient({
         endpointName: endpoint,
         serverUri: (config.serverUri ?? '').trim() || 'coap://127.0.0.1:5683',
@@ -48,6 +59,7 @@ export = function (RED: NodeAPI): void {
         queueMode: config.queueMode === true,
         objects: objectList(config.objects),
         simulateEveryMs: Number(config.changeEvery) > 0 ? Number(config.changeEvery) * 1000 : 0,
+        ...(psk ? { psk } : {}),
       });
     } catch (err) {
       node.status(Status.error('bad settings'));
@@ -107,5 +119,7 @@ export = function (RED: NodeAPI): void {
       client.stop({ deregister: true, timeoutMs: 2000 }).then(done, done);
     });
   }
-  RED.nodes.registerType('lwm2m-device', Lwm2mDeviceNode as unknown as (this: Node, def: NodeDef) => void);
+  RED.nodes.registerType('lwm2m-device', Lwm2mDeviceNode as unknown as (this: Node, def: NodeDef) => void, {
+    credentials: { pskIdentity: { type: 'text' }, pskKey: { type: 'password' } },
+  });
 };

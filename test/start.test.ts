@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { Lwm2mClient } from '../lib/client';
 import { CoapDevice } from './peers/coap-device';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -21,7 +22,7 @@ function freeTcpPort(): Promise<number> {
 describe('npm start (Node-RED with our nodes and the getting-started flow)', function () {
   this.timeout(60000);
 
-  it('starts Node-RED, loads every node and takes device registrations on UDP 5683', async function () {
+  it('starts Node-RED, loads every node and takes registrations on UDP 5683 and, with a PSK, on DTLS 5684', async function () {
     const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lwm2m-start-'));
     const port = await freeTcpPort();
     const child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], {
@@ -34,6 +35,7 @@ describe('npm start (Node-RED with our nodes and the getting-started flow)', fun
     child.stderr.on('data', (chunk) => (output += chunk));
     const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
     let device: CoapDevice | undefined;
+    let secureDevice: Lwm2mClient | undefined;
     try {
       for (let i = 0; i < 200 && !output.includes('Started flows'); i++) await new Promise((r) => setTimeout(r, 100));
       assert.match(output, /Started flows/, output);
@@ -61,7 +63,19 @@ describe('npm start (Node-RED with our nodes and the getting-started flow)', fun
       await device.register();
       assert.match(device.location ?? '', /^\/rd\//);
       await device.deregister();
+      // Step 4 of the flow: its inject button adds the demo PSK device; then it registers over DTLS on 5684.
+      const injected = await fetch(`http://127.0.0.1:${port}/inject/9d2f6a1e8c4b7053`, { method: 'POST' });
+      assert.equal(injected.status, 200);
+      secureDevice = new Lwm2mClient({
+        endpointName: 'sensor-1',
+        serverUri: 'coaps://127.0.0.1:5684',
+        psk: { identity: 'sensor-1', key: Buffer.from('sensor-1-key-123') },
+        registerRetry: { initialDelayMs: 200, maxDelayMs: 500, maxAttempts: 10 },
+      });
+      await secureDevice.start();
+      assert.equal(secureDevice.state, 'registered');
     } finally {
+      await secureDevice?.stop({ timeoutMs: 2000 }).catch(() => undefined);
       await device?.stop();
       child.kill('SIGTERM');
       await exited;

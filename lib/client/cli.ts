@@ -16,7 +16,9 @@ A fleet of simulated LwM2M devices (one UDP socket each) that register with a se
 registration up to date, answer Read/Write/Execute/Observe/Discover/Create/Delete and notify.
 
 Options:
-  -s, --server <uri>        LwM2M server (default coap://127.0.0.1:5683)
+  -s, --server <uri>        LwM2M server (default coap://127.0.0.1:5683; coaps://host:5684 with --psk)
+      --psk <id:hexkey>     DTLS pre-shared key: identity and key in hex (one device), or just the
+                            hex key (every device uses its endpoint name as the identity)
   -n, --count <n>           number of devices (default 1)
   -p, --prefix <text>       endpoint name prefix (default "sim-"): sim-1, sim-2, ...
       --start-index <n>     number of the first device (default 1)
@@ -74,6 +76,7 @@ export function parseCommandLine(argv: string[]): CliOptions | undefined {
     allowPositionals: false,
     options: {
       server: { type: 'string', short: 's' },
+      psk: { type: 'string' },
       count: { type: 'string', short: 'n' },
       prefix: { type: 'string', short: 'p' },
       'start-index': { type: 'string' },
@@ -106,6 +109,16 @@ export function parseCommandLine(argv: string[]): CliOptions | undefined {
     lwm2mVersion: version as ClientLwm2mVersion,
   };
   if (values.prefix !== undefined) fleet.prefix = values.prefix;
+  if (values.psk !== undefined) {
+    const separator = values.psk.lastIndexOf(':');
+    const identity = separator >= 0 ? values.psk.slice(0, separator) : undefined;
+    const keyHex = values.psk.slice(separator + 1);
+    if (!/^(?:[0-9a-fA-F]{2}){4,64}$/.test(keyHex)) throw new RangeError('--psk: the key must be 4-64 bytes in hex');
+    if (identity !== undefined && (identity === '' || fleet.count > 1))
+      throw new RangeError('--psk: an identity is for one device; for a fleet give only the key');
+    fleet.psk = { identity, key: Buffer.from(keyHex, 'hex') };
+    if (!fleet.serverUri.startsWith('coaps:')) throw new RangeError('--psk needs a coaps:// --server');
+  }
   if (values['start-index'] !== undefined) fleet.startIndex = positiveInteger(values['start-index'], 'start-index', 0);
   if (values.objects !== undefined) {
     fleet.objects = values.objects

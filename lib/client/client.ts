@@ -11,6 +11,7 @@ import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { encodeUint } from '../coap/codec';
 import { CoapEndpoint } from '../coap/endpoint';
+import { CoapRequestError } from '../coap/types';
 import type {
   CoapEndpointOptions,
   IncomingRequest,
@@ -40,6 +41,8 @@ import { applyAttributeQuery, effectiveAttributes, type ClientAttributes, type C
 import { downloadPackage } from './download';
 import { ClientError } from './errors';
 import { discoverLinks, registrationLinks } from './links';
+import { DtlsClientTransport } from './dtls-transport';
+import type { PskCredentials } from './dtls-transport';
 import { NotifierTransport } from './notifier-transport';
 import {
   ClientInstance,
@@ -101,7 +104,12 @@ export interface Lwm2mClientOptions {
   objects: Array<number | string | ObjectChoice>;
   /** Object definitions (default: the built-in ones, shared). */
   model?: ObjectModel;
-  /** Makes the socket; default a UdpTransport on bindAddress:bindPort. */
+  /**
+   * Pre-shared key for a `coaps://` server: the device speaks DTLS 1.2 through node-dtls-client (the
+   * LwM2M mandatory TLS_PSK_WITH_AES_128_CCM_8 first).
+   */
+  psk?: PskCredentials;
+  /** Makes the socket; default a UdpTransport on bindAddress:bindPort (a DTLS one with `psk`). */
   transport?: (local: { address: string; port: number }) => DatagramTransport;
   /** Local address to bind (default: 0.0.0.0 for an IPv4 server, :: for IPv6). */
   bindAddress?: string;
@@ -586,11 +594,17 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
   // ================================================================ registration
 
   private async open(): Promise<void> {
-    const server = await resolveServer(this.options.serverUri, this.options.transport !== undefined);
+    const psk = this.options.psk;
+    const server = await resolveServer(
+      this.options.serverUri,
+      this.options.transport !== undefined || psk !== undefined,
+    );
+    if (psk && !this.options.serverUri.startsWith('coaps:'))
+      throw new RangeError(`server URI "${this.options.serverUri}": a PSK needs a coaps:// URI`);
     this.serverPeer = server;
     const bindAddress = this.options.bindAddress ?? (isIP(server.address) === 6 ? '::' : '0.0.0.0');
     const local = { address: bindAddress, port: this.options.bindPort };
-    const inner = this.options.transport?.(local) ?? new UdpTransport(local);
+    const inner = this.options.transport?.(local) ?? (psk ? this.dtlsTransport(server, psk) : new UdpTransport(local));
     const coap = { maxBodySize: 16 * 1024 * 1024, ...this.options.coap };
     const endpoint = new CoapEndpoint((this.transport = new NotifierTransport(inner)), coap);
     endpoint.onError = (err) => this.emitError(err instanceof Error ? err : new Error(String(err)));
@@ -667,8 +681,18 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
     if (this.objectsChanged) this.deferUpdate();
   }
 
+  private dtlsTransport(server: PeerAddress, psk: PskCredentials): DtlsClientTransport {
+    const transport = new DtlsClientTransport(server, psk);
+    transport.onError = (err) => this.emitError(err);
+    return transport;
+  }
+
   private registrationFailed(err: Error): void {
     if (this._state !== 'registering') return;
+    // No answer over DTLS: the server may have lost our session (a restart); a new handshake is the cure.
+    const inner = this.transport?.inner;
+    if (inner instanceof DtlsClientTransport && err instanceof CoapRequestError && err.reason === 'timeout')
+      inner.newSession();
     this.counters.registrationFailures++;
     this.attempts++;
     if (this.listenerCount('registrationFailed') > 0) this.emit('registrationFailed', err);

@@ -49,6 +49,11 @@ export interface FleetOptions {
   confirmableNotifications: boolean;
   coap: Partial<CoapEndpointOptions>;
   registerRetry: Partial<RetryPolicy>;
+  /**
+   * DTLS with a pre-shared key (a `coaps://` serverUri): `identity` as given for a single device, or each
+   * device's endpoint name when it is absent (a fleet whose devices share one key, as a test bench may).
+   */
+  psk?: { identity?: string; key: Buffer };
   /** Seed for the devices' simulated values (default: random). */
   seed?: number;
   /** Per-device extra options. */
@@ -168,6 +173,7 @@ export class Fleet extends EventEmitter<FleetEvents> {
         binding: o.binding,
         queueMode: o.queueMode,
         contentFormats: o.contentFormats,
+        psk: o.psk ? { identity: o.psk.identity ?? endpointName, key: o.psk.key } : undefined,
         bindAddress: address,
         transport:
           this.ports === undefined

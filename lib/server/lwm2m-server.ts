@@ -18,6 +18,7 @@ import { LwM2mPath, InvalidPathError } from '../model/path';
 import type { LwM2mNode, ResourceDefinition } from '../model/types';
 import { fromPlain, toPlain } from '../model/values';
 import { MemoryObservationStore, MemoryRegistrationStore } from '../store/memory';
+import { DtlsTransport } from '../dtls';
 import { MemorySecurityStore } from '../store/memory-security';
 import { DualTransport } from '../transport/dual';
 import type { SessionTransport } from '../transport/dual';
@@ -189,6 +190,8 @@ export interface Lwm2mServerEvents {
   error: [error: Error];
   started: [address: PeerAddress];
   stopped: [];
+  /** A DTLS device's session followed it to a new address (Connection ID): the registration now, and before. */
+  moved: [registration: Registration, previous: Registration];
   /** A DTLS handshake failed (wrong key, unknown identity, untrusted certificate): who and why. */
   handshakeFailed: [peer: PeerAddress, reason: string];
 }
@@ -347,8 +350,10 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       ? undefined
       : (this.options.transport ??
         new UdpTransport({ address: this.options.address, port: this.options.port, recvBufferSize: 4 * 1024 * 1024 }));
-    const secure = this.options.secureTransport;
+    const secure =
+      this.options.secureTransport ?? (this.options.dtls ? this.createDtlsTransport(this.options.dtls) : undefined);
     const dual = secure || !plain ? new DualTransport(plain, secure) : undefined;
+    if (dual) dual.onPeerMoved = (key, current) => void this.followMovedPeer(key, current);
     const transport = dual ?? (plain as DatagramTransport);
     // Many devices can share one address (carrier NAT, a gateway): the per-address budget is generous;
     // per-peer limits still bound what one device can cause.
@@ -369,6 +374,38 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     }
     this.emit('started', address);
     return address;
+  }
+
+  /**
+   * A DTLS session moved (Connection ID after a NAT rebinding): the registration shows the device's new
+   * address. Requests need nothing: they go by the session's key, which stays the same.
+   */
+  private async followMovedPeer(key: string, current: PeerAddress): Promise<void> {
+    try {
+      const registration = await this.registrations.getByPeer(key);
+      if (!registration || (registration.address === current.address && registration.port === current.port)) return;
+      await this.registrations.update({ ...registration, address: current.address, port: current.port });
+      this.emit('moved', { ...registration, address: current.address, port: current.port }, registration);
+    } catch (err) {
+      this.emitError(err as Error);
+    }
+  }
+
+  private createDtlsTransport(listener: SecureListenerOptions): DtlsTransport {
+    const store = this.options.securityStore;
+    const memory = store instanceof MemorySecurityStore ? store : undefined;
+    const transport = new DtlsTransport({
+      address: this.options.address,
+      ...listener,
+      // The memory store answers synchronously: no promise per handshake on the common path.
+      pskKey: memory
+        ? (identity) => memory.pskKeySync(identity)
+        : (identity) => store.getByPskIdentity(identity).then((info) => info?.key),
+      clientRawPublicKey: (spki) => store.getByPublicKey(spki).then((info) => info?.endpoint),
+      onError: (err) => this.emitError(err),
+    });
+    transport.on('handshakeFailed', (peer: PeerAddress, reason: string) => this.emit('handshakeFailed', peer, reason));
+    return transport;
   }
 
   /** Closes the socket and stops timers. Registrations and observations stay in their stores. */

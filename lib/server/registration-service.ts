@@ -111,7 +111,9 @@ export class RegistrationService {
 
     const replaced = await this.serialised(`ep:${endpoint}`, () => this.store.add(registration));
     this.wheel.schedule(registration.id, this.expiresAt(registration));
-    this.events.registered(registration, replaced);
+    // Told once the 2.01 is on its way (Leshan does the same): a listener's first request must not reach the
+    // device before its registration is confirmed; Wakaama ignores requests until it has the 2.01.
+    setImmediate(() => this.events.registered(registration, replaced));
     return { code: '2.01', locationPath: ['rd', registration.id] };
   }
 
@@ -144,7 +146,7 @@ export class RegistrationService {
       next.peerKey = request.peer.key;
       if (!(await this.store.update(next))) return errorResponse('4.04', `no registration ${registrationId}`);
       this.wheel.schedule(next.id, this.expiresAt(next));
-      this.events.updated(next, previous);
+      setImmediate(() => this.events.updated(next, previous));
       return { code: '2.04' };
     });
   }

@@ -4,6 +4,9 @@ import type { DatagramTransport, Peer, PeerAddress } from './types';
 /** A transport with sessions (DTLS): it can only send to a peer that completed a handshake. */
 export interface SessionTransport extends DatagramTransport {
   hasSession(peer: PeerAddress): boolean;
+  /** A session followed its peer to a new address (DTLS Connection ID), or ended. Optional. */
+  on?(event: 'peerMoved', listener: (previous: Peer, current: Peer) => void): unknown;
+  on?(event: 'sessionClosed', listener: (peer: Peer, reason: string) => void): unknown;
 }
 
 /**
@@ -11,9 +14,20 @@ export interface SessionTransport extends DatagramTransport {
  * through the secure one are marked `secure` and keyed `coaps://…`, so their exchanges, observations and
  * registrations can never be matched by a plain datagram from the same address and port; `send` routes by
  * that mark. Either transport may be absent (a listener turned off).
+ *
+ * A DTLS session that moves to a new address (Connection ID after a NAT rebinding) keeps the key it started
+ * with: everything keyed by it above (CoAP exchanges and observations, the registration) goes on, and
+ * datagrams for that key go to wherever the session is now.
  */
 export class DualTransport implements DatagramTransport {
+  /** Called when a secure peer moved: its stable key, and where it is now. */
+  onPeerMoved: (key: string, current: PeerAddress) => void = () => undefined;
   private listener: ((data: Buffer, peer: Peer) => void) | undefined;
+  /** Secure transport key (address:port now) -> stable key, for sessions that moved or whose key was taken. */
+  private readonly stableKeyOf = new Map<string, string>();
+  /** Stable key -> the address its session is at now, for sessions that moved. */
+  private readonly movedTo = new Map<string, PeerAddress>();
+  private collisions = 0;
 
   constructor(
     readonly plain: DatagramTransport | undefined,
@@ -22,9 +36,11 @@ export class DualTransport implements DatagramTransport {
     if (!plain && !secure) throw new Error('at least one of the plain and secure listeners must be on');
     plain?.onDatagram((data, peer) => this.listener?.(data, peer));
     secure?.onDatagram((data, peer) => {
-      const marked: Peer = { ...peer, key: SECURE_KEY_PREFIX + peer.key, secure: true };
+      const marked: Peer = { ...peer, key: this.stableKey(peer.key), secure: true };
       this.listener?.(data, marked);
     });
+    secure?.on?.('peerMoved', (previous, current) => this.moved(previous, current));
+    secure?.on?.('sessionClosed', (peer) => this.forget(peer.key));
   }
 
   onDatagram(listener: (data: Buffer, peer: Peer) => void): void {
@@ -45,13 +61,13 @@ export class DualTransport implements DatagramTransport {
   }
 
   send(data: Buffer, peer: PeerAddress): void {
-    if (peer.secure === true) this.secure?.send(data, { address: peer.address, port: peer.port });
+    if (peer.secure === true) this.secure?.send(data, this.currentAddress(peer));
     else this.plain?.send(data, peer);
   }
 
   /** Whether a datagram to this peer can go out now (a secure one needs a DTLS session). */
   canReach(peer: PeerAddress): boolean {
-    if (peer.secure === true) return this.secure?.hasSession({ address: peer.address, port: peer.port }) ?? false;
+    if (peer.secure === true) return this.secure?.hasSession(this.currentAddress(peer)) ?? false;
     return this.plain !== undefined;
   }
 
@@ -66,5 +82,39 @@ export class DualTransport implements DatagramTransport {
 
   secureAddress(): PeerAddress | undefined {
     return this.secure?.localAddress();
+  }
+
+  /** The key the layers above know a secure peer by, given its transport key (address:port now). */
+  private stableKey(transportKey: string): string {
+    const known = this.stableKeyOf.get(transportKey);
+    if (known !== undefined) return known;
+    const key = SECURE_KEY_PREFIX + transportKey;
+    if (!this.movedTo.has(key)) return key;
+    // A session that moved away still goes by this address's key: a newcomer here needs another one.
+    const distinct = `${key}#${++this.collisions}`;
+    this.stableKeyOf.set(transportKey, distinct);
+    return distinct;
+  }
+
+  private currentAddress(peer: PeerAddress): PeerAddress {
+    const key = (peer as Peer).key;
+    const moved = key === undefined ? undefined : this.movedTo.get(key);
+    return moved ?? { address: peer.address, port: peer.port };
+  }
+
+  private moved(previous: Peer, current: Peer): void {
+    const key = this.stableKey(previous.key);
+    this.stableKeyOf.delete(previous.key);
+    this.forget(current.key);
+    this.stableKeyOf.set(current.key, key);
+    this.movedTo.set(key, { address: current.address, port: current.port });
+    this.onPeerMoved(key, { address: current.address, port: current.port, secure: true });
+  }
+
+  private forget(transportKey: string): void {
+    const key = this.stableKeyOf.get(transportKey);
+    if (key === undefined) return;
+    this.stableKeyOf.delete(transportKey);
+    this.movedTo.delete(key);
   }
 }

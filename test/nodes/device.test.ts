@@ -1,4 +1,7 @@
 import { strict as assert } from 'node:assert';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Lwm2mServerConfigNode } from '../../nodes/shared/server-config';
 import { resetHosts } from '../../nodes/shared/server-host';
 import { delay, freeUdpPort, helper, ourNodes } from './helper';
@@ -64,6 +67,54 @@ describe('lwm2m-device node (simulated device) with the server nodes', function 
     const failed = new Promise<{ args: unknown[] }>((resolve) => helper.getNode('dev').on('call:error', resolve));
     helper.getNode('dev').receive({ topic: 'no-path', payload: 1 });
     assert.match(String(((await failed).args[0] as Error).message), /msg.topic must be the resource path/);
+  });
+
+  it('over DTLS: a simulated device with a PSK registers on the CoAPs port, credentials from a file', async function () {
+    const key = Buffer.from('flow-psk-key-123').toString('hex');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lwm2m-cred-'));
+    const file = path.join(dir, 'devices.csv');
+    fs.writeFileSync(file, `endpoint,mode,identity,key\nsecure-device,psk,dev-id,${key}\n`);
+    const securePort = await freeUdpPort();
+    try {
+      await helper.load(
+        [...ourNodes, deviceNode],
+        [
+          { id: 'f1', type: 'tab', label: 'test' },
+          {
+            id: 'srv',
+            type: 'lwm2m-server',
+            address: '127.0.0.1',
+            port: '0',
+            plainEnabled: false,
+            dtlsEnabled: true,
+            securePort: String(securePort),
+            credentialsFile: file,
+          },
+          { id: 'reg', z: 'f1', type: 'lwm2m-register-in', server: 'srv', wires: [['regOut']] },
+          { id: 'regOut', z: 'f1', type: 'helper' },
+          {
+            id: 'dev',
+            z: 'f1',
+            type: 'lwm2m-device',
+            endpoint: 'secure-device',
+            serverUri: `coaps://127.0.0.1:${securePort}`,
+            lifetime: '60',
+            wires: [[]],
+          },
+        ],
+        { dev: { pskIdentity: 'dev-id', pskKey: key } },
+      );
+      const registrations: Record<string, unknown>[] = [];
+      helper.getNode('regOut').on('input', (msg: Record<string, unknown>) => registrations.push(msg));
+      for (let i = 0; i < 250 && registrations.length === 0; i++) await delay(20);
+      assert.equal(registrations[0]?.topic, 'secure-device');
+      assert.equal((registrations[0].payload as { secure?: boolean }).secure, true);
+      const config = helper.getNode('srv') as unknown as Lwm2mServerConfigNode;
+      assert.equal(config.server.address?.port, securePort, 'DTLS only: the one listener is the secure one');
+      assert.equal((await config.server.read('secure-device', '/3/0/0')).code, '2.05');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('server account node: update trigger and default periods on the device; bad action to Catch', async function () {

@@ -11,43 +11,9 @@ import {
   securityInfoToPlain,
 } from '../../lib/server/security';
 import { MemorySecurityStore } from '../../lib/store/memory-security';
-import type { SessionTransport } from '../../lib/transport/dual';
-import type { Peer, PeerAddress, SecurityIdentity } from '../../lib/transport/types';
-import { UdpTransport } from '../../lib/transport/udp';
+import type { SecurityIdentity } from '../../lib/transport/types';
 import { CoapDevice } from '../peers/coap-device';
-
-/**
- * What the DTLS transport promises the server (a session per peer, each datagram stamped with the
- * handshake's identity), over plain UDP: the registration rules are tested here apart from the
- * DTLS code, which has its own tests with real DTLS peers.
- */
-class StampingTransport implements SessionTransport {
-  /** Source port -> the identity its "handshake" established; a port absent here has no session. */
-  readonly sessions = new Map<number, SecurityIdentity>();
-  private readonly udp = new UdpTransport({ address: '127.0.0.1', port: 0 });
-
-  start(): Promise<PeerAddress> {
-    return this.udp.start();
-  }
-  send(data: Buffer, peer: PeerAddress): void {
-    if (this.sessions.has(peer.port)) this.udp.send(data, peer);
-  }
-  onDatagram(listener: (data: Buffer, peer: Peer) => void): void {
-    this.udp.onDatagram((data, peer) => {
-      const security = this.sessions.get(peer.port);
-      if (security) listener(data, { ...peer, security });
-    });
-  }
-  hasSession(peer: PeerAddress): boolean {
-    return this.sessions.has(peer.port);
-  }
-  close(): Promise<void> {
-    return this.udp.close();
-  }
-  localAddress(): PeerAddress | undefined {
-    return this.udp.localAddress();
-  }
-}
+import { StampingTransport } from '../peers/stamping-transport';
 
 describe('device credentials (security store)', function () {
   describe('parsing', function () {
@@ -253,6 +219,42 @@ describe('device credentials (security store)', function () {
       assert.equal((await device.tryRegister('ep=solo&lt=60')).code, '2.01');
       await device.stop();
     } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('a DTLS session that moves (Connection ID after a NAT rebinding)', function () {
+  it('keeps its key: requests reach the new address and the registration shows it', async function () {
+    const secure = new StampingTransport();
+    const server = new Lwm2mServer({ address: '127.0.0.1', port: 0, plain: false, secureTransport: secure });
+    const devices: CoapDevice[] = [];
+    try {
+      const { port } = await server.start();
+      await server.securityStore.add({ endpoint: 'roamer', mode: 'psk', identity: 'roamer', key: Buffer.alloc(16, 3) });
+      const before = new CoapDevice('roamer', port);
+      const after = new CoapDevice('roamer', port);
+      devices.push(before, after);
+      await before.start();
+      await after.start();
+      after.resources.set('/3/0/0', { payload: 'moved', contentFormat: 0 });
+      secure.sessions.set(before.port, { mode: 'psk', identity: 'roamer' });
+      assert.equal((await before.tryRegister('ep=roamer&lt=60')).code, '2.01');
+      const key = (await server.getRegistration('roamer'))!.peerKey;
+
+      const moved = new Promise<unknown[]>((resolve) => server.once('moved', (...args) => resolve(args)));
+      secure.move(before.port, after.port);
+      await moved;
+      const registration = await server.getRegistration('roamer');
+      assert.equal(registration?.port, after.port);
+      assert.equal(registration?.peerKey, key, 'the key stays the one the session started with');
+      assert.equal((await server.read('roamer', '/3/0/0')).value, 'moved');
+      // An Update from the new address is the same session: accepted, key unchanged.
+      after.location = before.location;
+      assert.equal(await after.update('lt=90'), '2.04');
+      assert.equal((await server.getRegistration('roamer'))?.peerKey, key);
+    } finally {
+      for (const device of devices) await device.stop();
       await server.stop();
     }
   });

@@ -339,3 +339,33 @@ describe('libcoap coap-client as a registering device', function () {
     assert.match(stdout + stderr, /4\.12 unsupported LwM2M version "9\.9"/);
   });
 });
+
+describe('event order: registered and updated come after the device has its answer', function () {
+  it('a request made from a registered or updated listener reaches the device after its 2.01 / 2.04', async function () {
+    const server = new Lwm2mServer({ address: '127.0.0.1', port: 0 });
+    const { port } = await server.start();
+    const device = new CoapDevice('ordered', port);
+    await device.start();
+    try {
+      device.resources.set('/3/0/0', { payload: 'ACME', contentFormat: TEXT });
+      const seenAt: Array<string | undefined> = [];
+      // What the device knows when the server's GET arrives: its location comes with the 2.01.
+      device.handler = (request) => {
+        if (request.method === 'GET') seenAt.push(device.location);
+        return undefined;
+      };
+      const reads: Promise<unknown>[] = [];
+      server.on('registered', (registration: Registration) => reads.push(server.read(registration.endpoint, '/3/0/0')));
+      server.on('updated', (registration: Registration) => reads.push(server.read(registration.endpoint, '/3/0/0')));
+      await device.register();
+      const location = device.location;
+      await device.update('lt=120');
+      await Promise.all(reads);
+      // node-coap resolves the Register before it handles the next datagram: the location is set by then.
+      assert.deepEqual(seenAt, [location, location]);
+    } finally {
+      await device.stop();
+      await server.stop();
+    }
+  });
+});
