@@ -1,29 +1,11 @@
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import type { Lwm2mClient } from '../../lib/client';
 import type { Registration } from '../../lib/server/registration';
 import { Bench, nextEvent, waitFor } from '../client/helpers';
+import { hasBinary, run } from '../dtls/helpers';
 
 const KEY_TEXT = 'sensor-1-key-123';
 const KEY = Buffer.from(KEY_TEXT);
-
-/** Runs libcoap's coap-client (a CoAP/DTLS stack we did not write); resolves with its exit code and output. */
-function coapClient(binary: string, args: string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    // coap-client gives up on its own (-B); this is only a guard against a hung child.
-    const guard = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(guard);
-      resolve({ code, output });
-    });
-  });
-}
 
 describe('LwM2M over DTLS (the server with its DTLS listener)', function () {
   let bench: Bench;
@@ -103,11 +85,11 @@ describe('LwM2M over DTLS (the server with its DTLS listener)', function () {
     assert.equal((await bench.server.read('sensor-1', '/3/0/0')).code, '2.05');
   });
 
-  for (const binary of ['/usr/bin/coap-client-openssl', '/usr/bin/coap-client-gnutls']) {
-    it(`libcoap ${binary.split('-').pop()} registers with a PSK (POST /rd -> 2.01)`, async function () {
-      if (!existsSync(binary)) this.skip();
+  for (const binary of ['coap-client-openssl', 'coap-client-gnutls']) {
+    it(`libcoap ${binary} registers with a PSK (POST /rd -> 2.01)`, async function () {
+      if (!hasBinary(binary)) this.skip();
       const registered = nextEvent<Registration>(bench.server, 'registered', 10_000);
-      const { code, output } = await coapClient(binary, [
+      const { code, output } = await run(binary, [
         ...['-m', 'post', '-u', 'sensor-1', '-k', KEY_TEXT, '-B', '5', '-t', '40'],
         ...['-e', '</1/0>,</3/0>'],
         `${secureUri()}/rd?ep=sensor-1&lt=60&lwm2m=1.1`,
