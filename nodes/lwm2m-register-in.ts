@@ -14,14 +14,15 @@ interface RegisterInConfig extends NodeDef {
   expired?: boolean;
   awake?: boolean;
   sleeping?: boolean;
+  moved?: boolean;
 }
 
-type RegistrationEvent = 'registered' | 'updated' | 'deregistered' | 'expired' | 'awake' | 'sleeping';
-const EVENTS: RegistrationEvent[] = ['registered', 'updated', 'deregistered', 'expired', 'awake', 'sleeping'];
+type RegistrationEvent = 'registered' | 'updated' | 'deregistered' | 'expired' | 'awake' | 'sleeping' | 'moved';
+const EVENTS: RegistrationEvent[] = ['registered', 'updated', 'deregistered', 'expired', 'awake', 'sleeping', 'moved'];
 
 /**
  * Registration events of the devices into the flow: one msg per event, msg.topic = endpoint. Queue-mode
- * devices also give awake / sleeping events.
+ * devices also give awake / sleeping events; a DTLS device whose session followed it to a new address, moved.
  */
 export = function (RED: NodeAPI): void {
   function Lwm2mRegisterInNode(this: Node, config: RegisterInConfig): void {

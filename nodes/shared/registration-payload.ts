@@ -26,6 +26,9 @@ export function registrationPayload(registration: Registration): Record<string, 
       ? { attributes: { ...registration.additionalAttributes } }
       : {}),
     secure: registration.security !== undefined,
+    ...(registration.security
+      ? { security: { mode: registration.security.mode, identity: registration.security.identity } }
+      : {}),
     registeredAt: new Date(registration.registeredAt),
     lastUpdateAt: new Date(registration.lastUpdateAt),
   };

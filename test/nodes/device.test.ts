@@ -109,6 +109,10 @@ describe('lwm2m-device node (simulated device) with the server nodes', function 
       for (let i = 0; i < 250 && registrations.length === 0; i++) await delay(20);
       assert.equal(registrations[0]?.topic, 'secure-device');
       assert.equal((registrations[0].payload as { secure?: boolean }).secure, true);
+      assert.deepEqual((registrations[0].payload as { security?: unknown }).security, {
+        mode: 'psk',
+        identity: 'dev-id',
+      });
       const config = helper.getNode('srv') as unknown as Lwm2mServerConfigNode;
       assert.equal(config.server.address?.port, securePort, 'DTLS only: the one listener is the secure one');
       assert.equal((await config.server.read('secure-device', '/3/0/0')).code, '2.05');
