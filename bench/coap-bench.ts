@@ -40,7 +40,6 @@ async function serve(mode: Mode): Promise<void> {
     return;
   }
   if (mode === 'nodecoap') {
-     
     const coap = require('coap');
     const server = coap.createServer({ type: 'udp4' }, (_req: unknown, res: { end(b: Buffer): void }) => {
       served++;

@@ -124,7 +124,7 @@ export const noderedHandlers: Record<string, Handler> = {
         if ((msg.lwm2m as { event?: string } | undefined)?.event === 'notification') flowMsgs++;
       } else onRead?.(msg, name === 'error');
     };
-     
+
     red = require('node-red') as NodeRed;
     red.init(http.createServer(), {
       userDir,

@@ -47,7 +47,6 @@ let peerErrors = 0;
 let readyNames: string[] = [];
 
 function peerRequire(name: string): unknown {
-   
   return require(path.join(PEERS_DIR, 'node_modules', name));
 }
 

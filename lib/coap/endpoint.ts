@@ -1,6 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type { DatagramTransport, Peer, PeerAddress } from '../transport/types';
-import { toPeer } from '../transport/peer';
+import { flatString, toPeer } from '../transport/peer';
 import {
   blockValue,
   codeFromByte,
@@ -439,6 +439,26 @@ function randomToken(): Buffer {
   return t;
 }
 
+let keptTokens = Buffer.alloc(0);
+let keptTokensOff = 0;
+/**
+ * A copy of a token kept for the life of an observation. `Buffer.from` would take it from Node's shared
+ * 8 KB pool, where each kept token pins a whole slab otherwise used by short-lived buffers (about 170
+ * bytes per observation at 100k); these slabs hold nothing but kept tokens.
+ */
+function keepToken(token: Buffer): Buffer {
+  const n = token.length;
+  if (n > 64) return Buffer.from(token); // not a CoAP token (at most 8 bytes): no slab for it
+  if (keptTokensOff + n > keptTokens.length) {
+    keptTokens = Buffer.allocUnsafeSlow(4096);
+    keptTokensOff = 0;
+  }
+  const t = keptTokens.subarray(keptTokensOff, keptTokensOff + n);
+  token.copy(t);
+  keptTokensOff += n;
+  return t;
+}
+
 const NOT_FOUND: OutgoingResponse = Object.freeze({ code: '4.04' });
 const SERVER_ERROR: OutgoingResponse = Object.freeze({ code: '5.00' });
 
@@ -626,7 +646,9 @@ export class CoapEndpoint {
     req: OutgoingRequest,
     listener: NotificationListener,
   ): Promise<{ response: IncomingResponse; observation?: ObservationHandle }> {
-    return this.startRequest(peer, { ...req, observe: 0 }, Kind.Observe, listener) as Promise<{
+    // a request that already says Observe=0 (the LwM2M server's) is kept as is: one copy less per observation
+    const registration: OutgoingRequest = req.observe === 0 ? req : { ...req, observe: 0 };
+    return this.startRequest(peer, registration, Kind.Observe, listener) as Promise<{
       response: IncomingResponse;
       observation?: ObservationHandle;
     }>;
@@ -652,7 +674,7 @@ export class CoapEndpoint {
     const key = p.key + '|' + token.toString('hex');
     this.observations.get(key)?.cancel('passive');
     this.cancelled.delete(key);
-    const obs = new Observation(this, Buffer.from(token), p, key, listener, request);
+    const obs = new Observation(this, keepToken(token), p, flatString(key), listener, request);
     if (lastSequence !== undefined) {
       obs.lastSeq = lastSequence;
       obs.lastTime = performance.now();
@@ -893,7 +915,7 @@ export class CoapEndpoint {
       token = this.newToken(peer.key);
       tokenKey = this.lastTokenKey;
     }
-    if (kind === Kind.Observe) token = Buffer.from(token); // long-lived: don't pin the random pool
+    if (kind === Kind.Observe) token = keepToken(token); // long-lived: don't pin the random pool
     const ps = this.peerState(peer.key);
     let x: OutRequest;
     try {
@@ -1288,7 +1310,7 @@ export class CoapEndpoint {
         this,
         x.origToken,
         x.peer,
-        x.peer.key + '|' + x.origToken.toString('hex'),
+        flatString(x.peer.key + '|' + x.origToken.toString('hex')), // kept while observed: no rope
         x.listener!,
         req,
       );
@@ -1596,7 +1618,7 @@ export class CoapEndpoint {
       }
       if (typeof listener === 'function') {
         if (con) this.transport.send(emptyMessage(ACK, mid), peer);
-        const adopted = new Observation(this, Buffer.from(msg.token), peer, tkey, listener, undefined);
+        const adopted = new Observation(this, keepToken(msg.token), peer, flatString(tkey), listener, undefined);
         const seq = resp.observe!;
         if (code >> 5 === 2) {
           adopted.lastSeq = seq;

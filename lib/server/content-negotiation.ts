@@ -38,3 +38,81 @@ export function candidateFormats(
 function isNodeFormat(format: number): boolean {
   return format !== ContentFormat.TEXT && format !== ContentFormat.OPAQUE && format !== ContentFormat.LINK_FORMAT;
 }
+
+/** Candidate lists for one kind of registration: [whole nodes, single value as text, single value as opaque]. */
+type CandidateLists = readonly [readonly number[], readonly number[], readonly number[]];
+
+const LISTS_BY_KEY = new Map<string, CandidateLists>();
+const LISTS_BY_ANNOUNCED = new WeakMap<readonly number[], CandidateLists>();
+const LISTS_BY_SHORT = new Map<number, CandidateLists>();
+
+/** Up to three 16-bit content formats and their count as one number (under 2^50); -1 when one is out of range. */
+function shortKey(announced: readonly number[]): number {
+  let key = announced.length;
+  for (let i = 0; i < announced.length; i++) {
+    const format = announced[i];
+    if (!(format >= 0 && format <= 0xffff && Number.isInteger(format))) return -1;
+    key = key * 0x10000 + format;
+  }
+  return key;
+}
+
+function listsFor(
+  registration: Registration,
+  key: string,
+  supported: (format: number) => boolean,
+): CandidateLists | undefined {
+  let lists = LISTS_BY_KEY.get(key);
+  if (lists === undefined) {
+    if (LISTS_BY_KEY.size >= 1000) return undefined; // unusual announcements: computed per request
+    const build = (resource: ResourceDefinition | undefined, path: LwM2mPath) =>
+      Object.freeze(candidateFormats(registration, path, resource, supported));
+    lists = Object.freeze([
+      build(undefined, OBJECT_PATH),
+      build(TEXT_RESOURCE, RESOURCE_PATH),
+      build(OPAQUE_RESOURCE, RESOURCE_PATH),
+    ]) as CandidateLists;
+    LISTS_BY_KEY.set(key, lists);
+  }
+  return lists;
+}
+
+// Stand-ins to build the three list kinds: what matters is a single value or not, and opaque or not.
+const OBJECT_PATH = { isResource: () => false, isResourceInstance: () => false } as unknown as LwM2mPath;
+const RESOURCE_PATH = { isResource: () => true, isResourceInstance: () => false } as unknown as LwM2mPath;
+const TEXT_RESOURCE = { multiple: false, type: 'string' } as unknown as ResourceDefinition;
+const OPAQUE_RESOURCE = { multiple: false, type: 'opaque' } as unknown as ResourceDefinition;
+
+/**
+ * `candidateFormats` memoised: the list depends only on the device's version and announced formats
+ * and on the target being a single value (text or opaque) or not, so the few distinct lists are built
+ * once and shared by every registration (found through its `supportedContentFormats` array). Read-only.
+ * `supported` must not change between calls (the server passes `isSupportedFormat`).
+ */
+export function memoCandidateFormats(
+  registration: Registration,
+  path: LwM2mPath,
+  resource: ResourceDefinition | undefined,
+  supported: (format: number) => boolean,
+): readonly number[] {
+  const single = (path.isResource() && resource && !resource.multiple) || path.isResourceInstance();
+  const kind = single ? (resource?.type === 'opaque' ? 2 : 1) : 0;
+  const announced = registration.supportedContentFormats;
+  let lists: CandidateLists | undefined;
+  if (registration.lwm2mVersion === '1.0') lists = listsFor(registration, '1.0', supported);
+  else if (announced.length === 0) lists = listsFor(registration, '1.x', supported);
+  else {
+    // One to three formats (the usual announcement): keyed by their values as one number, cheaper than a
+    // WeakMap lookup. More: keyed by the array (registrations are replaced, never changed in place).
+    const key = announced.length <= 3 ? shortKey(announced) : -1;
+    lists = key >= 0 ? LISTS_BY_SHORT.get(key) : LISTS_BY_ANNOUNCED.get(announced);
+    if (lists === undefined) {
+      lists = listsFor(registration, '1.x:' + announced.join(','), supported);
+      if (lists !== undefined) {
+        if (key >= 0) LISTS_BY_SHORT.set(key, lists);
+        else LISTS_BY_ANNOUNCED.set(announced, lists);
+      }
+    }
+  }
+  return lists !== undefined ? lists[kind] : candidateFormats(registration, path, resource, supported);
+}

@@ -26,7 +26,7 @@ import type { DatagramTransport, Peer, PeerAddress } from '../transport/types';
 import { UdpTransport } from '../transport/udp';
 import type { NotificationAttributes } from './attributes';
 import { AttributeError, attributesToQuery } from './attributes';
-import { candidateFormats } from './content-negotiation';
+import { memoCandidateFormats } from './content-negotiation';
 import { Lwm2mRequestError, describeCode } from './errors';
 import { ObservationService, keyOf, plainByPath } from './observation-service';
 import type { Notification } from './observation-service';
@@ -286,7 +286,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
         paths.length === 1
           ? {
               method: 'GET',
-              pathSegments: paths[0].toSegments(),
+              pathSegments: segmentsOf(paths[0]),
               observe: 1,
               token: Buffer.from(stored.token, 'hex'),
               accept: stored.contentFormat,
@@ -439,20 +439,24 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   // ---- Device management ---------------------------------------------------------------------
 
   async read(endpointName: string, pathText: string, options: RequestOptions = {}): Promise<ReadResult> {
-    const { registration, path } = await this.target(endpointName, pathText);
+    // The hot path of a flow: a registration found without a promise (memory store), the candidate
+    // formats memoised, one awaited request per format tried (see withFormats for the other operations).
+    const found = this.targetNow(endpointName, pathText);
+    const { registration, path } = found instanceof Promise ? await found : found;
     if (path.isRoot()) throw badRequest('Read needs an object, instance or resource path, not /', registration, path);
     if (path.isResourceInstance() && registration.lwm2mVersion === '1.0') {
       throw badRequest('reading a resource instance is LwM2M 1.1: this device registered as 1.0', registration, path);
     }
+    const formats = this.formatsFor(registration, path, options.format, 'Read');
     const started = Date.now();
-    const { response, format } = await this.withFormats(registration, path, options.format, 'Read', async (accept) => ({
-      response: await this.send(registration, {
-        method: 'GET',
-        pathSegments: path.toSegments(),
-        accept,
-        timeoutMs: options.timeoutMs,
-      }),
-    }));
+    const pathSegments = segmentsOf(path);
+    const timeoutMs = options.timeoutMs;
+    let format = formats[0];
+    let response = await this.send(registration, { method: 'GET', pathSegments, accept: format, timeoutMs });
+    for (let i = 1; i < formats.length && (response.code === '4.06' || response.code === '4.15'); i++) {
+      format = formats[i];
+      response = await this.send(registration, { method: 'GET', pathSegments, accept: format, timeoutMs });
+    }
     expectSuccess(response, 'Read', registration.endpoint, path, ['2.05']);
     const contentFormat = response.contentFormat ?? format;
     const node = this.decodeResponse(response.payload, contentFormat, path, registration.endpoint);
@@ -534,7 +538,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       async (contentFormat) => ({
         response: await this.send(registration, {
           method: mode === 'replace' ? 'PUT' : 'POST',
-          pathSegments: path.toSegments(),
+          pathSegments: segmentsOf(path),
           contentFormat,
           payload: this.encode(node, contentFormat, path, registration),
           timeoutMs: options.timeoutMs,
@@ -602,7 +606,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       async (contentFormat) => ({
         response: await this.send(registration, {
           method: 'POST',
-          pathSegments: path.toSegments(),
+          pathSegments: segmentsOf(path),
           contentFormat,
           payload: this.encode(node, contentFormat, encodePath, registration),
           timeoutMs: options.timeoutMs,
@@ -701,13 +705,14 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       options.format,
       'Observe',
       async (accept) => {
-        const attempt = await this.observationService.start(registration, [path], owner, {
-          method: 'GET',
-          pathSegments: path.toSegments(),
-          ...(query ? { query } : {}),
-          accept,
-          timeoutMs: options.timeoutMs,
-        });
+        // Observe=0 and every field in one literal: this object is kept for the life of the observation,
+        // and one built by spreading would carry an extra out-of-object property array.
+        const pathSegments = segmentsOf(path);
+        const timeoutMs = options.timeoutMs;
+        const request: OutgoingRequest = query
+          ? { method: 'GET', pathSegments, query, accept, timeoutMs, observe: 0 }
+          : { method: 'GET', pathSegments, accept, timeoutMs, observe: 0 };
+        const attempt = await this.observationService.start(registration, [path], owner, request);
         return { response: attempt.response, outcome: attempt };
       },
     );
@@ -1131,7 +1136,21 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     return this.sendNow(registration, request);
   }
 
-  private async sendNow(registration: Registration, request: OutgoingRequest): Promise<IncomingResponse> {
+  private sendNow(registration: Registration, request: OutgoingRequest): Promise<IncomingResponse> {
+    const endpoint = this.endpoint;
+    const peer = peerOf(registration);
+    if (endpoint === undefined || peer.secure) return this.sendChecked(registration, request);
+    // The common case without an async function around it: one promise less per request.
+    const withRoot: OutgoingRequest = registration.rootPath
+      ? { ...request, pathSegments: [...registration.rootPath.split('/').filter(Boolean), ...request.pathSegments] }
+      : request;
+    return endpoint.request(peer, withRoot).then(undefined, (err: unknown) => {
+      if (err instanceof CoapRequestError && err.reason === 'timeout') this.queueMode.markAsleep(registration);
+      throw transportError(err, registration, request.pathSegments);
+    });
+  }
+
+  private async sendChecked(registration: Registration, request: OutgoingRequest): Promise<IncomingResponse> {
     const endpoint = this.requireEndpoint();
     const peer = peerOf(registration);
     if (peer.secure && !this.dual?.canReach(peer)) {
@@ -1174,7 +1193,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     expected: string,
     request: Omit<OutgoingRequest, 'pathSegments'>,
   ): Promise<IncomingResponse> {
-    const response = await this.send(registration, { ...request, pathSegments: path.toSegments() });
+    const response = await this.send(registration, { ...request, pathSegments: segmentsOf(path) });
     expectSuccess(response, operation, registration.endpoint, path, [expected]);
     return response;
   }
@@ -1193,20 +1212,41 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     endpointName: string,
     pathText: string,
   ): Promise<{ registration: Registration; path: LwM2mPath }> {
+    return this.targetNow(endpointName, pathText);
+  }
+
+  /** The registration and parsed path; without a promise when the store can answer synchronously. */
+  private targetNow(
+    endpointName: string,
+    pathText: string,
+  ): { registration: Registration; path: LwM2mPath } | Promise<{ registration: Registration; path: LwM2mPath }> {
     if (typeof endpointName !== 'string' || endpointName === '') {
       throw new Lwm2mRequestError('no endpoint given', 'bad-request');
     }
     const path = parsePath(pathText, endpointName);
-    const registration = await this.registrations.getByEndpoint(endpointName);
-    if (!registration) {
-      throw new Lwm2mRequestError(
-        `device "${endpointName}" is not registered`,
-        'not-registered',
-        endpointName,
-        path.toString(),
-      );
+    const store = this.registrations;
+    if (store.getByEndpointSync !== undefined) {
+      return { registration: registeredOrThrow(store.getByEndpointSync(endpointName), endpointName, path), path };
     }
-    return { registration, path };
+    return store
+      .getByEndpoint(endpointName)
+      .then((registration) => ({ registration: registeredOrThrow(registration, endpointName, path), path }));
+  }
+
+  /** The formats to try in order: the forced one (checked), or the memoised candidates for the target. */
+  private formatsFor(
+    registration: Registration,
+    path: LwM2mPath,
+    forced: number | undefined,
+    operation: string,
+  ): readonly number[] {
+    if (forced !== undefined) {
+      if (!isSupportedFormat(forced)) throw badRequest(`content format ${forced} is not supported`, registration, path);
+      return [forced];
+    }
+    const formats = memoCandidateFormats(registration, path, this.resourceDefinition(path), isSupportedFormat);
+    if (formats.length === 0) throw badRequest(`no content format to ${operation} ${path} with`, registration, path);
+    return formats;
   }
 
   /** Tries the candidate formats in order, moving on when the device answers 4.06 or 4.15. */
@@ -1224,8 +1264,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     const formats =
       forced !== undefined
         ? [forced]
-        : (candidates ??
-          candidateFormats(registration, path, this.resourceDefinition(path), (format) => isSupportedFormat(format)));
+        : (candidates ?? memoCandidateFormats(registration, path, this.resourceDefinition(path), isSupportedFormat));
     let last: (T & { format: number }) | undefined;
     for (const format of formats) {
       last = { ...(await attempt(format)), format };
@@ -1290,6 +1329,26 @@ function peerOf(registration: Registration): Peer {
   return registration.security === undefined
     ? { address: registration.address, port: registration.port, key: registration.peerKey }
     : { address: registration.address, port: registration.port, key: registration.peerKey, secure: true };
+}
+
+const SEGMENTS = new WeakMap<LwM2mPath, string[]>();
+
+/**
+ * A path's Uri-Path segments, built once per path (parsed paths are cached, so a flow reading the same
+ * path reuses them) and shared by the requests and observations on it: frozen, never changed.
+ */
+function segmentsOf(path: LwM2mPath): string[] {
+  let segments = SEGMENTS.get(path);
+  if (segments === undefined) {
+    segments = Object.freeze(path.toSegments()) as string[];
+    SEGMENTS.set(path, segments);
+  }
+  return segments;
+}
+
+function registeredOrThrow(registration: Registration | undefined, endpoint: string, path: LwM2mPath): Registration {
+  if (registration) return registration;
+  throw new Lwm2mRequestError(`device "${endpoint}" is not registered`, 'not-registered', endpoint, path.toString());
 }
 
 function parsePath(pathText: string, endpoint: string): LwM2mPath {

@@ -6,6 +6,7 @@ import { toPlain } from '../model/values';
 import type { ObjectModelLookup } from '../model/types';
 import type { Registration } from './registration';
 import type { ObservationStore, StoredObservation } from './stores';
+import { flatString } from '../transport/peer';
 
 /** One notification, decoded, as the server emits it. */
 export interface Notification {
@@ -47,6 +48,12 @@ export interface ObservationServiceDeps {
   error(error: Error): void;
 }
 
+/** Where an observation's notifications go: held in `early` until the observation is stored. */
+interface NotificationSink {
+  entry: LiveObservation | undefined;
+  early: IncomingResponse[] | undefined;
+}
+
 interface LiveObservation {
   stored: StoredObservation;
   /** One path, or several for an Observe-Composite. */
@@ -63,7 +70,12 @@ interface LiveObservation {
 export class ObservationService {
   private readonly live = new Map<string, LiveObservation>();
   private readonly idByToken = new Map<string, string>();
-  private readonly idByTarget = new Map<string, string>();
+  /**
+   * A registration's live observations (most devices have one: the entry itself, no array). Finds an
+   * observation target without a key string per observation, and the observations of a registration that
+   * ended or moved without going through every observation of the server.
+   */
+  private readonly byRegistration = new Map<string, LiveObservation | LiveObservation[]>();
   private readonly pending = new Map<string, Promise<unknown>>();
 
   constructor(
@@ -81,7 +93,7 @@ export class ObservationService {
   detach(): void {
     this.live.clear();
     this.idByToken.clear();
-    this.idByTarget.clear();
+    this.byRegistration.clear();
   }
 
   async list(endpoint?: string): Promise<StoredObservation[]> {
@@ -91,11 +103,10 @@ export class ObservationService {
 
   /** Adds `owner` to an existing observation of (registration, path); undefined when there is none. */
   async join(registration: Registration, paths: LwM2mPath[], owner: string): Promise<StoredObservation | undefined> {
-    const target = targetKey(registration.id, keyOf(paths));
-    const pending = this.pending.get(target);
+    const key = keyOf(paths);
+    const pending = this.pending.get(targetKey(registration.id, key));
     if (pending) await pending.catch(() => undefined);
-    const id = this.idByTarget.get(target);
-    const entry = id === undefined ? undefined : this.live.get(id);
+    const entry = this.liveTarget(registration.id, key);
     if (!entry) return undefined;
     if (!entry.stored.owners.includes(owner)) {
       entry.stored = { ...entry.stored, owners: [...entry.stored.owners, owner] };
@@ -115,34 +126,47 @@ export class ObservationService {
     const target = targetKey(registration.id, key);
     // Notifications may arrive before we have stored the observation: hold them until we have, then
     // deliver directly (no promise per notification on the hot path).
-    let liveEntry: LiveObservation | undefined;
-    let early: IncomingResponse[] | undefined = [];
-    const listener: NotificationListener = (notification) => {
-      if (liveEntry) this.deliver(liveEntry, notification);
-      else early?.push(notification);
-    };
+    // The listener lives as long as the observation: a bound method over a small record, not a closure
+    // that would keep this call's whole scope (registration, request, ...) alive per observation.
+    const sink: NotificationSink = { entry: undefined, early: [] };
+    const listener: NotificationListener = this.onNotification.bind(this, sink);
     const resolveLive = (entry: LiveObservation) => {
-      liveEntry = entry;
-      const held = early ?? [];
-      early = undefined;
+      sink.entry = entry;
+      const held = sink.early ?? [];
+      sink.early = undefined;
       for (const notification of held) this.deliver(entry, notification);
     };
     const attempt = this.deps
-      .observe(registration, { ...request, observe: 0 }, listener)
+      .observe(registration, request.observe === 0 ? request : { ...request, observe: 0 }, listener)
       .then(async ({ response, observation: handle }) => {
         if (!handle || !response.code.startsWith('2.')) return { response };
-        const stored: StoredObservation = {
-          id: randomUUID(),
-          registrationId: registration.id,
-          endpoint: registration.endpoint,
-          path: key,
-          token: handle.token.toString('hex'),
-          peerKey: registration.peerKey,
-          owners: [owner],
-          createdAt: Date.now(),
-        };
-        // Added only when set (no `delete`: it would make every stored observation a slow dictionary).
-        if (request.accept !== undefined) stored.contentFormat = request.accept;
+        // contentFormat only when set (no `delete`: a slow dictionary), and in the literal: added
+        // afterwards it would cost every stored observation an out-of-object property array.
+        const id = flatString(randomUUID());
+        const token = handle.token.toString('hex');
+        const stored: StoredObservation =
+          request.accept !== undefined
+            ? {
+                id,
+                registrationId: registration.id,
+                endpoint: registration.endpoint,
+                path: key,
+                token,
+                peerKey: registration.peerKey,
+                owners: [owner],
+                createdAt: Date.now(),
+                contentFormat: request.accept,
+              }
+            : {
+                id,
+                registrationId: registration.id,
+                endpoint: registration.endpoint,
+                path: key,
+                token,
+                peerKey: registration.peerKey,
+                owners: [owner],
+                createdAt: Date.now(),
+              };
         const entry: LiveObservation = { stored, parsedPaths: paths, handle };
         this.index(entry);
         await this.store.add(stored);
@@ -157,6 +181,11 @@ export class ObservationService {
     }
   }
 
+  private onNotification(sink: NotificationSink, notification: IncomingResponse): void {
+    if (sink.entry) this.deliver(sink.entry, notification);
+    else sink.early?.push(notification);
+  }
+
   /** A notification with a token no live CoAP observation holds: ours if the store knows it. */
   adopt(notification: IncomingResponse): NotificationListener | undefined {
     const id = this.idByToken.get(tokenKey(notification.peer.key, notification.token.toString('hex')));
@@ -167,8 +196,7 @@ export class ObservationService {
 
   /** Removes `owner` (every owner when omitted); the device is told once nobody is left. */
   async cancel(registration: Registration, paths: LwM2mPath[], owner?: string): Promise<boolean> {
-    const id = this.idByTarget.get(targetKey(registration.id, keyOf(paths)));
-    const entry = id === undefined ? undefined : this.live.get(id);
+    const entry = this.liveTarget(registration.id, keyOf(paths));
     if (!entry) return false;
     const owners = owner === undefined ? [] : entry.stored.owners.filter((item) => item !== owner);
     if (owners.length > 0) {
@@ -199,8 +227,7 @@ export class ObservationService {
   async dropRegistration(registration: Registration, reason: string): Promise<StoredObservation[]> {
     const dropped = await this.store.removeByRegistration(registration.id);
     const byId = new Map(dropped.map((stored) => [stored.id, stored]));
-    for (const entry of [...this.live.values()]) {
-      if (entry.stored.registrationId !== registration.id) continue;
+    for (const entry of this.liveOf(registration.id)) {
       byId.set(entry.stored.id, entry.stored);
       this.unindex(entry);
       // Passive: no request to a device that has gone; a late notification gets a RST.
@@ -212,8 +239,7 @@ export class ObservationService {
 
   /** The device's address changed (Update from a new NAT binding): match its tokens at the new peer. */
   async movePeer(registration: Registration): Promise<void> {
-    for (const entry of [...this.live.values()]) {
-      if (entry.stored.registrationId !== registration.id) continue;
+    for (const entry of this.liveOf(registration.id)) {
       this.unindex(entry);
       entry.stored = { ...entry.stored, peerKey: registration.peerKey };
       this.index(entry);
@@ -280,16 +306,42 @@ export class ObservationService {
 
   private index(entry: LiveObservation): void {
     this.live.set(entry.stored.id, entry);
-    this.idByToken.set(tokenKey(entry.stored.peerKey, entry.stored.token), entry.stored.id);
-    this.idByTarget.set(targetKey(entry.stored.registrationId, entry.stored.path), entry.stored.id);
+    // kept as long as the observation: flat strings, not ropes
+    this.idByToken.set(flatString(tokenKey(entry.stored.peerKey, entry.stored.token)), entry.stored.id);
+    const registrationId = entry.stored.registrationId;
+    const others = this.byRegistration.get(registrationId);
+    if (others === undefined) this.byRegistration.set(registrationId, entry);
+    else if (Array.isArray(others)) others.push(entry);
+    else this.byRegistration.set(registrationId, [others, entry]);
   }
 
   private unindex(entry: LiveObservation): void {
     this.live.delete(entry.stored.id);
     const token = tokenKey(entry.stored.peerKey, entry.stored.token);
     if (this.idByToken.get(token) === entry.stored.id) this.idByToken.delete(token);
-    const target = targetKey(entry.stored.registrationId, entry.stored.path);
-    if (this.idByTarget.get(target) === entry.stored.id) this.idByTarget.delete(target);
+    const registrationId = entry.stored.registrationId;
+    const others = this.byRegistration.get(registrationId);
+    if (others === entry) this.byRegistration.delete(registrationId);
+    else if (Array.isArray(others)) {
+      const at = others.indexOf(entry);
+      if (at >= 0) others.splice(at, 1);
+      if (others.length === 0) this.byRegistration.delete(registrationId);
+    }
+  }
+
+  /** A copy of the registration's live observations, oldest first. */
+  private liveOf(registrationId: string): LiveObservation[] {
+    const entries = this.byRegistration.get(registrationId);
+    return entries === undefined ? [] : Array.isArray(entries) ? [...entries] : [entries];
+  }
+
+  /** The live observation of (registration, target key); the newest when there are several. */
+  private liveTarget(registrationId: string, key: string): LiveObservation | undefined {
+    const entries = this.byRegistration.get(registrationId);
+    if (entries === undefined) return undefined;
+    if (!Array.isArray(entries)) return entries.stored.path === key ? entries : undefined;
+    for (let i = entries.length - 1; i >= 0; i--) if (entries[i].stored.path === key) return entries[i];
+    return undefined;
   }
 }
 
@@ -299,6 +351,7 @@ function tokenKey(peerKey: string, tokenHex: string): string {
 
 /** The key of an observation target: its path, or its paths joined by commas (Observe-Composite). */
 export function keyOf(paths: readonly LwM2mPath[]): string {
+  if (paths.length === 1) return paths[0].toString(); // one shared string, not a copy per observation
   return paths.map((path) => path.toString()).join(',');
 }
 

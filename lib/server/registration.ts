@@ -184,7 +184,9 @@ export function parseObjectLinks(payload: Buffer): ParsedObjectLinks {
     }
   }
 
-  const objects: Record<number, RegisteredObject> = {};
+  // Collected first, then built with their final shape: adding `version` to `{ instances }` afterwards
+  // would give each object an out-of-object property array (3 per device, about 40 bytes each).
+  const found = new Map<number, { instances: number[]; version: string | undefined }>();
   for (const link of links) {
     if (link === rootLink) continue;
     let uri = link.uri;
@@ -199,14 +201,31 @@ export function parseObjectLinks(payload: Buffer): ParsedObjectLinks {
     }
     const objectId = Number(match[1]);
     if (objectId > 65535) throw new RegistrationError(`invalid object id in <${link.uri}>`, '4.00');
-    const entry = (objects[objectId] ??= { instances: [] });
+    let entry = found.get(objectId);
+    if (entry === undefined) found.set(objectId, (entry = { instances: [], version: undefined }));
     if (match[2] !== undefined) {
       const instanceId = Number(match[2]);
       if (instanceId > 65535) throw new RegistrationError(`invalid instance id in <${link.uri}>`, '4.00');
       if (!entry.instances.includes(instanceId)) entry.instances.push(instanceId);
     }
     const ver = link.params.ver;
-    if (typeof ver === 'string') entry.version = ver.replace(/"/g, '');
+    if (typeof ver === 'string') entry.version = internVersion(ver.replace(/"/g, ''));
+  }
+  const objects: Record<number, RegisteredObject> = {};
+  for (const [objectId, { instances, version }] of found) {
+    // slice(): an array grown by push keeps room for 17 elements (about 130 bytes more each)
+    objects[objectId] =
+      version === undefined ? { instances: instances.slice() } : { instances: instances.slice(), version };
   }
   return { rootPath, objects, supportedContentFormats };
+}
+
+const VERSIONS = new Map<string, string>();
+
+/** One string per object version ('1.1', '2.0' ...) shared by every registration, not one each. */
+function internVersion(version: string): string {
+  const known = VERSIONS.get(version);
+  if (known !== undefined) return known;
+  if (VERSIONS.size < 256) VERSIONS.set(version, version);
+  return version;
 }

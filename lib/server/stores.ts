@@ -12,6 +12,11 @@ export interface RegistrationStore {
   remove(registrationId: string): Promise<Registration | undefined>;
   getById(registrationId: string): Promise<Registration | undefined>;
   getByEndpoint(endpoint: string): Promise<Registration | undefined>;
+  /**
+   * Optional, for stores that hold registrations in process memory: `getByEndpoint` without a promise
+   * (the server looks a device up on every request; this keeps that off the microtask queue).
+   */
+  getByEndpointSync?(endpoint: string): Registration | undefined;
   /** The registration whose device talks from this transport peer (Send and notifications carry no name). */
   getByPeer(peerKey: string): Promise<Registration | undefined>;
   list(): Promise<Registration[]>;

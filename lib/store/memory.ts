@@ -1,15 +1,15 @@
 import type { Registration } from '../server/registration';
 import type { ObservationStore, RegistrationStore, StoredObservation } from '../server/stores';
+import { flatString } from '../transport/peer';
 
 /** Registrations in process memory, indexed by id, endpoint name and transport peer. */
 export class MemoryRegistrationStore implements RegistrationStore {
   private readonly byId = new Map<string, Registration>();
-  private readonly idByEndpoint = new Map<string, string>();
-  private readonly idByPeer = new Map<string, string>();
+  private readonly byEndpoint = new Map<string, Registration>();
+  private readonly byPeer = new Map<string, Registration>();
 
   async add(registration: Registration): Promise<Registration | undefined> {
-    const previousId = this.idByEndpoint.get(registration.endpoint);
-    const previous = previousId === undefined ? undefined : this.byId.get(previousId);
+    const previous = this.byEndpoint.get(registration.endpoint);
     if (previous) this.unindex(previous);
     this.index(registration);
     return previous;
@@ -34,13 +34,15 @@ export class MemoryRegistrationStore implements RegistrationStore {
   }
 
   async getByEndpoint(endpoint: string): Promise<Registration | undefined> {
-    const id = this.idByEndpoint.get(endpoint);
-    return id === undefined ? undefined : this.byId.get(id);
+    return this.getByEndpointSync(endpoint);
+  }
+
+  getByEndpointSync(endpoint: string): Registration | undefined {
+    return this.byEndpoint.get(endpoint);
   }
 
   async getByPeer(peerKey: string): Promise<Registration | undefined> {
-    const id = this.idByPeer.get(peerKey);
-    return id === undefined ? undefined : this.byId.get(id);
+    return this.byPeer.get(peerKey);
   }
 
   async list(): Promise<Registration[]> {
@@ -53,15 +55,15 @@ export class MemoryRegistrationStore implements RegistrationStore {
 
   private index(registration: Registration): void {
     this.byId.set(registration.id, registration);
-    this.idByEndpoint.set(registration.endpoint, registration.id);
-    this.idByPeer.set(registration.peerKey, registration.id);
+    this.byEndpoint.set(registration.endpoint, registration);
+    this.byPeer.set(registration.peerKey, registration);
   }
 
   private unindex(registration: Registration): void {
     this.byId.delete(registration.id);
-    if (this.idByEndpoint.get(registration.endpoint) === registration.id)
-      this.idByEndpoint.delete(registration.endpoint);
-    if (this.idByPeer.get(registration.peerKey) === registration.id) this.idByPeer.delete(registration.peerKey);
+    if (this.byEndpoint.get(registration.endpoint)?.id === registration.id)
+      this.byEndpoint.delete(registration.endpoint);
+    if (this.byPeer.get(registration.peerKey)?.id === registration.id) this.byPeer.delete(registration.peerKey);
   }
 }
 
@@ -69,16 +71,20 @@ export class MemoryRegistrationStore implements RegistrationStore {
 export class MemoryObservationStore implements ObservationStore {
   private readonly byId = new Map<string, StoredObservation>();
   private readonly idByToken = new Map<string, string>();
-  private readonly idsByRegistration = new Map<string, Set<string>>();
+  /** A registration's observation ids: the id itself while it has one (most devices: no Set each), a Set beyond. */
+  private readonly idsByRegistration = new Map<string, string | Set<string>>();
 
   async add(observation: StoredObservation): Promise<void> {
     const existing = this.byId.get(observation.id);
     if (existing) this.unindex(existing);
     this.byId.set(observation.id, observation);
-    this.idByToken.set(tokenKey(observation.peerKey, observation.token), observation.id);
-    let ids = this.idsByRegistration.get(observation.registrationId);
-    if (!ids) this.idsByRegistration.set(observation.registrationId, (ids = new Set()));
-    ids.add(observation.id);
+    this.idByToken.set(flatString(tokenKey(observation.peerKey, observation.token)), observation.id);
+    const ids = this.idsByRegistration.get(observation.registrationId);
+    if (ids === undefined) this.idsByRegistration.set(observation.registrationId, observation.id);
+    else if (typeof ids === 'string') {
+      if (ids !== observation.id)
+        this.idsByRegistration.set(observation.registrationId, new Set([ids, observation.id]));
+    } else ids.add(observation.id);
   }
 
   async update(observation: StoredObservation): Promise<void> {
@@ -98,7 +104,8 @@ export class MemoryObservationStore implements ObservationStore {
 
   async listByRegistration(registrationId: string): Promise<StoredObservation[]> {
     const ids = this.idsByRegistration.get(registrationId);
-    return ids ? [...ids].map((id) => this.byId.get(id)!).filter(Boolean) : [];
+    if (ids === undefined) return [];
+    return (typeof ids === 'string' ? [ids] : [...ids]).map((id) => this.byId.get(id)!).filter(Boolean);
   }
 
   async removeByRegistration(registrationId: string): Promise<StoredObservation[]> {
@@ -116,7 +123,9 @@ export class MemoryObservationStore implements ObservationStore {
     const key = tokenKey(observation.peerKey, observation.token);
     if (this.idByToken.get(key) === observation.id) this.idByToken.delete(key);
     const ids = this.idsByRegistration.get(observation.registrationId);
-    if (ids) {
+    if (typeof ids === 'string') {
+      if (ids === observation.id) this.idsByRegistration.delete(observation.registrationId);
+    } else if (ids !== undefined) {
       ids.delete(observation.id);
       if (ids.size === 0) this.idsByRegistration.delete(observation.registrationId);
     }

@@ -49,29 +49,39 @@ export function operationNode(
 
   node.on('input', (msg, send, done) => {
     let target: { endpoint: string; path: string } | undefined;
-    Promise.resolve()
-      .then(() => {
-        target = resolveTarget({ endpoint: config.endpoint, path: config.path }, msg);
-        return serverNode.ready();
-      })
-      .then(() => run(serverNode.server, target!, msg))
-      .then((outcome) => {
-        if (outcome.payload !== undefined) msg.payload = outcome.payload;
-        msg.topic = topicOf(target!.endpoint, String(outcome.details.path ?? target!.path));
-        msg.lwm2m = { ...outcome.details };
+    let outcome: Promise<OperationOutcome>;
+    // Straight to the operation when the server is listening (the usual case): no promise hops before it.
+    try {
+      target = resolveTarget({ endpoint: config.endpoint, path: config.path }, msg);
+      const server = serverNode.server;
+      const resolved = target;
+      outcome = server?.running
+        ? run(server, resolved, msg)
+        : serverNode.ready().then(() => run(serverNode.server, resolved, msg));
+    } catch (err) {
+      outcome = Promise.reject(err);
+    }
+    const fail = (err: unknown) => {
+      const error = failure(msg, err, target?.endpoint, target?.path);
+      inError = true;
+      node.status(Status.error(`${(msg.lwm2m as { code?: string }).code ?? 'error'}`));
+      done(error);
+    };
+    outcome.then((result) => {
+      try {
+        if (result.payload !== undefined) msg.payload = result.payload;
+        msg.topic = topicOf(target!.endpoint, String(result.details.path ?? target!.path));
+        msg.lwm2m = { ...result.details };
         if (inError) {
           inError = false;
           node.status(Status.clear);
         }
         send(msg);
         done();
-      })
-      .catch((err: unknown) => {
-        const error = failure(msg, err, target?.endpoint, target?.path);
-        inError = true;
-        node.status(Status.error(`${(msg.lwm2m as { code?: string }).code ?? 'error'}`));
-        done(error);
-      });
+      } catch (err) {
+        fail(err);
+      }
+    }, fail);
   });
 
   node.on('close', (removed: boolean, done: () => void) => {
