@@ -396,6 +396,9 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     const memory = store instanceof MemorySecurityStore ? store : undefined;
     const transport = new DtlsTransport({
       address: this.options.address,
+      // Cellular devices share carrier-NAT addresses by the thousand: after a network outage they all
+      // handshake at once. A cookie exchange comes first, so each of these costs a peer that can receive.
+      maxHandshakesPerAddress: 500,
       ...listener,
       // The memory store answers synchronously: no promise per handshake on the common path.
       pskKey: memory
