@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingRequest, OutgoingResponse } from '../coap/types';
+import { flatString } from '../transport/peer';
 import { ContentFormat } from '../content/types';
 import { ContentCodecError } from '../content/types';
 import { ExpiryWheel } from './expiry-wheel';
@@ -89,18 +90,20 @@ export class RegistrationService {
     const now = Date.now();
     const registration: Registration = {
       id: newRegistrationId(),
-      endpoint,
+      // Kept for the registration's life: flat copies, not ropes or slices of the request's strings.
+      endpoint: flatString(endpoint),
       lifetime: query.lifetime ?? this.options.defaultLifetimeSeconds,
       lwm2mVersion: query.lwm2mVersion ?? '1.0',
       binding: query.binding ?? 'U',
       queueMode: query.queueMode ?? false,
       address: request.peer.address,
       port: request.peer.port,
-      peerKey: request.peer.key,
+      peerKey: flatString(request.peer.key),
       rootPath: links.rootPath,
       objects: links.objects,
       supportedContentFormats: links.supportedContentFormats,
-      additionalAttributes: query.additionalAttributes,
+      additionalAttributes:
+        Object.keys(query.additionalAttributes).length === 0 ? NO_ATTRIBUTES : query.additionalAttributes,
       registeredAt: now,
       lastUpdateAt: now,
     };
@@ -143,7 +146,7 @@ export class RegistrationService {
       // A NAT may have re-mapped the device: requests must follow it to where the Update came from.
       next.address = request.peer.address;
       next.port = request.peer.port;
-      next.peerKey = request.peer.key;
+      if (request.peer.key !== previous.peerKey) next.peerKey = flatString(request.peer.key);
       if (!(await this.store.update(next))) return errorResponse('4.04', `no registration ${registrationId}`);
       this.wheel.schedule(next.id, this.expiresAt(next));
       setImmediate(() => this.events.updated(next, previous));
@@ -193,6 +196,9 @@ export class RegistrationService {
     return next;
   }
 }
+
+/** Most devices send no other registration parameters: one shared, frozen empty set for all of them. */
+const NO_ATTRIBUTES: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
 function checkLinkFormat(request: IncomingRequest): void {
   if (request.contentFormat !== undefined && request.contentFormat !== ContentFormat.LINK_FORMAT) {
