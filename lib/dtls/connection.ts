@@ -1,6 +1,6 @@
 import type { Peer } from '../transport/types';
 import { DecodeError } from './bytes';
-import type { RecordProtection } from './cipher';
+import type { ConnectionKeys, RecordProtection } from './cipher';
 import { AlertDescription, AlertLevel, ContentType, DTLS_1_2, HandshakeType } from './constants';
 import { HandshakeFailure } from './failure';
 import { RetransmitTimer, packDatagrams } from './flight';
@@ -23,6 +23,7 @@ import {
 } from './record';
 import { ReplayWindow } from './replay';
 import type { ConnectionIds, ResumableSession, ServerFlight, ServerHandshake } from './server-handshake';
+import { WRITE_SEQUENCE_GAP, type SessionCredential, type StoredDtlsConnection } from './session-store';
 
 /** What a connection needs from the transport that owns it. */
 export interface ConnectionHost {
@@ -38,6 +39,8 @@ export interface ConnectionHost {
   closed(connection: DtlsConnection, reason: string): void;
   /** The session's records now come from another address (its `peer` is already updated). */
   moved(connection: DtlsConnection, previous: Peer): void;
+  /** An adopted connection is about to be used: whether its credentials still hold (undefined) or why not. */
+  verifyAdopted(connection: DtlsConnection): Promise<string | undefined>;
   /** A record was dropped (replayed, not authentic, no keys for its epoch, unexpected). */
   dropped(why: 'replay' | 'bad-mac' | 'epoch' | 'unexpected'): void;
   retransmitted(): void;
@@ -50,7 +53,16 @@ interface FlightRecord {
   payload: Buffer;
 }
 
-/** Records that arrive while a handshake message is processed asynchronously (a key lookup) wait here. */
+/** A connection kept by another transport, as this one takes it over: its saved state and its keys. */
+export interface AdoptedConnection {
+  stored: StoredDtlsConnection;
+  keys: ConnectionKeys;
+}
+
+/**
+ * Records that arrive while a handshake message is processed asynchronously (a key lookup) wait
+ * here; so do records and sends of an adopted connection while its credentials are re-checked.
+ */
 const MAX_BACKLOG = 32;
 
 interface ReceivedRecord {
@@ -78,7 +90,7 @@ export class DtlsConnection {
   private writeEpoch = 0;
   /** Next record sequence number per epoch (0 and 1). */
   private readonly writeSequence: [number, number];
-  private readonly replay = new ReplayWindow();
+  private readonly replay: ReplayWindow;
   /** Our latest flight, kept to answer the client's retransmissions. */
   private flight: FlightRecord[] | undefined;
   private readonly retransmitTimer: RetransmitTimer;
@@ -98,15 +110,61 @@ export class DtlsConnection {
   resumption: ResumableSession | undefined;
   /** The session must not be resumed (ended by a fatal alert or closed on purpose). */
   invalidated = false;
+  /** Taken over from another transport (close with keepSessions): no handshake here. */
+  readonly adopted: boolean;
+  /** Adopted, and its credentials not re-checked yet: the first record or send does it. */
+  private unverified = false;
+  /** Adopted, and ended because its credentials no longer hold. */
+  refused = false;
+  private verification: Promise<boolean> | undefined;
+  /** Sends of an unverified adopted connection, sent once it is verified. */
+  private readonly pendingSends: Buffer[] = [];
+  /** The negotiated suite, the key block and what authenticated the client, once established. */
+  private suiteId: number | undefined;
+  private keyBlock: Buffer | undefined;
+  private credential: SessionCredential | undefined;
 
+  /**
+   * A connection for a new handshake (`handshake`, and the ClientHello's record sequence number:
+   * our epoch 0 numbering continues from it, see begin), or one adopted from another transport,
+   * established from the start (`adopted`; the handshake arguments are then unused).
+   */
   constructor(
     private readonly host: ConnectionHost,
     peer: Peer,
-    handshake: ServerHandshake,
-    /** The ClientHello's record sequence number: our epoch 0 numbering continues from it (see begin). */
+    handshake: ServerHandshake | undefined,
     helloRecordSequence: number,
+    adopted?: AdoptedConnection,
   ) {
     this.peer = peer;
+    this.retransmitTimer = new RetransmitTimer(() => this.resendFlight());
+    if (adopted !== undefined) {
+      const { stored, keys } = adopted;
+      this.adopted = true;
+      this.unverified = true;
+      this.state = 'established';
+      this.countedAsHandshake = false;
+      this.clientRandom = Buffer.alloc(0);
+      this.connectionIds = stored.connectionIds;
+      this.reassembler = new HandshakeReassembler(0);
+      this.clientFlightEndSeq = -1;
+      this.readProtection = keys.client;
+      this.writeProtection = keys.server;
+      this.writeEpoch = 1;
+      // A margin past the saved high-water mark: no record number is used twice under these keys.
+      this.writeSequence = [0, stored.nextWriteSequence + WRITE_SEQUENCE_GAP];
+      this.replay = ReplayWindow.restore(stored.replayHighest, stored.replayBitmap);
+      this.lastActivity = stored.lastActivity;
+      this.sessionId = stored.sessionId;
+      this.suiteId = stored.suiteId;
+      this.keyBlock = stored.keyBlock;
+      this.credential = stored.credential;
+      this.peer.security = { mode: stored.identity.mode, identity: stored.identity.identity };
+      return;
+    }
+    if (handshake === undefined) throw new Error('a new connection needs its handshake');
+    this.adopted = false;
+    this.replay = new ReplayWindow();
     this.handshake = handshake;
     this.clientRandom = Buffer.from(handshake.clientRandom); // a copy: the session must not pin the datagram
     this.connectionIds = handshake.connectionIds;
@@ -115,7 +173,50 @@ export class DtlsConnection {
     // The stateless HelloVerifyRequest reused the first ClientHello's record number; starting
     // from the second ClientHello's keeps ours increasing for clients that check replay in epoch 0.
     this.writeSequence = [helloRecordSequence, 0];
-    this.retransmitTimer = new RetransmitTimer(() => this.resendFlight());
+  }
+
+  /** What authenticated the client (once established). */
+  get authenticatedBy(): SessionCredential | undefined {
+    return this.credential;
+  }
+
+  /**
+   * The established connection's state for another transport to adopt (undefined when there is
+   * none to hand over). Buffers are copies.
+   */
+  snapshot(localPort: number): StoredDtlsConnection | undefined {
+    const { keyBlock, credential, suiteId } = this;
+    const security = this.peer.security;
+    if (this.state !== 'established' || keyBlock === undefined || credential === undefined) return undefined;
+    if (suiteId === undefined || security === undefined || this.writeEpoch !== 1) return undefined;
+    const replay = this.replay.save();
+    const stored: StoredDtlsConnection = {
+      version: 1,
+      localPort,
+      address: this.peer.address,
+      port: this.peer.port,
+      identity: { mode: security.mode, identity: security.identity },
+      credential: copyCredential(credential),
+      suiteId,
+      keyBlock: Buffer.from(keyBlock),
+      readEpoch: 1,
+      writeEpoch: this.writeEpoch,
+      nextWriteSequence: this.writeSequence[1],
+      replayHighest: replay.highest,
+      replayBitmap: replay.bitmap,
+      lastActivity: this.lastActivity,
+    };
+    if (this.sessionId !== undefined && this.sessionId.length > 0) stored.sessionId = Buffer.from(this.sessionId);
+    if (this.connectionIds !== undefined) {
+      stored.connectionIds = { own: Buffer.from(this.connectionIds.own), peer: Buffer.from(this.connectionIds.peer) };
+    }
+    return stored;
+  }
+
+  /** Stops everything without a word to the peer or the host (the session was handed over). */
+  abandon(): void {
+    this.finish();
+    this.pendingSends.length = 0;
   }
 
   /**
@@ -165,6 +266,12 @@ export class DtlsConnection {
   send(data: Buffer): boolean {
     // One byte for the inner content type when the record carries a CID.
     if (this.state !== 'established' || data.length + 1 > MAX_PLAINTEXT_LENGTH) return false;
+    if (this.unverified) {
+      if (this.pendingSends.length >= MAX_BACKLOG) return false;
+      this.pendingSends.push(data);
+      void this.verify();
+      return true;
+    }
     if (this.writeSequence[1] > MAX_SEQUENCE) {
       this.close('record sequence numbers exhausted', true);
       return false;
@@ -255,9 +362,48 @@ export class DtlsConnection {
       return this.drop('epoch');
     }
     this.lastActivity = Date.now();
+    if (this.unverified && record.epoch === 1) return this.verifyThenDispatch(record.epoch, type, plaintext);
+    return this.dispatch(record.epoch, type, plaintext);
+  }
+
+  /**
+   * Re-checks an adopted connection's credentials (once; every caller shares the outcome): on
+   * success the sends that waited go out, else the peer gets a fatal access_denied alert and the
+   * session ends (sessionClosed says why).
+   */
+  private verify(): Promise<boolean> {
+    this.verification ??= this.host.verifyAdopted(this).then(
+      (problem) => this.verified(problem),
+      (err: unknown) => this.verified(`credential check failed: ${String(err)}`),
+    );
+    return this.verification;
+  }
+
+  private verified(problem: string | undefined): boolean {
+    if (this.state !== 'established') return false;
+    if (problem !== undefined) {
+      this.invalidated = true;
+      this.refused = true;
+      this.pendingSends.length = 0;
+      this.sendAlert(AlertLevel.fatal, AlertDescription.accessDenied);
+      this.close(`kept session refused: ${problem}`, false);
+      return false;
+    }
+    this.unverified = false;
+    for (const data of this.pendingSends.splice(0)) this.send(data);
+    return true;
+  }
+
+  private async verifyThenDispatch(epoch: number, type: number, plaintext: Buffer): Promise<void> {
+    if (await this.verify()) await this.dispatch(epoch, type, plaintext);
+  }
+
+  /** An authentic record's content, by its (inner) type. */
+  private dispatch(epoch: number, type: number, plaintext: Buffer): Promise<void> | undefined {
+    if (this.state === 'closed') return undefined;
     switch (type) {
       case ContentType.handshake:
-        return this.onHandshakeRecord(record.epoch, plaintext);
+        return this.onHandshakeRecord(epoch, plaintext);
       case ContentType.changeCipherSpec:
         this.onChangeCipherSpec(plaintext);
         return undefined;
@@ -378,6 +524,9 @@ export class DtlsConnection {
     const security = handshake.securityIdentity;
     if (security !== undefined) this.peer.security = security;
     this.resumption = handshake.resumption()?.session;
+    this.suiteId = handshake.suite.id;
+    this.keyBlock = handshake.keyBlock;
+    this.credential = handshake.authenticatedBy;
     this.handshake = undefined;
     this.state = 'established';
     this.host.established(this);
@@ -438,5 +587,16 @@ export class DtlsConnection {
     }
     const fragment = protection.encrypt({ type, version: DTLS_1_2, epoch, sequence }, payload);
     return encodeRecord(type, epoch, sequence, fragment);
+  }
+}
+
+function copyCredential(credential: SessionCredential): SessionCredential {
+  switch (credential.kind) {
+    case 'psk':
+      return { kind: 'psk', salt: Buffer.from(credential.salt), fingerprint: Buffer.from(credential.fingerprint) };
+    case 'rpk':
+      return { kind: 'rpk', spki: Buffer.from(credential.spki) };
+    case 'x509':
+      return { kind: 'x509', chain: credential.chain.map((der) => Buffer.from(der)) };
   }
 }

@@ -41,6 +41,7 @@ export const AlertDescription = {
   certificateUnknown: 46,
   illegalParameter: 47,
   unknownCa: 48,
+  accessDenied: 49,
   decodeError: 50,
   decryptError: 51,
   protocolVersion: 70,

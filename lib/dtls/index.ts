@@ -6,14 +6,26 @@
  * (message framing, fragmentation, reassembly), messages (message bodies), cookie (stateless
  * HelloVerifyRequest), flight (retransmission), credentials (keys, certificate chains),
  * server-handshake (the state machine, full and abbreviated), session-cache (resumable sessions),
- * connection (one peer's association), transport (the socket).
+ * session-store (what outlives a transport: resumable sessions and the established connections
+ * that `close({ keepSessions: true })` hands over to the next transport), connection (one peer's
+ * association), transport (the socket).
  */
 export {
   CONNECTION_ID_LENGTH,
   DtlsTransport,
   HANDSHAKE_PMTU,
+  type DtlsCloseOptions,
   type DtlsServerOptions,
   type DtlsStats,
   type DtlsTransportEvents,
 } from './transport';
 export { CIPHER_SUITES, type CipherSuite } from './suites';
+export {
+  MemoryDtlsSessionStore,
+  WRITE_SEQUENCE_GAP,
+  type DtlsSessionStore,
+  type MemoryDtlsSessionStoreOptions,
+  type SessionCredential,
+  type StoredDtlsConnection,
+  type StoredDtlsSession,
+} from './session-store';

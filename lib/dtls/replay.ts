@@ -25,6 +25,22 @@ export class ReplayWindow {
     return sequence > this.highest;
   }
 
+  /** The window as plain data (to hand a connection over to another transport). */
+  save(): { highest: number; bitmap: Buffer } {
+    const bitmap = Buffer.alloc(8);
+    bitmap.writeBigUInt64BE(this.seen);
+    return { highest: this.highest, bitmap };
+  }
+
+  /** A window as `save` left it. */
+  static restore(highest: number, bitmap: Buffer): ReplayWindow {
+    if (!Number.isSafeInteger(highest) || highest < -1 || bitmap.length !== 8) throw new Error('bad replay window');
+    const window = new ReplayWindow();
+    window.highest = highest;
+    window.seen = highest < 0 ? 0n : bitmap.readBigUInt64BE(0) & WINDOW_MASK;
+    return window;
+  }
+
   markSeen(sequence: number): void {
     if (sequence > this.highest) {
       const shift = this.highest < 0 ? REPLAY_WINDOW_SIZE : sequence - this.highest;

@@ -41,6 +41,7 @@ import {
   type ClientHello,
 } from './messages';
 import { extendedMasterSecret, keyBlock, masterSecret, pskPreMasterSecret, sha256, verifyData } from './prf';
+import { pskFingerprint, type SessionCredential, type StoredDtlsSession } from './session-store';
 import type { CipherSuite } from './suites';
 
 /** The Connection IDs of a session (RFC 9146): ours is on the records the client sends, the client's on ours. */
@@ -54,13 +55,7 @@ export interface ConnectionIds {
  * What resuming a session (RFC 5246 §7.3, abbreviated handshake) needs: its secrets and suite, who
  * the client is, and what authenticated it, to re-check against the credentials of the day.
  */
-export interface ResumableSession {
-  masterSecret: Buffer;
-  suiteId: number;
-  extendedMasterSecret: boolean;
-  identity: SecurityIdentity;
-  credential: { kind: 'psk'; keyHash: Buffer } | { kind: 'rpk'; spki: Buffer } | { kind: 'x509'; chain: Buffer[] };
-}
+export type ResumableSession = StoredDtlsSession;
 
 /** One of our flights: messages in the clear, then (if any) ChangeCipherSpec and messages under the new keys. */
 export interface ServerFlight {
@@ -71,8 +66,8 @@ export interface ServerFlight {
 export interface HandshakeOptions {
   /** The CID to give the client if it supports them (undefined: do not negotiate CIDs). */
   connectionId?: Buffer;
-  /** The cached session the ClientHello's session_id names, if any. */
-  resumable?: ResumableSession;
+  /** The cached session the ClientHello's session_id names, if any (a store may answer with a promise). */
+  resumable?: ResumableSession | Promise<ResumableSession | undefined>;
   /** Give full handshakes a session ID so that clients can resume them. */
   issueSessionId?: boolean;
 }
@@ -107,6 +102,9 @@ const CLIENT_FLIGHT: Record<CipherSuite['keyExchange'], number[]> = {
   ],
 };
 
+/** Random salt of a PSK's fingerprint (see pskFingerprint). */
+const PSK_FINGERPRINT_SALT_LENGTH = 16;
+
 /** An uncompressed P-256 point: 0x04, x, y. */
 const P256_POINT_LENGTH = 65;
 /** Used in place of the key of an unknown PSK identity (see the class comment). */
@@ -135,10 +133,12 @@ export class ServerHandshake {
   /** Our session_id: new for a full handshake (or empty), the client's for a resumption. */
   private sessionId: Buffer = Buffer.alloc(0);
   private abbreviated = false;
-  private readonly resumable: ResumableSession | undefined;
+  private readonly resumable: ResumableSession | Promise<ResumableSession | undefined> | undefined;
   private readonly issueSessionId: boolean;
   /** What authenticated the client, kept for resumption. */
-  private credential: ResumableSession['credential'] | undefined;
+  private credential: SessionCredential | undefined;
+  /** The key block behind `keys` (kept so that an established connection can be handed over). */
+  keyBlock: Buffer | undefined;
   private readonly extendedMasterSecret: boolean;
   private readonly secureRenegotiation: boolean;
   private nextServerSeq: number;
@@ -186,8 +186,7 @@ export class ServerHandshake {
       this.connectionIds = { own: ownConnectionId, peer: Buffer.from(clientCid) };
     }
     this.negotiated = this.negotiate();
-    this.resumable =
-      options.resumable !== undefined && this.canResume(options.resumable) ? options.resumable : undefined;
+    this.resumable = options.resumable;
     this.issueSessionId = options.issueSessionId ?? false;
     this.clientHelloSeq = helloMessage.messageSeq;
     // Our message_seq continues from the client's (RFC 6347 §4.2.2): the HelloVerifyRequest we sent
@@ -242,8 +241,19 @@ export class ServerHandshake {
    * a CA removed since must not live on through resumption), else ServerHello ... ServerHelloDone.
    */
   async start(): Promise<ServerFlight> {
-    const resumable = this.resumable;
-    if (resumable !== undefined && (await this.stillValid(resumable))) return this.startAbbreviated(resumable);
+    let resumable: ResumableSession | undefined;
+    try {
+      resumable = await this.resumable;
+    } catch {
+      resumable = undefined; // a store that fails to answer: no resumption
+    }
+    if (
+      resumable !== undefined &&
+      this.canResume(resumable) &&
+      (await credentialProblem(this.credentials, resumable.identity, resumable.credential, this.peer)) === undefined
+    ) {
+      return this.startAbbreviated(resumable);
+    }
     this.sessionId = this.issueSessionId ? randomBytes(32) : Buffer.alloc(0);
     return { plain: this.fullFlight(), encrypted: [] };
   }
@@ -375,21 +385,9 @@ export class ServerHandshake {
     );
   }
 
-  /** Whatever authenticated the client back then still does. */
-  private async stillValid(resumable: ResumableSession): Promise<boolean> {
-    const { credential, identity } = resumable;
-    try {
-      if (credential.kind === 'psk') {
-        const key = await this.credentials.pskKey?.(identity.identity, this.peer);
-        return key !== undefined && key.length > 0 && sha256(key).equals(credential.keyHash);
-      }
-      if (credential.kind === 'rpk') {
-        return (await this.credentials.clientRawPublicKey?.(credential.spki, this.peer)) === identity.identity;
-      }
-      return verifyClientChain(credential.chain, this.credentials.trustedCertificates).commonName === identity.identity;
-    } catch {
-      return false;
-    }
+  /** What authenticated the client (after the handshake completed). */
+  get authenticatedBy(): SessionCredential | undefined {
+    return this.complete ? this.credential : undefined;
   }
 
   private negotiate(): Negotiated {
@@ -505,7 +503,8 @@ export class ServerHandshake {
         this.unknownPskIdentity = identity;
         psk = randomBytes(DUMMY_PSK_LENGTH);
       } else {
-        this.credential = { kind: 'psk', keyHash: sha256(psk) };
+        const salt = randomBytes(PSK_FINGERPRINT_SALT_LENGTH);
+        this.credential = { kind: 'psk', salt, fingerprint: pskFingerprint(psk, salt) };
       }
       this.identity = { mode: 'psk', identity };
       this.preMasterSecret = pskPreMasterSecret(psk);
@@ -539,6 +538,7 @@ export class ServerHandshake {
   private deriveKeyBlock(): void {
     const master = this.master as Buffer;
     const block = keyBlock(master, this.hello.random, this.serverRandom, keyBlockLength(this.suite.cipher));
+    this.keyBlock = block;
     this.keys = connectionKeys(this.suite.cipher, block);
   }
 
@@ -584,6 +584,43 @@ export class ServerHandshake {
       HandshakeType.finished,
       verifyData(master, 'server', sha256(Buffer.concat(this.transcript))),
     );
+  }
+}
+
+/**
+ * Whether what authenticated a client back then (a PSK, a raw key, a certificate chain) still
+ * authenticates it as the same identity with today's credentials: undefined if so, else why not.
+ * Used before resuming a session and before carrying on an adopted connection, so that a key
+ * changed or removed, or a CA no longer trusted, does not live on through either.
+ */
+export async function credentialProblem(
+  credentials: HandshakeCredentials,
+  identity: SecurityIdentity,
+  credential: SessionCredential,
+  peer: Peer,
+): Promise<string | undefined> {
+  try {
+    if (credential.kind === 'psk') {
+      if (identity.mode !== 'psk') return 'credential does not match the identity';
+      const key = await credentials.pskKey?.(identity.identity, peer);
+      if (key === undefined || key.length === 0) return `the PSK of identity "${identity.identity}" was removed`;
+      const fingerprint = pskFingerprint(key, credential.salt);
+      return fingerprint.length === credential.fingerprint.length &&
+        timingSafeEqual(fingerprint, credential.fingerprint)
+        ? undefined
+        : `the PSK of identity "${identity.identity}" changed`;
+    }
+    if (credential.kind === 'rpk') {
+      const now = await credentials.clientRawPublicKey?.(credential.spki, peer);
+      if (now === undefined) return `the raw public key of "${identity.identity}" is no longer trusted`;
+      return now === identity.identity
+        ? undefined
+        : `the raw public key now stands for "${now}", not "${identity.identity}"`;
+    }
+    const { commonName } = verifyClientChain(credential.chain, credentials.trustedCertificates);
+    return commonName === identity.identity ? undefined : `the certificate now names "${commonName}"`;
+  } catch (err) {
+    return `credentials no longer valid: ${(err as Error).message}`;
   }
 }
 

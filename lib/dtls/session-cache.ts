@@ -1,12 +1,13 @@
-import type { ResumableSession } from './server-handshake';
+import type { StoredDtlsSession } from './session-store';
 
 /**
  * Sessions that clients may resume, by session ID: bounded in number (the oldest entry goes first)
- * and in age (an entry expires `lifetimeMs` after it was stored; a resumption stores it again).
+ * and in age (an entry expires `lifetimeMs` after it was stored, or at the time given to set; a
+ * resumption stores it again).
  */
 export class SessionCache {
   /** Map order is insertion order: the first entry is the oldest. */
-  private readonly entries = new Map<string, { session: ResumableSession; expiresAt: number }>();
+  private readonly entries = new Map<string, { session: StoredDtlsSession; expiresAt: number }>();
 
   constructor(
     private readonly maxEntries: number,
@@ -18,7 +19,7 @@ export class SessionCache {
     return this.entries.size;
   }
 
-  get(id: Buffer): ResumableSession | undefined {
+  get(id: Buffer): StoredDtlsSession | undefined {
     const key = id.toString('hex');
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
@@ -29,10 +30,10 @@ export class SessionCache {
     return entry.session;
   }
 
-  set(id: Buffer, session: ResumableSession): void {
+  set(id: Buffer, session: StoredDtlsSession, expiresAt = this.now() + this.lifetimeMs): void {
     const key = id.toString('hex');
     this.entries.delete(key);
-    this.entries.set(key, { session, expiresAt: this.now() + this.lifetimeMs });
+    this.entries.set(key, { session, expiresAt });
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value as string;
       this.entries.delete(oldest);

@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes, type KeyObject, type X509Certificate } from 'node:crypto';
-import { toPeer } from '../transport/peer';
+import { normaliseAddress, peerKey, toPeer } from '../transport/peer';
 import type { DatagramTransport, Peer, PeerAddress } from '../transport/types';
 import { UdpTransport } from '../transport/udp';
 import { DecodeError } from './bytes';
+import { connectionKeys, keyBlockLength } from './cipher';
 import { AlertDescription, AlertLevel, ContentType, HandshakeType } from './constants';
 import { DtlsConnection, type ConnectionHost } from './connection';
 import { CookieJar } from './cookie';
@@ -11,9 +12,19 @@ import { loadCertificates, loadP256PrivateKey, spkiOf } from './credentials';
 import { HandshakeFailure } from './failure';
 import { HANDSHAKE_HEADER_LENGTH, encodeHandshakeFragment, parseHandshakeFragments } from './handshake';
 import { encodeHelloVerifyRequest, parseClientHello, type ClientHello } from './messages';
-import { encodeRecord, parseRecords, type DtlsRecord } from './record';
-import { ServerHandshake, type HandshakeCredentials } from './server-handshake';
-import { SessionCache } from './session-cache';
+import { MAX_SEQUENCE, encodeRecord, parseRecords, type DtlsRecord } from './record';
+import {
+  ServerHandshake,
+  credentialProblem,
+  type HandshakeCredentials,
+  type ResumableSession,
+} from './server-handshake';
+import {
+  MemoryDtlsSessionStore,
+  WRITE_SEQUENCE_GAP,
+  type DtlsSessionStore,
+  type StoredDtlsConnection,
+} from './session-store';
 import { CIPHER_SUITES, suiteByName, type CipherSuite } from './suites';
 
 export interface DtlsServerOptions {
@@ -56,9 +67,22 @@ export interface DtlsServerOptions {
    * certificates) by its session ID, for sessionIdleTimeoutMs after it was established or last
    * resumed (default true). The credentials are re-checked before resuming (the PSK lookup must give
    * the same key, the raw key the same identity, the chain must still verify); closeSession() and
-   * fatal alerts make a session unresumable.
+   * fatal alerts make a session unresumable. Resumable sessions live in the session store, so a
+   * later transport with the same store resumes them too.
    */
   sessionResumption?: boolean;
+  /**
+   * Where resumable sessions, and the established connections a `close({ keepSessions: true })`
+   * hands over, are kept (see DtlsSessionStore: it holds secret material). Default: a
+   * MemoryDtlsSessionStore of this transport's own, i.e. nothing outlives the transport. Pass the
+   * same store to the next transport on the same port to let it adopt the sessions.
+   */
+  sessionStore?: DtlsSessionStore;
+  /**
+   * What close() does when not told (`keepSessions` of DtlsCloseOptions); default false. Also
+   * settable later (`transport.keepSessionsOnClose`), e.g. when it is known only at close time.
+   */
+  keepSessionsOnClose?: boolean;
   /** Socket errors and exceptions from event listeners; never thrown. */
   onError?: (err: Error) => void;
 }
@@ -81,6 +105,25 @@ export interface DtlsStats {
   droppedOther: number;
   /** send() calls dropped: no established session with the peer (or data over the 2^14-byte record limit). */
   sendsWithoutSession: number;
+  /** Established connections taken over from the session store at start() (kept by a previous transport). */
+  sessionsAdopted: number;
+  /** Connections in the store not adopted: expired, for another port, suite no longer enabled, malformed, duplicates. */
+  keptSessionsDiscarded: number;
+  /** Adopted connections ended at first use because their credentials no longer hold (PSK changed or removed...). */
+  adoptedSessionsRefused: number;
+}
+
+/** Options of DtlsTransport.close(). */
+export interface DtlsCloseOptions {
+  /**
+   * Close the socket without sending close_notify and save the established sessions in the
+   * session store, for the next DtlsTransport started with the same store (and port) to adopt:
+   * the devices' next records then go on decrypting there, with no new handshake. The sessions
+   * are not reported closed (no `sessionClosed`). Handshakes in progress are dropped either way.
+   * Default: the transport's keepSessionsOnClose (false unless configured): close_notify to every
+   * session and nothing kept.
+   */
+  keepSessions?: boolean;
 }
 
 /** Largest datagram we send in a handshake flight: fits the IPv6 minimum MTU (1280) with headers to spare. */
@@ -100,6 +143,9 @@ const DEFAULTS = {
  */
 export const CONNECTION_ID_LENGTH = 6;
 
+/** Datagrams kept while start() adopts kept sessions from an asynchronous store. */
+const MAX_EARLY_DATAGRAMS = 1024;
+
 /** The idle sweep runs this often at most (and at least four times per idle timeout). */
 const MAX_SWEEP_INTERVAL_MS = 60_000;
 
@@ -107,8 +153,17 @@ function noop(): void {}
 
 /** The events a DtlsTransport emits, with their arguments. */
 export interface DtlsTransportEvents {
-  /** A handshake completed; the peer carries its security identity. */
+  /**
+   * A handshake completed; the peer carries its security identity. Not emitted for sessions
+   * adopted from the session store at start() (they were reported by the transport that
+   * established them; hasSession() is true for them at once).
+   */
   session: [peer: Peer];
+  /**
+   * An established session ended (close_notify, idle timeout, closeSession, a new handshake...).
+   * An adopted session whose credentials no longer hold ends at its first use with a reason
+   * starting `kept session refused: `.
+   */
   sessionClosed: [peer: Peer, reason: string];
   handshakeFailed: [peer: Peer, reason: string];
   /** An authentic record with the session's Connection ID came from a new address: the session moved there. */
@@ -137,14 +192,20 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
     droppedBadMac: 0,
     droppedOther: 0,
     sendsWithoutSession: 0,
+    sessionsAdopted: 0,
+    keptSessionsDiscarded: 0,
+    adoptedSessionsRefused: 0,
   };
+  /** What close() without options does (see DtlsCloseOptions.keepSessions). */
+  keepSessionsOnClose: boolean;
   private readonly udp: UdpTransport;
   private readonly credentials: HandshakeCredentials;
   private readonly connections = new Map<string, DtlsConnection>();
   /** Sessions by the hex of the Connection ID we gave them. */
   private readonly connectionsById = new Map<string, DtlsConnection>();
   private readonly offerConnectionIds: boolean;
-  private readonly sessionCache: SessionCache | undefined;
+  private readonly store: DtlsSessionStore;
+  private readonly sessionResumption: boolean;
   private readonly handshakesPerAddress = new Map<string, number>();
   private readonly cookies = new CookieJar();
   private readonly host: ConnectionHost;
@@ -155,6 +216,12 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
   private established = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   private closing = false;
+  private closed: Promise<void> | undefined;
+  private starting: Promise<PeerAddress> | undefined;
+  /** Bound, and the kept sessions adopted: from then on close({ keepSessions }) saves what it has. */
+  private running = false;
+  /** Datagrams that arrive while start() adopts kept sessions (an asynchronous store) wait here. */
+  private earlyDatagrams: Array<[Buffer, Peer]> | undefined;
 
   constructor(options: DtlsServerOptions = {}) {
     super();
@@ -164,8 +231,9 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
     this.maxSessions = options.maxSessions ?? DEFAULTS.maxSessions;
     this.sessionIdleTimeoutMs = options.sessionIdleTimeoutMs ?? DEFAULTS.sessionIdleTimeoutMs;
     this.offerConnectionIds = options.connectionId ?? true;
-    this.sessionCache =
-      (options.sessionResumption ?? true) ? new SessionCache(this.maxSessions, this.sessionIdleTimeoutMs) : undefined;
+    this.sessionResumption = options.sessionResumption ?? true;
+    this.store = options.sessionStore ?? new MemoryDtlsSessionStore({ maxResumableSessions: this.maxSessions });
+    this.keepSessionsOnClose = options.keepSessionsOnClose ?? false;
     this.udp = new UdpTransport({
       address: options.address,
       port: options.port ?? DEFAULTS.port,
@@ -180,13 +248,44 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
     this.listener = listener;
   }
 
-  async start(): Promise<PeerAddress> {
-    const bound = await this.udp.start();
-    if (this.sweepTimer === undefined && !this.closing) {
-      const interval = Math.min(MAX_SWEEP_INTERVAL_MS, Math.max(10, this.sessionIdleTimeoutMs / 4));
-      this.sweepTimer = setInterval(() => this.sweepIdleSessions(), interval);
-      this.sweepTimer.unref();
+  /**
+   * Binds, then adopts the established sessions a previous transport left in the session store
+   * (close with keepSessions): those still fresh, for this port, with a suite still enabled. They
+   * are established at once (hasSession() is true, no `session` event); their credentials are
+   * re-checked at first use (a record from the device, or a send).
+   */
+  start(): Promise<PeerAddress> {
+    this.starting ??= this.doStart();
+    return this.starting;
+  }
+
+  private async doStart(): Promise<PeerAddress> {
+    this.earlyDatagrams = [];
+    let bound: PeerAddress;
+    try {
+      bound = await this.udp.start();
+    } catch (err) {
+      this.earlyDatagrams = undefined;
+      this.starting = undefined;
+      throw err;
     }
+    if (!this.closing) {
+      let kept: StoredDtlsConnection[] = [];
+      try {
+        kept = await this.store.takeConnections();
+      } catch (err) {
+        this.reportError(err);
+      }
+      if (!this.closing) this.adoptAll(kept, bound.port);
+    }
+    const early = this.earlyDatagrams;
+    this.earlyDatagrams = undefined;
+    if (this.closing) return bound;
+    this.running = true;
+    const interval = Math.min(MAX_SWEEP_INTERVAL_MS, Math.max(10, this.sessionIdleTimeoutMs / 4));
+    this.sweepTimer = setInterval(() => this.sweepIdleSessions(), interval);
+    this.sweepTimer.unref();
+    for (const [datagram, peer] of early) this.onCipherDatagram(datagram, peer);
     return bound;
   }
 
@@ -222,16 +321,99 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
     return true;
   }
 
-  /** Sends close_notify to every session, drops all state and timers, closes the socket. */
-  async close(): Promise<void> {
+  /**
+   * Closes the socket, drops all state and timers. By default sends close_notify to every session;
+   * with `keepSessions` (see DtlsCloseOptions) saves them in the session store instead, for the
+   * next transport to adopt. Calling it again returns the first call's promise.
+   */
+  close(options: DtlsCloseOptions = {}): Promise<void> {
+    this.closed ??= this.doClose(options.keepSessions ?? this.keepSessionsOnClose);
+    return this.closed;
+  }
+
+  private async doClose(keepSessions: boolean): Promise<void> {
+    // Closing while start() is still adopting: let it finish, so that what it took is saved again.
+    if (this.starting !== undefined) await this.starting.catch(() => undefined);
+    // A transport that never got running has nothing of its own to save, and must not overwrite
+    // (or, by start() finishing later, take) what an earlier transport saved.
+    const save = keepSessions && this.running;
     this.closing = true;
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
+    const localPort = this.udp.localAddress()?.port;
+    const kept: StoredDtlsConnection[] = [];
     for (const connection of [...this.connections.values()]) {
-      if (connection.state === 'established') connection.close('transport closed', true);
-      else connection.fail(undefined, 'transport closed');
+      if (connection.state !== 'established') {
+        connection.fail(undefined, 'transport closed');
+        continue;
+      }
+      const snapshot = save && localPort !== undefined ? connection.snapshot(localPort) : undefined;
+      if (snapshot === undefined) {
+        connection.close('transport closed', true);
+        continue;
+      }
+      kept.push(snapshot);
+      connection.abandon();
+      this.forget(connection);
+      this.established--;
     }
-    await this.udp.close();
+    const saved = save ? this.settle(() => this.store.saveConnections(kept)) : undefined;
+    await Promise.all([saved, this.udp.close()]);
+  }
+
+  /**
+   * Takes over connections a previous transport saved: each becomes an established connection
+   * (same keys, CIDs, replay window; our record numbers continue WRITE_SEQUENCE_GAP further on).
+   */
+  private adoptAll(kept: StoredDtlsConnection[], localPort: number): void {
+    const now = Date.now();
+    // The most recently active first: of two for the same address or CID, that one wins.
+    const candidates = Array.isArray(kept) ? [...kept].sort((a, b) => b.lastActivity - a.lastActivity) : [];
+    for (const stored of candidates) {
+      let connection: DtlsConnection | undefined;
+      try {
+        connection = this.adopt(stored, localPort, now);
+      } catch (err) {
+        this.reportError(err);
+      }
+      if (connection === undefined) {
+        this.stats.keptSessionsDiscarded++;
+        continue;
+      }
+      this.connections.set(connection.peer.key, connection);
+      if (connection.connectionIds !== undefined) {
+        this.connectionsById.set(connection.connectionIds.own.toString('hex'), connection);
+      }
+      this.established++;
+      this.stats.sessionsAdopted++;
+    }
+  }
+
+  /** One saved connection as a connection of ours, or undefined when it must not be adopted. */
+  private adopt(stored: StoredDtlsConnection, localPort: number, now: number): DtlsConnection | undefined {
+    if (stored === null || typeof stored !== 'object' || stored.version !== 1) return undefined;
+    if (stored.localPort !== localPort || stored.readEpoch !== 1 || stored.writeEpoch !== 1) return undefined;
+    if (!(stored.lastActivity + this.sessionIdleTimeoutMs > now)) return undefined;
+    const suite = this.credentials.suites.find((candidate) => candidate.id === stored.suiteId);
+    if (suite === undefined || !Buffer.isBuffer(stored.keyBlock)) return undefined;
+    if (stored.keyBlock.length !== keyBlockLength(suite.cipher)) return undefined;
+    if (!Number.isSafeInteger(stored.nextWriteSequence) || stored.nextWriteSequence < 0) return undefined;
+    if (stored.nextWriteSequence + WRITE_SEQUENCE_GAP > MAX_SEQUENCE) return undefined;
+    const { identity, credential } = stored;
+    if (typeof identity?.identity !== 'string' || credential?.kind !== identity.mode) return undefined;
+    if ((suite.keyExchange === 'psk') !== (identity.mode === 'psk')) return undefined;
+    const cids = stored.connectionIds;
+    if (cids !== undefined) {
+      if (!Buffer.isBuffer(cids.own) || !Buffer.isBuffer(cids.peer) || cids.own.length !== CONNECTION_ID_LENGTH) {
+        return undefined;
+      }
+      if (this.connectionsById.has(cids.own.toString('hex'))) return undefined;
+    }
+    const address = normaliseAddress(stored.address);
+    const peer: Peer = { address, port: stored.port, key: peerKey(address, stored.port) };
+    if (this.connections.has(peer.key) || this.connections.size >= this.maxSessions) return undefined;
+    const keys = connectionKeys(suite.cipher, stored.keyBlock);
+    return new DtlsConnection(this.host, peer, undefined, 0, { stored, keys });
   }
 
   private createHost(handshakeTimeoutMs: number): ConnectionHost {
@@ -251,23 +433,25 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
         this.established++;
         this.stats.handshakesCompleted++;
         if (connection.resumed) this.stats.handshakesResumed++;
-        if (connection.sessionId !== undefined && connection.resumption !== undefined) {
-          this.sessionCache?.set(connection.sessionId, connection.resumption);
+        const { sessionId, resumption } = connection;
+        if (this.sessionResumption && sessionId !== undefined && resumption !== undefined) {
+          const expiresAt = Date.now() + this.sessionIdleTimeoutMs;
+          void this.settle(() => this.store.setResumable(sessionId, resumption, expiresAt));
         }
         this.safeEmit(() => this.emit('session', connection.peer));
       },
       failed: (connection, reason) => {
         this.releaseHandshakeSlot(connection);
         // A failed resumption ends the session it tried to resume (RFC 5246 §7.2.2).
-        if (connection.resumed && connection.sessionId !== undefined) this.sessionCache?.delete(connection.sessionId);
+        if (connection.resumed) this.endResumable(connection.sessionId);
         this.forget(connection);
         this.stats.handshakesFailed++;
         this.safeEmit(() => this.emit('handshakeFailed', connection.peer, reason));
       },
       closed: (connection, reason) => {
         this.established--;
-        if (connection.invalidated && connection.sessionId !== undefined)
-          this.sessionCache?.delete(connection.sessionId);
+        if (connection.invalidated) this.endResumable(connection.sessionId);
+        if (connection.refused) this.stats.adoptedSessionsRefused++;
         this.forget(connection);
         this.safeEmit(() => this.emit('sessionClosed', connection.peer, reason));
       },
@@ -290,11 +474,22 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
       retransmitted: () => {
         this.stats.retransmissions++;
       },
+      verifyAdopted: (connection) => {
+        const security = connection.peer.security;
+        const credential = connection.authenticatedBy;
+        if (security === undefined || credential === undefined) return Promise.resolve('no credentials kept');
+        return credentialProblem(this.credentials, security, credential, connection.peer);
+      },
     };
   }
 
   private readonly onCipherDatagram = (datagram: Buffer, peer: Peer): void => {
     if (this.closing) return;
+    if (this.earlyDatagrams !== undefined) {
+      if (this.earlyDatagrams.length < MAX_EARLY_DATAGRAMS) this.earlyDatagrams.push([datagram, peer]);
+      else this.stats.droppedDatagrams++;
+      return;
+    }
     try {
       this.handleDatagram(datagram, peer);
     } catch (err) {
@@ -369,8 +564,9 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
     try {
       handshake = new ServerHandshake(this.credentials, peer, hello, helloMessage, {
         connectionId: this.offerConnectionIds ? this.newConnectionId() : undefined,
-        resumable: hello.sessionId.length > 0 ? this.sessionCache?.get(hello.sessionId) : undefined,
-        issueSessionId: this.sessionCache !== undefined,
+        resumable:
+          this.sessionResumption && hello.sessionId.length > 0 ? this.lookupResumable(hello.sessionId) : undefined,
+        issueSessionId: this.sessionResumption,
       });
     } catch (err) {
       const failure =
@@ -435,8 +631,43 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
     }
   }
 
+  /** The store's resumable session for this ID; a store that fails counts as having none. */
+  private lookupResumable(id: Buffer): ResumableSession | Promise<ResumableSession | undefined> | undefined {
+    try {
+      const found = this.store.getResumable(Buffer.from(id));
+      if (!isThenable<ResumableSession | undefined>(found)) return found;
+      return Promise.resolve(found).catch((err: unknown) => {
+        this.reportError(err);
+        return undefined;
+      });
+    } catch (err) {
+      this.reportError(err);
+      return undefined;
+    }
+  }
+
+  /** The session can no longer be resumed. */
+  private endResumable(sessionId: Buffer | undefined): void {
+    if (this.sessionResumption && sessionId !== undefined && sessionId.length > 0) {
+      void this.settle(() => this.store.deleteResumable(sessionId));
+    }
+  }
+
+  /** Runs a store call: errors, thrown or rejected, are reported, never passed on. */
+  private settle(call: () => void | Promise<void>): Promise<void> | undefined {
+    try {
+      const result = call();
+      if (!isThenable<void>(result)) return undefined;
+      return Promise.resolve(result).catch((err: unknown) => this.reportError(err));
+    } catch (err) {
+      this.reportError(err);
+      return undefined;
+    }
+  }
+
   private sweepIdleSessions(): void {
-    this.sessionCache?.sweep();
+    const store = this.store;
+    if (store.sweep !== undefined) void this.settle(() => store.sweep?.(Date.now()));
     const cutoff = Date.now() - this.sessionIdleTimeoutMs;
     for (const connection of [...this.connections.values()]) {
       if (connection.state === 'established' && connection.lastActivity < cutoff)
@@ -460,6 +691,10 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
       // an error handler that throws must not take the socket down
     }
   }
+}
+
+function isThenable<T>(value: unknown): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }
 
 function isClientHelloRecord(record: DtlsRecord): boolean {

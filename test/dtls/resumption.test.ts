@@ -22,7 +22,7 @@ const session = (identity: string): ResumableSession => ({
   suiteId: 0xc0a8,
   extendedMasterSecret: true,
   identity: { mode: 'psk', identity },
-  credential: { kind: 'psk', keyHash: Buffer.alloc(32) },
+  credential: { kind: 'psk', salt: Buffer.alloc(16), fingerprint: Buffer.alloc(32) },
 });
 
 describe('DTLS session resumption (RFC 5246 §7.3)', function () {
