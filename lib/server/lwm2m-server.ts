@@ -19,8 +19,10 @@ import type { LwM2mNode, ResourceDefinition } from '../model/types';
 import { fromPlain, toPlain } from '../model/values';
 import { MemoryObservationStore, MemoryRegistrationStore } from '../store/memory';
 import { DtlsTransport } from '../dtls';
+import type { DtlsSessionStore } from '../dtls';
 import { MemorySecurityStore } from '../store/memory-security';
 import { DualTransport } from '../transport/dual';
+import { peerKey } from '../transport/peer';
 import type { SessionTransport } from '../transport/dual';
 import type { DatagramTransport, Peer, PeerAddress } from '../transport/types';
 import { UdpTransport } from '../transport/udp';
@@ -92,6 +94,12 @@ export interface SecureListenerOptions {
   maxSessions?: number;
   sessionIdleTimeoutMs?: number;
   handshakeTimeoutMs?: number;
+  /**
+   * Where DTLS sessions outlive the listener: resumable sessions, and with `keepSessionsOnClose` the
+   * established ones, which the next listener on the same port takes over with no handshake (a redeploy).
+   */
+  sessionStore?: DtlsSessionStore;
+  keepSessionsOnClose?: boolean;
 }
 
 /** What every device operation resolves with. */
@@ -360,6 +368,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     const endpoint = new CoapEndpoint(transport, { maxRequestsPerSecondPerAddress: 5000, ...this.options.coap });
     endpoint.setRequestHandler((request) => this.handleRequest(request));
     endpoint.setUnknownNotificationHandler((notification) => this.observationService.adopt(notification));
+    // Before the first datagram: sessions that had moved (Connection ID) go on under the keys they started with.
+    if (dual && secure) await this.restoreMovedPeers(dual);
     const address = await endpoint.start();
     this.endpoint = endpoint;
     this.dual = dual;
@@ -374,6 +384,18 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     }
     this.emit('started', address);
     return address;
+  }
+
+  /**
+   * A registration whose key is not the one of its address belongs to a DTLS session that moved. Its session
+   * outlives a redeploy (kept in the host's session store), so the new transport must know the old key.
+   */
+  private async restoreMovedPeers(dual: DualTransport): Promise<void> {
+    for (const registration of await this.registrations.list()) {
+      if (registration.security === undefined) continue;
+      if (registration.peerKey === peerKey(registration.address, registration.port, true)) continue;
+      dual.restoreMovedPeer(registration.peerKey, { address: registration.address, port: registration.port });
+    }
   }
 
   /**

@@ -1,4 +1,4 @@
-import { SECURE_KEY_PREFIX } from './peer';
+import { SECURE_KEY_PREFIX, peerKey } from './peer';
 import type { DatagramTransport, Peer, PeerAddress } from './types';
 
 /** A transport with sessions (DTLS): it can only send to a peer that completed a handshake. */
@@ -94,6 +94,12 @@ export class DualTransport implements DatagramTransport {
     const distinct = `${key}#${++this.collisions}`;
     this.stableKeyOf.set(transportKey, distinct);
     return distinct;
+  }
+
+  /** A session that had moved before this transport started (taken over after a redeploy): its key and address. */
+  restoreMovedPeer(key: string, current: PeerAddress): void {
+    this.stableKeyOf.set(peerKey(current.address, current.port), key);
+    this.movedTo.set(key, { address: current.address, port: current.port });
   }
 
   private currentAddress(peer: PeerAddress): PeerAddress {

@@ -2,6 +2,8 @@ import type { ObjectModel } from '../../lib/model/object-model';
 import { Lwm2mServer } from '../../lib/server/lwm2m-server';
 import type { Lwm2mServerOptions } from '../../lib/server/lwm2m-server';
 import { MemoryObservationStore, MemoryRegistrationStore } from '../../lib/store/memory';
+import { MemoryDtlsSessionStore } from '../../lib/dtls';
+import type { DtlsSessionStore } from '../../lib/dtls';
 import { MemorySecurityStore } from '../../lib/store/memory-security';
 import type { SecurityStore } from '../../lib/server/security';
 import type { ObservationStore, RegistrationStore } from '../../lib/server/stores';
@@ -20,6 +22,8 @@ interface Host {
   observationStore: ObservationStore;
   /** Device credentials added from flows or files: a redeploy must not forget them either. */
   securityStore: SecurityStore;
+  /** DTLS sessions handed from one listener to the next: devices do not handshake again after a redeploy. */
+  dtlsSessions: DtlsSessionStore;
   server?: Lwm2mServer;
   /** Node ids holding the endpoint open. */
   holders: Set<string>;
@@ -49,6 +53,7 @@ function hostFor(key: string): Host {
       registrationStore: new MemoryRegistrationStore(),
       observationStore: new MemoryObservationStore(),
       securityStore: new MemorySecurityStore(),
+      dtlsSessions: new MemoryDtlsSessionStore(),
       holders: new Set(),
       configs: new Set(),
       transition: Promise.resolve(),
@@ -73,6 +78,9 @@ export function serverFor(options: HostOptions, configId: string): Lwm2mServer {
       registrationStore: host.registrationStore,
       observationStore: host.observationStore,
       securityStore: host.securityStore,
+      ...(options.dtls
+        ? { dtls: { ...options.dtls, sessionStore: host.dtlsSessions, keepSessionsOnClose: true } }
+        : {}),
     });
   }
   return host.server;

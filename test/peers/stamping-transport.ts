@@ -11,7 +11,13 @@ import { UdpTransport } from '../../lib/transport/udp';
 export class StampingTransport extends EventEmitter implements SessionTransport {
   /** Source port -> the identity its "handshake" established; a port absent here has no session. */
   readonly sessions = new Map<number, SecurityIdentity>();
-  private readonly udp = new UdpTransport({ address: '127.0.0.1', port: 0 });
+  private readonly udp: UdpTransport;
+
+  /** `port`: where to listen (0: any free port; a redeploy test binds the previous one again). */
+  constructor(port = 0) {
+    super();
+    this.udp = new UdpTransport({ address: '127.0.0.1', port });
+  }
 
   /** A NAT rebinding with Connection ID: the session of `fromPort` now talks from `toPort`. */
   move(fromPort: number, toPort: number): void {

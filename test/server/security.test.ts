@@ -227,7 +227,7 @@ describe('device credentials (security store)', function () {
 describe('a DTLS session that moves (Connection ID after a NAT rebinding)', function () {
   it('keeps its key: requests reach the new address and the registration shows it', async function () {
     const secure = new StampingTransport();
-    const server = new Lwm2mServer({ address: '127.0.0.1', port: 0, plain: false, secureTransport: secure });
+    let server = new Lwm2mServer({ address: '127.0.0.1', port: 0, plain: false, secureTransport: secure });
     const devices: CoapDevice[] = [];
     try {
       const { port } = await server.start();
@@ -252,6 +252,24 @@ describe('a DTLS session that moves (Connection ID after a NAT rebinding)', func
       // An Update from the new address is the same session: accepted, key unchanged.
       after.location = before.location;
       assert.equal(await after.update('lt=90'), '2.04');
+      assert.equal((await server.getRegistration('roamer'))?.peerKey, key);
+
+      // A redeploy: the session is taken over by the next listener at its new address; the key it started
+      // with is restored from the registration before the first datagram.
+      await server.stop();
+      const next = new StampingTransport(port);
+      next.sessions.set(after.port, { mode: 'psk', identity: 'roamer' });
+      server = new Lwm2mServer({
+        address: '127.0.0.1',
+        port,
+        plain: false,
+        secureTransport: next,
+        registrationStore: server.options.registrationStore,
+        securityStore: server.options.securityStore,
+      });
+      await server.start();
+      assert.equal((await server.read('roamer', '/3/0/0')).value, 'moved');
+      assert.equal(await after.update('lt=60'), '2.04');
       assert.equal((await server.getRegistration('roamer'))?.peerKey, key);
     } finally {
       for (const device of devices) await device.stop();
