@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { BenchChild, canPin, killAll } from './rpc';
 import { fmtInt, fmtMs } from './stats';
 import { LEAN_PATH } from './lean-devices';
+import { DTLS_SUITE } from './roles/dtls';
 
 const PEERS_DIR = path.resolve(__dirname, '..', '..', 'bench', 'peers');
 const SERVER_CPU = 0;
@@ -21,6 +22,14 @@ const SERVER_CPU = 0;
  */
 const PEER_REGISTRATION_CONCURRENCY = 100;
 const LOAD_CPU = 1;
+/** Sessions the DTLS request figure spreads its window over (and plain sockets for its comparison). */
+const DTLS_SESSIONS = 16;
+/** node-dtls-client handshakes in flight at once (each a new socket, closed once connected). */
+const HANDSHAKE_CONCURRENCY = 32;
+/** Fleet devices registering at once in section 6 (over DTLS each one is a handshake first). */
+const DTLS_REGISTRATION_CONCURRENCY = 100;
+/** The PSK every section 6 fleet device shares (identity: its endpoint name). */
+const DTLS_FLEET_KEY = '62656e63682d666c6565742d6b6579';
 
 // ------------------------------------------------------------------------------------------ options
 
@@ -38,6 +47,10 @@ interface Options {
   peerDevices: number;
   /** Requests in flight for the c=64 figures. */
   window: number;
+  /** DTLS sessions (and plain sockets) the section 6 request window is spread over. */
+  dtlsSessions: number;
+  /** Fleet devices over DTLS (and as many over plain UDP) for section 6's core reads. */
+  dtlsDevices: number;
   /** Only these sections (1-7), all when empty. */
   only: Set<string>;
   /** Pass --cpu-prof to the server processes (profiles in ./bench-profiles). */
@@ -60,6 +73,8 @@ function parseOptions(argv: string[]): Options {
         memorySizes: [10_000, 100_000],
         peerDevices: 300,
         window: 64,
+        dtlsSessions: DTLS_SESSIONS,
+        dtlsDevices: 200,
         only: new Set(),
         cpuProf: false,
         pin: true,
@@ -72,6 +87,8 @@ function parseOptions(argv: string[]): Options {
         memorySizes: [10_000, 100_000],
         peerDevices: 2000,
         window: 64,
+        dtlsSessions: DTLS_SESSIONS,
+        dtlsDevices: 1000,
         only: new Set(),
         cpuProf: false,
         pin: true,
@@ -80,6 +97,8 @@ function parseOptions(argv: string[]): Options {
   if (value('--devices')) o.devices = Number(value('--devices'));
   if (value('--flow-devices')) o.flowDevices = Number(value('--flow-devices'));
   if (value('--peer-devices')) o.peerDevices = Number(value('--peer-devices'));
+  if (value('--dtls-sessions')) o.dtlsSessions = Number(value('--dtls-sessions'));
+  if (value('--dtls-devices')) o.dtlsDevices = Number(value('--dtls-devices'));
   if (value('--only')) o.only = new Set(value('--only')!.split(','));
   if (argv.includes('--cpu-prof')) o.cpuProf = true;
   if (argv.includes('--no-pin')) o.pin = false;
@@ -91,6 +110,8 @@ function parseOptions(argv: string[]): Options {
   --devices <n>        devices for registration and core reads (full: 10000)
   --flow-devices <n>   devices behind the Node-RED flow (full: 10000)
   --peer-devices <n>   devices for the side-by-side with other servers (full: 2000)
+  --dtls-sessions <n>  DTLS sessions the section 6 request window is spread over (default ${DTLS_SESSIONS})
+  --dtls-devices <n>   fleet devices over DTLS (and over UDP) for section 6's reads (full: 1000)
   --only <list>        only these sections, e.g. --only 1,3 (1 is always run: the ratios need it)
   --cpu-prof           write CPU profiles of the server processes to ./bench-profiles
   --no-pin             do not pin server and load generator to a CPU each`);
@@ -151,7 +172,16 @@ function usPerOp(cpuUs: number | undefined, ops: number | undefined): string {
 }
 
 /** The raw baseline everything is compared with. */
-const base: { rr1?: number; rtt1?: number; rtt1p99?: number; rr64?: number; oneWay?: number } = {};
+const base: {
+  rr1?: number;
+  rtt1?: number;
+  rtt1p99?: number;
+  rr64?: number;
+  oneWay?: number;
+  /** Section 1's CoAP request handling (raw client, one socket): rate and server CPU per request. */
+  coap?: number;
+  coapCpu?: number;
+} = {};
 
 // ------------------------------------------------------------------------------------------ sections
 
@@ -222,6 +252,8 @@ async function section1(o: Options): Promise<void> {
       await srv.call('cpuMark');
       const rc = await load.call('pingPong', { port: coap, window: o.window, seconds: o.seconds, coap: true });
       const ccpu = await srv.call<number>('cpuRead');
+      base.coap = rc.rate;
+      base.coapCpu = ccpu / (rc.rate * o.seconds);
       row(
         '1',
         `CoAP request handling (CoapEndpoint GET -> 2.05), c=${o.window}`,
@@ -517,17 +549,222 @@ async function section5(o: Options): Promise<void> {
   }
 }
 
-function section6(): void {
-  console.log('6. Later issues');
-  row(
-    '6',
-    'DTLS (PSK) handshakes and reads',
-    'n/a',
-    '',
-    '',
-    'DTLS transport not implemented yet (hook: bench/run.ts section6)',
+/** "server core 45% busy, load core 98% busy" and, when the load side is the bottleneck, says so. */
+function busyNote(
+  serverCpuUs: number,
+  loadCpuUs: number,
+  seconds: number,
+  client = 'node-dtls-client sets',
+): { text: string; clientBound: boolean } {
+  const server = serverCpuUs / (seconds * 1e6);
+  const load = loadCpuUs / (seconds * 1e6);
+  const clientBound = load >= 0.85 && server < 0.85;
+  return {
+    text:
+      `server core ${(100 * server).toFixed(0)}% busy, load core ${(100 * load).toFixed(0)}%` +
+      (clientBound
+        ? ` (client-bound: ${client} the pace)`
+        : load < 0.85 && server < 0.85
+          ? ' (neither saturated: latency-bound or a shared machine)'
+          : ''),
+    clientBound,
+  };
+}
+
+interface DtlsSnapshot {
+  cpuUs: number;
+  served: { dtls: number; plain: number };
+  handshakes: number;
+  failed: number;
+  refused: number;
+  retransmissions: number;
+  sessions: number;
+}
+
+async function section6(o: Options): Promise<void> {
+  console.log(`6. DTLS 1.2 PSK (${DTLS_SUITE}): our DtlsTransport + CoapEndpoint, node-dtls-client devices`);
+  await sectionBaseline(o, '6');
+  await withChildren(
+    [
+      { role: 'dtls', cpu: SERVER_CPU, label: 'dtls server', server: true },
+      { role: 'dtls', cpu: LOAD_CPU, label: 'dtls load' },
+    ],
+    o,
+    async ([srv, load]) => {
+      const { dtlsPort, plainPort } = await srv.call<{ dtlsPort: number; plainPort: number }>('start');
+      const snapshot = () => srv.call<DtlsSnapshot>('snapshot');
+
+      // -- handshakes: server CPU and handshakes counted by the server over the same window
+      await srv.call('cpuMark');
+      const h0 = await snapshot();
+      let t0 = performance.now();
+      const hs = await load.call(
+        'handshakes',
+        { port: dtlsPort, concurrency: HANDSHAKE_CONCURRENCY, seconds: o.seconds },
+        o.seconds * 1000 + 60_000,
+      );
+      const h1 = await snapshot();
+      let window = (performance.now() - t0) / 1000;
+      const hsCount = h1.handshakes - h0.handshakes;
+      const hsRate = hs.ops / hs.seconds;
+      const hsBusy = busyNote(h1.cpuUs, (hs.cpuUs / hs.seconds) * window, window);
+      row(
+        '6',
+        `DTLS PSK handshakes (cookie exchange, then close_notify), ${HANDSHAKE_CONCURRENCY} at once`,
+        `${fmtInt(hsRate)} /s`,
+        '',
+        usPerOp(h1.cpuUs, hsCount),
+        `p50 ${fmtMs(hs.p50)} ms, p99 ${fmtMs(hs.p99)} ms; load ${usPerOp(hs.cpuUs, hs.ops)}/handshake; ${hsBusy.text}` +
+          (hsBusy.clientBound ? `; server CPU alone would allow ${fmtInt((1e6 * hsCount) / h1.cpuUs)} /s` : '') +
+          (h1.failed - h0.failed + h1.refused - h0.refused > 0
+            ? `; server: ${h1.failed - h0.failed} failed, ${h1.refused - h0.refused} refused`
+            : '') +
+          errNote(hs),
+      );
+
+      // -- requests: the same load shape over plain sockets and over DTLS sessions
+      const plainOpen = await load.call('open', {
+        port: plainPort,
+        count: o.dtlsSessions,
+        secure: false,
+        timeoutMs: 10_000,
+      });
+      const dtlsOpen = await load.call(
+        'open',
+        { port: dtlsPort, count: o.dtlsSessions, secure: true, timeoutMs: 30_000 },
+        60_000,
+      );
+      if (dtlsOpen.opened < o.dtlsSessions)
+        notes.push(`DTLS: only ${dtlsOpen.opened}/${o.dtlsSessions} sessions opened (${dtlsOpen.firstError})`);
+      const measure = async (secure: boolean) => {
+        await srv.call('cpuMark');
+        const before = await snapshot();
+        t0 = performance.now();
+        const r = await load.call(
+          'requests',
+          { secure, window: o.window, seconds: o.seconds },
+          o.seconds * 1000 + 30_000,
+        );
+        const after = await snapshot();
+        window = (performance.now() - t0) / 1000;
+        const kind = secure ? 'dtls' : 'plain';
+        const servedCount = after.served[kind] - before.served[kind];
+        return {
+          rate: r.rate as number,
+          cpuPerReq: after.cpuUs / Math.max(1, servedCount),
+          loadPerReq: (r.loadCpuUs as number) / Math.max(1, r.ops as number),
+          busy: busyNote(after.cpuUs, (r.loadCpuUs / r.seconds) * window, window),
+        };
+      };
+      const plain = await measure(false);
+      const secure = await measure(true);
+      row(
+        '6',
+        `CoAP GET -> 2.05 over plain UDP, ${plainOpen.opened} sockets, c=${o.window}`,
+        `${fmtInt(plain.rate)} /s`,
+        pct(plain.rate, base.rr64),
+        `${plain.cpuPerReq.toFixed(1)} us`,
+        `the comparison for DTLS (same load shape); section 1 (one socket): ${fmtInt(base.coap)} /s, ${base.coapCpu?.toFixed(1) ?? 'n/a'} us; load ${plain.loadPerReq.toFixed(1)} us/request; ${plain.busy.text}`,
+      );
+      row(
+        '6',
+        `CoAP GET -> 2.05 over DTLS (CCM_8), ${dtlsOpen.opened} sessions, c=${o.window}`,
+        `${fmtInt(secure.rate)} /s`,
+        pct(secure.rate, base.rr64),
+        `${secure.cpuPerReq.toFixed(1)} us`,
+        `${pct(secure.rate, plain.rate)} of plain; load ${secure.loadPerReq.toFixed(1)} us/request; ${secure.busy.text}`,
+      );
+      row(
+        '6',
+        'DTLS / plain, server CPU per request',
+        `${times(secure.cpuPerReq, plain.cpuPerReq)} (+${(secure.cpuPerReq - plain.cpuPerReq).toFixed(1)} us)`,
+        '',
+        '',
+        `what DTLS adds per request: record parsing, AES-128-CCM_8 decrypt + encrypt (a node:crypto cipher object each), replay window; rate ${pct(secure.rate, plain.rate)} of plain` +
+          (secure.busy.clientBound
+            ? " (the rate is bound by node-dtls-client, the CPU figure is the server's own)"
+            : ''),
+      );
+      await load.call('closeAll', {}, 30_000);
+    },
   );
+  await dtlsCoreReads(o);
   row('6', 'firmware push (block-wise) to N devices', 'n/a', '', '', 'firmware update node not implemented yet');
+}
+
+/**
+ * Core reads (`Lwm2mServer.read`) answered by fleet devices (full Lwm2mClients) over DTLS (PSK, the
+ * server's own DTLS listener, credentials in its security store) and, for comparison, as many over
+ * plain UDP, against the same server process.
+ */
+async function dtlsCoreReads(o: Options): Promise<void> {
+  const count = o.dtlsDevices;
+  await withChildren([{ role: 'server', cpu: SERVER_CPU, label: 'lwm2m server', server: true }], o, async ([srv]) => {
+    const { port, securePort } = await srv.call<{ port: number; securePort: number }>('start', {
+      dtls: { prefix: 'dsim-', count, keyHex: DTLS_FLEET_KEY },
+    });
+    const plain: { rate?: number; cpu?: number } = {};
+    for (const secure of [false, true]) {
+      const prefix = secure ? 'dsim-' : 'psim-';
+      await withChildren(
+        [{ role: 'devices', cpu: LOAD_CPU, label: secure ? 'DTLS fleet' : 'fleet' }],
+        o,
+        async ([fleet]) => {
+          await srv.call('cpuMark');
+          const reg = await fleet.call(
+            'fleetStart',
+            {
+              port: secure ? securePort : port,
+              count,
+              prefix,
+              lwm2mVersion: '1.1',
+              objects: [3303],
+              bind: '127.0.1.1-127.0.1.40',
+              concurrency: DTLS_REGISTRATION_CONCURRENCY,
+              timeoutMs: 60_000,
+              pskHex: secure ? DTLS_FLEET_KEY : undefined,
+            },
+            120_000,
+          );
+          const regCpu = await srv.call<number>('cpuRead');
+          await fleet.call('cpuMark');
+          const t0 = performance.now();
+          const rd = await srv.call(
+            'readLoop',
+            { prefix, count, path: '/3303/0/5700', window: o.window, seconds: o.seconds },
+            o.seconds * 1000 + 60_000,
+          );
+          const wall = (performance.now() - t0) / 1000;
+          const loadCpu = await fleet.call<number>('cpuRead');
+          // the load side's CPU over the whole call (warm-up and tail included), as a share of its core
+          const busy = busyNote((rd.cpuUs / rd.seconds) * wall, loadCpu, wall, 'the devices set');
+          const rate = rd.ops / rd.seconds;
+          const cpu = rd.cpuUs / Math.max(1, rd.ops);
+          const registered =
+            `${fmtInt(reg.registered)} registered (${DTLS_REGISTRATION_CONCURRENCY} at once${secure ? ', handshake first' : ''}) ` +
+            `at ${fmtInt(reg.rate)} /s, ${usPerOp(regCpu, reg.registered)} server CPU each` +
+            (reg.error ? ` (${reg.error})` : '');
+          if (!secure) {
+            plain.rate = rate;
+            plain.cpu = cpu;
+          }
+          row(
+            '6',
+            `core reads, ${fmtInt(count)} fleet devices over ${secure ? 'DTLS (PSK)' : 'plain UDP'}, c=${o.window}`,
+            `${fmtInt(rate)} /s`,
+            pct(rate, base.rr64),
+            usPerOp(rd.cpuUs, rd.ops),
+            (secure
+              ? `${pct(rate, plain.rate)} of plain, server CPU ${times(cpu, plain.cpu)} plain (+${(cpu - (plain.cpu ?? NaN)).toFixed(1)} us); `
+              : '') +
+              `p50 ${fmtMs(rd.p50)} ms, p99 ${fmtMs(rd.p99)} ms; ${busy.text}; ${registered}` +
+              errNote(rd),
+          );
+          await fleet.call('fleetStop', {}, 60_000);
+        },
+      );
+    }
+  });
 }
 
 /** Installs bench/peers on first run; returns why a peer cannot run, or undefined. */
@@ -735,7 +972,7 @@ async function main(): Promise<void> {
   await run('2,3', () => sections2and3(o));
   await run('4', () => section4(o));
   await run('5', () => section5(o));
-  await run('6', () => section6());
+  await run('6', () => section6(o));
   await run('7', () => section7(o));
   header.push(`total time: ${((performance.now() - started) / 1000).toFixed(0)} s`);
   printTable(o, header);

@@ -6,6 +6,7 @@ import { deviceCleanup, deviceHandlers } from './roles/devices';
 import { noderedCleanup, noderedHandlers } from './roles/nodered';
 import { peerCleanup, peerHandlers } from './roles/peers';
 import { memoryHandlers } from './roles/memory';
+import { dtlsCleanup, dtlsHandlers } from './roles/dtls';
 
 const roles: Record<string, [Record<string, Handler>, () => Promise<void> | void]> = {
   raw: [rawHandlers, rawCleanup],
@@ -14,6 +15,7 @@ const roles: Record<string, [Record<string, Handler>, () => Promise<void> | void
   nodered: [noderedHandlers, noderedCleanup],
   peer: [peerHandlers, peerCleanup],
   memory: [memoryHandlers, () => undefined],
+  dtls: [dtlsHandlers, dtlsCleanup],
 };
 
 const role = roles[process.argv[2]];

@@ -72,30 +72,41 @@ export const deviceHandlers: Record<string, Handler> = {
     bind: string;
     concurrency: number;
     timeoutMs: number;
+    /** DTLS with this PSK (hex; identity = endpoint name): `coaps://`, node-dtls-client sockets, no bind address. */
+    pskHex?: string;
   }) {
     const timed = new Map<string, TimedTransport>();
     const latencies = new Latencies();
     let first = Infinity;
     let last = 0;
     cpu.mark();
+    const startedAt = performance.now();
+    const psk = args.pskHex === undefined ? undefined : { key: Buffer.from(args.pskHex, 'hex') };
     fleet = await startFleet({
-      serverUri: `coap://127.0.0.1:${args.port}`,
+      serverUri: `${psk ? 'coaps' : 'coap'}://127.0.0.1:${args.port}`,
+      psk,
       count: args.count,
       prefix: args.prefix,
       lwm2mVersion: args.lwm2mVersion,
       objects: args.objects,
       lifetime: 3600,
-      bindAddresses: args.bind,
+      // node-dtls-client binds its own socket (any address): a DTLS fleet has no bind addresses
+      bindAddresses: psk ? undefined : args.bind,
       registrationRate: 1_000_000,
       concurrency: args.concurrency,
-      client: (_index, endpointName) => ({
-        transport: (local) => {
-          const t = new TimedTransport(new UdpTransport({ address: local.address, port: local.port }));
-          timed.set(endpointName, t);
-          return t;
-        },
-      }),
+      client: (_index, endpointName) =>
+        psk
+          ? {}
+          : {
+              transport: (local) => {
+                const t = new TimedTransport(new UdpTransport({ address: local.address, port: local.port }));
+                timed.set(endpointName, t);
+                return t;
+              },
+            },
     });
+    // a DTLS fleet's latency is not timed (node-dtls-client's socket is its own): its rate runs from the start
+    if (psk) first = startedAt;
     fleet.on('registered', (client) => {
       const now = performance.now();
       const t = timed.get(client.endpointName);

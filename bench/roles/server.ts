@@ -31,13 +31,34 @@ export const serverHandlers: Record<string, Handler> = {
   cpuRead: () => cpu.elapsedUs(),
   memory: () => process.memoryUsage(),
 
-  async start(args: { coap?: Record<string, unknown> }) {
-    server = new Lwm2mServer({ address: '127.0.0.1', port: 0, coap: args.coap ?? {} });
+  /**
+   * Starts the server on UDP; with `dtls`, also its DTLS listener, and `dtls.count` PSK devices
+   * (`${prefix}1`.., identity = endpoint name, one shared key) in its security store. Resolves with the
+   * plain port, or with both ports when `dtls` is given.
+   */
+  async start(args: {
+    coap?: Record<string, unknown>;
+    dtls?: { prefix: string; count: number; keyHex: string };
+  }): Promise<number | { port: number; securePort: number }> {
+    server = new Lwm2mServer({
+      address: '127.0.0.1',
+      port: 0,
+      coap: args.coap ?? {},
+      ...(args.dtls ? { dtls: { port: 0 } } : {}),
+    });
     server.on('error', () => undefined);
     server.on('registered', () => registrations++);
     server.on('notification', () => notifications++);
+    if (args.dtls) {
+      const key = Buffer.from(args.dtls.keyHex, 'hex');
+      for (let i = 1; i <= args.dtls.count; i++) {
+        const endpoint = `${args.dtls.prefix}${i}`;
+        await server.securityStore.add({ endpoint, mode: 'psk', identity: endpoint, key });
+      }
+    }
     const address = await server.start();
-    return address.port;
+    if (!args.dtls) return address.port;
+    return { port: address.port, securePort: server.secureAddress!.port };
   },
 
   registrations: () => registrations,
