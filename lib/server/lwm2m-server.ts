@@ -1164,7 +1164,9 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   private sendNow(registration: Registration, request: OutgoingRequest): Promise<IncomingResponse> {
     const endpoint = this.endpoint;
     const peer = peerOf(registration);
-    if (endpoint === undefined || peer.secure) return this.sendChecked(registration, request);
+    // A DTLS device with no session takes the slow path, which says why the request cannot go.
+    if (endpoint === undefined || (peer.secure && !this.dual?.canReach(peer)))
+      return this.sendChecked(registration, request);
     // The common case without an async function around it: one promise less per request.
     const withRoot: OutgoingRequest = registration.rootPath
       ? { ...request, pathSegments: [...registration.rootPath.split('/').filter(Boolean), ...request.pathSegments] }

@@ -28,6 +28,7 @@ export class DualTransport implements DatagramTransport {
   /** Stable key -> the address its session is at now, for sessions that moved. */
   private readonly movedTo = new Map<string, PeerAddress>();
   private collisions = 0;
+  private readonly marked = new WeakMap<Peer, Peer>();
 
   constructor(
     readonly plain: DatagramTransport | undefined,
@@ -36,7 +37,13 @@ export class DualTransport implements DatagramTransport {
     if (!plain && !secure) throw new Error('at least one of the plain and secure listeners must be on');
     plain?.onDatagram((data, peer) => this.listener?.(data, peer));
     secure?.onDatagram((data, peer) => {
-      const marked: Peer = { ...peer, key: this.stableKey(peer.key), secure: true };
+      // The DTLS layer hands the same peer object for every datagram of a session (a new one when the session
+      // moves): its marked twin is made once, not per datagram.
+      let marked = this.marked.get(peer);
+      if (marked === undefined) {
+        marked = { ...peer, key: this.stableKey(peer.key), secure: true };
+        this.marked.set(peer, marked);
+      }
       this.listener?.(data, marked);
     });
     secure?.on?.('peerMoved', (previous, current) => this.moved(previous, current));
