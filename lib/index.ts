@@ -1,6 +1,7 @@
 /**
  * The package's library face, for use outside Node-RED (scripts, tests, benchmarks): the LwM2M
- * server, the device simulator, the object model and the content codecs.
+ * server and bootstrap server, the DTLS server and security store, the device simulator, the object
+ * model and the content codecs.
  */
 export { Lwm2mServer, DEFAULT_SERVER_OPTIONS, executeArguments } from './server/lwm2m-server';
 export type {
@@ -22,6 +23,25 @@ export type { Registration, Lwm2mVersion } from './server/registration';
 export type { NotificationAttributes } from './server/attributes';
 export type { RegistrationStore, ObservationStore, StoredObservation } from './server/stores';
 export { MemoryRegistrationStore, MemoryObservationStore } from './store/memory';
+export type { SecureListenerOptions } from './server/lwm2m-server';
+export {
+  SecurityInfoError,
+  parseSecurityFile,
+  parseSecurityInfo,
+  securityInfoToPlain,
+  type SecurityInfo,
+  type SecurityStore,
+} from './server/security';
+export { MemorySecurityStore } from './store/memory-security';
+export {
+  DtlsTransport,
+  MemoryDtlsSessionStore,
+  type DtlsServerOptions,
+  type DtlsSessionStore,
+  type DtlsStats,
+} from './dtls';
+export { DtlsClientTransport, type PskCredentials } from './client/dtls-transport';
+export * from './bootstrap';
 export * from './client';
 export * from './model';
 export * as content from './content';

@@ -30,6 +30,9 @@ export class CoapDevice {
   readonly requests: RecordedRequest[] = [];
   readonly resources = new Map<string, DeviceResource>();
   handler?: Handler;
+  /** Requests for which this says true are recorded and never answered (a device that went silent). */
+  dropIf?: (request: RecordedRequest) => boolean;
+  private readonly held: coap.OutgoingMessage[] = [];
   private readonly socket = dgram.createSocket('udp4');
   private server!: coap.Server;
   private agent!: coap.Agent;
@@ -64,6 +67,10 @@ export class CoapDevice {
       observe: req.headers.Observe as number | undefined,
     };
     this.requests.push(recorded);
+    if (this.dropIf?.(recorded)) {
+      this.held.push(res);
+      return;
+    }
     const custom = this.handler?.(recorded);
     if (custom) {
       res.code = custom.code;
@@ -209,7 +216,43 @@ export class CoapDevice {
     return (await this.send('DELETE', this.location, '')).code;
   }
 
+  /** LwM2M Bootstrap-Request: POST /bs?ep=..(&pct=..); `query` replaces the default `ep=<endpoint>`. */
+  async bootstrapRequest(query = `ep=${this.endpoint}`): Promise<{ code: string; diagnostic: string }> {
+    const answer = await this.send('POST', '/bs', query);
+    return { code: answer.code, diagnostic: answer.diagnostic };
+  }
+
+  /** LwM2M 1.2 Bootstrap-Pack-Request: GET /bspack?ep=.. with Accept. */
+  bootstrapPack(
+    accept?: number,
+    query = `ep=${this.endpoint}`,
+  ): Promise<{ code: string; contentFormat?: number; payload: Buffer }> {
+    return new Promise((resolve, reject) => {
+      const request = coap.request({
+        hostname: '127.0.0.1',
+        port: this.serverPort,
+        method: 'GET',
+        pathname: '/bspack',
+        query,
+        agent: this.agent,
+        confirmable: true,
+      } as never);
+      if (accept !== undefined) request.setOption('Accept', accept as never);
+      request.on('response', (res: coap.IncomingMessage) =>
+        resolve({
+          code: res.code,
+          contentFormat: numericOption(res, 'Content-Format'),
+          payload: Buffer.from(res.payload ?? []),
+        }),
+      );
+      request.on('error', reject);
+      request.end();
+    });
+  }
+
   async stop(): Promise<void> {
+    // Never answered: dropped with the socket (and node-coap's pending empty ACK with them).
+    for (const res of this.held.splice(0)) clearTimeout((res as unknown as { _ackTimer?: NodeJS.Timeout })._ackTimer);
     for (const list of this.observers.values()) for (const res of list) res.end();
     this.observers.clear();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
