@@ -19,6 +19,12 @@ Options:
   -s, --server <uri>        LwM2M server (default coap://127.0.0.1:5683; coaps://host:5684 with --psk)
       --psk <id:hexkey>     DTLS pre-shared key: identity and key in hex (one device), or just the
                             hex key (every device uses its endpoint name as the identity)
+      --bootstrap <uri>     LwM2M Bootstrap-Server, coap://host:5683 or coaps://host:5684 (with
+                            --bootstrap-psk): devices bootstrap first (without --server) or when
+                            registering fails for good (with --server), then register with the
+                            server they were given (coap:// NoSec or coaps:// PSK)
+      --bootstrap-psk <id:hexkey>
+                            PSK of the Bootstrap-Server account, as for --psk
   -n, --count <n>           number of devices (default 1)
   -p, --prefix <text>       endpoint name prefix (default "sim-"): sim-1, sim-2, ...
       --start-index <n>     number of the first device (default 1)
@@ -68,6 +74,17 @@ function positiveInteger(text: string, name: string, min = 1): number {
   return value;
 }
 
+/** `id:hexkey` or `hexkey` (the identity is then each device's endpoint name). */
+function parsePsk(text: string, name: string, count: number): { identity?: string; key: Buffer } {
+  const separator = text.lastIndexOf(':');
+  const identity = separator >= 0 ? text.slice(0, separator) : undefined;
+  const keyHex = text.slice(separator + 1);
+  if (!/^(?:[0-9a-fA-F]{2}){4,64}$/.test(keyHex)) throw new RangeError(`--${name}: the key must be 4-64 bytes in hex`);
+  if (identity !== undefined && (identity === '' || count > 1))
+    throw new RangeError(`--${name}: an identity is for one device; for a fleet give only the key`);
+  return { identity, key: Buffer.from(keyHex, 'hex') };
+}
+
 /** Parses the command line; undefined for --help. Throws RangeError for bad options. */
 export function parseCommandLine(argv: string[]): CliOptions | undefined {
   const { values } = parseArgs({
@@ -77,6 +94,8 @@ export function parseCommandLine(argv: string[]): CliOptions | undefined {
     options: {
       server: { type: 'string', short: 's' },
       psk: { type: 'string' },
+      bootstrap: { type: 'string' },
+      'bootstrap-psk': { type: 'string' },
       count: { type: 'string', short: 'n' },
       prefix: { type: 'string', short: 'p' },
       'start-index': { type: 'string' },
@@ -103,21 +122,27 @@ export function parseCommandLine(argv: string[]): CliOptions | undefined {
   if (values.help) return undefined;
   const version = values.lwm2m ?? '1.1';
   if (!['1.0', '1.1', '1.2'].includes(version)) throw new RangeError(`--lwm2m must be 1.0, 1.1 or 1.2`);
+  if (values.bootstrap !== undefined && !/^coaps?:\/\//.test(values.bootstrap)) {
+    throw new RangeError('--bootstrap must be a coap:// or coaps:// URI');
+  }
   const fleet: CliOptions['fleet'] = {
-    serverUri: values.server ?? 'coap://127.0.0.1:5683',
+    // with --bootstrap and no --server the devices have no server account: bootstrap gives them one
+    serverUri: values.server ?? (values.bootstrap !== undefined ? '' : 'coap://127.0.0.1:5683'),
     count: values.count === undefined ? 1 : positiveInteger(values.count, 'count', 0),
     lwm2mVersion: version as ClientLwm2mVersion,
   };
   if (values.prefix !== undefined) fleet.prefix = values.prefix;
   if (values.psk !== undefined) {
-    const separator = values.psk.lastIndexOf(':');
-    const identity = separator >= 0 ? values.psk.slice(0, separator) : undefined;
-    const keyHex = values.psk.slice(separator + 1);
-    if (!/^(?:[0-9a-fA-F]{2}){4,64}$/.test(keyHex)) throw new RangeError('--psk: the key must be 4-64 bytes in hex');
-    if (identity !== undefined && (identity === '' || fleet.count > 1))
-      throw new RangeError('--psk: an identity is for one device; for a fleet give only the key');
-    fleet.psk = { identity, key: Buffer.from(keyHex, 'hex') };
+    fleet.psk = parsePsk(values.psk, 'psk', fleet.count);
     if (!fleet.serverUri.startsWith('coaps:')) throw new RangeError('--psk needs a coaps:// --server');
+  }
+  if (values.bootstrap !== undefined) fleet.bootstrapUri = values.bootstrap;
+  if (values['bootstrap-psk'] !== undefined) {
+    if (values.bootstrap === undefined) throw new RangeError('--bootstrap-psk needs --bootstrap');
+    fleet.bootstrapPsk = parsePsk(values['bootstrap-psk'], 'bootstrap-psk', fleet.count);
+    if (!values.bootstrap.startsWith('coaps:')) throw new RangeError('--bootstrap-psk needs a coaps:// --bootstrap');
+  } else if (values.bootstrap?.startsWith('coaps:')) {
+    throw new RangeError('a coaps:// --bootstrap needs --bootstrap-psk');
   }
   if (values['start-index'] !== undefined) fleet.startIndex = positiveInteger(values['start-index'], 'start-index', 0);
   if (values.objects !== undefined) {
@@ -160,6 +185,9 @@ export function progressLine(s: FleetStats, rss: number): string {
     (s.registrationFailures > 0 ? `  register errors ${s.registrationFailures}` : '') +
     `  updates ${s.updates}` +
     (s.reRegistrations > 0 ? `  re-registrations ${s.reRegistrations}` : '') +
+    (s.bootstraps + s.bootstrapFailures > 0
+      ? `  bootstraps ${s.bootstraps}` + (s.bootstrapFailures > 0 ? ` (failed ${s.bootstrapFailures})` : '')
+      : '') +
     `  requests ${s.requests}  observations ${s.observations}  notifications ${s.notifications}` +
     `  rss ${mb(rss)}`
   );
@@ -175,6 +203,9 @@ export function summaryText(s: FleetStats, peakRss: number): string {
     `failed             ${s.failed}  (register errors ${s.registrationFailures})`,
     `registrations      ${s.registrations}  (re-registrations ${s.reRegistrations})`,
     `updates            ${s.updates}`,
+    ...(s.bootstraps + s.bootstrapFailures > 0
+      ? [`bootstraps         ${s.bootstraps}  (failed attempts ${s.bootstrapFailures})`]
+      : []),
     `requests answered  ${s.requests}`,
     `notifications      ${s.notifications}`,
     `value changes      ${s.valueChanges}`,
@@ -219,7 +250,7 @@ export async function main(
   if (!options.json) {
     io.out(
       `lwm2m-sim: ${o.count} device(s) ${o.prefix}${o.startIndex}..${o.prefix}${o.startIndex + o.count - 1}` +
-        ` -> ${o.serverUri} (LwM2M ${o.lwm2mVersion}, lifetime ${o.lifetime} s, objects 1,3${o.objects.length ? ',' + o.objects.join(',') : ''})\n`,
+        ` -> ${o.serverUri === '' ? `bootstrap ${o.bootstrapUri}` : o.serverUri}${o.serverUri !== '' && o.bootstrapUri ? ` (bootstrap ${o.bootstrapUri})` : ''} (LwM2M ${o.lwm2mVersion}, lifetime ${o.lifetime} s, objects 1,3${o.objects.length ? ',' + o.objects.join(',') : ''})\n`,
     );
   }
   let firstError: string | undefined;

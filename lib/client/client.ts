@@ -40,6 +40,7 @@ import { UdpTransport } from '../transport/udp';
 import { applyAttributeQuery, effectiveAttributes, type ClientAttributes, type ClientLwm2mVersion } from './attributes';
 import { downloadPackage } from './download';
 import { ClientError } from './errors';
+import { bootstrapDiscoverLinks, findServerAccount, isBootstrapAccount, type ServerAccount } from './bootstrap';
 import { discoverLinks, registrationLinks } from './links';
 import { DtlsClientTransport } from './dtls-transport';
 import type { PskCredentials } from './dtls-transport';
@@ -48,6 +49,7 @@ import {
   ClientInstance,
   ClientObject,
   ResourceSlot,
+  EMPTY_BUFFER,
   coerceContent,
   isResourceOptions,
   sortedSlots,
@@ -139,10 +141,31 @@ export interface Lwm2mClientOptions {
   random: () => number;
   /** Limit for a Register / Update / De-register exchange, ms (default: the CoAP layer's). */
   registrationTimeoutMs?: number;
+  /**
+   * LwM2M Bootstrap-Server, `coap://host:5683` or `coaps://host:5684` (with `bootstrapPsk`). With it the
+   * device bootstraps (client-initiated, LwM2M Core §6.1) when it has no LwM2M Server account (no
+   * `serverUri` given), when `bootstrap()` is called, and when registration fails for good (after
+   * `registerRetry.maxAttempts`, default 5 with a bootstrap server, unless /1/x/16 is false).
+   */
+  bootstrapUri?: string;
+  /** PSK of the Bootstrap-Server account (for a `coaps://` bootstrapUri). */
+  bootstrapPsk?: PskCredentials;
+  /** A bootstrap fails when it has not finished this long after the last Bootstrap-Server request, ms (default 60000). */
+  bootstrapTimeoutMs: number;
+  /** Retries of a failed bootstrap (default: 1 s doubling up to 60 s, no limit). */
+  bootstrapRetry: Partial<RetryPolicy>;
 }
 
 export type ClientState =
-  'stopped' | 'starting' | 'registering' | 'registered' | 'rebooting' | 'disabled' | 'offline' | 'failed';
+  | 'stopped'
+  | 'starting'
+  | 'bootstrapping'
+  | 'registering'
+  | 'registered'
+  | 'rebooting'
+  | 'disabled'
+  | 'offline'
+  | 'failed';
 
 export interface ClientStats {
   registrations: number;
@@ -156,6 +179,10 @@ export interface ClientStats {
   notifications: number;
   observations: number;
   sends: number;
+  /** Bootstraps finished (Bootstrap-Finish accepted, or a Bootstrap-Pack applied). */
+  bootstraps: number;
+  /** Bootstrap attempts that failed (refused, timed out, inconsistent Bootstrap-Pack). */
+  bootstrapFailures: number;
 }
 
 export interface Lwm2mClientEvents {
@@ -163,6 +190,12 @@ export interface Lwm2mClientEvents {
   updated: [info: { location: string }];
   deregistered: [];
   registrationFailed: [error: Error];
+  /** A client-initiated bootstrap begins (each attempt). */
+  bootstrapping: [info: { uri: string; reason: string; attempt: number }];
+  /** The bootstrap finished; the device registers with this server next. */
+  bootstrapped: [info: { serverUri: string; securityMode: number; shortServerId: number }];
+  /** A bootstrap attempt failed (it is retried per `bootstrapRetry`). */
+  bootstrapFailed: [error: Error];
   /** The server wrote a value (after it was stored). */
   write: [event: { path: string; value: unknown; mode: 'replace' | 'update' }];
   execute: [event: { path: string; args: string }];
@@ -197,6 +230,8 @@ const DEFAULTS: Omit<Lwm2mClientOptions, 'endpointName'> = {
   shortServerId: 1,
   simulateEveryMs: 0,
   random: Math.random,
+  bootstrapTimeoutMs: 60_000,
+  bootstrapRetry: {},
 };
 
 const FORMATS_1_0 = [ContentFormat.TLV, ContentFormat.OLD_TLV, ContentFormat.JSON, ContentFormat.OLD_JSON];
@@ -260,6 +295,15 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
   private hasRegistered = false;
   private observeSeq = 1;
   private waiters: Waiter[] = [];
+  /** The LwM2M server the device talks to: options.serverUri / psk, or the account a bootstrap provisioned. */
+  private target: { uri: string; psk?: PskCredentials };
+  /** The URI the open endpoint talks to. */
+  private endpointUri: string | undefined;
+  /** The Server object instance (/1/x) of the account in use. */
+  private serverInstanceId = 0;
+  private readonly bootstrapRetryPolicy: RetryPolicy;
+  private bootstrapSession = 0;
+  private bootstrapAttempts = 0;
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly counters = {
     registrations: 0,
@@ -270,6 +314,8 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
     requests: 0,
     notifications: 0,
     sends: 0,
+    bootstraps: 0,
+    bootstrapFailures: 0,
   };
 
   constructor(options: Partial<Lwm2mClientOptions> & { endpointName: string }) {
@@ -285,7 +331,23 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
     if (!(o.lifetime >= 1)) throw new RangeError('lifetime must be >= 1 s');
     this.endpointName = o.endpointName;
     this.model = o.model ?? defaultClientModel();
-    this.retry = { initialDelayMs: 1000, maxDelayMs: 60_000, maxAttempts: Infinity, ...o.registerRetry };
+    const explicitServer = typeof options.serverUri === 'string' && options.serverUri !== '';
+    if (!explicitServer) o.serverUri = DEFAULTS.serverUri;
+    if (o.bootstrapUri !== undefined) checkBootstrapUri(o);
+    this.target = { uri: o.serverUri, psk: o.psk };
+    this.retry = {
+      initialDelayMs: 1000,
+      maxDelayMs: 60_000,
+      // LwM2M 1.1 §6.1: bootstrap after the registration retry sequence (Communication Retry Count 5)
+      maxAttempts: o.bootstrapUri !== undefined ? 5 : Infinity,
+      ...o.registerRetry,
+    };
+    this.bootstrapRetryPolicy = {
+      initialDelayMs: 1000,
+      maxDelayMs: 60_000,
+      maxAttempts: Infinity,
+      ...o.bootstrapRetry,
+    };
     const announced = o.contentFormats ?? (o.lwm2mVersion === '1.0' ? FORMATS_1_0 : FORMATS_1_1);
     for (const format of announced) {
       if (!isSupportedFormat(format)) throw new RangeError(`content format ${format} is not supported`);
@@ -314,6 +376,7 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
     this.addObject({ id: 1 });
     this.addObject({ id: 3 });
     for (const choice of o.objects) this.addObject(choice);
+    if (o.bootstrapUri !== undefined) this.initialAccounts(explicitServer);
   }
 
   // ================================================================ public API
@@ -363,7 +426,19 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
     if (this._state !== 'stopped' && this._state !== 'failed') return this.whenRegistered();
     this._state = 'starting';
     this.attempts = 0;
-    if (this.endpoint === undefined) {
+    if (this.options.bootstrapUri !== undefined) {
+      const found = findServerAccount(this.objects.get(0), this.objects.get(1));
+      if ('error' in found) {
+        this.bootstrapAttempts = 0;
+        this.beginBootstrap(found.error);
+        this.startSimulation();
+        return this.whenRegistered();
+      }
+      this.useAccount(found.account);
+    }
+    if (this.endpoint !== undefined && this.endpointUri !== this.target.uri) await this.closeEndpoint();
+    // with a Bootstrap-Server the Register opens the socket itself: a failure there counts toward the fallback
+    if (this.endpoint === undefined && this.options.bootstrapUri === undefined) {
       try {
         await this.open();
       } catch (err) {
@@ -375,10 +450,42 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
     this._state = 'registering';
     const registered = this.whenRegistered();
     this.register();
-    if (this.options.simulateEveryMs > 0) {
-      this.setTimer('simulate', this.options.simulateEveryMs, () => this.simulateTick(), true);
-    }
+    this.startSimulation();
     return registered;
+  }
+
+  /**
+   * Client-initiated bootstrap now (needs `bootstrapUri`): de-registers if registered, asks the
+   * Bootstrap-Server for a configuration, and registers with the server it provisions. Resolves once
+   * registered there (starting the client if it is stopped).
+   */
+  async bootstrap(): Promise<void> {
+    if (this.options.bootstrapUri === undefined) throw new Error(`${this.endpointName} has no bootstrapUri`);
+    if (this._state === 'bootstrapping') return this.whenRegistered();
+    if (this._state === 'registered') {
+      this.clearTimers(['simulate']);
+      this.observations.clear('bootstrapping');
+      this._state = 'bootstrapping';
+      try {
+        await this.sendDeregister(this.options.registrationTimeoutMs);
+      } catch {
+        // the server is gone: bootstrap anyway
+      }
+      if (this._state !== 'bootstrapping') return this.whenRegistered();
+    }
+    const fromStopped = this._state === 'stopped' || this._state === 'failed';
+    this.bootstrapAttempts = 0;
+    this.attempts = 0;
+    this.beginBootstrap('bootstrap() called');
+    if (fromStopped) this.startSimulation();
+    return this.whenRegistered();
+  }
+
+  /** The LwM2M server account in use: its URI, security mode (0 PSK, 3 NoSec) and Short Server ID. */
+  get serverAccount(): { uri: string; securityMode: number; shortServerId: number } {
+    const security = this.target.psk !== undefined || this.target.uri.startsWith('coaps:') ? 0 : 3;
+    const ssid = Number(this.get(`/1/${this.serverInstanceId}/0`) ?? this.options.shortServerId);
+    return { uri: this.target.uri, securityMode: security, shortServerId: ssid };
   }
 
   /** Resolves when registered (at once if already). */
@@ -398,6 +505,7 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
     if (this._state === 'stopped') return;
     const wasRegistered = this._state === 'registered' && this.location !== undefined;
     this._state = 'stopped';
+    this.bootstrapSession++;
     this.clearTimers();
     this.observations.clear('client stopped');
     this.settleWaiters(new Error(`${this.endpointName} stopped`));
@@ -409,10 +517,7 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
       }
     }
     this.location = undefined;
-    const endpoint = this.endpoint;
-    this.endpoint = undefined;
-    this.transport = undefined;
-    if (endpoint !== undefined) await endpoint.close();
+    await this.closeEndpoint();
   }
 
   /** Sends a registration Update now (e.g. after changing objects). */
@@ -542,7 +647,8 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
    */
   async send(paths: string[], options: { format?: number; timeoutMs?: number } = {}): Promise<IncomingResponse> {
     if (this.options.lwm2mVersion === '1.0') throw new Error('Send needs LwM2M 1.1 or later');
-    if (this.get('/1/0/23') === true) throw new Error('Send is muted (/1/0/23 Mute Send is true)');
+    if (this.get(`/1/${this.serverInstanceId}/23`) === true)
+      throw new Error('Send is muted (/1/x/23 Mute Send is true)');
     const endpoint = this.requireEndpoint();
     const format = options.format ?? ContentFormat.SENML_CBOR;
     const nodes = new Map<string, LwM2mNode>();
@@ -564,7 +670,7 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
 
   /** Simulated reboot (Device /3/0/4 does this): silent, observations gone, registers again. */
   reboot(whileDown?: () => 'stay-down' | void): void {
-    if (this._state === 'stopped' || this._state === 'offline') return;
+    if (this._state === 'stopped' || this._state === 'offline' || this._state === 'bootstrapping') return;
     this.clearTimers(['simulate']);
     this.observations.clear('device rebooted');
     this._state = 'rebooting';
@@ -593,15 +699,14 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
 
   // ================================================================ registration
 
-  private async open(): Promise<void> {
-    const psk = this.options.psk;
-    const server = await resolveServer(
-      this.options.serverUri,
-      this.options.transport !== undefined || psk !== undefined,
-    );
-    if (psk && !this.options.serverUri.startsWith('coaps:'))
-      throw new RangeError(`server URI "${this.options.serverUri}": a PSK needs a coaps:// URI`);
+  /** Opens the socket to `target` (the LwM2M server in use, or the Bootstrap-Server). */
+  private async open(target: { uri: string; psk?: PskCredentials } = this.target): Promise<void> {
+    const psk = target.psk;
+    const server = await resolveServer(target.uri, this.options.transport !== undefined || psk !== undefined);
+    if (psk && !target.uri.startsWith('coaps:'))
+      throw new RangeError(`server URI "${target.uri}": a PSK needs a coaps:// URI`);
     this.serverPeer = server;
+    this.endpointUri = target.uri;
     const bindAddress = this.options.bindAddress ?? (isIP(server.address) === 6 ? '::' : '0.0.0.0');
     const local = { address: bindAddress, port: this.options.bindPort };
     const inner = this.options.transport?.(local) ?? (psk ? this.dtlsTransport(server, psk) : new UdpTransport(local));
@@ -616,15 +721,33 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
     try {
       await endpoint.start();
     } catch (err) {
-      this.endpoint = undefined;
-      this.transport = undefined;
+      if (this.endpoint === endpoint) {
+        this.endpoint = undefined;
+        this.transport = undefined;
+        this.endpointUri = undefined;
+      }
       await endpoint.close().catch(() => undefined);
       throw err;
     }
   }
 
+  private async closeEndpoint(): Promise<void> {
+    const endpoint = this.endpoint;
+    this.endpoint = undefined;
+    this.transport = undefined;
+    this.endpointUri = undefined;
+    if (endpoint !== undefined) await endpoint.close().catch(() => undefined);
+  }
+
+  private startSimulation(): void {
+    if (this.options.simulateEveryMs > 0) {
+      this.setTimer('simulate', this.options.simulateEveryMs, () => this.simulateTick(), true);
+    }
+  }
+
   private register(): void {
-    if (this.registerInFlight || this.endpoint === undefined) return;
+    // after a bootstrap the socket to the new server is opened by the Register itself
+    if (this.registerInFlight || (this.endpoint === undefined && this.options.bootstrapUri === undefined)) return;
     this.clearTimer('update');
     this.clearTimer('retry');
     this.registerInFlight = true;
@@ -633,6 +756,15 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
 
   private async doRegister(): Promise<void> {
     const o = this.options;
+    if (this.endpoint === undefined) {
+      try {
+        await this.open();
+      } catch (err) {
+        if (this._state === 'registering') this.registrationFailed(err as Error);
+        return;
+      }
+      if (this._state !== 'registering') return;
+    }
     const query = [`ep=${this.endpointName}`, `lt=${this.currentLifetime()}`, `lwm2m=${o.lwm2mVersion}`];
     const binding = this.currentBinding();
     if (o.lwm2mVersion === '1.0') query.push(`b=${o.queueMode && !binding.includes('Q') ? binding + 'Q' : binding}`);
@@ -697,6 +829,12 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
     this.attempts++;
     if (this.listenerCount('registrationFailed') > 0) this.emit('registrationFailed', err);
     if (this.attempts >= this.retry.maxAttempts) {
+      // LwM2M 1.1 §6.1: after the registration retry sequence, bootstrap (unless /1/x/16 says not to)
+      if (this.options.bootstrapUri !== undefined && this.get(`/1/${this.serverInstanceId}/16`) !== false) {
+        this.bootstrapAttempts = 0;
+        this.beginBootstrap(`registration failed: ${err.message}`);
+        return;
+      }
       this._state = 'failed';
       this.settleWaiters(new Error(`${this.endpointName}: registration failed: ${err.message}`));
       return;
@@ -808,12 +946,12 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
   }
 
   private currentLifetime(): number {
-    const value = Number(this.get('/1/0/1'));
+    const value = Number(this.get(`/1/${this.serverInstanceId}/1`));
     return Number.isInteger(value) && value > 0 ? value : this.options.lifetime;
   }
 
   private currentBinding(): string {
-    const value = this.get('/1/0/7');
+    const value = this.get(`/1/${this.serverInstanceId}/7`);
     return typeof value === 'string' && value !== '' ? value : this.options.binding;
   }
 
@@ -853,12 +991,355 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
     });
   }
 
+  // ================================================================ bootstrap (LwM2M Core §6.1, client-initiated)
+
+  /** Security / Server instances at construction: the Bootstrap-Server account, and the server account if given. */
+  private initialAccounts(explicitServer: boolean): void {
+    const o = this.options;
+    const security = this.objects.get(0)!;
+    const server = this.objects.get(1)!;
+    security.instances.clear();
+    const bs = o.bootstrapPsk;
+    // the Bootstrap-Server account: Bootstrap-Server true, no Short Server ID
+    this.addInstance(0, 0, {
+      0: o.bootstrapUri,
+      1: true,
+      2: bs ? 0 : 3,
+      3: bs ? Buffer.from(bs.identity, 'utf8') : EMPTY_BUFFER,
+      5: bs ? bs.key : EMPTY_BUFFER,
+      10: undefined,
+    });
+    if (explicitServer) {
+      const psk = o.psk;
+      this.addInstance(0, 1, {
+        0: o.serverUri,
+        1: false,
+        2: psk ? 0 : 3,
+        3: psk ? Buffer.from(psk.identity, 'utf8') : EMPTY_BUFFER,
+        5: psk ? psk.key : EMPTY_BUFFER,
+        10: o.shortServerId,
+      });
+    } else server.instances.clear();
+  }
+
+  private useAccount(account: ServerAccount): void {
+    this.target = { uri: account.uri, psk: account.psk };
+    this.serverInstanceId = account.serverInstance;
+  }
+
+  private beginBootstrap(reason: string): void {
+    this.clearTimers(['simulate']);
+    this.observations.clear('bootstrapping');
+    this.location = undefined;
+    this._state = 'bootstrapping';
+    void this.runBootstrap(++this.bootstrapSession, reason);
+  }
+
+  /** One bootstrap attempt: socket to the Bootstrap-Server, Bootstrap-Pack (1.2) or Bootstrap-Request. */
+  private async runBootstrap(session: number, reason: string): Promise<void> {
+    const o = this.options;
+    const uri = o.bootstrapUri!;
+    const stale = (): boolean => this.bootstrapSession !== session || this._state !== 'bootstrapping';
+    this.bootstrapAttempts++;
+    this.emit('bootstrapping', { uri, reason, attempt: this.bootstrapAttempts });
+    try {
+      await this.closeEndpoint();
+      if (stale()) return;
+      await this.open({ uri, psk: o.bootstrapPsk });
+      if (stale()) {
+        if (this._state === 'stopped' || this._state === 'failed') await this.closeEndpoint();
+        return;
+      }
+      const endpoint = this.requireEndpoint();
+      this.armBootstrapTimer(session);
+      if (o.lwm2mVersion === '1.2' && (await this.bootstrapPack(endpoint, stale))) return;
+      if (stale()) return;
+      const query = [`ep=${this.endpointName}`];
+      // 1.1+: the Preferred Content Format for the Bootstrap-Server's writes (LwM2M 1.1 Transport §6.1)
+      if (o.lwm2mVersion !== '1.0') query.push(`pct=${this.multiFormat}`);
+      const response = await endpoint.request(this.serverPeer!, {
+        method: 'POST',
+        pathSegments: ['bs'],
+        query,
+        timeoutMs: o.registrationTimeoutMs,
+      });
+      if (stale()) return;
+      if (response.code !== '2.04') {
+        const why = response.payload.length > 0 ? `: ${response.payload.toString('utf8')}` : '';
+        throw new ClientError(response.code, `Bootstrap-Request refused with ${response.code}${why}`);
+      }
+      // from now on the bootstrap server has bootstrapTimeoutMs between its requests, until Bootstrap-Finish
+      this.armBootstrapTimer(session);
+    } catch (err) {
+      if (!stale()) this.bootstrapFailed(err as Error);
+    }
+  }
+
+  /**
+   * LwM2M 1.2 Bootstrap-Pack-Request (GET /bspack?ep=, SenML CBOR): true when the pack was applied and
+   * the bootstrap is done; false when the server has none (any answer but 2.05): use /bs instead.
+   */
+  private async bootstrapPack(endpoint: CoapEndpoint, stale: () => boolean): Promise<boolean> {
+    const response = await endpoint.request(this.serverPeer!, {
+      method: 'GET',
+      pathSegments: ['bspack'],
+      query: [`ep=${this.endpointName}`],
+      accept: ContentFormat.SENML_CBOR,
+      timeoutMs: this.options.registrationTimeoutMs,
+    });
+    if (stale() || response.code !== '2.05') return false;
+    const format = response.contentFormat ?? ContentFormat.SENML_CBOR;
+    if (format !== ContentFormat.SENML_CBOR && format !== ContentFormat.SENML_JSON) {
+      throw new Error(`Bootstrap-Pack in ${formatName(format)}, not SenML CBOR`);
+    }
+    const nodes = decodeNodes(response.payload, format, this.model);
+    // the pack is the whole configuration: it replaces the server accounts (the bootstrap account stays)
+    this.deleteBootstrapInstances(0);
+    this.deleteBootstrapInstances(1);
+    for (const [text, node] of nodes) this.bootstrapWriteNode(LwM2mPath.parse(text), node);
+    const found = findServerAccount(this.objects.get(0), this.objects.get(1));
+    if ('error' in found) throw new Error(`Bootstrap-Pack: ${found.error}`);
+    this.finishBootstrap(found.account);
+    return true;
+  }
+
+  private armBootstrapTimer(session: number = this.bootstrapSession): void {
+    const ms = this.options.bootstrapTimeoutMs;
+    this.setTimer('bootstrap', ms, () => {
+      if (this.bootstrapSession !== session || this._state !== 'bootstrapping') return;
+      this.bootstrapFailed(new Error(`bootstrap did not finish within ${ms} ms of the last Bootstrap-Server request`));
+    });
+  }
+
+  private bootstrapFailed(err: Error): void {
+    this.clearTimer('bootstrap');
+    this.bootstrapSession++;
+    this.counters.bootstrapFailures++;
+    if (this.listenerCount('bootstrapFailed') > 0) this.emit('bootstrapFailed', err);
+    const retry = this.bootstrapRetryPolicy;
+    if (this.bootstrapAttempts >= retry.maxAttempts) {
+      this._state = 'failed';
+      void this.closeEndpoint();
+      this.settleWaiters(new Error(`${this.endpointName}: bootstrap failed: ${err.message}`));
+      return;
+    }
+    const base = Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** (this.bootstrapAttempts - 1));
+    const delay = base * (0.5 + this.options.random() * 0.5);
+    this.setTimer('bootstrapRetry', delay, () => {
+      if (this._state === 'bootstrapping') void this.runBootstrap(++this.bootstrapSession, `retry: ${err.message}`);
+    });
+  }
+
+  /** Bootstrap done: (after the 2.04 went out) close the bootstrap socket and register with the new server. */
+  private finishBootstrap(account: ServerAccount): void {
+    this.clearTimer('bootstrap');
+    this.clearTimer('bootstrapRetry');
+    this.bootstrapSession++;
+    this.counters.bootstraps++;
+    this.useAccount(account);
+    this._state = 'registering';
+    this.attempts = 0;
+    this.setTimer('bootstrapDone', 0, () => {
+      if (this._state !== 'registering') return;
+      this.emit('bootstrapped', {
+        serverUri: account.uri,
+        securityMode: account.securityMode,
+        shortServerId: account.shortServerId,
+      });
+      void this.closeEndpoint().then(() => {
+        if (this._state === 'registering' && this.endpoint === undefined) this.register();
+      });
+    });
+  }
+
+  /** A request of the Bootstrap-Server (the bootstrap interface: Discover, Read, Write, Delete, Finish). */
+  private async bootstrapRequest(request: IncomingRequest): Promise<OutgoingResponse> {
+    this.armBootstrapTimer();
+    const segments = request.pathSegments;
+    if (segments.length === 1 && segments[0] === 'bs') {
+      if (request.method !== 'POST') throw new ClientError('4.05', `${request.method} /bs is not allowed`);
+      return this.bootstrapFinish();
+    }
+    let path: LwM2mPath;
+    try {
+      path = LwM2mPath.fromSegments(segments);
+    } catch {
+      return { code: '4.04' };
+    }
+    switch (request.method) {
+      case 'GET':
+        if (request.accept === ContentFormat.LINK_FORMAT) return this.bootstrapDiscover(path);
+        return this.bootstrapRead(path, request.accept);
+      case 'PUT':
+        return this.bootstrapWrite(request, path);
+      case 'DELETE':
+        return this.bootstrapDelete(path);
+      default:
+        throw new ClientError('4.05', `${request.method} is not a bootstrap operation`);
+    }
+  }
+
+  private bootstrapFinish(): OutgoingResponse {
+    const found = findServerAccount(this.objects.get(0), this.objects.get(1));
+    // LwM2M 1.1 §6.1.7.6: an inconsistent configuration is refused with 4.06 Not Acceptable
+    if ('error' in found) return { code: '4.06', payload: diagnostic(found.error) };
+    this.finishBootstrap(found.account);
+    return { code: '2.04' };
+  }
+
+  private bootstrapDiscover(path: LwM2mPath): OutgoingResponse {
+    if (path.level > 1) throw new ClientError('4.00', `Bootstrap-Discover targets / or an object, not ${path}`);
+    if (path.level === 1 && !this.objects.has(path.objectId!)) throw new ClientError('4.04', `${path} not found`);
+    const text = bootstrapDiscoverLinks(this.objects.values(), path.objectId, this.options.lwm2mVersion);
+    return { code: '2.05', contentFormat: ContentFormat.LINK_FORMAT, payload: Buffer.from(text, 'utf8') };
+  }
+
+  /** Bootstrap-Read (1.1+): the Server (1) and Access Control (2) objects only. */
+  private bootstrapRead(path: LwM2mPath, accept: number | undefined): OutgoingResponse {
+    if (this.options.lwm2mVersion === '1.0') throw new ClientError('4.05', 'LwM2M 1.0 has no Bootstrap-Read');
+    if (path.level === 0 || (path.objectId !== 1 && path.objectId !== 2)) {
+      throw new ClientError('4.01', `Bootstrap-Read is allowed on /1 and /2 only, not ${path}`);
+    }
+    const node = this.readNode(path);
+    const format = this.responseFormat(node, accept);
+    return { code: '2.05', contentFormat: format, payload: encodeNode(node, format, path, this.model) };
+  }
+
+  private bootstrapWrite(request: IncomingRequest, path: LwM2mPath): OutgoingResponse {
+    if (path.level === 0 || path.level === 4) {
+      throw new ClientError('4.00', `Bootstrap-Write targets an object, instance or resource, not ${path}`);
+    }
+    const object = this.bootstrapObject(path.objectId!);
+    let format = request.contentFormat;
+    if (format === undefined) {
+      const def = path.level === 3 ? object.definition.resources[path.resourceId!] : undefined;
+      if (path.level === 3 && def !== undefined && !def.multiple) {
+        format = def.type === 'opaque' ? ContentFormat.OPAQUE : ContentFormat.TEXT;
+      } else format = this.multiFormat;
+    }
+    // every format lib/content decodes (TLV, SenML JSON/CBOR, LwM2M JSON/CBOR, text, opaque, CBOR)
+    if (!isSupportedFormat(format))
+      throw new ClientError('4.15', `content format ${formatName(format)} is not supported`);
+    const node = decodeNode(request.payload, format, path, this.model);
+    this.bootstrapWriteNode(path, node);
+    return { code: '2.04' };
+  }
+
+  /** The object a Bootstrap-Write names, added (without instances) when the model knows it. */
+  private bootstrapObject(objectId: number): ClientObject {
+    let object = this.objects.get(objectId);
+    if (object === undefined) {
+      if (this.model.versionsOf(objectId).length === 0) throw new ClientError('4.04', `object ${objectId} not found`);
+      this.addObject({ id: objectId, instances: 0 });
+      object = this.objects.get(objectId)!;
+    }
+    return object;
+  }
+
+  /** Stores a written node (object, instance, resource or resource instance), creating instances as needed. */
+  private bootstrapWriteNode(path: LwM2mPath, node: LwM2mNode): void {
+    const object = this.bootstrapObject(path.objectId!);
+    switch (node.kind) {
+      case 'object':
+        for (const instance of node.instances.values()) {
+          this.bootstrapWriteInstance(object, instance.id, [...instance.resources.values()]);
+        }
+        return;
+      case 'instance':
+        this.bootstrapWriteInstance(object, node.id, [...node.resources.values()]);
+        return;
+      case 'resource':
+      case 'multipleResource':
+        this.bootstrapWriteInstance(object, path.instanceId!, [node]);
+        return;
+      case 'resourceInstance': {
+        const instance = this.bootstrapInstance(object, path.instanceId!);
+        const def = object.definition.resources[path.resourceId!];
+        if (def === undefined || !def.multiple)
+          throw new ClientError('4.00', `${path.parent()} is not a multiple resource`);
+        const slot = this.slotFor(instance, path.resourceId!, true)!;
+        const instances = new Map(slot.instances ?? []);
+        instances.set(node.id, node.value);
+        slot.store(instances);
+        return;
+      }
+      default:
+        throw new ClientError('4.00', `cannot write ${path}`);
+    }
+  }
+
+  private bootstrapWriteInstance(object: ClientObject, instanceId: number, resources: LwM2mResource[]): void {
+    for (const resource of resources) {
+      if (object.definition.resources[resource.id] === undefined) {
+        throw new ClientError('4.04', `/${object.id}/${instanceId}/${resource.id} not found`);
+      }
+    }
+    const instance = this.bootstrapInstance(object, instanceId);
+    for (const resource of resources) {
+      const slot = this.slotFor(instance, resource.id, true)!;
+      slot.store(contentOf(slot, resource, instance.path.append(resource.id), false));
+    }
+  }
+
+  /** An instance, created when missing (Security from nothing, others with their built-in resources). */
+  private bootstrapInstance(object: ClientObject, instanceId: number): ClientInstance {
+    const existing = object.instances.get(instanceId);
+    if (existing !== undefined) return existing;
+    if (!object.definition.multiple && object.instances.size > 0) {
+      throw new ClientError('4.00', `object ${object.id} is single-instance`);
+    }
+    const spec = object.id === 0 ? {} : this.implementations.get(object.id)!.instance(instanceId);
+    object.instances.set(instanceId, this.buildInstance(object, instanceId, spec));
+    this.markObjectsChanged();
+    return object.instances.get(instanceId)!;
+  }
+
+  /**
+   * Bootstrap-Delete (LwM2M 1.1 §6.1.7.5): `/` deletes every instance but the Bootstrap-Server account
+   * and the Device object's; `/0` spares the Bootstrap-Server account; deleting that account or the
+   * Device instance by name is refused (4.00).
+   */
+  private bootstrapDelete(path: LwM2mPath): OutgoingResponse {
+    if (path.level === 0) {
+      for (const id of this.objectIds()) if (id !== 3) this.deleteBootstrapInstances(id);
+      return { code: '2.02' };
+    }
+    if (path.level > 2)
+      throw new ClientError('4.00', `Bootstrap-Delete targets /, an object or an instance, not ${path}`);
+    if (path.objectId === 3) throw new ClientError('4.00', 'the Device object cannot be deleted');
+    const object = this.objects.get(path.objectId!);
+    if (path.level === 1) {
+      if (object !== undefined) this.deleteBootstrapInstances(object.id);
+      return { code: '2.02' };
+    }
+    const instance = object?.instances.get(path.instanceId!);
+    if (instance !== undefined) {
+      if (object!.id === 0 && isBootstrapAccount(instance)) {
+        throw new ClientError('4.00', `${path} is the Bootstrap-Server account and cannot be deleted`);
+      }
+      object!.instances.delete(instance.id);
+      this.markObjectsChanged();
+    }
+    return { code: '2.02' };
+  }
+
+  private deleteBootstrapInstances(objectId: number): void {
+    const object = this.objects.get(objectId);
+    if (object === undefined) return;
+    for (const instance of [...object.instances.values()]) {
+      if (objectId === 0 && isBootstrapAccount(instance)) continue;
+      object.instances.delete(instance.id);
+      this.markObjectsChanged();
+    }
+  }
+
   // ================================================================ device management
 
   private async handleRequest(request: IncomingRequest): Promise<OutgoingResponse> {
     this.counters.requests++;
     this.awake();
     try {
+      if (this._state === 'bootstrapping') return await this.bootstrapRequest(request);
       return await this.dispatch(request);
     } catch (err) {
       return this.errorResponse(err);
@@ -1221,8 +1702,8 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
   }
 
   private effectiveAttributes(path: LwM2mPath): ClientAttributes {
-    const pmin = this.get('/1/0/2');
-    const pmax = this.get('/1/0/3');
+    const pmin = this.get(`/1/${this.serverInstanceId}/2`);
+    const pmax = this.get(`/1/${this.serverInstanceId}/3`);
     return effectiveAttributes(this.attributes, path, {
       pmin: typeof pmin === 'number' ? pmin : undefined,
       pmax: typeof pmax === 'number' ? pmax : undefined,
@@ -1413,7 +1894,7 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
         return client.options.lwm2mVersion;
       },
       get serverUri() {
-        return client.options.serverUri;
+        return client.target.uri;
       },
       get lifetime() {
         return client.options.lifetime;
@@ -1516,6 +1997,25 @@ async function resolveServer(uri: string, customTransport: boolean): Promise<Pee
   const port = url.port === '' ? (url.protocol === 'coaps:' ? 5684 : 5683) : Number(url.port);
   const address = isIP(host) !== 0 ? host : (await lookup(host)).address;
   return { address, port };
+}
+
+/** A bootstrap URI the client can use: coap://, or coaps:// with a PSK (or a transport of one's own). */
+function checkBootstrapUri(o: Lwm2mClientOptions): void {
+  let url: URL;
+  try {
+    url = new URL(o.bootstrapUri!);
+  } catch {
+    throw new RangeError(`invalid bootstrap URI "${o.bootstrapUri}"`);
+  }
+  if (url.protocol !== 'coap:' && url.protocol !== 'coaps:') {
+    throw new RangeError(`bootstrap URI "${o.bootstrapUri}": only coap:// and coaps:// are supported`);
+  }
+  if (url.protocol === 'coaps:' && o.bootstrapPsk === undefined && o.transport === undefined) {
+    throw new RangeError(`bootstrap URI "${o.bootstrapUri}": coaps:// needs bootstrapPsk`);
+  }
+  if (url.protocol === 'coap:' && o.bootstrapPsk !== undefined) {
+    throw new RangeError(`bootstrap URI "${o.bootstrapUri}": a PSK needs a coaps:// URI`);
+  }
 }
 
 function normaliseRoot(root: string): string {

@@ -16,7 +16,7 @@ import { Lwm2mClient, type Lwm2mClientOptions, type ObjectChoice, type RetryPoli
 import type { ClientLwm2mVersion } from './attributes';
 
 export interface FleetOptions {
-  /** `coap://host:port` of the LwM2M server. */
+  /** `coap://host:port` of the LwM2M server ('' with `bootstrapUri`: the devices are given one by bootstrap). */
   serverUri: string;
   count: number;
   /** Endpoint names are prefix + index (default 'sim-'). */
@@ -54,6 +54,10 @@ export interface FleetOptions {
    * device's endpoint name when it is absent (a fleet whose devices share one key, as a test bench may).
    */
   psk?: { identity?: string; key: Buffer };
+  /** LwM2M Bootstrap-Server of every device (see Lwm2mClientOptions.bootstrapUri). */
+  bootstrapUri?: string;
+  /** PSK of the Bootstrap-Server account (a `coaps://` bootstrapUri); `identity` defaults to the endpoint name. */
+  bootstrapPsk?: { identity?: string; key: Buffer };
   /** Seed for the devices' simulated values (default: random). */
   seed?: number;
   /** Per-device extra options. */
@@ -79,6 +83,9 @@ export interface FleetStats {
   notifications: number;
   observations: number;
   sends: number;
+  /** Bootstraps finished, and bootstrap attempts that failed (devices with a bootstrapUri). */
+  bootstraps: number;
+  bootstrapFailures: number;
   valueChanges: number;
   /** ms since the fleet started. */
   elapsedMs: number;
@@ -166,7 +173,11 @@ export class Fleet extends EventEmitter<FleetEvents> {
           : undefined;
       const client = new Lwm2mClient({
         endpointName,
-        serverUri: o.serverUri,
+        serverUri: o.serverUri === '' ? undefined : o.serverUri,
+        bootstrapUri: o.bootstrapUri,
+        bootstrapPsk: o.bootstrapPsk
+          ? { identity: o.bootstrapPsk.identity ?? endpointName, key: o.bootstrapPsk.key }
+          : undefined,
         objects: o.objects,
         lifetime: o.lifetime,
         lwm2mVersion: o.lwm2mVersion,
@@ -263,6 +274,8 @@ export class Fleet extends EventEmitter<FleetEvents> {
       notifications: 0,
       observations: 0,
       sends: 0,
+      bootstraps: 0,
+      bootstrapFailures: 0,
       valueChanges: this.valueChanges,
       elapsedMs: Math.round(performance.now() - this.startedAt),
     };
@@ -280,6 +293,8 @@ export class Fleet extends EventEmitter<FleetEvents> {
       s.notifications += c.notifications;
       s.observations += c.observations;
       s.sends += c.sends;
+      s.bootstraps += c.bootstraps;
+      s.bootstrapFailures += c.bootstrapFailures;
     }
     return s;
   }

@@ -19,6 +19,7 @@ export {
   type FleetStats,
 } from './fleet';
 export { ClientError } from './errors';
+export { SECURITY_MODES, bootstrapDiscoverLinks, findServerAccount, type ServerAccount } from './bootstrap';
 export type { ClientAttributes, ClientLwm2mVersion } from './attributes';
 export { resource } from './object-tree';
 export type { ExecuteInfo, InstanceSpec, ResourceContent, ResourceOptions, WriteInfo } from './object-tree';

@@ -39,11 +39,11 @@ export function securityObject(ctx: ObjectContext, shortServerId: number): Objec
 export function serverObject(ctx: ObjectContext, options: ServerObjectOptions): ObjectImplementation {
   return {
     creatable: false,
-    instance: () => {
+    instance: (instanceId) => {
       const spec: Record<number, unknown> = {
         0: options.shortServerId,
         1: { value: ctx.lifetime, write: () => ctx.triggerUpdate() },
-        4: { execute: () => ctx.disable(Number(ctx.get('/1/0/5') ?? 86400)) },
+        4: { execute: () => ctx.disable(Number(ctx.get(`/1/${instanceId}/5`) ?? 86400)) },
         5: 86400,
         6: false,
         7: { value: ctx.binding, write: () => ctx.triggerUpdate() },
