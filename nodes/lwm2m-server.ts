@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ObjectModel } from '../lib/model/object-model';
-import type { SecureListenerOptions } from '../lib/server/lwm2m-server';
 import { parseSecurityFile } from '../lib/server/security';
 import type { Node, NodeAPI, NodeDef, NodeStatus } from './shared/node-red';
 import type { Lwm2mServerConfigNode } from './shared/server-config';
 import { acquire, forgetConfig, release, serverFor, settled } from './shared/server-host';
+import { numberOr, secureListener } from './shared/options';
 import { Status } from './shared/status';
 
 interface ServerConfigDef extends NodeDef {
@@ -28,38 +28,6 @@ interface ServerConfigDef extends NodeDef {
   securePort?: string | number;
   /** Device credentials loaded at start (JSON or CSV; relative to the user directory). */
   credentialsFile?: string;
-}
-
-/** The server's own secrets: kept in Node-RED's encrypted credentials, never in the flow file. */
-interface ServerCredentials {
-  certificate?: string;
-  privateKey?: string;
-  trustedCertificates?: string;
-}
-
-/** `-----BEGIN CERTIFICATE-----` blocks of a PEM bundle, each on its own. */
-function splitPem(bundle: string | undefined): string[] {
-  return (bundle ?? '').match(/-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----/g) ?? [];
-}
-
-/** What the config's credentials allow: X.509 with a certificate, RPK with the private key alone. */
-function secureListener(port: number, credentials: ServerCredentials): SecureListenerOptions {
-  const listener: SecureListenerOptions = { port };
-  const privateKey = credentials.privateKey?.trim();
-  const chain = splitPem(credentials.certificate);
-  const trusted = splitPem(credentials.trustedCertificates);
-  if (privateKey) {
-    listener.rawPublicKey = { privateKey };
-    if (chain.length > 0) listener.certificate = { chain, privateKey };
-  }
-  if (trusted.length > 0) listener.trustedCertificates = trusted;
-  return listener;
-}
-
-function numberOr(value: unknown, fallback: number): number {
-  if (value === undefined || value === null || value === '') return fallback;
-  const parsed = Number(value);
-  return Number.isFinite(parsed) ? parsed : fallback;
 }
 
 export = function (RED: NodeAPI): void {

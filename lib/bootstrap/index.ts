@@ -33,3 +33,5 @@ export { buildPlan } from './plan';
 export type { BootstrapPlan, PlannedWrite, ProvisionedServer, WriteKind } from './plan';
 export { BootstrapSession, BootstrapStepError } from './session';
 export type { BootstrapStep, BootstrapSummary, SessionState } from './session';
+export { ProvisioningConfigStore } from './provisioning';
+export type { DefaultBootstrapConfig, Provisioning } from './provisioning';

@@ -84,3 +84,13 @@ export class HostRegistry<S extends Runnable, Stores> {
     return host;
   }
 }
+
+/** The key of a server's listeners: its plain port, or its DTLS port when plain CoAP is off. */
+export function listenerKey(
+  options: { address: string; port: number; plain: boolean; dtls?: { port?: number } },
+  defaultSecurePort: number,
+): string {
+  return options.plain || !options.dtls
+    ? `${options.address}|${options.port}`
+    : `${options.address}|s${options.dtls.port ?? defaultSecurePort}`;
+}

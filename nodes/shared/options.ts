@@ -1,3 +1,4 @@
+import type { SecureListenerOptions } from '../../lib/server/lwm2m-server';
 import { Lwm2mRequestError } from '../../lib/server/errors';
 import type { Node, NodeAPI, NodeMessage } from './node-red';
 
@@ -40,4 +41,37 @@ export function evaluateTypedValue(
         : resolve(result),
     );
   });
+}
+
+/** The server's own secrets: kept in Node-RED's encrypted credentials, never in the flow file. */
+export interface ServerCredentials {
+  certificate?: string;
+  privateKey?: string;
+  trustedCertificates?: string;
+}
+
+/** `-----BEGIN CERTIFICATE-----` blocks of a PEM bundle, each on its own. */
+export function splitPem(bundle: string | undefined): string[] {
+  return (bundle ?? '').match(/-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----/g) ?? [];
+}
+
+/** What the config's credentials allow: X.509 with a certificate, RPK with the private key alone. */
+export function secureListener(port: number, credentials: ServerCredentials): SecureListenerOptions {
+  const listener: SecureListenerOptions = { port };
+  const privateKey = credentials.privateKey?.trim();
+  const chain = splitPem(credentials.certificate);
+  const trusted = splitPem(credentials.trustedCertificates);
+  if (privateKey) {
+    listener.rawPublicKey = { privateKey };
+    if (chain.length > 0) listener.certificate = { chain, privateKey };
+  }
+  if (trusted.length > 0) listener.trustedCertificates = trusted;
+  return listener;
+}
+
+/** A number from a config field (text or number); the fallback when blank or not a number. */
+export function numberOr(value: unknown, fallback: number): number {
+  if (value === undefined || value === null || value === '') return fallback;
+  const parsed = Number(value);
+  return Number.isFinite(parsed) ? parsed : fallback;
 }

@@ -7,7 +7,7 @@ import type { DtlsSessionStore } from '../../lib/dtls';
 import { MemorySecurityStore } from '../../lib/store/memory-security';
 import type { SecurityStore } from '../../lib/server/security';
 import type { ObservationStore, RegistrationStore } from '../../lib/server/stores';
-import { HostRegistry } from './host-registry';
+import { HostRegistry, listenerKey } from './host-registry';
 
 export type HostOptions = Omit<
   Lwm2mServerOptions,
@@ -38,9 +38,7 @@ const hosts = new HostRegistry<Lwm2mServer, ServerStores>(() => ({
  * port, or the DTLS port when plain CoAP is off.
  */
 export function hostKey(options: Pick<Lwm2mServerOptions, 'address' | 'port' | 'plain' | 'dtls'>): string {
-  return options.plain || !options.dtls
-    ? `${options.address}|${options.port}`
-    : `${options.address}|s${options.dtls.port ?? 5684}`;
+  return listenerKey(options, 5684);
 }
 
 /**
