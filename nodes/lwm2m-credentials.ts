@@ -8,6 +8,7 @@ import {
 } from '../lib/server/security';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
 import { serverConfig } from './shared/operation-node';
+import { namesFromMsg } from './shared/resolve';
 import { Status } from './shared/status';
 
 type Action = 'add' | 'remove' | 'get' | 'list';
@@ -125,13 +126,8 @@ function entriesOf(payload: unknown): SecurityInfo[] {
   throw new CredentialsInputError('msg.payload must be device credentials: an object, an array, or JSON/CSV text');
 }
 
-/** Endpoint names from msg.endpoint, msg.payload (a name, a list, or an entry), or msg.topic. */
 function endpointsOf(msg: NodeMessage): string[] {
-  const source = msg.endpoint ?? msg.payload ?? msg.topic;
-  const names = (Array.isArray(source) ? source : [source]).map((item) =>
-    item !== null && typeof item === 'object' ? (item as { endpoint?: unknown }).endpoint : item,
-  );
-  if (names.length === 0 || names.some((name) => typeof name !== 'string' || name.length === 0))
-    throw new CredentialsInputError('an endpoint name is needed: msg.endpoint, msg.payload or msg.topic');
-  return names as string[];
+  const names = namesFromMsg(msg);
+  if (!names) throw new CredentialsInputError('an endpoint name is needed: msg.endpoint, msg.payload or msg.topic');
+  return names;
 }

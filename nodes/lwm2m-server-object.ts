@@ -11,7 +11,7 @@ interface ServerObjectConfig extends OperationConfig {
   disableTimeout?: string;
 }
 
-const ACTIONS = ['update', 'disable', 'periods', 'mute-send', 'unmute-send'] as const;
+const ACTIONS = ['update', 'disable', 'periods', 'mute-send', 'unmute-send', 'bootstrap'] as const;
 type Action = (typeof ACTIONS)[number];
 
 function optionalNumber(...candidates: unknown[]): number | undefined {
@@ -26,7 +26,7 @@ function optionalNumber(...candidates: unknown[]): number | undefined {
 
 /**
  * Acts on this server's account on the device (its Server object instance, /1/x): Registration Update
- * Trigger, Disable, default notification periods, Mute Send.
+ * Trigger, Disable, default notification periods, Mute Send, Bootstrap-Request Trigger.
  */
 export = function (RED: NodeAPI): void {
   function Lwm2mServerObjectNode(this: Node, config: ServerObjectConfig): void {
@@ -50,6 +50,10 @@ export = function (RED: NodeAPI): void {
             ...(await server.triggerRegistrationUpdate(target.endpoint, shortServerId)),
             path: account,
           },
+        };
+      if (action === 'bootstrap')
+        return {
+          details: { ...details, ...(await server.triggerBootstrap(target.endpoint, shortServerId)), path: account },
         };
       if (action === 'disable') {
         const timeoutSeconds = optionalNumber(config.disableTimeout, msg.disableTimeout);

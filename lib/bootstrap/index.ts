@@ -35,3 +35,4 @@ export { BootstrapSession, BootstrapStepError } from './session';
 export type { BootstrapStep, BootstrapSummary, SessionState } from './session';
 export { ProvisioningConfigStore } from './provisioning';
 export type { DefaultBootstrapConfig, Provisioning } from './provisioning';
+export { bootstrapConfigToPlain, parseBootstrapBatch, type BatchEntry } from './batch';

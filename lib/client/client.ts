@@ -1908,6 +1908,11 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
       triggerUpdate: () => client.deferUpdate(),
       reboot: (whileDown) => setImmediate(() => client.reboot(whileDown)),
       disable: (seconds) => setImmediate(() => void client.disable(seconds)),
+      // After the 2.04 has gone out: the bootstrap begins with a De-register.
+      triggerBootstrap:
+        client.options.bootstrapUri === undefined
+          ? undefined
+          : () => setImmediate(() => void client.bootstrap().catch((err: Error) => client.emitError(err))),
       download: (uri, timeoutMs, maxSize) => {
         const endpoint = client.requireEndpoint();
         const local = client.localAddress();

@@ -831,6 +831,26 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   }
 
   /**
+   * Bootstrap-Request Trigger (/1/x/9; Server object 1.1+, optional): the device goes back to its bootstrap
+   * server and is provisioned again. A device without it answers 4.04 or 4.05: said plainly.
+   */
+  async triggerBootstrap(endpointName: string, shortServerId?: number): Promise<OperationResult> {
+    const path = `${await this.serverAccountPath(endpointName, shortServerId)}/9`;
+    try {
+      return await this.execute(endpointName, path);
+    } catch (err) {
+      if (err instanceof Lwm2mRequestError && (err.code === '4.04' || err.code === '4.05'))
+        throw new Lwm2mRequestError(
+          `${endpointName} has no Bootstrap-Request Trigger (${path}, Server object 1.1+, optional): it cannot be told to bootstrap again`,
+          err.code,
+          endpointName,
+          path,
+        );
+      throw err;
+    }
+  }
+
+  /**
    * Disable (/1/x/4): the device de-registers and stays away for its Disable Timeout (/1/x/5, which
    * `timeoutSeconds` writes first). The de-registration that follows is the expected outcome, not an error.
    */

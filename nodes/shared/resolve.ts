@@ -90,3 +90,16 @@ export function failure(msg: NodeMessage, err: unknown, endpoint?: string, path?
   };
   return error;
 }
+
+/**
+ * Endpoint names (or patterns) a management node acts on: msg.endpoint, msg.payload (a name, a list of them,
+ * or entries with an `endpoint`), or msg.topic. Undefined when there is none or one is not a name.
+ */
+export function namesFromMsg(msg: NodeMessage): string[] | undefined {
+  const source = msg.endpoint ?? msg.payload ?? msg.topic;
+  const names = (Array.isArray(source) ? source : [source]).map((item) =>
+    item !== null && typeof item === 'object' ? (item as { endpoint?: unknown }).endpoint : item,
+  );
+  if (names.length === 0 || names.some((name) => typeof name !== 'string' || name.length === 0)) return undefined;
+  return names as string[];
+}

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import fs from 'node:fs';
 import path from 'node:path';
+import { resetBootstrapHosts } from '../../nodes/shared/bootstrap-host';
 import { resetHosts } from '../../nodes/shared/server-host';
 import { helper } from './helper';
 
@@ -24,6 +25,7 @@ describe('example flows', function () {
   afterEach(async function () {
     await helper.unload();
     await resetHosts();
+    await resetBootstrapHosts();
   });
 
   const files = fs.readdirSync(examplesDir).filter((file) => file.endsWith('.json'));
@@ -42,7 +44,8 @@ describe('example flows', function () {
       const flow = JSON.parse(fs.readFileSync(path.join(examplesDir, file), 'utf8')) as Record<string, unknown>[];
       // Any free port instead of 5683, and simulated devices pointed nowhere: this checks the flow, not a device.
       for (const node of flow) {
-        if (node.type === 'lwm2m-server') Object.assign(node, { port: 0, securePort: 0, address: '127.0.0.1' });
+        if (node.type === 'lwm2m-server' || node.type === 'lwm2m-bootstrap')
+          Object.assign(node, { port: 0, securePort: 0, address: '127.0.0.1' });
         if (node.type === 'lwm2m-device') node.serverUri = 'coap://127.0.0.1:9';
       }
       await helper.load(allNodes, flow);

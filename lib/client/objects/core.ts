@@ -52,6 +52,9 @@ export function serverObject(ctx: ObjectContext, options: ServerObjectOptions): 
       if (options.defaultPmin !== undefined) spec[2] = options.defaultPmin;
       if (options.defaultPmax !== undefined) spec[3] = options.defaultPmax;
       if (ctx.lwm2mVersion !== '1.0') spec[23] = false; // Mute Send
+      // Bootstrap-Request Trigger: Server object 1.1+, and only a device that has a bootstrap server.
+      const triggerBootstrap = ctx.triggerBootstrap;
+      if (ctx.lwm2mVersion !== '1.0' && triggerBootstrap) spec[9] = { execute: () => triggerBootstrap() };
       return spec;
     },
   };

@@ -21,6 +21,8 @@ export interface ObjectContext {
    * while. `whileDown` runs before it comes back; returning 'stay-down' keeps it silent for good.
    */
   reboot(whileDown?: () => 'stay-down' | void): void;
+  /** Bootstrap-Request Trigger (/1/x/9): back to the bootstrap server; undefined when the device has none. */
+  readonly triggerBootstrap?: () => void;
   /** Disable (/1/x/4): De-register, and register again after `seconds`. */
   disable(seconds: number): void;
   /** Fetches a package (coap:// through the device's endpoint, http(s)://). */

@@ -1,0 +1,99 @@
+import { BootstrapConfigError } from '../lib/bootstrap/config';
+import { bootstrapConfigToPlain, parseBootstrapBatch } from '../lib/bootstrap/batch';
+import type { Lwm2mBootstrapConfigNode } from './shared/bootstrap-config';
+import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
+import { namesFromMsg } from './shared/resolve';
+import { Status } from './shared/status';
+
+type Action = 'add' | 'remove' | 'get' | 'list';
+const ACTIONS: readonly Action[] = ['add', 'remove', 'get', 'list'];
+
+interface BootstrapConfigNodeDef extends NodeDef {
+  bootstrap?: string;
+  action?: string;
+  revealKeys?: boolean;
+}
+
+/** A flow mistake, told to a Catch node with the reason. */
+class BootstrapInputError extends Error {
+  override name = 'BootstrapInputError';
+}
+
+/**
+ * Bootstrap configurations from a flow: add (entries, or the CSV of a manufacturing batch), remove, get,
+ * list. PSK accounts provisioned for the DM server named in the bootstrap node reach its security store too.
+ */
+export = function (RED: NodeAPI): void {
+  function Lwm2mBootstrapConfigNode(this: Node, config: BootstrapConfigNodeDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const configNode = config.bootstrap
+      ? (RED.nodes.getNode(config.bootstrap) as Lwm2mBootstrapConfigNode | null)
+      : null;
+    if (!configNode || !configNode.bootstrap) {
+      node.status(Status.error('no bootstrap server'));
+      node.error('no lwm2m-bootstrap configuration node selected');
+      return;
+    }
+    const store = configNode.bootstrap.configStore;
+    const reveal = config.revealKeys === true;
+
+    const run = async (action: Action, msg: NodeMessage): Promise<unknown> => {
+      switch (action) {
+        case 'add': {
+          // The whole batch is checked first: one bad line stores nothing.
+          const entries = parseBootstrapBatch(msg.payload);
+          const existing = new Set((await store.list()).map((entry) => entry.key));
+          for (const entry of entries) await store.set(entry.key, entry.plain);
+          return {
+            added: entries.map((entry) => entry.key),
+            replaced: entries.filter((entry) => existing.has(entry.key)).map((entry) => entry.key),
+          };
+        }
+        case 'remove': {
+          const removed: string[] = [];
+          for (const key of keysOf(msg)) if (await store.remove(key)) removed.push(key);
+          return { removed };
+        }
+        case 'get': {
+          const [endpoint] = keysOf(msg);
+          const found = (await store.list()).find((entry) => entry.key === endpoint);
+          return found ? bootstrapConfigToPlain(found.key, found.config, reveal) : null;
+        }
+        case 'list':
+          return (await store.list()).map((entry) => bootstrapConfigToPlain(entry.key, entry.config, reveal));
+      }
+    };
+
+    node.on('input', (msg, send, done) => {
+      const value = config.action || (typeof msg.action === 'string' ? msg.action.toLowerCase() : undefined);
+      const action = ACTIONS.find((candidate) => candidate === value);
+      Promise.resolve()
+        .then(() => {
+          if (!action) throw new BootstrapInputError(`msg.action must be one of ${ACTIONS.join(', ')}`);
+          return run(action, msg);
+        })
+        .then((payload) => {
+          msg.payload = payload;
+          node.status(Status.ok(action === 'list' ? `${(payload as unknown[]).length} configs` : action!));
+          send(msg);
+          done();
+        })
+        .catch((err: Error) => {
+          node.status(Status.error(action ?? 'error'));
+          done(err instanceof BootstrapConfigError ? new BootstrapInputError(err.message) : err);
+        });
+    });
+  }
+  RED.nodes.registerType(
+    'lwm2m-bootstrap-config',
+    Lwm2mBootstrapConfigNode as unknown as (this: Node, def: NodeDef) => void,
+  );
+};
+
+function keysOf(msg: NodeMessage): string[] {
+  const names = namesFromMsg(msg);
+  if (!names)
+    throw new BootstrapInputError('an endpoint name or pattern is needed: msg.endpoint, msg.payload or msg.topic');
+  return names;
+}

@@ -1,0 +1,179 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { SecureListenerOptions } from '../lib/server/lwm2m-server';
+import { parseSecurityFile } from '../lib/server/security';
+import type { Lwm2mBootstrapConfigNode } from './shared/bootstrap-config';
+import {
+  acquireBootstrap,
+  bootstrapServerFor,
+  bootstrapSettled,
+  forgetBootstrapConfig,
+  releaseBootstrap,
+} from './shared/bootstrap-host';
+import type { DefaultBootstrapConfig } from '../lib/bootstrap/provisioning';
+import type { BootstrapHostOptions } from './shared/bootstrap-host';
+import type { Node, NodeAPI, NodeDef, NodeStatus } from './shared/node-red';
+import { numberOr, secureListener } from './shared/options';
+import type { Lwm2mServerConfigNode } from './shared/server-config';
+import { Status } from './shared/status';
+
+interface BootstrapConfigDef extends NodeDef {
+  address?: string;
+  port?: string | number;
+  plainEnabled?: boolean;
+  dtlsEnabled?: boolean;
+  securePort?: string | number;
+  /** Bootstrap credentials of devices (JSON or CSV, as for the DM server), relative to the user directory. */
+  credentialsFile?: string;
+  /** Bootstrap configurations read at start: JSON `{ "<endpoint or pattern>": { servers: [...] }, ... }`. */
+  configFile?: string;
+  /** The lwm2m-server whose security store receives the PSKs provisioned (optional). */
+  dmServer?: string;
+  defaultEnabled?: boolean;
+  defaultPattern?: string;
+  defaultServerUri?: string;
+  defaultSecurityMode?: string;
+  defaultLifetime?: string | number;
+  defaultBinding?: string;
+}
+
+/** The LwM2M bootstrap server as a config node: devices ask it for their servers and credentials. */
+export = function (RED: NodeAPI): void {
+  function Lwm2mBootstrapNode(this: Lwm2mBootstrapConfigNode, config: BootstrapConfigDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const userDir = RED.settings.userDir ?? process.cwd();
+    const fromUserDir = (setting: string | undefined) => {
+      const text = (setting ?? '').trim();
+      return text && !path.isAbsolute(text) ? path.resolve(userDir, text) : text;
+    };
+    const port = numberOr(config.port, 5685);
+    const plainEnabled = config.plainEnabled !== false;
+    const dtls: SecureListenerOptions | undefined =
+      config.dtlsEnabled === true
+        ? secureListener(numberOr(config.securePort, 5686), node.credentials ?? {})
+        : undefined;
+    const dmServerId = config.dmServer;
+    const dmSecurity = dmServerId
+      ? () => (RED.nodes.getNode(dmServerId) as Lwm2mServerConfigNode | null)?.server.securityStore
+      : undefined;
+    const defaultConfig: DefaultBootstrapConfig | undefined =
+      config.defaultEnabled === true && (config.defaultServerUri ?? '').trim()
+        ? {
+            pattern: (config.defaultPattern ?? '').trim() || '*',
+            serverUri: (config.defaultServerUri ?? '').trim(),
+            securityMode: config.defaultSecurityMode === 'psk' ? 'psk' : 'nosec',
+            lifetime: numberOr(config.defaultLifetime, 86400),
+            binding: (config.defaultBinding ?? '').trim() || 'U',
+          }
+        : undefined;
+    const options: BootstrapHostOptions = {
+      address: (config.address ?? '').trim() || '::',
+      port,
+      plain: plainEnabled,
+      ...(dtls ? { dtls } : {}),
+    };
+    node.bootstrap = bootstrapServerFor(options, node.id, {
+      dmSecurity,
+      defaultConfig,
+    });
+    const bootstrap = node.bootstrap;
+
+    const credentialsFile = fromUserDir(config.credentialsFile);
+    const configFile = fromUserDir(config.configFile);
+    // Files are read at each start; what flows added stays beside them.
+    const loaded = Promise.all([
+      credentialsFile
+        ? readFile(credentialsFile, 'utf8').then((text) =>
+            Promise.all(parseSecurityFile(text).map((info) => bootstrap.securityStore.add(info))),
+          )
+        : undefined,
+      configFile
+        ? readFile(configFile, 'utf8').then(async (text) => {
+            const entries = Object.entries(JSON.parse(text) as Record<string, unknown>);
+            for (const [key, value] of entries) await bootstrap.configStore.set(key, value);
+            node.log(`bootstrap configurations: ${entries.length} loaded from ${configFile}`);
+          })
+        : undefined,
+    ]);
+
+    const users = new Map<string, Node>();
+    let lastStatus: NodeStatus = Status.stopped;
+    let started: Promise<void> | undefined;
+    const showStatus = (status: NodeStatus) => {
+      lastStatus = status;
+      for (const user of users.values()) user.status(status);
+    };
+    const boundPorts = () =>
+      [plainEnabled ? bootstrap.address?.port : undefined, bootstrap.secureAddress?.port]
+        .filter((bound) => bound !== undefined)
+        .map((bound) => `:${bound}`)
+        .join('/');
+    const refresh = () => {
+      if (!bootstrap.running) return;
+      const sessions = bootstrap.activeSessions().length;
+      showStatus(Status.ok(`bootstrap ${boundPorts()}${sessions ? ` · ${sessions} busy` : ''}`));
+    };
+    const onStopped = () => showStatus(Status.stopped);
+    const onError = (err: Error) => node.warn(err.message);
+    const onHandshakeFailed = (peer: { address: string; port: number }, reason: string) =>
+      node.warn(`DTLS handshake from ${peer.address}:${peer.port} failed: ${reason}`);
+    bootstrap.on('started', refresh);
+    bootstrap.on('bootstrapStarted', refresh);
+    bootstrap.on('bootstrapFinished', refresh);
+    bootstrap.on('bootstrapFailed', refresh);
+    bootstrap.on('stopped', onStopped);
+    bootstrap.on('error', onError);
+    bootstrap.on('handshakeFailed', onHandshakeFailed);
+
+    node.register = (user: Node) => {
+      users.set(user.id, user);
+      user.status(lastStatus);
+      if (users.size === 1) {
+        showStatus(Status.starting);
+        started = loaded
+          .catch((err: Error) => node.error(`bootstrap files: ${err.message}`))
+          .then(() => acquireBootstrap(bootstrap, node.id))
+          .then(() => refresh())
+          .catch((err: Error) => {
+            const reason = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'port in use' : err.message;
+            showStatus(Status.error(reason));
+            node.error(`LwM2M bootstrap server could not start: ${err.message}`);
+            throw err;
+          });
+        started.catch(() => undefined);
+      }
+    };
+    node.deregister = async (user: Node) => {
+      users.delete(user.id);
+      if (users.size === 0) {
+        started = undefined;
+        await releaseBootstrap(bootstrap, node.id);
+      }
+    };
+    node.ready = () => started ?? Promise.reject(new Error('the LwM2M bootstrap node has no users'));
+
+    node.on('close', (done: () => void) => {
+      for (const event of ['started', 'bootstrapStarted', 'bootstrapFinished', 'bootstrapFailed'] as const)
+        bootstrap.off(event, refresh);
+      bootstrap.off('stopped', onStopped);
+      bootstrap.off('error', onError);
+      bootstrap.off('handshakeFailed', onHandshakeFailed);
+      const stop = users.size > 0 ? releaseBootstrap(bootstrap, node.id) : bootstrapSettled(bootstrap);
+      users.clear();
+      forgetBootstrapConfig(bootstrap, node.id);
+      stop.then(
+        () => done(),
+        () => done(),
+      );
+    });
+  }
+
+  RED.nodes.registerType('lwm2m-bootstrap', Lwm2mBootstrapNode as unknown as (this: Node, def: NodeDef) => void, {
+    credentials: {
+      certificate: { type: 'text' },
+      privateKey: { type: 'password' },
+      trustedCertificates: { type: 'text' },
+    },
+  });
+};
