@@ -16,17 +16,16 @@ import type {
 import { CoapRequestError } from '../coap/types';
 import { encodeNodes, formatName } from '../content';
 import { ContentFormat } from '../content/types';
-import { DtlsTransport } from '../dtls';
 import { ObjectModel } from '../model/object-model';
 import type { LwM2mNode } from '../model/types';
 import type { SecureListenerOptions } from '../server/lwm2m-server';
 import type { SecurityStore } from '../server/security';
+import { openListeners } from '../server/listeners';
 import { SecurityCheckError, authorizeRegister } from '../server/security';
 import { MemorySecurityStore } from '../store/memory-security';
 import { DualTransport } from '../transport/dual';
 import type { SessionTransport } from '../transport/dual';
 import type { DatagramTransport, Peer, PeerAddress, SecurityIdentity } from '../transport/types';
-import { UdpTransport } from '../transport/udp';
 import type { BootstrapConfig, BootstrapConfigStore } from './config';
 import { MemoryBootstrapConfigStore } from './config';
 import { buildPlan } from './plan';
@@ -187,13 +186,13 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
   }
 
   private async doStart(): Promise<PeerAddress> {
-    const plain = !this.options.plain
-      ? undefined
-      : (this.options.transport ?? new UdpTransport({ address: this.options.address, port: this.options.port }));
-    const secure =
-      this.options.secureTransport ?? (this.options.dtls ? this.createDtlsTransport(this.options.dtls) : undefined);
-    const dual = secure || !plain ? new DualTransport(plain, secure) : undefined;
-    const transport = dual ?? (plain as DatagramTransport);
+    const { transport, dual } = openListeners(
+      { ...this.options, defaultSecurePort: DEFAULT_BOOTSTRAP_SECURE_PORT },
+      {
+        error: (err) => this.emitError(err),
+        handshakeFailed: (peer, reason) => this.emit('handshakeFailed', peer, reason),
+      },
+    );
     const endpoint = new CoapEndpoint(transport, this.options.coap);
     endpoint.setRequestHandler((request) => this.handleRequest(request));
     endpoint.onError = (err) => this.emitError(err as Error);
@@ -203,23 +202,6 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
     this.boundAddress = address;
     this.emit('started', address);
     return address;
-  }
-
-  private createDtlsTransport(listener: SecureListenerOptions): DtlsTransport {
-    const store = this.options.securityStore;
-    const memory = store instanceof MemorySecurityStore ? store : undefined;
-    const transport = new DtlsTransport({
-      address: this.options.address,
-      ...listener,
-      port: listener.port ?? DEFAULT_BOOTSTRAP_SECURE_PORT,
-      pskKey: memory
-        ? (identity) => memory.pskKeySync(identity)
-        : (identity) => store.getByPskIdentity(identity).then((info) => info?.key),
-      clientRawPublicKey: (spki) => store.getByPublicKey(spki).then((info) => info?.endpoint),
-      onError: (err) => this.emitError(err),
-    });
-    transport.on('handshakeFailed', (peer: PeerAddress, reason: string) => this.emit('handshakeFailed', peer, reason));
-    return transport;
   }
 
   /** Ends every session (reported as failed) and closes the listeners. */

@@ -1,4 +1,3 @@
-import type { KeyObject } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { CoapEndpoint } from '../coap/endpoint';
 import type {
@@ -18,14 +17,11 @@ import { LwM2mPath, InvalidPathError } from '../model/path';
 import type { LwM2mNode, ResourceDefinition } from '../model/types';
 import { fromPlain, toPlain } from '../model/values';
 import { MemoryObservationStore, MemoryRegistrationStore } from '../store/memory';
-import { DtlsTransport } from '../dtls';
-import type { DtlsSessionStore } from '../dtls';
 import { MemorySecurityStore } from '../store/memory-security';
 import { DualTransport } from '../transport/dual';
 import { peerKey } from '../transport/peer';
 import type { SessionTransport } from '../transport/dual';
 import type { DatagramTransport, Peer, PeerAddress } from '../transport/types';
-import { UdpTransport } from '../transport/udp';
 import type { NotificationAttributes } from './attributes';
 import { AttributeError, attributesToQuery } from './attributes';
 import { memoCandidateFormats } from './content-negotiation';
@@ -37,6 +33,8 @@ import { QueueModeService } from './queue-mode';
 import { RegistrationService } from './registration-service';
 import { decodeSend } from './send';
 import type { SendReport } from './send';
+import { openListeners } from './listeners';
+import type { SecureListenerSettings } from './listeners';
 import type { SecurityStore } from './security';
 import type { ObservationStore, RegistrationStore, StoredObservation } from './stores';
 
@@ -74,33 +72,10 @@ export interface Lwm2mServerOptions {
 }
 
 /**
- * The DTLS listener: the server's own credentials and the limits. Device credentials are not here: they are
- * looked up in the security store during each handshake.
+ * The DTLS listener: the server's own credentials (certificate, raw public key, trusted CAs), the limits and the
+ * session store. Device credentials are not here: they are looked up in the security store during each handshake.
  */
-export interface SecureListenerOptions {
-  /** Bind address; the plain listener's by default. */
-  address?: string;
-  /** UDP port (5684). 0 picks a free one (tests). */
-  port?: number;
-  /** Our X.509 certificate chain (PEM or DER, leaf first) and its P-256 private key. */
-  certificate?: { chain: Array<string | Buffer>; privateKey: string | Buffer | KeyObject };
-  /** CA certificates that device certificates must chain to. */
-  trustedCertificates?: Array<string | Buffer>;
-  /** Our raw public key (RFC 7250), given as its P-256 private key. */
-  rawPublicKey?: { privateKey: string | Buffer | KeyObject };
-  /** IANA names of the cipher suites offered; default: every supported one the credentials allow. */
-  cipherSuites?: string[];
-  maxHandshakesPerAddress?: number;
-  maxSessions?: number;
-  sessionIdleTimeoutMs?: number;
-  handshakeTimeoutMs?: number;
-  /**
-   * Where DTLS sessions outlive the listener: resumable sessions, and with `keepSessionsOnClose` the
-   * established ones, which the next listener on the same port takes over with no handshake (a redeploy).
-   */
-  sessionStore?: DtlsSessionStore;
-  keepSessionsOnClose?: boolean;
-}
+export type SecureListenerOptions = SecureListenerSettings;
 
 /** What every device operation resolves with. */
 export interface OperationResult {
@@ -354,22 +329,21 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   private async doStart(): Promise<PeerAddress> {
     // A fleet re-registering at once (after an outage) arrives in bursts: a 4 MiB receive buffer keeps
     // the kernel from dropping them (its default overflows at ~200 datagrams).
-    const plain = !this.options.plain
-      ? undefined
-      : (this.options.transport ??
-        new UdpTransport({ address: this.options.address, port: this.options.port, recvBufferSize: 4 * 1024 * 1024 }));
-    const secure =
-      this.options.secureTransport ?? (this.options.dtls ? this.createDtlsTransport(this.options.dtls) : undefined);
-    const dual = secure || !plain ? new DualTransport(plain, secure) : undefined;
+    const { transport, dual } = openListeners(
+      { ...this.options, defaultSecurePort: 5684, recvBufferSize: 4 * 1024 * 1024 },
+      {
+        error: (err) => this.emitError(err),
+        handshakeFailed: (peer, reason) => this.emit('handshakeFailed', peer, reason),
+      },
+    );
     if (dual) dual.onPeerMoved = (key, current) => void this.followMovedPeer(key, current);
-    const transport = dual ?? (plain as DatagramTransport);
     // Many devices can share one address (carrier NAT, a gateway): the per-address budget is generous;
     // per-peer limits still bound what one device can cause.
     const endpoint = new CoapEndpoint(transport, { maxRequestsPerSecondPerAddress: 5000, ...this.options.coap });
     endpoint.setRequestHandler((request) => this.handleRequest(request));
     endpoint.setUnknownNotificationHandler((notification) => this.observationService.adopt(notification));
     // Before the first datagram: sessions that had moved (Connection ID) go on under the keys they started with.
-    if (dual && secure) await this.restoreMovedPeers(dual);
+    if (dual?.secure) await this.restoreMovedPeers(dual);
     const address = await endpoint.start();
     this.endpoint = endpoint;
     this.dual = dual;
@@ -411,26 +385,6 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     } catch (err) {
       this.emitError(err as Error);
     }
-  }
-
-  private createDtlsTransport(listener: SecureListenerOptions): DtlsTransport {
-    const store = this.options.securityStore;
-    const memory = store instanceof MemorySecurityStore ? store : undefined;
-    const transport = new DtlsTransport({
-      address: this.options.address,
-      // Cellular devices share carrier-NAT addresses by the thousand: after a network outage they all
-      // handshake at once. A cookie exchange comes first, so each of these costs a peer that can receive.
-      maxHandshakesPerAddress: 500,
-      ...listener,
-      // The memory store answers synchronously: no promise per handshake on the common path.
-      pskKey: memory
-        ? (identity) => memory.pskKeySync(identity)
-        : (identity) => store.getByPskIdentity(identity).then((info) => info?.key),
-      clientRawPublicKey: (spki) => store.getByPublicKey(spki).then((info) => info?.endpoint),
-      onError: (err) => this.emitError(err),
-    });
-    transport.on('handshakeFailed', (peer: PeerAddress, reason: string) => this.emit('handshakeFailed', peer, reason));
-    return transport;
   }
 
   /** Closes the socket and stops timers. Registrations and observations stay in their stores. */
