@@ -17,6 +17,7 @@
  */
 import type { IncomingResponse, OutgoingRequest } from '../coap/types';
 import { CoapRequestError } from '../coap/types';
+import { transportFailureText } from '../server/errors';
 import { decodeDiscover, decodeNode, encodeNode, formatName, isLwm2mRootLink, parseLinkFormat } from '../content';
 import { ContentFormat } from '../content/types';
 import { LwM2mPath } from '../model/path';
@@ -303,12 +304,7 @@ export class BootstrapSession {
     } catch (err) {
       this.checkAborted();
       if (err instanceof CoapRequestError) {
-        const reason =
-          err.reason === 'timeout'
-            ? 'no answer from the device (timeout)'
-            : err.reason === 'reset'
-              ? 'the device reset the request (RST)'
-              : err.message;
+        const reason = transportFailureText(err);
         throw new BootstrapStepError(`${stepName(this.step)} ${path}: ${reason}`, this.step, path, err.reason);
       }
       throw err;

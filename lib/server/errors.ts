@@ -1,4 +1,4 @@
-import type { CoapCode } from '../coap/types';
+import type { CoapCode, CoapRequestError } from '../coap/types';
 
 /**
  * A device operation that did not succeed: the device answered with an error code, did not answer,
@@ -59,4 +59,11 @@ export const COAP_CODE_TEXT: Record<string, string> = {
 export function describeCode(code: string): string {
   const text = COAP_CODE_TEXT[code];
   return text ? `${code} ${text}` : code;
+}
+
+/** Why an exchange with a device failed, in words for a flow or a log. */
+export function transportFailureText(err: CoapRequestError): string {
+  if (err.reason === 'timeout') return 'no answer from the device (timeout)';
+  if (err.reason === 'reset') return 'the device reset the request (RST)';
+  return err.message;
 }

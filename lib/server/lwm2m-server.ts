@@ -25,7 +25,7 @@ import type { DatagramTransport, Peer, PeerAddress } from '../transport/types';
 import type { NotificationAttributes } from './attributes';
 import { AttributeError, attributesToQuery } from './attributes';
 import { memoCandidateFormats } from './content-negotiation';
-import { Lwm2mRequestError, describeCode } from './errors';
+import { Lwm2mRequestError, describeCode, transportFailureText } from './errors';
 import { ObservationService, keyOf, plainByPath } from './observation-service';
 import type { Notification } from './observation-service';
 import type { Registration } from './registration';
@@ -1398,14 +1398,8 @@ function expectSuccess(
 function transportError(err: unknown, registration: Registration, segments: string[]): Error {
   const path = '/' + segments.join('/');
   if (err instanceof CoapRequestError) {
-    const reason =
-      err.reason === 'timeout'
-        ? 'no answer from the device (timeout)'
-        : err.reason === 'reset'
-          ? 'the device reset the request (RST)'
-          : err.message;
     return new Lwm2mRequestError(
-      `${path} on ${registration.endpoint}: ${reason}`,
+      `${path} on ${registration.endpoint}: ${transportFailureText(err)}`,
       err.reason === 'block' ? '4.08' : err.reason,
       registration.endpoint,
       path,
