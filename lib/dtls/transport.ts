@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes, type KeyObject, type X509Certificate } from 'node:crypto';
 import { normaliseAddress, peerKey, toPeer } from '../transport/peer';
-import type { DatagramTransport, Peer, PeerAddress } from '../transport/types';
+import type { DatagramTransport, Peer, PeerAddress, SecurityIdentity } from '../transport/types';
 import { UdpTransport } from '../transport/udp';
 import { DecodeError } from './bytes';
 import { connectionKeys, keyBlockLength } from './cipher';
@@ -301,6 +301,25 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
 
   hasSession(peer: PeerAddress): boolean {
     return this.connections.get(toPeer(peer).key)?.state === 'established';
+  }
+
+  /** The identity the established session at this address proved, if there is one. */
+  sessionSecurity(peer: PeerAddress): SecurityIdentity | undefined {
+    const connection = this.connections.get(toPeer(peer).key);
+    return connection?.state === 'established' ? connection.peer.security : undefined;
+  }
+
+  /** Ends (close_notify, not resumable) every session whose identity `matches`: credentials revoked. */
+  closeSessionsOf(matches: (security: SecurityIdentity) => boolean): number {
+    let closed = 0;
+    for (const connection of [...this.connections.values()]) {
+      const security = connection.peer.security;
+      if (connection.state !== 'established' || security === undefined || !matches(security)) continue;
+      connection.invalidated = true;
+      connection.close('credentials revoked', true);
+      closed++;
+    }
+    return closed;
   }
 
   get sessionCount(): number {

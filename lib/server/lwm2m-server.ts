@@ -35,7 +35,7 @@ import { decodeSend } from './send';
 import type { SendReport } from './send';
 import { openListeners } from './listeners';
 import type { SecureListenerSettings } from './listeners';
-import type { SecurityStore } from './security';
+import type { SecurityInfo, SecurityStore } from './security';
 import type { ObservationStore, RegistrationStore, StoredObservation } from './stores';
 
 export interface Lwm2mServerOptions {
@@ -319,6 +319,20 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     return this.options.securityStore;
   }
 
+  /**
+   * Ends the DTLS sessions made with these credentials (removed or replaced in the security store): the device
+   * must handshake again, with what the store holds now. Returns how many sessions ended.
+   */
+  revokeSessions(info: SecurityInfo): number {
+    const close = this.dual?.secure?.closeSessionsOf;
+    if (!close) return 0;
+    return close.call(this.dual!.secure, (security) =>
+      info.mode === 'psk'
+        ? security.mode === 'psk' && security.identity === info.identity
+        : security.mode === info.mode && security.identity === info.endpoint,
+    );
+  }
+
   /** Binds the endpoint and starts expiry; safe to call again while running. */
   start(): Promise<PeerAddress> {
     if (this.boundAddress && this.endpoint) return Promise.resolve(this.boundAddress);
@@ -342,9 +356,10 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     const endpoint = new CoapEndpoint(transport, { maxRequestsPerSecondPerAddress: 5000, ...this.options.coap });
     endpoint.setRequestHandler((request) => this.handleRequest(request));
     endpoint.setUnknownNotificationHandler((notification) => this.observationService.adopt(notification));
-    // Before the first datagram: sessions that had moved (Connection ID) go on under the keys they started with.
-    if (dual?.secure) await this.restoreMovedPeers(dual);
     const address = await endpoint.start();
+    // Sessions taken over from the previous listener that had moved (Connection ID) go on under the keys they
+    // started with.
+    if (dual?.secure) await this.restoreMovedPeers(dual);
     this.endpoint = endpoint;
     this.dual = dual;
     this.boundAddress = address;
@@ -368,7 +383,11 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     for (const registration of await this.registrations.list()) {
       if (registration.security === undefined) continue;
       if (registration.peerKey === peerKey(registration.address, registration.port, true)) continue;
-      dual.restoreMovedPeer(registration.peerKey, { address: registration.address, port: registration.port });
+      const at = { address: registration.address, port: registration.port };
+      // Only for a session that was taken over, with this identity: anyone else there is another device.
+      const session = dual.secure?.sessionSecurity?.(at);
+      if (session?.mode !== registration.security.mode || session.identity !== registration.security.identity) continue;
+      dual.restoreMovedPeer(registration.peerKey, at, registration.security);
     }
   }
 
@@ -1053,7 +1072,9 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     if (request.method !== 'POST') return { code: '4.05' };
     // Send carries no endpoint name: the device is known by where it talks from.
     const registration = await this.registrations.getByPeer(request.peer.key);
-    if (!registration) return { code: '4.04', payload: Buffer.from('not registered: register before Send') };
+    // Over DTLS the address is not enough: another device may have handshaken from it since (NAT port reuse).
+    if (!registration || !sameSecurity(registration.security, request.peer.security))
+      return { code: '4.04', payload: Buffer.from('not registered: register before Send') };
     this.queueMode.touch(registration);
     if (!this.options.acceptSend) return { code: '4.03', payload: Buffer.from('this server does not accept Send') };
     try {
@@ -1135,13 +1156,26 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     return this.sendNow(registration, request);
   }
 
+  /** Not an async function: one promise less per request on the common path. */
   private sendNow(registration: Registration, request: OutgoingRequest): Promise<IncomingResponse> {
     const endpoint = this.endpoint;
+    if (endpoint === undefined)
+      return Promise.reject(new Lwm2mRequestError('the LwM2M server is not running', 'closed'));
     const peer = peerOf(registration);
-    // A DTLS device with no session takes the slow path, which says why the request cannot go.
-    if (endpoint === undefined || (peer.secure && !this.dual?.canReach(peer)))
-      return this.sendChecked(registration, request);
-    // The common case without an async function around it: one promise less per request.
+    if (peer.secure && !this.dual?.canReach(peer)) {
+      // No session to encrypt with (the device's session expired or the server restarted): only the device
+      // can start a handshake; it does when it next talks to us. A queue-mode device is treated as asleep.
+      this.queueMode.markAsleep(registration);
+      const path = '/' + request.pathSegments.join('/');
+      return Promise.reject(
+        new Lwm2mRequestError(
+          `${path} on ${registration.endpoint}: no DTLS session with the device (it must handshake again)`,
+          'no-session',
+          registration.endpoint,
+          path,
+        ),
+      );
+    }
     const withRoot: OutgoingRequest = registration.rootPath
       ? { ...request, pathSegments: [...registration.rootPath.split('/').filter(Boolean), ...request.pathSegments] }
       : request;
@@ -1149,31 +1183,6 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       if (err instanceof CoapRequestError && err.reason === 'timeout') this.queueMode.markAsleep(registration);
       throw transportError(err, registration, request.pathSegments);
     });
-  }
-
-  private async sendChecked(registration: Registration, request: OutgoingRequest): Promise<IncomingResponse> {
-    const endpoint = this.requireEndpoint();
-    const peer = peerOf(registration);
-    if (peer.secure && !this.dual?.canReach(peer)) {
-      // No session to encrypt with (the device's session expired or the server restarted): only the device
-      // can start a handshake; it does when it next talks to us. A queue-mode device is treated as asleep.
-      this.queueMode.markAsleep(registration);
-      throw new Lwm2mRequestError(
-        `/${request.pathSegments.join('/')} on ${registration.endpoint}: no DTLS session with the device (it must handshake again)`,
-        'no-session',
-        registration.endpoint,
-        '/' + request.pathSegments.join('/'),
-      );
-    }
-    const withRoot: OutgoingRequest = registration.rootPath
-      ? { ...request, pathSegments: [...registration.rootPath.split('/').filter(Boolean), ...request.pathSegments] }
-      : request;
-    try {
-      return await endpoint.request(peer, withRoot);
-    } catch (err) {
-      if (err instanceof CoapRequestError && err.reason === 'timeout') this.queueMode.markAsleep(registration);
-      throw transportError(err, registration, request.pathSegments);
-    }
   }
 
   /** 'awake' or 'sleeping' for a queue-mode device; undefined for one that is always reachable. */
@@ -1325,11 +1334,22 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
 
 // ---- helpers -------------------------------------------------------------------------------------
 
+function sameSecurity(a: Registration['security'], b: Registration['security']): boolean {
+  return a === undefined ? b === undefined : b !== undefined && a.mode === b.mode && a.identity === b.identity;
+}
+
 function peerOf(registration: Registration): Peer {
   // A DTLS registration carries its security identity; its key is the `coaps://` one it registered with.
   return registration.security === undefined
     ? { address: registration.address, port: registration.port, key: registration.peerKey }
-    : { address: registration.address, port: registration.port, key: registration.peerKey, secure: true };
+    : {
+        address: registration.address,
+        port: registration.port,
+        key: registration.peerKey,
+        secure: true,
+        // Only a session of this identity may carry its requests (see DualTransport.canReach).
+        security: registration.security,
+      };
 }
 
 const SEGMENTS = new WeakMap<LwM2mPath, string[]>();

@@ -1,9 +1,13 @@
 import { SECURE_KEY_PREFIX, peerKey } from './peer';
-import type { DatagramTransport, Peer, PeerAddress } from './types';
+import type { DatagramTransport, Peer, PeerAddress, SecurityIdentity } from './types';
 
 /** A transport with sessions (DTLS): it can only send to a peer that completed a handshake. */
 export interface SessionTransport extends DatagramTransport {
   hasSession(peer: PeerAddress): boolean;
+  /** The identity the session at this address proved (absent: no session, or a transport that cannot tell). */
+  sessionSecurity?(peer: PeerAddress): SecurityIdentity | undefined;
+  /** Ends every session whose identity matches (credentials revoked); how many. */
+  closeSessionsOf?(matches: (security: SecurityIdentity) => boolean): number;
   /** A session followed its peer to a new address (DTLS Connection ID), or ended. Optional. */
   on?(event: 'peerMoved', listener: (previous: Peer, current: Peer) => void): unknown;
   on?(event: 'sessionClosed', listener: (peer: Peer, reason: string) => void): unknown;
@@ -23,8 +27,11 @@ export class DualTransport implements DatagramTransport {
   /** Called when a secure peer moved: its stable key, and where it is now. */
   onPeerMoved: (key: string, current: PeerAddress) => void = () => undefined;
   private listener: ((data: Buffer, peer: Peer) => void) | undefined;
-  /** Secure transport key (address:port now) -> stable key, for sessions that moved or whose key was taken. */
-  private readonly stableKeyOf = new Map<string, string>();
+  /**
+   * Secure transport key (address:port now) -> stable key and whose it is, for sessions that moved or whose key
+   * was taken.
+   */
+  private readonly stableKeyOf = new Map<string, { key: string; security?: SecurityIdentity }>();
   /** Stable key -> the address its session is at now, for sessions that moved. */
   private readonly movedTo = new Map<string, PeerAddress>();
   private collisions = 0;
@@ -41,7 +48,7 @@ export class DualTransport implements DatagramTransport {
       // moves): its marked twin is made once, not per datagram.
       let marked = this.marked.get(peer);
       if (marked === undefined) {
-        marked = { ...peer, key: this.stableKey(peer.key), secure: true };
+        marked = { ...peer, key: this.stableKey(peer.key, peer.security), secure: true };
         this.marked.set(peer, marked);
       }
       this.listener?.(data, marked);
@@ -68,14 +75,23 @@ export class DualTransport implements DatagramTransport {
   }
 
   send(data: Buffer, peer: PeerAddress): void {
-    if (peer.secure === true) this.secure?.send(data, this.currentAddress(peer));
-    else this.plain?.send(data, peer);
+    if (peer.secure !== true) this.plain?.send(data, peer);
+    else if (this.canReach(peer)) this.secure?.send(data, this.currentAddress(peer));
   }
 
-  /** Whether a datagram to this peer can go out now (a secure one needs a DTLS session). */
+  /**
+   * Whether a datagram to this peer can go out now: a secure one needs a DTLS session, and when the peer says
+   * whose (`security`, as it registered), a session of that identity: another device that handshook from the
+   * same address and port since (a NAT reusing the port) must not receive what was meant for this one.
+   */
   canReach(peer: PeerAddress): boolean {
-    if (peer.secure === true) return this.secure?.hasSession(this.currentAddress(peer)) ?? false;
-    return this.plain !== undefined;
+    if (peer.secure !== true) return this.plain !== undefined;
+    const secure = this.secure;
+    if (!secure) return false;
+    const at = this.currentAddress(peer);
+    const expected = (peer as Peer).security;
+    if (expected === undefined || !secure.sessionSecurity) return secure.hasSession(at);
+    return sameIdentity(secure.sessionSecurity(at), expected);
   }
 
   async close(): Promise<void> {
@@ -92,20 +108,26 @@ export class DualTransport implements DatagramTransport {
   }
 
   /** The key the layers above know a secure peer by, given its transport key (address:port now). */
-  private stableKey(transportKey: string): string {
+  private stableKey(transportKey: string, security?: SecurityIdentity): string {
     const known = this.stableKeyOf.get(transportKey);
-    if (known !== undefined) return known;
+    if (known !== undefined) {
+      if (known.security === undefined || security === undefined || sameIdentity(security, known.security))
+        return known.key;
+      // Someone else handshook at the address a moved session was last seen at: that session is gone.
+      this.stableKeyOf.delete(transportKey);
+      this.movedTo.delete(known.key);
+    }
     const key = SECURE_KEY_PREFIX + transportKey;
     if (!this.movedTo.has(key)) return key;
     // A session that moved away still goes by this address's key: a newcomer here needs another one.
     const distinct = `${key}#${++this.collisions}`;
-    this.stableKeyOf.set(transportKey, distinct);
+    this.stableKeyOf.set(transportKey, { key: distinct, security });
     return distinct;
   }
 
   /** A session that had moved before this transport started (taken over after a redeploy): its key and address. */
-  restoreMovedPeer(key: string, current: PeerAddress): void {
-    this.stableKeyOf.set(peerKey(current.address, current.port), key);
+  restoreMovedPeer(key: string, current: PeerAddress, security?: SecurityIdentity): void {
+    this.stableKeyOf.set(peerKey(current.address, current.port), { key, security });
     this.movedTo.set(key, { address: current.address, port: current.port });
   }
 
@@ -116,18 +138,22 @@ export class DualTransport implements DatagramTransport {
   }
 
   private moved(previous: Peer, current: Peer): void {
-    const key = this.stableKey(previous.key);
+    const key = this.stableKey(previous.key, previous.security);
     this.stableKeyOf.delete(previous.key);
     this.forget(current.key);
-    this.stableKeyOf.set(current.key, key);
+    this.stableKeyOf.set(current.key, { key, security: current.security });
     this.movedTo.set(key, { address: current.address, port: current.port });
     this.onPeerMoved(key, { address: current.address, port: current.port, secure: true });
   }
 
   private forget(transportKey: string): void {
-    const key = this.stableKeyOf.get(transportKey);
-    if (key === undefined) return;
+    const known = this.stableKeyOf.get(transportKey);
+    if (known === undefined) return;
     this.stableKeyOf.delete(transportKey);
-    this.movedTo.delete(key);
+    this.movedTo.delete(known.key);
   }
+}
+
+function sameIdentity(a: SecurityIdentity | undefined, b: SecurityIdentity): boolean {
+  return a !== undefined && a.mode === b.mode && a.identity === b.identity;
 }

@@ -44,6 +44,9 @@ export class StampingTransport extends EventEmitter implements SessionTransport 
   hasSession(peer: PeerAddress): boolean {
     return this.sessions.has(peer.port);
   }
+  sessionSecurity(peer: PeerAddress): SecurityIdentity | undefined {
+    return this.sessions.get(peer.port);
+  }
   close(): Promise<void> {
     return this.udp.close();
   }

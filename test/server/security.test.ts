@@ -193,6 +193,24 @@ describe('device credentials (security store)', function () {
       assert.equal((await server.getRegistration('dev-a'))?.lifetime, 60);
     });
 
+    it('another identity handshaking from the same address and port gets nothing meant for the registered one', async function () {
+      const a = await device('dev-a', 'secure', { mode: 'psk', identity: 'id-a' });
+      a.resources.set('/3/0/0', { payload: 'A-DATA', contentFormat: 0 });
+      await a.tryRegister('ep=dev-a&lt=60&lwm2m=1.1');
+      // A's session ends; a device with another identity handshakes from the same address and port.
+      secure.sessions.set(a.port, { mode: 'x509', identity: 'dev-b' });
+      await assert.rejects(
+        server.read('dev-a', '/3/0/0'),
+        (err: Error) => (err as Lwm2mRequestError).code === 'no-session',
+      );
+      assert.equal(a.requests.filter((request) => request.method === 'GET').length, 0, 'nothing was sent');
+      // Its Send is not filed under dev-a either.
+      assert.equal(await a.sendData('[{"n":"/3/0/9","v":1}]', 110), '4.04');
+      // The right identity again: requests go through.
+      secure.sessions.set(a.port, { mode: 'psk', identity: 'id-a' });
+      assert.equal((await server.read('dev-a', '/3/0/0')).value, 'A-DATA');
+    });
+
     it('fails a request at once, with the reason, when the device has no DTLS session', async function () {
       const a = await device('dev-a', 'secure', { mode: 'psk', identity: 'id-a' });
       await a.tryRegister('ep=dev-a&lt=60');
