@@ -162,7 +162,7 @@ export class RegistrationService {
       return this.store.remove(registrationId);
     });
     if (!removed) return errorResponse('4.04', `no registration ${registrationId}`);
-    this.events.deregistered(removed);
+    setImmediate(() => this.events.deregistered(removed)); // in order with the deferred registered/updated
     return { code: '2.02' };
   }
 
@@ -178,7 +178,7 @@ export class RegistrationService {
         }
         return this.store.remove(id);
       });
-      if (expired) this.events.expired(expired);
+      if (expired) setImmediate(() => this.events.expired(expired));
     }
   }
 
