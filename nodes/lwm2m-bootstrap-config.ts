@@ -1,5 +1,6 @@
 import { BootstrapConfigError } from '../lib/bootstrap/config';
 import { bootstrapConfigToPlain, parseBootstrapBatch } from '../lib/bootstrap/batch';
+import { ProvisioningConfigStore } from '../lib/bootstrap/provisioning';
 import type { Lwm2mBootstrapConfigNode } from './shared/bootstrap-config';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
 import { namesFromMsg } from './shared/resolve';
@@ -43,6 +44,7 @@ export = function (RED: NodeAPI): void {
         case 'add': {
           // The whole batch is checked first: one bad line stores nothing.
           const entries = parseBootstrapBatch(msg.payload);
+          if (store instanceof ProvisioningConfigStore) await store.checkBatch(entries);
           const existing = new Set((await store.list()).map((entry) => entry.key));
           for (const entry of entries) await store.set(entry.key, entry.plain);
           return {
@@ -81,6 +83,8 @@ export = function (RED: NodeAPI): void {
         })
         .catch((err: Error) => {
           node.status(Status.error(action ?? 'error'));
+          // The msg goes on to Catch and debug nodes: not with the keys it carried.
+          if (action === 'add') delete msg.payload;
           done(err instanceof BootstrapConfigError ? new BootstrapInputError(err.message) : err);
         });
     });

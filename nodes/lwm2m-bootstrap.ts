@@ -54,9 +54,20 @@ export = function (RED: NodeAPI): void {
         ? secureListener(numberOr(config.securePort, 5686), node.credentials ?? {})
         : undefined;
     const dmServerId = config.dmServer;
-    const dmSecurity = dmServerId
-      ? () => (RED.nodes.getNode(dmServerId) as Lwm2mServerConfigNode | null)?.server.securityStore
-      : undefined;
+    const dmServer = () => (dmServerId ? (RED.nodes.getNode(dmServerId) as Lwm2mServerConfigNode | null) : null);
+    const dmSecurity = dmServerId ? () => dmServer()?.server.securityStore : undefined;
+    // The DM server's account is the one on its CoAPs port; keys for other servers stay theirs.
+    const isDmServer = (uri: string) => {
+      const server = dmServer()?.server;
+      if (!server) return false;
+      try {
+        const url = new URL(uri);
+        const port = server.secureAddress?.port ?? server.options.dtls?.port ?? 5684;
+        return url.protocol === 'coaps:' && Number(url.port || 5684) === port;
+      } catch {
+        return false;
+      }
+    };
     const defaultConfig: DefaultBootstrapConfig | undefined =
       config.defaultEnabled === true && (config.defaultServerUri ?? '').trim()
         ? {
@@ -75,6 +86,7 @@ export = function (RED: NodeAPI): void {
     };
     node.bootstrap = bootstrapServerFor(options, node.id, {
       dmSecurity,
+      isDmServer,
       defaultConfig,
     });
     const bootstrap = node.bootstrap;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { SecurityStore } from '../server/security';
-import { endpointPattern } from './config';
+import { SecurityInfoError } from '../server/security';
+import type { PskSecurityInfo, SecurityStore } from '../server/security';
+import { BootstrapConfigError, endpointPattern, parseBootstrapConfig } from './config';
 import type { BootstrapConfig, BootstrapConfigStore } from './config';
 
 /** The configuration for devices with none of their own (e.g. set in the editor): one DM server account. */
@@ -17,17 +18,29 @@ export interface DefaultBootstrapConfig {
 export interface Provisioning {
   /** The DM server's security store (looked up when needed: config nodes start in any order). */
   dmSecurity?: () => SecurityStore | undefined;
+  /**
+   * Which account of a configuration is the DM server's (by its URI): only its PSK is copied into
+   * `dmSecurity` (keys for other servers are theirs). Default: every PSK account.
+   */
+  isDmServer?: (uri: string) => boolean;
   defaultConfig?: DefaultBootstrapConfig;
+  /** Configurations generated from the default, at most (default 100,000): a bound on what anyone can add. */
+  maxGenerated?: number;
 }
 
 /**
- * The configurations a bootstrap server hands out, in front of the stored ones: the editor's default for
- * devices without one (with a key generated per device for PSK, then kept as that device's configuration
- * so a second bootstrap gets the same key), and PSK accounts copied into the DM server's security store as
- * they are stored, so a provisioned device can register over DTLS at once.
+ * The configurations a bootstrap server hands out, in front of the stored ones: the default for devices without
+ * one (with a key generated per device for PSK, then kept as that device's configuration so a second bootstrap
+ * gets the same key), and PSK accounts for the DM server copied into its security store before they are stored,
+ * so a provisioned device can register over DTLS at once.
+ *
+ * Over plain CoAP a bootstrap request proves nothing about who asks: the default hands a key to whoever first
+ * asks under a name. It therefore never replaces credentials the DM server already holds for that name; for
+ * anything but a trusted commissioning network, bootstrap over DTLS with per-device bootstrap credentials.
  */
 export class ProvisioningConfigStore implements BootstrapConfigStore {
   private readonly defaultPattern: RegExp | null | undefined;
+  private generated = 0;
 
   constructor(
     private readonly inner: BootstrapConfigStore,
@@ -41,6 +54,7 @@ export class ProvisioningConfigStore implements BootstrapConfigStore {
     if (stored) return stored;
     const fallback = this.options.defaultConfig;
     if (!fallback || !this.appliesTo(endpoint)) return undefined;
+    if (this.generated >= (this.options.maxGenerated ?? 100_000)) return undefined;
     const account: Record<string, unknown> = {
       shortServerId: 1,
       uri: fallback.serverUri,
@@ -49,29 +63,76 @@ export class ProvisioningConfigStore implements BootstrapConfigStore {
       binding: fallback.binding,
     };
     if (fallback.securityMode === 'psk') {
+      // Never take over a name the DM server already knows credentials for.
+      if (await this.options.dmSecurity?.()?.getByEndpoint(endpoint)) return undefined;
       account.pskIdentity = endpoint;
       account.pskKey = randomBytes(16).toString('hex');
     }
+    this.generated++;
     // Stored as the device's own: the same key again if it bootstraps twice, listed with the others.
-    return this.set(endpoint, { servers: [account] });
+    try {
+      return await this.set(endpoint, { servers: [account] });
+    } catch (err) {
+      // Its name is another endpoint's PSK identity on the DM server: no default for it.
+      if (err instanceof SecurityInfoError) return undefined;
+      throw err;
+    }
   }
 
   async set(endpointOrPattern: string, config: unknown): Promise<BootstrapConfig> {
-    const stored = await this.inner.set(endpointOrPattern, config);
     const dmSecurity = this.options.dmSecurity?.();
-    if (dmSecurity && endpointPattern(endpointOrPattern) === null) {
-      for (const server of stored.servers) {
-        if (server.securityMode === 'psk' && server.pskIdentity && server.pskKey) {
-          await dmSecurity.add({
-            endpoint: endpointOrPattern,
-            mode: 'psk',
-            identity: server.pskIdentity,
-            key: server.pskKey,
-          });
-        }
-      }
+    if (!dmSecurity || endpointPattern(endpointOrPattern) !== null) return this.inner.set(endpointOrPattern, config);
+    // The DM credential first: a clash there stores nothing. (A configuration with objects only the store's
+    // own model knows is checked there, and its credential added after.)
+    let parsed: BootstrapConfig | undefined;
+    try {
+      parsed = parseBootstrapConfig(config);
+    } catch {
+      parsed = undefined;
     }
+    const account = parsed && this.dmAccount(parsed);
+    if (account) await dmSecurity.add(account.info(endpointOrPattern));
+    const stored = await this.inner.set(endpointOrPattern, config);
+    const late = parsed ? undefined : this.dmAccount(stored);
+    if (late) await dmSecurity.add(late.info(endpointOrPattern));
     return stored;
+  }
+
+  /**
+   * Checks a batch before any of it is stored: a PSK identity for the DM server that belongs to another endpoint
+   * there, or to two entries of the batch. Throws BootstrapConfigError naming them.
+   */
+  async checkBatch(entries: Array<{ key: string; config: BootstrapConfig }>): Promise<void> {
+    const dmSecurity = this.options.dmSecurity?.();
+    if (!dmSecurity) return;
+    const inBatch = new Map<string, string>();
+    for (const { key, config } of entries) {
+      const account = this.dmAccount(config);
+      if (!account || endpointPattern(key) !== null) continue;
+      const holder = inBatch.get(account.identity) ?? (await dmSecurity.getByPskIdentity(account.identity))?.endpoint;
+      if (holder !== undefined && holder !== key)
+        throw new BootstrapConfigError(
+          `${key}: PSK identity "${account.identity}" already belongs to endpoint "${holder}"`,
+        );
+      inBatch.set(account.identity, key);
+    }
+  }
+
+  /** The PSK account of a configuration that is for the DM server, if any. */
+  private dmAccount(
+    config: BootstrapConfig,
+  ): { identity: string; info(endpoint: string): PskSecurityInfo } | undefined {
+    const server = config.servers.find(
+      (candidate) =>
+        candidate.securityMode === 'psk' &&
+        candidate.pskIdentity !== undefined &&
+        candidate.pskKey !== undefined &&
+        (this.options.isDmServer?.(candidate.uri) ?? true),
+    );
+    if (!server) return undefined;
+    const identity = server.pskIdentity!;
+    const key = server.pskKey!;
+    return { identity, info: (endpoint) => ({ endpoint, mode: 'psk', identity, key }) };
   }
 
   remove(endpointOrPattern: string): Promise<boolean> {
