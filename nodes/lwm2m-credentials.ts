@@ -48,14 +48,25 @@ export = function (RED: NodeAPI): void {
           const added: string[] = [];
           const replaced: string[] = [];
           for (const info of infos) {
-            if (await store.add(info)) replaced.push(info.endpoint);
+            const previous = await store.add(info);
+            // Sessions made with the old credentials end: the device handshakes again with the new ones.
+            if (previous) {
+              replaced.push(info.endpoint);
+              serverNode.server.revokeSessions(previous);
+            }
             added.push(info.endpoint);
           }
           return { added, replaced };
         }
         case 'remove': {
           const removed: string[] = [];
-          for (const endpoint of endpointsOf(msg)) if (await store.remove(endpoint)) removed.push(endpoint);
+          for (const endpoint of endpointsOf(msg)) {
+            const info = await store.remove(endpoint);
+            if (!info) continue;
+            // A removed device loses its live session too, not only its next handshake.
+            serverNode.server.revokeSessions(info);
+            removed.push(endpoint);
+          }
           return { removed };
         }
         case 'get': {
@@ -83,6 +94,8 @@ export = function (RED: NodeAPI): void {
         })
         .catch((err: Error) => {
           node.status(Status.error(action ?? 'error'));
+          // The msg goes on to Catch and debug nodes: not with the keys it carried.
+          if (action === 'add') delete msg.payload;
           done(err instanceof SecurityInfoError ? new CredentialsInputError(err.message) : err);
         });
     });

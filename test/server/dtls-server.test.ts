@@ -68,6 +68,15 @@ describe('LwM2M over DTLS (the server with its DTLS listener)', function () {
     assert.equal((await bench.server.listRegistrations()).length, 0);
   });
 
+  it('removing its credentials ends the live session of a device', async function () {
+    const client = pskClient('sensor-1', 'sensor-1', KEY, 1);
+    await client.start();
+    assert.equal((await bench.server.read('sensor-1', '/3/0/0')).code, '2.05');
+    const info = await bench.server.securityStore.remove('sensor-1');
+    assert.equal(bench.server.revokeSessions(info!), 1);
+    await assert.rejects(bench.server.read('sensor-1', '/3/0/0'), /no DTLS session/);
+  });
+
   it('a device that lost its session to a server restart handshakes again and goes on', async function () {
     const client = pskClient('sensor-1', 'sensor-1', KEY);
     await client.start();
