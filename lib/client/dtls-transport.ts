@@ -83,7 +83,7 @@ export class DtlsClientTransport implements DatagramTransport {
   }
 
   send(data: Buffer, peer: PeerAddress): void {
-    if (this.closed || peer.port !== this.serverPeer.port) return;
+    if (this.closed || peer.port !== this.serverPeer.port || toPeer(peer).address !== this.serverPeer.address) return;
     if (this.connected && this.socket && !this.socket._isClosed) {
       this.socket.send(data);
       return;
@@ -120,7 +120,8 @@ export class DtlsClientTransport implements DatagramTransport {
           await this.attempt(Math.max(100, Math.min(attemptMs, deadline - Date.now())));
           return;
         } catch (err) {
-          if (this.closed || Date.now() >= deadline || !/timed out/.test((err as Error).message)) throw err;
+          const retryable = /timed out|superseded/.test((err as Error).message);
+          if (this.closed || Date.now() >= deadline || !retryable) throw err;
         }
       }
     };
@@ -163,10 +164,16 @@ export class DtlsClientTransport implements DatagramTransport {
         if (this.socket === socket) this.listener?.(data, this.serverPeer);
       });
       const ended = (err?: Error) => {
-        if (this.socket === socket) void this.dropSocket();
+        // Dropped by us (newSession() during this handshake): the next attempt is already wanted.
+        const superseded = this.socket !== socket;
+        if (!superseded) void this.dropSocket();
         if (!settled) {
           settled = true;
-          reject(err ?? new Error('the DTLS connection closed during the handshake'));
+          reject(
+            superseded
+              ? new Error('handshake superseded by a new session')
+              : (err ?? new Error('the DTLS connection closed during the handshake')),
+          );
         } else if (err && !this.closed) this.onError(err);
       };
       socket.on('error', (err) => ended(new Error(`DTLS with ${this.serverPeer.key}: ${err.message}`)));
