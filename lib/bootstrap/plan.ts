@@ -50,8 +50,14 @@ const ACL_CREATE = 16;
 
 export function buildPlan(config: BootstrapConfig, model: ObjectModelLookup, context: PlanContext = {}): BootstrapPlan {
   const writes: PlannedWrite[] = [];
-  const bootstrapInstanceId = config.bootstrapServer?.instanceId ?? context.bootstrapInstanceId ?? 0;
-  const usedSecurity = new Set<number>([bootstrapInstanceId]);
+  // Known when BS-Discover told it, or when this configuration writes the bootstrap account itself (at /0/0 by default).
+  const knownBootstrapInstance = config.bootstrapServer
+    ? (config.bootstrapServer.instanceId ?? context.bootstrapInstanceId ?? 0)
+    : context.bootstrapInstanceId;
+  const bootstrapInstanceId = knownBootstrapInstance ?? 0;
+  // Where the device keeps its bootstrap account is not known (no BS-Discover, a Bootstrap-Pack): devices keep it
+  // at /0/0 (Wakaama, Leshan) or /0/1 (Anjay), so neither is used for the servers' accounts.
+  const usedSecurity = new Set<number>(knownBootstrapInstance === undefined ? [0, 1] : [bootstrapInstanceId]);
   for (const server of config.servers)
     if (server.securityInstanceId !== undefined) usedSecurity.add(server.securityInstanceId);
   const usedServer = new Set<number>();

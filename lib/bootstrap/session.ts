@@ -261,10 +261,14 @@ export class BootstrapSession {
   }
 
   /** The device's version (root link `lwm2m=`) and its bootstrap account (a /0/x link without ssid). */
-  private readDiscover(text: string): number | undefined {
+  private readDiscover(answer: string): number | undefined {
     try {
+      // LwM2M 1.0 devices (Anjay -V 1.0) put the version first, as a bare attribute with no root link:
+      // `lwm2m="1.0",</0>,</0/1>,...`.
+      const bare = /^\s*lwm2m="?([0-9.]+)"?\s*,?/.exec(answer);
+      const text = bare ? answer.slice(bare[0].length) : answer;
       const root = parseLinkFormat(text).find((link) => isLwm2mRootLink(link) || link.uri === '/');
-      const version = root?.params.lwm2m;
+      const version = bare?.[1] ?? root?.params.lwm2m;
       if (typeof version === 'string') {
         this.lwm2mVersion = version;
         if (version === '1.0' && this.o.config.contentFormat === undefined) this.format = ContentFormat.TLV;

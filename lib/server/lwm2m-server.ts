@@ -814,7 +814,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     } catch (err) {
       if (err instanceof Lwm2mRequestError && (err.code === '4.04' || err.code === '4.05'))
         throw new Lwm2mRequestError(
-          `${endpointName} has no Bootstrap-Request Trigger (${path}, Server object 1.1+, optional): it cannot be told to bootstrap again`,
+          `${endpointName} has no Bootstrap-Request Trigger (${path}, Server object 1.1+, optional), or no bootstrap ` +
+            `server account to go back to (answered ${err.code}): it cannot be told to bootstrap again`,
           err.code,
           endpointName,
           path,

@@ -71,7 +71,7 @@ describe('BootstrapServer over plain UDP (node-coap as the device)', function ()
     assert.equal(start.endpoint, 'dev-1');
     assert.deepEqual(start.peer, { address: '127.0.0.1', port: device.port, secure: false });
     const result = await done;
-    assert.deepEqual(sequence(device.requests), ['DELETE /0', 'DELETE /1', 'PUT /0/1', 'PUT /1/0', 'POST /bs']);
+    assert.deepEqual(sequence(device.requests), ['DELETE /0', 'DELETE /1', 'PUT /0/2', 'PUT /1/0', 'POST /bs']);
     for (const write of writes()) assert.equal(write.contentFormat, ContentFormat.TLV);
     assert.deepEqual(decodeWrite(writes()[0]), { 0: DM.uri, 1: false, 2: 3, 3: '', 4: '', 5: '', 10: 101 });
     assert.deepEqual(decodeWrite(writes()[1]), { 0: 101, 1: 300, 6: true, 7: 'U' });
@@ -81,10 +81,10 @@ describe('BootstrapServer over plain UDP (node-coap as the device)', function ()
     assert.equal(result.method, 'bs');
     assert.ok(result.durationMs >= 0);
     assert.deepEqual(result.summary, {
-      servers: [{ shortServerId: 101, uri: DM.uri, securityMode: 'nosec', securityInstanceId: 1, serverInstanceId: 0 }],
+      servers: [{ shortServerId: 101, uri: DM.uri, securityMode: 'nosec', securityInstanceId: 2, serverInstanceId: 0 }],
       bootstrapAccountWritten: false,
       deleted: ['/0', '/1'],
-      written: ['/0/1', '/1/0'],
+      written: ['/0/2', '/1/0'],
       contentFormat: ContentFormat.TLV,
       lwm2mVersion: '1.0',
       warnings: [],
@@ -196,8 +196,8 @@ describe('BootstrapServer over plain UDP (node-coap as the device)', function ()
     assert.deepEqual(sequence(device.requests), [
       'DELETE /0',
       'DELETE /1',
-      'PUT /0/1',
-      'PUT /0/1',
+      'PUT /0/2',
+      'PUT /0/2',
       'PUT /1/0',
       'POST /bs',
     ]);
@@ -207,7 +207,7 @@ describe('BootstrapServer over plain UDP (node-coap as the device)', function ()
     );
     assert.deepEqual(
       parseSenmlJson(writes()[0].payload).map((record) => record.name),
-      ['/0/1/0', '/0/1/1', '/0/1/2', '/0/1/3', '/0/1/4', '/0/1/5', '/0/1/10'],
+      ['/0/2/0', '/0/2/1', '/0/2/2', '/0/2/3', '/0/2/4', '/0/2/5', '/0/2/10'],
     );
     assert.deepEqual(decodeWrite(writes()[1]), decodeWrite(writes()[0]));
     assert.equal(result.summary.contentFormat, ContentFormat.TLV);
@@ -218,7 +218,7 @@ describe('BootstrapServer over plain UDP (node-coap as the device)', function ()
     await server.configStore.set('dev-1', { servers: [DM] });
     const cases: Array<[string, string, string, string]> = [
       ['DELETE /1', '4.00', 'delete', 'BS-Delete /1 failed: the device answered 4.00: no way'],
-      ['PUT /0/1', '4.05', 'write', 'BS-Write /0/1 failed: the device answered 4.05: no way'],
+      ['PUT /0/2', '4.05', 'write', 'BS-Write /0/2 failed: the device answered 4.05: no way'],
       ['PUT /1/0', '5.00', 'write', 'BS-Write /1/0 failed: the device answered 5.00: no way'],
       ['POST /bs', '4.00', 'finish', 'Bootstrap-Finish /bs failed: the device answered 4.00: no way'],
     ];
@@ -318,6 +318,35 @@ describe('BootstrapServer over plain UDP (node-coap as the device)', function ()
     assert.deepEqual(result.summary.warnings, ['BS-Read skipped: the device is LwM2M 1.0']);
   });
 
+  it('reads the 1.0 form of a BS-Discover answer (the version first, no root link), as Anjay -V 1.0 sends it', async function () {
+    await server.configStore.set('dev-1', { servers: [DM], discover: true });
+    device.resources.set('/', {
+      contentFormat: ContentFormat.LINK_FORMAT,
+      payload: 'lwm2m="1.0",</0>,</0/1>,</1>,</3/0>',
+    });
+    const done = finished();
+    await device.bootstrapRequest();
+    const result = await done;
+    // Its bootstrap account is /0/1: the server account goes to /0/0, in TLV for a 1.0 device.
+    assert.deepEqual(sequence(device.requests), [
+      'GET /',
+      'DELETE /0',
+      'DELETE /1',
+      'PUT /0/0',
+      'PUT /1/0',
+      'POST /bs',
+    ]);
+    assert.equal(result.summary.lwm2mVersion, '1.0');
+    assert.deepEqual(result.summary.warnings, []);
+  });
+
+  it('without BS-Discover spares /0/0 and /0/1, where devices keep their bootstrap account', async function () {
+    await server.configStore.set('dev-1', { servers: [DM] });
+    const done = finished();
+    await device.bootstrapRequest('ep=dev-1&pct=112');
+    assert.deepEqual((await done).summary.written, ['/0/2', '/1/0']);
+  });
+
   it('fails with a time-out when the device stops answering', async function () {
     await server.configStore.set('dev-1', { servers: [DM] });
     device.dropIf = (request) => request.method === 'PUT';
@@ -326,8 +355,8 @@ describe('BootstrapServer over plain UDP (node-coap as the device)', function ()
     const event = await failure;
     assert.equal(event.step, 'write');
     assert.equal(event.code, 'timeout');
-    assert.equal(event.path, '/0/1');
-    assert.equal(event.reason, 'BS-Write /0/1: no answer from the device (timeout)');
+    assert.equal(event.path, '/0/2');
+    assert.equal(event.reason, 'BS-Write /0/2: no answer from the device (timeout)');
     assert.deepEqual(server.activeSessions(), []);
   });
 
@@ -374,10 +403,10 @@ describe('BootstrapServer over plain UDP (node-coap as the device)', function ()
     assert.deepEqual(sequence(device.requests), [
       'DELETE /0',
       'DELETE /1',
-      'PUT /0/1',
+      'PUT /0/2',
       'DELETE /0',
       'DELETE /1',
-      'PUT /0/1',
+      'PUT /0/2',
       'PUT /1/0',
       'POST /bs',
     ]);
@@ -450,16 +479,16 @@ describe('BootstrapServer over plain UDP (node-coap as the device)', function ()
     assert.equal(pack.code, '2.05');
     assert.equal(pack.contentFormat, ContentFormat.SENML_CBOR);
     const nodes = decodeNodes(pack.payload, ContentFormat.SENML_CBOR, MODEL, [
-      LwM2mPath.parse('/0/1'),
+      LwM2mPath.parse('/0/2'),
       LwM2mPath.parse('/1/0'),
       LwM2mPath.parse('/3303/0'),
     ]);
-    assert.deepEqual(resourcesOf(nodes.get('/0/1')!), { 0: DM.uri, 1: false, 2: 3, 3: '', 4: '', 5: '', 10: 101 });
+    assert.deepEqual(resourcesOf(nodes.get('/0/2')!), { 0: DM.uri, 1: false, 2: 3, 3: '', 4: '', 5: '', 10: 101 });
     assert.deepEqual(resourcesOf(nodes.get('/1/0')!), { 0: 101, 1: 300, 6: true, 7: 'U', 23: false });
     assert.deepEqual(resourcesOf(nodes.get('/3303/0')!), { 5750: 'fridge' });
     const result = await done;
     assert.equal(result.method, 'pack');
-    assert.deepEqual(result.summary.written, ['/0/1', '/1/0', '/3303/0']);
+    assert.deepEqual(result.summary.written, ['/0/2', '/1/0', '/3303/0']);
     assert.equal(device.requests.length, 0, 'no BS-Write sequence after a pack');
 
     const json = await device.bootstrapPack(ContentFormat.SENML_JSON);

@@ -85,7 +85,7 @@ describe('BootstrapServer over DTLS (PSK, node-dtls-client as the device)', func
     assert.equal(result.peer.secure, true);
     assert.deepEqual(
       device.requests.map((request) => `${request.method} ${request.url}`),
-      ['DELETE /0', 'DELETE /1', 'PUT /0/1', 'PUT /1/0', 'POST /bs'],
+      ['DELETE /0', 'DELETE /1', 'PUT /0/2', 'PUT /1/0', 'POST /bs'],
     );
     const security = device.requests[2];
     assert.equal(security.contentFormat, ContentFormat.TLV);
