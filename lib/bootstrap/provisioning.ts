@@ -66,7 +66,7 @@ export class ProvisioningConfigStore implements BootstrapConfigStore {
       // Never take over a name the DM server already knows credentials for.
       if (await this.options.dmSecurity?.()?.getByEndpoint(endpoint)) return undefined;
       account.pskIdentity = endpoint;
-      account.pskKey = randomBytes(16).toString('hex');
+      account.pskKey = interoperableKey().toString('hex');
     }
     this.generated++;
     // Stored as the device's own: the same key again if it bootstraps twice, listed with the others.
@@ -148,5 +148,17 @@ export class ProvisioningConfigStore implements BootstrapConfigStore {
     if (!this.defaultPattern) return false;
     this.defaultPattern.lastIndex = 0;
     return this.defaultPattern.test(endpoint);
+  }
+}
+
+/**
+ * 16 random bytes whose base64url has no '-' or '_'. SenML JSON carries opaque values as base64url (RFC 8428),
+ * but Wakaama's decoder (fc4c4315) reads them as standard base64 and refuses those two characters: about half of
+ * all random keys. Drawing again costs well under one bit of the key's 128.
+ */
+function interoperableKey(): Buffer {
+  for (;;) {
+    const key = randomBytes(16);
+    if (!/[-_]/.test(key.toString('base64url'))) return key;
   }
 }

@@ -278,7 +278,7 @@ describe('interop: the bootstrap server with Eclipse Wakaama as the client (opti
       }));
       const failed = await r.event('bootstrapFailed', 20_000);
       assert.equal(failed.step, 'write');
-      assert.equal(failed.path, '/0/1');
+      assert.equal(failed.path, '/0/2');
       assert.equal(failed.code, '4.00');
       assert.equal(r.registrations.length, 0);
     });
@@ -298,7 +298,7 @@ describe('interop: the bootstrap server with Eclipse Wakaama as the client (opti
       assert.deepEqual(started.peer.security, { mode: 'psk', identity: BS_IDENTITY });
       const { summary } = await r.event('bootstrapFinished', 5000);
       assert.equal(summary.servers[0].securityMode, 'psk');
-      assert.deepEqual(summary.written, ['/0/1', '/1/0']);
+      assert.deepEqual(summary.written, ['/0/2', '/1/0']);
 
       // Wakaama sends its first Register only after the handshake, on its 2 s CoAP retransmission.
       const registration = await r.registered(15_000);
