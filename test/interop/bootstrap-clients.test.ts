@@ -11,7 +11,6 @@
  *     ANJAY_DEMO=/path/demo npx mocha --no-config --timeout 60000 dist/test/interop/bootstrap-clients.test.js
  */
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +25,7 @@ import { ProvisioningConfigStore } from '../../lib/bootstrap/provisioning';
 import { ContentFormat } from '../../lib/content/types';
 import type { Registration } from '../../lib/server/registration';
 import { Bench, waitFor } from '../client/helpers';
+import { ClientProcess } from './client-process';
 
 const wakaama = process.env.WAKAAMA_CLIENT;
 const wakaamaDtls = process.env.WAKAAMA_DTLS_CLIENT;
@@ -45,54 +45,6 @@ const KEY_WITH_UNDERSCORE = Buffer.from('00112233445566778899aabbccddeeff', 'hex
 const SSID = 101;
 
 const available = (binary: string | undefined): boolean => binary !== undefined && existsSync(binary);
-
-/** A client process: its output kept for assertions (and for the failure message), killed by `stop()`. */
-class ClientProcess {
-  readonly child: ChildProcessWithoutNullStreams;
-  output = '';
-  private readonly exited: Promise<void>;
-
-  constructor(binary: string, args: string[], cwd?: string) {
-    this.child = spawn(binary, args, { cwd });
-    this.child.stdout.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
-    this.child.stderr.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
-    this.child.stdin.on('error', () => undefined); // the client may be gone when we write
-    this.exited = new Promise((resolve) => {
-      this.child.once('exit', () => resolve());
-      this.child.once('error', (err) => {
-        this.output += `spawn failed: ${err.message}\n`;
-        resolve();
-      });
-    });
-  }
-
-  get running(): boolean {
-    return this.child.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  async waitFor(pattern: RegExp, timeoutMs: number, what: string): Promise<void> {
-    try {
-      await waitFor(() => pattern.test(this.output), timeoutMs, what);
-    } catch (err) {
-      throw new Error(`${(err as Error).message}; client output:\n${this.tail()}`);
-    }
-  }
-
-  tail(lines = 40): string {
-    return this.output.split('\n').slice(-lines).join('\n');
-  }
-
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
-  async stop(graceMs = 1000): Promise<void> {
-    if (this.running) {
-      this.child.kill('SIGTERM');
-      const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
-      await this.exited;
-      clearTimeout(timer);
-    }
-    this.child.stdin.destroy();
-  }
-}
 
 interface EventMap {
   bootstrapStarted: BootstrapStartedEvent;
