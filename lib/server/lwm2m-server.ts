@@ -217,6 +217,11 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   private readonly observationService: ObservationService;
   private readonly queueMode: QueueModeService;
   private boundAddress?: PeerAddress;
+  /** Paths served besides the LwM2M interfaces (see serve()). */
+  private readonly resources = new Map<
+    string,
+    (request: IncomingRequest) => OutgoingResponse | undefined | Promise<OutgoingResponse | undefined>
+  >();
   /** Set when a DTLS listener runs (alone or beside the plain one). */
   private dual?: DualTransport;
   /** Who last wrote attributes on (registration id, path), to tell observers apart (LwM2M 1.0/1.1). */
@@ -1066,7 +1071,27 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     if (first === 'rd') return this.registrationService.handle(request);
     if (first === 'dp' && request.pathSegments.length === 1) return this.handleSend(request);
     if (first === 'bs') return { code: '4.04', payload: Buffer.from('this is not a bootstrap server') };
+    const served = first === undefined ? undefined : this.resources.get(first);
+    if (served) return (await served(request)) ?? { code: '4.04' };
     return { code: '4.04' };
+  }
+
+  /**
+   * Serves requests below `/<firstSegment>` on the server's own listeners (plain and DTLS), e.g. firmware
+   * packages devices pull. The handler answers, or returns undefined for 4.04; a large answer goes block-wise
+   * (Block2) by itself. Returns the function that stops serving. The LwM2M paths (rd, dp, bs) are not available.
+   */
+  serve(
+    firstSegment: string,
+    handler: (request: IncomingRequest) => OutgoingResponse | undefined | Promise<OutgoingResponse | undefined>,
+  ): () => void {
+    if (['rd', 'dp', 'bs', ''].includes(firstSegment) || firstSegment.includes('/'))
+      throw new RangeError(`cannot serve /${firstSegment}: an LwM2M path, or not one segment`);
+    if (this.resources.has(firstSegment)) throw new RangeError(`/${firstSegment} is served already`);
+    this.resources.set(firstSegment, handler);
+    return () => {
+      if (this.resources.get(firstSegment) === handler) this.resources.delete(firstSegment);
+    };
   }
 
   private async handleSend(request: IncomingRequest): Promise<OutgoingResponse> {

@@ -369,3 +369,49 @@ describe('event order: registered and updated come after the device has its answ
     }
   });
 });
+
+describe('serve(): other paths on the server endpoint', function () {
+  it('answers below its segment (block-wise for a large body), 4.04 otherwise, and refuses LwM2M paths', async function () {
+    const server = new Lwm2mServer({ address: '127.0.0.1', port: 0 });
+    const { port } = await server.start();
+    const socket = dgram.createSocket('udp4');
+    try {
+      const image = Buffer.alloc(3000, 7);
+      const stop = server.serve('fw', (request) =>
+        request.pathSegments[1] === 'job-1' ? { code: '2.05', contentFormat: 42, payload: image } : undefined,
+      );
+      assert.throws(() => server.serve('rd', () => undefined), /an LwM2M path/);
+      assert.throws(() => server.serve('fw', () => undefined), /served already/);
+      await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
+      const ask = async (path: string[]) => {
+        const options = path.map((segment) => ({ name: 'Uri-Path', value: Buffer.from(segment) }));
+        socket.send(
+          generate({
+            messageId: 1 + Math.floor(Math.random() * 60000),
+            token: Buffer.from([1]),
+            code: '0.01',
+            confirmable: true,
+            options,
+          } as never),
+          port,
+          '127.0.0.1',
+        );
+        const [message] = (await once(socket, 'message')) as [Buffer];
+        return parse(message);
+      };
+      const first = await ask(['fw', 'job-1']);
+      assert.equal(first.code, '2.05');
+      assert.ok(
+        first.options.some((option) => option.name === 'Block2'),
+        'a large body goes block-wise',
+      );
+      assert.ok(first.payload.length < image.length);
+      assert.equal((await ask(['fw', 'other'])).code, '4.04');
+      stop();
+      assert.equal((await ask(['fw', 'job-1'])).code, '4.04');
+    } finally {
+      socket.close();
+      await server.stop();
+    }
+  });
+});
