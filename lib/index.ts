@@ -48,3 +48,4 @@ export * as content from './content';
 export { ContentFormat, ContentCodecError } from './content/types';
 export { CoapEndpoint } from './coap/endpoint';
 export { UdpTransport } from './transport/udp';
+export * from './firmware';

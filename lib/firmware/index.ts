@@ -1,0 +1,4 @@
+export * from './results';
+export * from './package-server';
+export * from './job';
+export * from './campaign';
