@@ -1,0 +1,186 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { FirmwareCampaign } from '../lib/firmware/campaign';
+import type { FirmwareCampaignJobOptions } from '../lib/firmware/campaign';
+import type { FirmwareMethod } from '../lib/firmware/job';
+import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
+import { serverConfig } from './shared/operation-node';
+import { numberOr } from './shared/options';
+import { endpointMatcher } from './shared/resolve';
+import { Status } from './shared/status';
+
+interface FirmwareConfig extends NodeDef {
+  server?: string;
+  /** A name, a comma-separated list, or a pattern (`valve-*`, /regex/) over the registered devices. */
+  endpoint?: string;
+  method?: string;
+  /** A file (relative to the user directory) or a URL the device fetches; blank: msg.payload / msg.filename / msg.url. */
+  source?: string;
+  expectedVersion?: string;
+  concurrency?: string | number;
+  retries?: string | number;
+  /** Minutes. */
+  downloadTimeout?: string | number;
+  updateTimeout?: string | number;
+  baseUri?: string;
+}
+
+/** A flow mistake, told to a Catch node with the reason. */
+class FirmwareInputError extends Error {
+  override name = 'FirmwareInputError';
+}
+
+/**
+ * Firmware over the air for one device or a fleet: msg in with the image (or a file, or a URL the devices
+ * fetch) and the targets; progress out of output 1, each device's outcome and a summary out of output 2.
+ * msg.action pause / resume / cancel steers the campaign in progress.
+ */
+export = function (RED: NodeAPI): void {
+  function Lwm2mFirmwareUpdateNode(this: Node, config: FirmwareConfig): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const serverNode = serverConfig(RED, node, config.server);
+    if (!serverNode) return;
+    serverNode.register(node);
+    let running: FirmwareCampaign | undefined;
+
+    const targets = async (msg: NodeMessage): Promise<string[]> => {
+      const fromMsg = msg.endpoint ?? msg.topic;
+      const setting = (config.endpoint ?? '').trim();
+      const wanted: string[] = setting
+        ? setting.split(',').map((item) => item.trim())
+        : Array.isArray(fromMsg)
+          ? (fromMsg as unknown[]).map(String)
+          : typeof fromMsg === 'string' && fromMsg !== ''
+            ? [fromMsg]
+            : [];
+      if (wanted.length === 0)
+        throw new FirmwareInputError('no target: set Endpoint, or msg.endpoint (a name or a list)');
+      const registered = (await serverNode.server.listRegistrations()).map((registration) => registration.endpoint);
+      const found = new Set<string>();
+      for (const item of wanted) {
+        if (/[*?]/.test(item) || (item.length > 2 && item.startsWith('/') && item.endsWith('/'))) {
+          const matches = endpointMatcher(item);
+          for (const endpoint of registered) if (matches(endpoint)) found.add(endpoint);
+        } else found.add(item);
+      }
+      if (found.size === 0) throw new FirmwareInputError(`no registered device matches ${wanted.join(', ')}`);
+      return [...found];
+    };
+
+    const jobOptions = async (msg: NodeMessage): Promise<FirmwareCampaignJobOptions> => {
+      const method = (
+        ['push', 'pull', 'auto'].includes(config.method ?? '') ? config.method : 'auto'
+      ) as FirmwareMethod;
+      const common = {
+        method,
+        ...(config.expectedVersion || msg.version
+          ? { expectedFirmwareVersion: String(config.expectedVersion || msg.version) }
+          : {}),
+        ...(config.baseUri ? { baseUri: config.baseUri } : {}),
+        timeouts: {
+          downloadMs:
+            numberOr(config.downloadTimeout, 0) > 0 ? numberOr(config.downloadTimeout, 0) * 60_000 : undefined,
+          updateMs: numberOr(config.updateTimeout, 0) > 0 ? numberOr(config.updateTimeout, 0) * 60_000 : undefined,
+        },
+      };
+      const source = (config.source ?? '').trim() || (typeof msg.url === 'string' ? msg.url : '') || '';
+      if (/^(coaps?|https?):\/\//.test(source)) return { ...common, uri: source };
+      const file = source || (typeof msg.filename === 'string' ? msg.filename : '');
+      if (file) {
+        const resolved = path.isAbsolute(file) ? file : path.resolve(RED.settings.userDir ?? process.cwd(), file);
+        const image = await readFile(resolved).catch((err: Error) => {
+          throw new FirmwareInputError(`the image ${resolved} cannot be read: ${err.message}`);
+        });
+        return { ...common, image };
+      }
+      if (Buffer.isBuffer(msg.payload) && msg.payload.length > 0) return { ...common, image: msg.payload };
+      throw new FirmwareInputError('no image: msg.payload (a Buffer), a file, or a URL the devices fetch');
+    };
+
+    node.on('input', (msg, send, done) => {
+      const action = typeof msg.action === 'string' ? msg.action.toLowerCase() : undefined;
+      if (action === 'pause' || action === 'resume' || action === 'cancel') {
+        if (!running) {
+          done(new FirmwareInputError(`nothing to ${action}: no update is running`));
+          return;
+        }
+        if (action === 'pause') running.pause();
+        else if (action === 'resume') running.resume();
+        else void running.cancel();
+        done();
+        return;
+      }
+      if (running) {
+        done(new FirmwareInputError('an update is running: cancel it first (msg.action = "cancel")'));
+        return;
+      }
+      Promise.all([targets(msg), jobOptions(msg)])
+        .then(([endpoints, job]) => {
+          const campaign = new FirmwareCampaign(serverNode.server, {
+            endpoints,
+            job,
+            concurrency: numberOr(config.concurrency, 10),
+            retries: numberOr(config.retries, 1),
+          });
+          running = campaign;
+          let finished = 0;
+          const show = () =>
+            node.status(
+              endpoints.length === 1
+                ? Status.busy('updating')
+                : Status.busy(`${finished}/${endpoints.length}${campaign.isPaused ? ' paused' : ''}`),
+            );
+          show();
+          campaign.on('progress', (progress) => {
+            if (endpoints.length === 1) node.status(Status.busy(progress.state));
+            send([{ topic: progress.endpoint, payload: progress, lwm2m: { event: 'progress' } }, null]);
+          });
+          campaign.on('device', (outcome) => {
+            finished++;
+            show();
+            send([
+              null,
+              {
+                topic: outcome.endpoint,
+                payload: {
+                  ...outcome.result,
+                  attempts: outcome.attempts,
+                  ...(outcome.error ? { error: outcome.error } : {}),
+                },
+                lwm2m: { event: outcome.ok ? 'updated' : 'failed', endpoint: outcome.endpoint },
+              },
+            ]);
+          });
+          campaign.on('paused', show);
+          campaign.on('resumed', show);
+          return campaign.run().then((summary) => {
+            running = undefined;
+            node.status(
+              summary.failed === 0
+                ? Status.ok(`${summary.succeeded} updated`)
+                : Status.error(`${summary.succeeded} ok, ${summary.failed} failed`),
+            );
+            const { devices, ...totals } = summary;
+            send([null, { ...msg, topic: 'summary', payload: { ...totals, devices: devices.map((d) => d.endpoint) } }]);
+            done();
+          });
+        })
+        .catch((err: Error) => {
+          running = undefined;
+          node.status(Status.error(err instanceof FirmwareInputError ? 'bad input' : 'error'));
+          done(err);
+        });
+    });
+
+    node.on('close', (removed: boolean, done: () => void) => {
+      const stopping = running ? running.cancel().catch(() => undefined) : Promise.resolve();
+      running = undefined;
+      stopping.then(() => serverNode.deregister(node, removed)).then(done, done);
+    });
+  }
+  RED.nodes.registerType(
+    'lwm2m-firmware-update',
+    Lwm2mFirmwareUpdateNode as unknown as (this: Node, def: NodeDef) => void,
+  );
+};
