@@ -689,7 +689,58 @@ async function section6(o: Options): Promise<void> {
     },
   );
   await dtlsCoreReads(o);
-  row('6', 'firmware push (block-wise) to N devices', 'n/a', '', '', 'firmware update node not implemented yet');
+  await firmwareTransfer(o);
+}
+
+interface FirmwareFigures {
+  ok: boolean;
+  method: string;
+  firmwareVersion?: string;
+  downloadSeconds: number;
+  downloadCpuUs: number;
+  totalSeconds: number;
+  totalCpuUs: number;
+}
+
+/**
+ * Firmware delivery to one simulated device (an Lwm2mClient with object 5, load process) by a FirmwareJob in
+ * the server process: push (Block1 writes of /5/0/0, the server waits for each 2.31 Continue) and pull (the
+ * device GETs /fw/<id> from the server, Block2). Rate and server CPU over the download (State 1 -> 2).
+ */
+async function firmwareTransfer(o: Options): Promise<void> {
+  const size = o.quick ? 256 * 1024 : 1024 * 1024;
+  const sizeText = size >= 1048576 ? `${size / 1048576} MB` : `${size / 1024} KB`;
+  await withChildren(
+    [
+      { role: 'server', cpu: SERVER_CPU, label: 'firmware server', server: true },
+      { role: 'devices', cpu: LOAD_CPU, label: 'firmware device' },
+    ],
+    o,
+    async ([srv, load]) => {
+      const port = await srv.call<number>('start', {});
+      await load.call('firmwareStart', { port, endpoint: 'fw-bench' }, 30_000);
+      await srv.call('waitRegistered', { count: 1, timeoutMs: 10_000 }, 20_000);
+      const versions = { push: '2.0.0', pull: '3.0.0' } as const;
+      for (const method of ['push', 'pull'] as const) {
+        const r = await srv.call<FirmwareFigures>(
+          'firmware',
+          { endpoint: 'fw-bench', method, size, version: versions[method] },
+          300_000,
+        );
+        const kb = size / 1024;
+        row(
+          '6',
+          `firmware ${method} of a ${sizeText} image to one device (${method === 'push' ? 'Block1 write of /5/0/0' : 'device GETs /fw/..., Block2'})`,
+          `${fmtInt(kb / r.downloadSeconds)} KB/s`,
+          '',
+          `${(r.downloadCpuUs / kb).toFixed(0)} us/KB`,
+          `download ${r.downloadSeconds.toFixed(2)} s (State 1 -> 2), whole job ${r.totalSeconds.toFixed(2)} s incl. update and reboot, ` +
+            `server CPU ${fmtMs(r.totalCpuUs / 1000)} ms in all; ${r.ok && r.firmwareVersion === versions[method] ? `device now runs ${r.firmwareVersion}` : `FAILED (${r.firmwareVersion})`}`,
+        );
+      }
+      await load.call('firmwareStop', {}, 10_000);
+    },
+  );
 }
 
 /**

@@ -3,6 +3,7 @@
  * each); `lean*` runs lean devices (bench/lean-devices.ts: one socket each, a header copy per answer).
  */
 import * as dgram from 'node:dgram';
+import { Lwm2mClient } from '../../lib/client';
 import { startFleet, type Fleet } from '../../lib/client/fleet';
 import { parseAddressList } from '../../lib/client/fleet';
 import type { ObjectChoice } from '../../lib/client/client';
@@ -37,6 +38,8 @@ class TimedTransport implements DatagramTransport {
 }
 
 let fleet: Fleet | undefined;
+/** The section 6 firmware device. */
+let firmwareClient: Lwm2mClient | undefined;
 
 // ---- lean devices over UDP
 let lean: LeanProtocol | undefined;
@@ -258,7 +261,30 @@ export const deviceHandlers: Record<string, Handler> = {
   },
 };
 
+Object.assign(deviceHandlers, {
+  /** One simulated device with the Firmware Update object (quick to install and to reboot), registered. */
+  async firmwareStart(args: { port: number; endpoint: string }) {
+    firmwareClient = new Lwm2mClient({
+      endpointName: args.endpoint,
+      serverUri: `coap://127.0.0.1:${args.port}`,
+      bindAddress: '127.0.0.1',
+      objects: [5],
+      lifetime: 3600,
+      rebootDelayMs: 20,
+      registerRetry: { initialDelayMs: 50, maxDelayMs: 500 },
+      firmware: { updateDelayMs: 10, downloadTimeoutMs: 120_000 },
+    });
+    await firmwareClient.start();
+    cpu.mark();
+  },
+  async firmwareStop() {
+    await firmwareClient?.stop({ timeoutMs: 1000 }).catch(() => undefined);
+    firmwareClient = undefined;
+  },
+} satisfies Record<string, Handler>);
+
 export async function deviceCleanup(): Promise<void> {
+  await deviceHandlers.firmwareStop({});
   await deviceHandlers.fleetStop({});
   await deviceHandlers.leanStop({});
 }

@@ -2,6 +2,7 @@
  * Server side with our library: an Lwm2mServer on UDP, driven through its core API (read, observe),
  * as a flow or a script would use it.
  */
+import { FirmwareJob, type FirmwareProgress } from '../../lib/firmware';
 import { Lwm2mServer } from '../../lib/server/lwm2m-server';
 import { closedLoop, CpuMeter, sleep } from '../stats';
 import type { Handler } from '../rpc';
@@ -103,6 +104,61 @@ export const serverHandlers: Record<string, Handler> = {
     return { ok, seconds: (performance.now() - t0) / 1000, firstError };
   },
 };
+
+/** A package the simulator installs as `version` (it reads `version=X` at its start), `size` bytes. */
+function firmwareImage(version: string, size: number): Buffer {
+  const image = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) image[i] = (i * 31 + 7) & 255;
+  image.write(`version=${version}\n`, 0, 'latin1');
+  return image;
+}
+
+Object.assign(serverHandlers, {
+  /**
+   * One FirmwareJob (push or pull) of a `size`-byte image to `endpoint`. The download is timed from the
+   * job's first 'downloading' progress to its first 'downloaded' one, with the server's CPU over the same span.
+   */
+  async firmware(args: { endpoint: string; method: 'push' | 'pull'; size: number; version: string }) {
+    const s = requireServer();
+    const job = new FirmwareJob(s, {
+      endpoint: args.endpoint,
+      image: firmwareImage(args.version, args.size),
+      method: args.method,
+      expectedFirmwareVersion: args.version,
+      timeouts: { requestMs: 10_000, downloadMs: 120_000, updateMs: 30_000 },
+      pollIntervalMs: 100,
+    });
+    let downloadStart: number | undefined;
+    let downloadEnd: number | undefined;
+    let downloadCpuUs: number | undefined;
+    const meter = new CpuMeter();
+    job.on('progress', (p: FirmwareProgress) => {
+      if (p.state === 'downloading' && downloadStart === undefined) {
+        downloadStart = performance.now();
+        meter.mark();
+      } else if (p.state === 'downloaded' && downloadStart !== undefined && downloadEnd === undefined) {
+        downloadEnd = performance.now();
+        downloadCpuUs = meter.elapsedUs();
+      }
+    });
+    const t0 = performance.now();
+    cpu.mark();
+    const result = await job.run();
+    const totalCpuUs = cpu.elapsedUs();
+    if (downloadStart === undefined || downloadEnd === undefined || downloadCpuUs === undefined) {
+      throw new Error('the job reported no download');
+    }
+    return {
+      ok: result.ok,
+      method: result.method,
+      firmwareVersion: result.firmwareVersion,
+      downloadSeconds: (downloadEnd - downloadStart) / 1000,
+      downloadCpuUs,
+      totalSeconds: (performance.now() - t0) / 1000,
+      totalCpuUs,
+    };
+  },
+} satisfies Record<string, Handler>);
 
 export async function serverCleanup(): Promise<void> {
   await server?.stop();

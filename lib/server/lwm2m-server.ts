@@ -230,6 +230,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
 
   constructor(options: Partial<Lwm2mServerOptions> = {}) {
     super();
+    // Many listen by design: every node of a flow, every running firmware job (a campaign runs dozens at once).
+    this.setMaxListeners(0);
     this.options = {
       ...DEFAULT_SERVER_OPTIONS,
       ...options,
