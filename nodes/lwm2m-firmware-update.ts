@@ -69,11 +69,14 @@ export = function (RED: NodeAPI): void {
     };
 
     const jobOptions = async (msg: NodeMessage): Promise<FirmwareCampaignJobOptions> => {
+      // 'pull-http': the device pulls over HTTP from this Node-RED instead of over CoAP.
+      const overHttp = config.method === 'pull-http';
       const method = (
-        ['push', 'pull', 'auto'].includes(config.method ?? '') ? config.method : 'auto'
+        overHttp ? 'pull' : ['push', 'pull', 'auto'].includes(config.method ?? '') ? config.method : 'auto'
       ) as FirmwareMethod;
       const common = {
         method,
+        ...(overHttp ? { pullVia: 'http' as const } : {}),
         ...(config.expectedVersion || msg.version
           ? { expectedFirmwareVersion: String(config.expectedVersion || msg.version) }
           : {}),

@@ -1,6 +1,6 @@
 /**
  * Fetches a firmware package from a Package URI (/5/0/1): coap:// with CoAP GET + Block2 through the
- * device's own CoapEndpoint, http:// and https:// with node:http(s). Failures carry the Firmware
+ * device's own CoapEndpoint (coaps:// too: that endpoint speaks DTLS when the device talks DTLS to that peer), http:// and https:// with node:http(s). Failures carry the Firmware
  * Update Result the device should report (LwM2M Core E.6, /5/0/5).
  */
 import { lookup } from 'node:dns/promises';
@@ -54,6 +54,7 @@ export async function downloadPackage(uri: string, deps: DownloadDeps): Promise<
   }
   switch (url.protocol) {
     case 'coap:':
+    case 'coaps:':
       return downloadCoap(url, deps);
     case 'http:':
     case 'https:':
@@ -73,7 +74,7 @@ async function downloadCoap(url: URL, deps: DownloadDeps): Promise<Buffer> {
       throw new DownloadError(`cannot resolve ${host}: ${(err as Error).message}`, UpdateResult.INVALID_URI);
     }
   }
-  const port = url.port === '' ? 5683 : Number(url.port);
+  const port = url.port === '' ? (url.protocol === 'coaps:' ? 5684 : 5683) : Number(url.port);
   const pathSegments = url.pathname
     .split('/')
     .filter((segment) => segment !== '')

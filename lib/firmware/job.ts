@@ -27,7 +27,7 @@ import { Lwm2mRequestError } from '../server/errors';
 import type { Lwm2mServer } from '../server/lwm2m-server';
 import type { Notification } from '../server/observation-service';
 import type { Registration } from '../server/registration';
-import { packageServerFor, type PublishedPackage } from './package-server';
+import { packageServerFor, type HttpPublishedPackage, type PublishedPackage } from './package-server';
 import {
   causeOfResult,
   FirmwareUpdateState as S,
@@ -68,10 +68,22 @@ interface FirmwareJobCommon {
   expectedFirmwareVersion?: string;
   /**
    * Pull of an image: the scheme, host and port devices reach this server on (`coap://fota.example.com:5683`);
-   * the path `/fw/<random>` is appended. Default: the server's bound address, or for a wildcard bind the local
-   * address that routes to the device.
+   * the path `/fw/<random>` is appended. Default: the server's bound address (coap://, or for a device
+   * registered over DTLS coaps:// with the DTLS listener's port), or for a wildcard bind the local address that
+   * routes to the device.
    */
   baseUri?: string;
+  /**
+   * Pull of an image: served over CoAP by the server's listeners ('coap', the default; coaps:// for a DTLS
+   * device) or by a small HTTP server of this Lwm2mServer ('http': `http://<address>:<port>/fw/<random>`),
+   * started on first use and closed when no package is served over it any more.
+   */
+  pullVia?: 'coap' | 'http';
+  /**
+   * pullVia 'http': the HTTP server's port when this job starts it (0, the default: a free port); it binds to
+   * the CoAP listener's address. A running HTTP server is reused as it is.
+   */
+  httpPort?: number;
   timeouts?: FirmwareTimeouts;
   /**
    * How often State and Update Result are read while waiting, ms (default 5000): the only source when Observe
@@ -177,6 +189,11 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
     if (hasImage && options.image!.length === 0) throw new TypeError('the firmware image is empty');
     if (hasUri && options.method === 'push')
       throw new TypeError('a URI is pulled by the device: method push needs an image');
+    if (options.pullVia !== undefined && options.pullVia !== 'coap' && options.pullVia !== 'http')
+      throw new TypeError(`pullVia is 'coap' or 'http', not ${JSON.stringify(options.pullVia)}`);
+    const port = options.httpPort;
+    if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535))
+      throw new TypeError(`httpPort ${String(port)} is not a port (0 to 65535)`);
     this.endpoint = options.endpoint;
     this.options = options;
     this.cancelGate = new Promise<never>((_resolve, reject) => (this.cancelReject = reject));
@@ -280,7 +297,13 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
     const canPush = delivery === undefined || delivery === 1 || delivery === 2;
     const canPull = delivery === undefined || delivery === 0 || delivery === 2;
     const scheme =
-      this.options.uri !== undefined ? safeScheme(this.options.uri) : registration.security ? 'coaps:' : 'coap:';
+      this.options.uri !== undefined
+        ? safeScheme(this.options.uri)
+        : this.options.pullVia === 'http'
+          ? 'http:'
+          : registration.security
+            ? 'coaps:'
+            : 'coap:';
     const protocolOk =
       protocols === undefined ||
       protocols.some((p) => PROTOCOL_SCHEMES[p] === scheme) ||
@@ -564,26 +587,46 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
   private async publish(): Promise<string> {
     const registration = await this.server.getRegistration(this.endpoint);
     if (!registration) throw new Failure(`${this.endpoint} is not registered`, 'request-failed', 'downloading');
+    if (this.options.pullVia === 'http') return this.publishHttp(registration);
     const base = await this.baseUri(registration);
     this.published = packageServerFor(this.server).publish(this.options.image!);
     return base.replace(/\/+$/, '') + this.published.path;
   }
 
+  /** Pull over HTTP: the image on the HTTP server of this Lwm2mServer (started when none runs). */
+  private async publishHttp(registration: Registration): Promise<string> {
+    const bound = this.server.address;
+    if (!bound) throw new Failure('the LwM2M server is not running', 'request-failed', 'downloading');
+    let published: HttpPublishedPackage;
+    try {
+      published = await packageServerFor(this.server).publishHttp(this.options.image!, {
+        port: this.options.httpPort ?? 0,
+        address: bound.address,
+      });
+    } catch (err) {
+      throw new Failure(`the HTTP package server does not start: ${(err as Error).message}`, 'request-failed');
+    }
+    this.published = published;
+    const base =
+      this.options.baseUri ?? `http://${await hostToward(published.address, registration.address)}:${published.port}`;
+    return base.replace(/\/+$/, '') + published.path;
+  }
+
   private async baseUri(registration: Registration): Promise<string> {
     if (this.options.baseUri) return this.options.baseUri;
-    if (registration.security) {
+    // A DTLS device pulls over coaps:// from the server's DTLS listener (it serves /fw like the plain one).
+    const secure = registration.security !== undefined;
+    const bound = secure ? this.server.secureAddress : this.server.address;
+    if (!bound) {
       throw new Failure(
-        `${this.endpoint} talks DTLS: set baseUri (coaps://host:port) for it to pull the package`,
-        'unsupported-delivery',
+        secure
+          ? `${this.endpoint} talks DTLS but the server has no DTLS listener: set baseUri`
+          : 'the LwM2M server is not running',
+        secure ? 'unsupported-delivery' : 'request-failed',
         'downloading',
       );
     }
-    const bound = this.server.address;
-    if (!bound) throw new Failure('the LwM2M server is not running', 'request-failed', 'downloading');
-    let host = bound.address;
-    if (host === '::' || host === '0.0.0.0' || host === '') host = await localAddressToward(registration.address);
-    if (host.startsWith('::ffff:')) host = host.slice(7);
-    return `coap://${isIPv6(host) ? `[${host}]` : host}:${bound.port}`;
+    return `${secure ? 'coaps' : 'coap'}://${await hostToward(bound.address, registration.address)}:${bound.port}`;
   }
 
   private async readOptional(path: string): Promise<unknown> {
@@ -699,6 +742,14 @@ function toNumbers(value: unknown): number[] | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'object') return Object.values(value as Record<string, unknown>).map(Number);
   return [Number(value)];
+}
+
+/** `bound` as a URI host: for a wildcard bind, the local address that routes to `peer`. */
+async function hostToward(bound: string, peer: string): Promise<string> {
+  let host = bound;
+  if (host === '::' || host === '0.0.0.0' || host === '') host = await localAddressToward(peer);
+  if (host.startsWith('::ffff:')) host = host.slice(7);
+  return isIPv6(host) ? `[${host}]` : host;
 }
 
 /** The local address the kernel would use to reach `address` (a connected UDP socket sends nothing). */

@@ -83,6 +83,18 @@ describe('lwm2m-firmware-update node', function () {
     assert.equal(good.get('/3/0/3'), '2.0.0');
   });
 
+  it('pull over HTTP: the device fetches the image from this Node-RED and runs it', async function () {
+    const { results, port } = await setUp({ endpoint: 'tank-1', method: 'pull-http', expectedVersion: '3.1.0' });
+    const tank = await device(port, 'tank-1');
+    helper.getNode('fw').receive({ payload: firmwarePackage('3.1.0') });
+    await until(() => results.some((msg) => msg.topic === 'summary'));
+    const outcome = results.find((msg) => msg.topic === 'tank-1')!.payload as Msg;
+    assert.equal(outcome.ok, true);
+    assert.equal(outcome.method, 'pull');
+    assert.match(String(tank.get('/5/0/1')), /^http:\/\/127\.0\.0\.1:\d+\/fw\/[0-9a-f]{32}$/);
+    assert.equal(tank.get('/3/0/3'), '3.1.0');
+  });
+
   it('bad input goes to Catch: no image, no device, nothing to cancel', async function () {
     await setUp({});
     const fw = helper.getNode('fw');
