@@ -1,7 +1,7 @@
 import { BootstrapConfigError } from '../lib/bootstrap/config';
 import { bootstrapConfigToPlain, parseBootstrapBatch } from '../lib/bootstrap/batch';
 import { ProvisioningConfigStore } from '../lib/bootstrap/provisioning';
-import type { Lwm2mBootstrapConfigNode } from './shared/bootstrap-config';
+import { bootstrapConfig } from './shared/bootstrap-config';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
 import { namesFromMsg } from './shared/resolve';
 import { Status } from './shared/status';
@@ -28,14 +28,8 @@ export = function (RED: NodeAPI): void {
   function Lwm2mBootstrapConfigNode(this: Node, config: BootstrapConfigNodeDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    const configNode = config.bootstrap
-      ? (RED.nodes.getNode(config.bootstrap) as Lwm2mBootstrapConfigNode | null)
-      : null;
-    if (!configNode || !configNode.bootstrap) {
-      node.status(Status.error('no bootstrap server'));
-      node.error('no lwm2m-bootstrap configuration node selected');
-      return;
-    }
+    const configNode = bootstrapConfig(RED, node, config.bootstrap);
+    if (!configNode) return;
     const store = configNode.bootstrap.configStore;
     const reveal = config.revealKeys === true;
 

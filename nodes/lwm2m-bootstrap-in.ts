@@ -3,10 +3,9 @@ import type {
   BootstrapFinishedEvent,
   BootstrapStartedEvent,
 } from '../lib/bootstrap/bootstrap-server';
-import type { Lwm2mBootstrapConfigNode } from './shared/bootstrap-config';
+import { bootstrapConfig } from './shared/bootstrap-config';
 import type { Node, NodeAPI, NodeDef } from './shared/node-red';
-import { endpointMatcher } from './shared/resolve';
-import { Status } from './shared/status';
+import { endpointFilter } from './shared/resolve';
 
 interface BootstrapInConfig extends NodeDef {
   bootstrap?: string;
@@ -21,22 +20,10 @@ export = function (RED: NodeAPI): void {
   function Lwm2mBootstrapInNode(this: Node, config: BootstrapInConfig): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    const configNode = config.bootstrap
-      ? (RED.nodes.getNode(config.bootstrap) as Lwm2mBootstrapConfigNode | null)
-      : null;
-    if (!configNode || typeof configNode.register !== 'function') {
-      node.status(Status.error('no bootstrap server'));
-      node.error('no lwm2m-bootstrap configuration node selected');
-      return;
-    }
-    let matches: (endpoint: string) => boolean;
-    try {
-      matches = endpointMatcher(config.endpoint);
-    } catch (err) {
-      node.status(Status.error('bad endpoint filter'));
-      node.error(`invalid endpoint filter "${config.endpoint}": ${(err as Error).message}`);
-      return;
-    }
+    const configNode = bootstrapConfig(RED, node, config.bootstrap);
+    if (!configNode) return;
+    const matches = endpointFilter(node, config.endpoint);
+    if (!matches) return;
     const bootstrap = configNode.bootstrap;
     const listeners = (Object.keys(EVENTS) as Array<keyof typeof EVENTS>).map((event) => {
       const listener = (detail: BootstrapEvent) => {

@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { SecureListenerOptions } from '../lib/server/lwm2m-server';
 import { parseSecurityFile } from '../lib/server/security';
 import type { Lwm2mBootstrapConfigNode } from './shared/bootstrap-config';
@@ -16,6 +15,7 @@ import type { Node, NodeAPI, NodeDef, NodeStatus } from './shared/node-red';
 import { numberOr, secureListener } from './shared/options';
 import type { Lwm2mServerConfigNode } from './shared/server-config';
 import { Status } from './shared/status';
+import { boundPorts, handshakeWarner, userDirPath } from './shared/listener-node';
 
 interface BootstrapConfigDef extends NodeDef {
   address?: string;
@@ -42,11 +42,6 @@ export = function (RED: NodeAPI): void {
   function Lwm2mBootstrapNode(this: Lwm2mBootstrapConfigNode, config: BootstrapConfigDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    const userDir = RED.settings.userDir ?? process.cwd();
-    const fromUserDir = (setting: string | undefined) => {
-      const text = (setting ?? '').trim();
-      return text && !path.isAbsolute(text) ? path.resolve(userDir, text) : text;
-    };
     const port = numberOr(config.port, 5685);
     const plainEnabled = config.plainEnabled !== false;
     const dtls: SecureListenerOptions | undefined =
@@ -91,8 +86,8 @@ export = function (RED: NodeAPI): void {
     });
     const bootstrap = node.bootstrap;
 
-    const credentialsFile = fromUserDir(config.credentialsFile);
-    const configFile = fromUserDir(config.configFile);
+    const credentialsFile = userDirPath(RED, config.credentialsFile);
+    const configFile = userDirPath(RED, config.configFile);
     // Files are read at each start; what flows added stays beside them.
     const loaded = Promise.all([
       credentialsFile
@@ -116,20 +111,14 @@ export = function (RED: NodeAPI): void {
       lastStatus = status;
       for (const user of users.values()) user.status(status);
     };
-    const boundPorts = () =>
-      [plainEnabled ? bootstrap.address?.port : undefined, bootstrap.secureAddress?.port]
-        .filter((bound) => bound !== undefined)
-        .map((bound) => `:${bound}`)
-        .join('/');
     const refresh = () => {
       if (!bootstrap.running) return;
       const sessions = bootstrap.activeSessions().length;
-      showStatus(Status.ok(`bootstrap ${boundPorts()}${sessions ? ` · ${sessions} busy` : ''}`));
+      showStatus(Status.ok(`bootstrap ${boundPorts(plainEnabled, bootstrap)}${sessions ? ` · ${sessions} busy` : ''}`));
     };
     const onStopped = () => showStatus(Status.stopped);
     const onError = (err: Error) => node.warn(err.message);
-    const onHandshakeFailed = (peer: { address: string; port: number }, reason: string) =>
-      node.warn(`DTLS handshake from ${peer.address}:${peer.port} failed: ${reason}`);
+    const onHandshakeFailed = handshakeWarner(node);
     bootstrap.on('started', refresh);
     bootstrap.on('bootstrapStarted', refresh);
     bootstrap.on('bootstrapFinished', refresh);

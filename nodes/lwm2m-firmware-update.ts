@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { FirmwareCampaign } from '../lib/firmware/campaign';
 import type { FirmwareCampaignJobOptions } from '../lib/firmware/campaign';
 import type { FirmwareMethod } from '../lib/firmware/job';
@@ -8,6 +7,7 @@ import { serverConfig } from './shared/operation-node';
 import { numberOr } from './shared/options';
 import { endpointMatcher } from './shared/resolve';
 import { Status } from './shared/status';
+import { userDirPath } from './shared/listener-node';
 
 interface FirmwareConfig extends NodeDef {
   server?: string;
@@ -91,7 +91,7 @@ export = function (RED: NodeAPI): void {
       if (/^(coaps?|https?):\/\//.test(source)) return { ...common, uri: source };
       const file = source || (typeof msg.filename === 'string' ? msg.filename : '');
       if (file) {
-        const resolved = path.isAbsolute(file) ? file : path.resolve(RED.settings.userDir ?? process.cwd(), file);
+        const resolved = userDirPath(RED, file);
         const image = await readFile(resolved).catch((err: Error) => {
           throw new FirmwareInputError(`the image ${resolved} cannot be read: ${err.message}`);
         });

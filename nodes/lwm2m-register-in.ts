@@ -2,8 +2,7 @@ import type { Registration } from '../lib/server/registration';
 import type { Node, NodeAPI, NodeDef } from './shared/node-red';
 import { serverConfig } from './shared/operation-node';
 import { registrationPayload } from './shared/registration-payload';
-import { endpointMatcher } from './shared/resolve';
-import { Status } from './shared/status';
+import { endpointFilter } from './shared/resolve';
 
 interface RegisterInConfig extends NodeDef {
   server?: string;
@@ -31,14 +30,8 @@ export = function (RED: NodeAPI): void {
     const serverNode = serverConfig(RED, node, config.server);
     if (!serverNode) return;
     const server = serverNode.server;
-    let matches: (endpoint: string) => boolean;
-    try {
-      matches = endpointMatcher(config.endpoint);
-    } catch (err) {
-      node.status(Status.error('bad endpoint filter'));
-      node.error(`invalid endpoint filter "${config.endpoint}": ${(err as Error).message}`);
-      return;
-    }
+    const matches = endpointFilter(node, config.endpoint);
+    if (!matches) return;
     // Every event is on unless the node says otherwise (a node from an older flow has no flags).
     const wanted = EVENTS.filter((event) => config[event] !== false);
     const listeners = wanted.map((event) => {

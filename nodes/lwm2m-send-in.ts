@@ -1,8 +1,7 @@
 import type { SendReport, SentValue } from '../lib/server/send';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
 import { serverConfig } from './shared/operation-node';
-import { endpointMatcher, topicOf } from './shared/resolve';
-import { Status } from './shared/status';
+import { endpointFilter, topicOf } from './shared/resolve';
 
 interface SendInConfig extends NodeDef {
   server?: string;
@@ -44,14 +43,8 @@ export = function (RED: NodeAPI): void {
     const serverNode = serverConfig(RED, node, config.server);
     if (!serverNode) return;
     const server = serverNode.server;
-    let matchesEndpoint: (endpoint: string) => boolean;
-    try {
-      matchesEndpoint = endpointMatcher(config.endpoint);
-    } catch (err) {
-      node.status(Status.error('bad endpoint filter'));
-      node.error(`invalid endpoint filter "${config.endpoint}": ${(err as Error).message}`);
-      return;
-    }
+    const matchesEndpoint = endpointFilter(node, config.endpoint);
+    if (!matchesEndpoint) return;
     const matchesPath = pathMatcher(config.path);
     const perValue = config.output === 'value';
     if (server.options.acceptSend === false) {

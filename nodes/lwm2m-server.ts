@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { ObjectModel } from '../lib/model/object-model';
 import { parseSecurityFile } from '../lib/server/security';
 import type { Node, NodeAPI, NodeDef, NodeStatus } from './shared/node-red';
@@ -7,6 +6,7 @@ import type { Lwm2mServerConfigNode } from './shared/server-config';
 import { acquire, forgetConfig, release, serverFor, settled } from './shared/server-host';
 import { numberOr, secureListener } from './shared/options';
 import { Status } from './shared/status';
+import { boundPorts, handshakeWarner, userDirPath } from './shared/listener-node';
 
 interface ServerConfigDef extends NodeDef {
   address?: string;
@@ -40,24 +40,9 @@ export = function (RED: NodeAPI): void {
       config.dtlsEnabled === true
         ? secureListener(numberOr(config.securePort, 5684), node.credentials ?? {})
         : undefined;
-    // Status text: ':5683/:5684' with both listeners (plain first), as bound (port 0 picks one).
-    const boundPorts = () =>
-      [plainEnabled ? server.address?.port : undefined, server.secureAddress?.port]
-        .filter((bound) => bound !== undefined)
-        .map((bound) => `:${bound}`)
-        .join('/');
     const model = ObjectModel.withBuiltins();
-    // A relative folder is taken from the Node-RED user directory, where flows and settings live.
-    const modelDirSetting = (config.modelDir ?? '').trim();
-    const modelDir =
-      modelDirSetting && !path.isAbsolute(modelDirSetting)
-        ? path.resolve(RED.settings.userDir ?? process.cwd(), modelDirSetting)
-        : modelDirSetting;
-    const credentialsFileSetting = (config.credentialsFile ?? '').trim();
-    const credentialsFile =
-      credentialsFileSetting && !path.isAbsolute(credentialsFileSetting)
-        ? path.resolve(RED.settings.userDir ?? process.cwd(), credentialsFileSetting)
-        : credentialsFileSetting;
+    const modelDir = userDirPath(RED, config.modelDir);
+    const credentialsFile = userDirPath(RED, config.credentialsFile);
     const modelLoaded: Promise<void> = modelDir
       ? model.loadFolder(modelDir).then((report) => {
           node.log(`object model: ${report.loaded} definitions loaded from ${modelDir}`);
@@ -111,26 +96,17 @@ export = function (RED: NodeAPI): void {
         if (!server.running) return;
         server.registrations
           .size()
-          .then((count) => server.running && showStatus(Status.listening(boundPorts(), count)))
+          .then((count) => server.running && showStatus(Status.listening(boundPorts(plainEnabled, server), count)))
           .catch(() => undefined);
       }, 1000);
     };
     const onStarted = () => {
       refreshCount();
-      showStatus(Status.listening(boundPorts(), 0));
+      showStatus(Status.listening(boundPorts(plainEnabled, server), 0));
     };
     const onStopped = () => showStatus(Status.stopped);
     const onServerError = (err: Error) => node.warn(err.message);
-    // A device with a wrong key retries every few seconds: one warning per address and reason a minute.
-    const handshakeWarnings = new Map<string, number>();
-    const onHandshakeFailed = (peer: { address: string; port: number }, reason: string) => {
-      const key = `${peer.address}|${reason}`;
-      const now = Date.now();
-      if ((handshakeWarnings.get(key) ?? 0) > now) return;
-      if (handshakeWarnings.size > 1000) handshakeWarnings.clear();
-      handshakeWarnings.set(key, now + 60_000);
-      node.warn(`DTLS handshake from ${peer.address}:${peer.port} failed: ${reason}`);
-    };
+    const onHandshakeFailed = handshakeWarner(node);
     server.on('handshakeFailed', onHandshakeFailed);
     server.on('started', onStarted);
     server.on('stopped', onStopped);

@@ -1,5 +1,6 @@
 import type { BootstrapServer } from '../../lib/bootstrap/bootstrap-server';
-import type { Node } from './node-red';
+import type { Node, NodeAPI } from './node-red';
+import { Status } from './status';
 
 /** What palette nodes see of the lwm2m-bootstrap config node. */
 export interface Lwm2mBootstrapConfigNode extends Node {
@@ -9,4 +10,19 @@ export interface Lwm2mBootstrapConfigNode extends Node {
   deregister(user: Node): Promise<void>;
   /** Resolves when the endpoint is listening (rejects with the reason it could not start). */
   ready(): Promise<void>;
+}
+
+/** The lwm2m-bootstrap config node a palette node names, or undefined (the node then shows why). */
+export function bootstrapConfig(
+  RED: NodeAPI,
+  node: Node,
+  configId: string | undefined,
+): Lwm2mBootstrapConfigNode | undefined {
+  const config = configId ? (RED.nodes.getNode(configId) as Lwm2mBootstrapConfigNode | null) : null;
+  if (!config || typeof config.register !== 'function') {
+    node.status(Status.error('no bootstrap server'));
+    node.error('no lwm2m-bootstrap configuration node selected');
+    return undefined;
+  }
+  return config;
 }

@@ -1,5 +1,6 @@
 import { Lwm2mRequestError } from '../../lib/server/errors';
-import type { NodeMessage } from './node-red';
+import type { NodeMessage, NodeStatus } from './node-red';
+import { Status } from './status';
 
 /** `msg.topic` of this package: endpoint name followed by an LwM2M path, `dev-17/3303/0/5700`. */
 export function topicOf(endpoint: string, path: string): string {
@@ -102,4 +103,21 @@ export function namesFromMsg(msg: NodeMessage): string[] | undefined {
   );
   if (names.length === 0 || names.some((name) => typeof name !== 'string' || name.length === 0)) return undefined;
   return names as string[];
+}
+
+/**
+ * The matcher of a node's endpoint filter, or undefined after telling why the filter is invalid (status and
+ * error on the node, which then does nothing).
+ */
+export function endpointFilter(
+  node: { status(status: NodeStatus): void; error(message: unknown): void },
+  pattern: string | undefined,
+): ((endpoint: string) => boolean) | undefined {
+  try {
+    return endpointMatcher(pattern);
+  } catch (err) {
+    node.status(Status.error('bad endpoint filter'));
+    node.error(`invalid endpoint filter "${pattern}": ${(err as Error).message}`);
+    return undefined;
+  }
 }
