@@ -15,6 +15,7 @@ import type { Node, NodeAPI, NodeDef, NodeStatus } from './shared/node-red';
 import { numberOr, secureListener } from './shared/options';
 import type { Lwm2mServerConfigNode } from './shared/server-config';
 import { Status } from './shared/status';
+import { storeSettings } from './shared/persistence';
 import { boundPorts, handshakeWarner, userDirPath } from './shared/listener-node';
 
 interface BootstrapConfigDef extends NodeDef {
@@ -35,6 +36,10 @@ interface BootstrapConfigDef extends NodeDef {
   defaultSecurityMode?: string;
   defaultLifetime?: string | number;
   defaultBinding?: string;
+  /** 'file' (default), 'redis' or 'memory'. */
+  store?: string;
+  redisUrl?: string;
+  redisPrefix?: string;
 }
 
 /** The LwM2M bootstrap server as a config node: devices ask it for their servers and credentials. */
@@ -73,11 +78,14 @@ export = function (RED: NodeAPI): void {
             binding: (config.defaultBinding ?? '').trim() || 'U',
           }
         : undefined;
+    const address = (config.address ?? '').trim() || '::';
+    const listenerName = `bootstrap-${address === '::' || address === '0.0.0.0' ? '' : address + '-'}${plainEnabled ? port : `s${dtls?.port}`}`;
     const options: BootstrapHostOptions = {
-      address: (config.address ?? '').trim() || '::',
+      address,
       port,
       plain: plainEnabled,
       ...(dtls ? { dtls } : {}),
+      store: storeSettings(RED, config, node.credentials?.storeSecret, listenerName, port),
     };
     node.bootstrap = bootstrapServerFor(options, node.id, {
       dmSecurity,
@@ -175,6 +183,7 @@ export = function (RED: NodeAPI): void {
       certificate: { type: 'text' },
       privateKey: { type: 'password' },
       trustedCertificates: { type: 'text' },
+      storeSecret: { type: 'password' },
     },
   });
 };

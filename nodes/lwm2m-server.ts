@@ -3,7 +3,17 @@ import { ObjectModel } from '../lib/model/object-model';
 import { parseSecurityFile } from '../lib/server/security';
 import type { Node, NodeAPI, NodeDef, NodeStatus } from './shared/node-red';
 import type { Lwm2mServerConfigNode } from './shared/server-config';
-import { acquire, forgetConfig, release, serverFor, settled } from './shared/server-host';
+import {
+  acquire,
+  forgetConfig,
+  hostKey,
+  release,
+  serverFor,
+  settled,
+  storeDescription,
+  storeEvents,
+} from './shared/server-host';
+import { storeSettings } from './shared/persistence';
 import { numberOr, secureListener } from './shared/options';
 import { Status } from './shared/status';
 import { boundPorts, handshakeWarner, userDirPath } from './shared/listener-node';
@@ -28,6 +38,12 @@ interface ServerConfigDef extends NodeDef {
   securePort?: string | number;
   /** Device credentials loaded at start (JSON or CSV; relative to the user directory). */
   credentialsFile?: string;
+  /** 'file' (default), 'redis' or 'memory'. */
+  store?: string;
+  storeDir?: string;
+  redisUrl?: string;
+  redisPrefix?: string;
+  instanceId?: string;
 }
 
 export = function (RED: NodeAPI): void {
@@ -50,10 +66,14 @@ export = function (RED: NodeAPI): void {
         })
       : Promise.resolve();
 
+    const address = (config.address ?? '').trim() || '::';
+    const listenerName = `${address === '::' || address === '0.0.0.0' ? 'coap' : address}-${plainEnabled ? port : `s${dtls?.port}`}`;
+    const store = storeSettings(RED, config, node.credentials?.storeSecret, listenerName, port);
     node.server = serverFor(
       {
-        address: (config.address ?? '').trim() || '::',
+        address,
         port,
+        store,
         plain: plainEnabled,
         ...(dtls ? { dtls } : {}),
         lifetimeGraceSeconds: numberOr(config.lifetimeGrace, 15),
@@ -106,6 +126,25 @@ export = function (RED: NodeAPI): void {
     };
     const onStopped = () => showStatus(Status.stopped);
     const onServerError = (err: Error) => node.warn(err.message);
+    // The stores outlive this node: their problems reach whichever config node holds them now.
+    const ownKey = hostKey(server.options);
+    let storeDown = false;
+    const onStoreProblem = (key: string, message: string) => key === ownKey && node.warn(`store: ${message}`);
+    const onStoreDown = (key: string, err: Error) => {
+      if (key !== ownKey || storeDown) return;
+      storeDown = true;
+      showStatus(Status.error('store unreachable'));
+      node.error(`store unreachable (${storeDescription(server) ?? store.kind}): ${err.message}`);
+    };
+    const onStoreUp = (key: string) => {
+      if (key !== ownKey || !storeDown) return;
+      storeDown = false;
+      node.log(`store reachable again (${storeDescription(server) ?? store.kind})`);
+      if (server.running) onStarted();
+    };
+    storeEvents.on('problem', onStoreProblem);
+    storeEvents.on('down', onStoreDown);
+    storeEvents.on('up', onStoreUp);
     const onHandshakeFailed = handshakeWarner(node);
     server.on('handshakeFailed', onHandshakeFailed);
     server.on('started', onStarted);
@@ -127,6 +166,7 @@ export = function (RED: NodeAPI): void {
           .then(() => acquire(server, node.id))
           .then(() => {
             if (server.address) onStarted();
+            node.log(`registrations kept in: ${storeDescription(server) ?? store.kind}`);
           })
           .catch((err: Error) => {
             const reason = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? `port in use` : err.message;
@@ -159,6 +199,9 @@ export = function (RED: NodeAPI): void {
       server.off('expired', refreshCount);
       server.off('error', onServerError);
       server.off('handshakeFailed', onHandshakeFailed);
+      storeEvents.off('problem', onStoreProblem);
+      storeEvents.off('down', onStoreDown);
+      storeEvents.off('up', onStoreUp);
       // Users deregister in their own close; whatever is left is released here, and the socket is closed
       // before done() so a redeploy can bind the same port at once.
       const stop = users.size > 0 ? release(server, node.id) : settled(server);
@@ -176,6 +219,7 @@ export = function (RED: NodeAPI): void {
       certificate: { type: 'text' },
       privateKey: { type: 'password' },
       trustedCertificates: { type: 'text' },
+      storeSecret: { type: 'password' },
     },
   });
 };

@@ -44,6 +44,12 @@ export class SessionCache {
     this.entries.delete(id.toString('hex'));
   }
 
+  /** Live entries by session ID (hex), without a promise (a persistent store rewriting its file). */
+  *live(): IterableIterator<[idHex: string, entry: { session: StoredDtlsSession; expiresAt: number }]> {
+    const now = this.now();
+    for (const item of this.entries) if (item[1].expiresAt > now) yield item;
+  }
+
   /** Drops expired entries (the transport's idle sweep calls this). */
   sweep(): void {
     const now = this.now();

@@ -184,4 +184,14 @@ export class MemoryDtlsSessionStore implements DtlsSessionStore {
   sweep(): void {
     this.resumable.sweep();
   }
+
+  /** Resumable sessions still valid, by ID (hex): what a persistent store writes when it rewrites its file. */
+  liveResumable(): IterableIterator<[idHex: string, entry: { session: StoredDtlsSession; expiresAt: number }]> {
+    return this.resumable.live();
+  }
+
+  /** Saved connections not taken yet. */
+  keptConnections(): readonly StoredDtlsConnection[] {
+    return this.kept;
+  }
 }

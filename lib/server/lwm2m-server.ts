@@ -4,6 +4,8 @@ import type {
   CoapEndpointOptions,
   IncomingRequest,
   IncomingResponse,
+  NotificationListener,
+  ObservationHandle,
   OutgoingRequest,
   OutgoingResponse,
 } from '../coap/types';
@@ -37,6 +39,8 @@ import { openListeners } from './listeners';
 import type { SecureListenerSettings } from './listeners';
 import type { SecurityInfo, SecurityStore } from './security';
 import type { ObservationStore, RegistrationStore, StoredObservation } from './stores';
+import type { ClusterBus, ClusterCall } from './cluster';
+import { INSTANCE_GONE, requestFromWire, requestToWire, responseFromWire, responseToWire } from './cluster';
 
 export interface Lwm2mServerOptions {
   /** Bind address ('::' = every IPv6 and IPv4 address, the default). */
@@ -69,6 +73,11 @@ export interface Lwm2mServerOptions {
   maxQueuedPerDevice: number;
   /** Queue mode: how long a held request waits for the device to wake. */
   queuedRequestTtlMs: number;
+  /**
+   * Several instances sharing one store (Redis): requests for a device go through the instance it talks to.
+   * Absent: this server is alone.
+   */
+  cluster?: ClusterBus;
 }
 
 /**
@@ -226,6 +235,11 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   private dual?: DualTransport;
   /** Who last wrote attributes on (registration id, path), to tell observers apart (LwM2M 1.0/1.1). */
   private readonly attributeWriters = new Map<string, { owner: string; attributes: string[] }>();
+  /** Observations other instances asked for through this one (`peerKey|token`), with notifications held for them. */
+  private readonly foreignObservations = new Map<
+    string,
+    { handle: ObservationHandle; held: IncomingResponse[]; timer?: NodeJS.Timeout }
+  >();
   private starting?: Promise<PeerAddress>;
 
   constructor(options: Partial<Lwm2mServerOptions> = {}) {
@@ -267,8 +281,11 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     this.observationService = new ObservationService(this.options.observationStore, {
       model: this.model,
       send: (registration, request) => this.send(registration, request),
-      observe: (registration, request, listener) =>
-        this.requireEndpoint().observe(peerOf(registration), request, listener),
+      observe: (registration, request, listener) => {
+        const owner = this.remoteOwner(registration);
+        if (owner !== undefined) return this.forwardObserve(owner, registration, request, listener);
+        return this.requireEndpoint().observe(peerOf(registration), request, listener);
+      },
       decode: (payload, format, path) => this.decode(payload, format, path),
       decodeComposite: (payload, format, paths) =>
         decodeNodes(payload, format ?? ContentFormat.SENML_CBOR, this.model, paths),
@@ -305,6 +322,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       ended: (observation, reason) => this.emit('observationEnded', observation, reason),
       error: (error) => this.emitError(error),
     });
+    this.observationService.onIndexed = (stored) => this.releaseHeldNotifications(stored);
   }
 
   get running(): boolean {
@@ -374,6 +392,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       await this.observationService.load();
       await this.registrationService.start();
       this.queueMode.start();
+      this.options.cluster?.serve((call) => this.serveClusterCall(call));
     } catch (err) {
       await this.stop();
       throw err;
@@ -416,6 +435,9 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   /** Closes the socket and stops timers. Registrations and observations stay in their stores. */
   async stop(): Promise<void> {
     if (this.starting) await this.starting.catch(() => undefined);
+    this.options.cluster?.serve(undefined);
+    for (const held of this.foreignObservations.values()) clearTimeout(held.timer);
+    this.foreignObservations.clear();
     this.registrationService.stop();
     this.queueMode.stop();
     this.observationService.detach();
@@ -1175,8 +1197,17 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     return this.endpoint;
   }
 
-  /** Sends now, or holds the request until a sleeping queue-mode device wakes. */
+  /**
+   * Sends now, or holds the request until a sleeping queue-mode device wakes. A device another instance of a
+   * cluster talks to is reached through that instance (its socket, its DTLS session, its queue).
+   */
   private send(registration: Registration, request: OutgoingRequest): Promise<IncomingResponse> {
+    const owner = this.remoteOwner(registration);
+    if (owner !== undefined) return this.forwardSend(owner, registration, request);
+    return this.sendHere(registration, request);
+  }
+
+  private sendHere(registration: Registration, request: OutgoingRequest): Promise<IncomingResponse> {
     if (!this.queueMode.isAwake(registration)) {
       const description = `${request.method} /${request.pathSegments.join('/')}`;
       return this.queueMode.enqueue(registration, description, (current) => this.sendNow(current, request));
@@ -1211,6 +1242,143 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       if (err instanceof CoapRequestError && err.reason === 'timeout') this.queueMode.markAsleep(registration);
       throw transportError(err, registration, request.pathSegments);
     });
+  }
+
+  // ---- several instances (cluster) ---------------------------------------------------------------
+
+  /** The other instance the device talks to, or undefined when it is this one (or there is no cluster). */
+  private remoteOwner(registration: Registration): string | undefined {
+    const cluster = this.options.cluster;
+    if (cluster === undefined) return undefined;
+    const owner = cluster.ownerOf(registration.id);
+    return owner !== undefined && owner !== cluster.instanceId ? owner : undefined;
+  }
+
+  /** How long to wait for the owner: the request's own limit, or a queued request's time to live. */
+  private forwardTimeoutMs(registration: Registration, request: OutgoingRequest): number {
+    if (registration.queueMode) return this.options.queuedRequestTtlMs + 60_000;
+    return (request.timeoutMs ?? 300_000) + 5_000;
+  }
+
+  private async forwardSend(
+    owner: string,
+    registration: Registration,
+    request: OutgoingRequest,
+  ): Promise<IncomingResponse> {
+    const cluster = this.options.cluster!;
+    // An owner that has gone: the device is reached from here (its next uplink makes this instance its owner).
+    if (!(await cluster.isAlive(owner).catch(() => false))) return this.sendHere(registration, request);
+    let wire: unknown;
+    try {
+      wire = await cluster.call(
+        owner,
+        { op: 'send', registrationId: registration.id, request: requestToWire(request) },
+        this.forwardTimeoutMs(registration, request),
+      );
+    } catch (err) {
+      if ((err as Error).name === INSTANCE_GONE) return this.sendHere(registration, request);
+      throw err;
+    }
+    return responseFromWire(wire, peerOf(registration));
+  }
+
+  private async forwardObserve(
+    owner: string,
+    registration: Registration,
+    request: OutgoingRequest,
+    listener: NotificationListener,
+  ): Promise<{ response: IncomingResponse; observation?: ObservationHandle }> {
+    const cluster = this.options.cluster!;
+    const peer = peerOf(registration);
+    if (!(await cluster.isAlive(owner).catch(() => false)))
+      return this.requireEndpoint().observe(peer, request, listener);
+    let answer: { response: unknown; token?: string };
+    try {
+      answer = (await cluster.call(
+        owner,
+        { op: 'observe', registrationId: registration.id, request: requestToWire(request) },
+        this.forwardTimeoutMs(registration, request),
+      )) as { response: unknown; token?: string };
+    } catch (err) {
+      if ((err as Error).name !== INSTANCE_GONE) throw err;
+      return this.requireEndpoint().observe(peer, request, listener);
+    }
+    const response = responseFromWire(answer.response, peer);
+    if (answer.token === undefined) return { response };
+    const token = Buffer.from(answer.token, 'hex');
+    // The observation lives on the owner's endpoint: cancelling it is asked of the owner.
+    const handle: ObservationHandle = {
+      token,
+      peer,
+      cancel: async (mode = 'active') => {
+        const wire = await cluster.call(
+          owner,
+          { op: 'cancel', peerKey: registration.peerKey, token: answer.token!, mode },
+          this.forwardTimeoutMs(registration, request),
+        );
+        return wire === undefined || wire === null ? undefined : responseFromWire(wire, peer);
+      },
+    };
+    return { response, observation: handle };
+  }
+
+  /** Requests from other instances for devices that talk to this one. */
+  private async serveClusterCall(call: ClusterCall): Promise<unknown> {
+    if (call.op === 'cancel') {
+      const key = `${call.peerKey}|${call.token}`;
+      const held = this.foreignObservations.get(key);
+      if (!held) return undefined;
+      this.foreignObservations.delete(key);
+      clearTimeout(held.timer);
+      const response = await held.handle.cancel(call.mode);
+      return response ? responseToWire(response) : undefined;
+    }
+    const registration = await this.registrations.getById(call.registrationId);
+    if (!registration) throw new Lwm2mRequestError(`registration ${call.registrationId} is gone`, 'not-registered');
+    const request = requestFromWire(call.request);
+    if (call.op === 'send') return responseToWire(await this.sendHere(registration, request));
+    const { response, observation } = await this.requireEndpoint().observe(
+      peerOf(registration),
+      request,
+      (notification) => this.deliverForeign(notification),
+    );
+    if (!observation) return { response: responseToWire(response) };
+    const token = observation.token.toString('hex');
+    this.foreignObservations.set(`${registration.peerKey}|${token}`, { handle: observation, held: [] });
+    return { response: responseToWire(response), token };
+  }
+
+  /**
+   * A notification of an observation another instance asked for through this one: delivered once that instance
+   * has stored the observation (its change reaches this one's index), held until then. One that is never
+   * stored (the caller failed) is dropped after a while, and the device is told (RST) at its next notification.
+   */
+  private deliverForeign(notification: IncomingResponse): void {
+    const listener = this.observationService.adopt(notification);
+    if (listener) {
+      listener(notification);
+      return;
+    }
+    const key = `${notification.peer.key}|${notification.token.toString('hex')}`;
+    const held = this.foreignObservations.get(key);
+    if (!held) return;
+    if (held.held.length < 16) held.held.push(notification);
+    held.timer ??= setTimeout(() => {
+      if (this.foreignObservations.get(key) !== held) return;
+      this.foreignObservations.delete(key);
+      void held.handle.cancel('passive').catch(() => undefined);
+    }, 30_000).unref();
+  }
+
+  private releaseHeldNotifications(stored: StoredObservation): void {
+    const key = `${stored.peerKey}|${stored.token}`;
+    const held = this.foreignObservations.get(key);
+    if (!held || held.held.length === 0) return;
+    clearTimeout(held.timer);
+    held.timer = undefined;
+    const notifications = held.held;
+    held.held = [];
+    for (const notification of notifications) this.observationService.adopt(notification)?.(notification);
   }
 
   /** 'awake' or 'sleeping' for a queue-mode device; undefined for one that is always reachable. */

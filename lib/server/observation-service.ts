@@ -5,7 +5,7 @@ import type { LwM2mNode } from '../model/types';
 import { toPlain } from '../model/values';
 import type { ObjectModelLookup } from '../model/types';
 import type { Registration } from './registration';
-import type { ObservationStore, StoredObservation } from './stores';
+import type { ObservationChange, ObservationStore, StoredObservation } from './stores';
 import { flatString } from '../transport/peer';
 
 /** One notification, decoded, as the server emits it. */
@@ -87,6 +87,8 @@ export class ObservationService {
   async load(): Promise<void> {
     this.detach();
     for (const stored of await this.store.list()) this.index({ stored, parsedPaths: pathsOf(stored.path) });
+    // A store shared with other server instances: their observations are matched here too.
+    this.store.watch?.((change) => this.applyChange(change));
   }
 
   /** Forgets live handles (the endpoint is closing); stored observations stay for the next start. */
@@ -185,6 +187,23 @@ export class ObservationService {
     if (sink.entry) this.deliver(sink.entry, notification);
     else sink.early?.push(notification);
   }
+
+  /** Another instance stored or removed an observation: the index follows (nothing is sent to the device). */
+  private applyChange(change: ObservationChange): void {
+    const current = this.live.get(change.observation.id);
+    if (current) this.unindex(current);
+    if (change.kind === 'removed') {
+      void current?.handle?.cancel('passive').catch(() => undefined);
+      return;
+    }
+    const entry: LiveObservation = { stored: change.observation, parsedPaths: pathsOf(change.observation.path) };
+    if (current?.handle) entry.handle = current.handle;
+    this.index(entry);
+    this.onIndexed?.(entry.stored);
+  }
+
+  /** Called when an observation made elsewhere is indexed (a notification held for it can now be delivered). */
+  onIndexed?: (stored: StoredObservation) => void;
 
   /** A notification with a token no live CoAP observation holds: ours if the store knows it. */
   adopt(notification: IncomingResponse): NotificationListener | undefined {

@@ -33,6 +33,8 @@ export class RegistrationService {
   private readonly wheel = new ExpiryWheel();
   private readonly chains = new Map<string, Promise<unknown>>();
   private sweepTimer?: NodeJS.Timeout;
+  /** When the whole store was last read for expired entries (a store shared with other instances). */
+  private lastFullScan = 0;
 
   constructor(
     private readonly store: RegistrationStore,
@@ -168,6 +170,14 @@ export class RegistrationService {
 
   /** Expires every registration whose lifetime (plus grace) has passed. */
   async sweep(now = Date.now()): Promise<void> {
+    // A shared store also holds the registrations other instances took, which this wheel never saw: if
+    // their instance goes away, someone must expire them. Every instance reads the whole store now and
+    // then; the store's atomic removal makes one of them do it.
+    if (this.store.removeIfUnchanged !== undefined && now - this.lastFullScan >= FULL_SCAN_INTERVAL_MS) {
+      this.lastFullScan = now;
+      for (const registration of await this.store.list())
+        this.wheel.schedule(registration.id, this.expiresAt(registration));
+    }
     for (const id of this.wheel.takeDue(now)) {
       const expired = await this.serialised(`id:${id}`, async () => {
         const registration = await this.store.getById(id);
@@ -176,6 +186,8 @@ export class RegistrationService {
           this.wheel.schedule(id, this.expiresAt(registration));
           return undefined;
         }
+        if (this.store.removeIfUnchanged !== undefined)
+          return this.store.removeIfUnchanged(id, registration.lastUpdateAt);
         return this.store.remove(id);
       });
       if (expired) setImmediate(() => this.events.expired(expired));
@@ -196,6 +208,8 @@ export class RegistrationService {
     return next;
   }
 }
+
+const FULL_SCAN_INTERVAL_MS = 15_000;
 
 /** Most devices send no other registration parameters: one shared, frozen empty set for all of them. */
 const NO_ATTRIBUTES: Record<string, string> = Object.freeze({}) as Record<string, string>;

@@ -21,6 +21,11 @@ export interface RegistrationStore {
   getByPeer(peerKey: string): Promise<Registration | undefined>;
   list(): Promise<Registration[]>;
   size(): Promise<number>;
+  /**
+   * Optional, for stores shared by several server instances: removes the registration only if it was not
+   * updated since `lastUpdateAt`, for the one caller that gets there first (expiry happens once).
+   */
+  removeIfUnchanged?(registrationId: string, lastUpdateAt: number): Promise<Registration | undefined>;
 }
 
 /** An observation the server holds on a device, as stored (plain data). */
@@ -49,4 +54,15 @@ export interface ObservationStore {
   /** Removes and returns every observation of a registration (it de-registered or was replaced). */
   removeByRegistration(registrationId: string): Promise<StoredObservation[]>;
   list(): Promise<StoredObservation[]>;
+  /**
+   * Optional, for stores shared by several server instances: the changes other instances make, so this
+   * instance matches notifications for observations it did not start.
+   */
+  watch?(listener: (change: ObservationChange) => void): void;
+}
+
+/** An observation stored or removed by another server instance. */
+export interface ObservationChange {
+  kind: 'stored' | 'removed';
+  observation: StoredObservation;
 }

@@ -50,6 +50,11 @@ export class MemorySecurityStore implements SecurityStore {
     return [...this.byEndpoint.values()];
   }
 
+  /** Every entry, without a promise (a persistent store rewriting its file). */
+  values(): IterableIterator<SecurityInfo> {
+    return this.byEndpoint.values();
+  }
+
   private unindex(info: SecurityInfo): void {
     this.byEndpoint.delete(info.endpoint);
     if (info.mode === 'psk') this.byPskIdentity.delete(info.identity);

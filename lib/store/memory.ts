@@ -33,6 +33,10 @@ export class MemoryRegistrationStore implements RegistrationStore {
     return this.byId.get(registrationId);
   }
 
+  getByIdSync(registrationId: string): Registration | undefined {
+    return this.byId.get(registrationId);
+  }
+
   async getByEndpoint(endpoint: string): Promise<Registration | undefined> {
     return this.getByEndpointSync(endpoint);
   }
@@ -51,6 +55,11 @@ export class MemoryRegistrationStore implements RegistrationStore {
 
   async size(): Promise<number> {
     return this.byId.size;
+  }
+
+  /** Every registration, without a promise (a persistent store rewriting its file). */
+  values(): IterableIterator<Registration> {
+    return this.byId.values();
   }
 
   private index(registration: Registration): void {
@@ -97,6 +106,10 @@ export class MemoryObservationStore implements ObservationStore {
     return existing;
   }
 
+  getByIdSync(observationId: string): StoredObservation | undefined {
+    return this.byId.get(observationId);
+  }
+
   async getByToken(peerKey: string, tokenHex: string): Promise<StoredObservation | undefined> {
     const id = this.idByToken.get(tokenKey(peerKey, tokenHex));
     return id === undefined ? undefined : this.byId.get(id);
@@ -116,6 +129,11 @@ export class MemoryObservationStore implements ObservationStore {
 
   async list(): Promise<StoredObservation[]> {
     return [...this.byId.values()];
+  }
+
+  /** Every observation, without a promise (a persistent store rewriting its file). */
+  values(): IterableIterator<StoredObservation> {
+    return this.byId.values();
   }
 
   private unindex(observation: StoredObservation): void {

@@ -1,28 +1,28 @@
 import { BootstrapServer } from '../../lib/bootstrap/bootstrap-server';
 import type { BootstrapServerOptions } from '../../lib/bootstrap/bootstrap-server';
-import { MemoryBootstrapConfigStore } from '../../lib/bootstrap/config';
 import { ProvisioningConfigStore } from '../../lib/bootstrap/provisioning';
 import type { Provisioning } from '../../lib/bootstrap/provisioning';
-import { MemoryDtlsSessionStore } from '../../lib/dtls';
-import type { DtlsSessionStore } from '../../lib/dtls';
-import { MemorySecurityStore } from '../../lib/store/memory-security';
 import { HostRegistry, listenerKey } from './host-registry';
+import { openBootstrapStores, settingsKey } from './persistence';
+import type { BootstrapStores, StoreSettings } from './persistence';
+import { storeEvents } from './server-host';
 
 export type BootstrapHostOptions = Partial<Omit<BootstrapServerOptions, 'configStore' | 'securityStore'>> &
-  Pick<BootstrapServerOptions, 'address' | 'port' | 'plain'>;
+  Pick<BootstrapServerOptions, 'address' | 'port' | 'plain'> & {
+    /** Where configurations, device bootstrap credentials and DTLS sessions are kept (default: a file). */
+    store?: StoreSettings;
+  };
 
-/** Kept for the life of the process: configurations, device bootstrap credentials, DTLS sessions. */
-interface BootstrapStores {
-  configStore: MemoryBootstrapConfigStore;
-  securityStore: MemorySecurityStore;
-  dtlsSessions: DtlsSessionStore;
-}
-
-const hosts = new HostRegistry<BootstrapServer, BootstrapStores>(() => ({
-  configStore: new MemoryBootstrapConfigStore(),
-  securityStore: new MemorySecurityStore(),
-  dtlsSessions: new MemoryDtlsSessionStore(),
-}));
+/** Kept for the life of the process (or until a redeploy changes the store settings). */
+const hosts = new HostRegistry<BootstrapServer, BootstrapStores, { key: string; settings: StoreSettings }>(
+  ({ key, settings }) => {
+    const stores = openBootstrapStores(settings, (message) => storeEvents.emit('problem', key, message));
+    stores.link?.on('down', (err: Error) => storeEvents.emit('down', key, err));
+    stores.link?.on('ready', () => storeEvents.emit('up', key));
+    return stores;
+  },
+  ({ settings }) => settingsKey(settings),
+);
 
 export function bootstrapHostKey(options: Pick<BootstrapServerOptions, 'address' | 'port' | 'plain' | 'dtls'>): string {
   return listenerKey(options, 5686);
@@ -34,18 +34,21 @@ export function bootstrapServerFor(
   configId: string,
   provisioning: Provisioning,
 ): BootstrapServer {
+  const key = bootstrapHostKey(options);
+  const { store, ...serverOptions } = options;
   return hosts.serverFor(
-    bootstrapHostKey(options),
+    key,
     configId,
     (stores) =>
       new BootstrapServer({
-        ...options,
+        ...serverOptions,
         configStore: new ProvisioningConfigStore(stores.configStore, provisioning),
         securityStore: stores.securityStore,
         ...(options.dtls
           ? { dtls: { ...options.dtls, sessionStore: stores.dtlsSessions, keepSessionsOnClose: true } }
           : {}),
       }),
+    { key, settings: store ?? { kind: 'memory' } },
   );
 }
 

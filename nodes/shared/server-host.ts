@@ -1,37 +1,41 @@
+import { EventEmitter } from 'node:events';
 import type { ObjectModel } from '../../lib/model/object-model';
 import { Lwm2mServer } from '../../lib/server/lwm2m-server';
 import type { Lwm2mServerOptions } from '../../lib/server/lwm2m-server';
-import { MemoryObservationStore, MemoryRegistrationStore } from '../../lib/store/memory';
-import { MemoryDtlsSessionStore } from '../../lib/dtls';
-import type { DtlsSessionStore } from '../../lib/dtls';
-import { MemorySecurityStore } from '../../lib/store/memory-security';
-import type { SecurityStore } from '../../lib/server/security';
-import type { ObservationStore, RegistrationStore } from '../../lib/server/stores';
 import { HostRegistry, listenerKey } from './host-registry';
+import { openServerStores, settingsKey } from './persistence';
+import type { ServerStores, StoreSettings } from './persistence';
 
 export type HostOptions = Omit<
   Lwm2mServerOptions,
-  'registrationStore' | 'observationStore' | 'securityStore' | 'model'
+  'registrationStore' | 'observationStore' | 'securityStore' | 'model' | 'cluster'
 > & {
   model: ObjectModel;
+  /** Where registrations, observations, credentials and DTLS sessions are kept (default: a file). */
+  store?: StoreSettings;
 };
 
-/** Kept for the life of the process: a redeploy must lose neither registrations, observations, credentials nor sessions. */
-interface ServerStores {
-  registrationStore: RegistrationStore;
-  observationStore: ObservationStore;
-  /** Device credentials added from flows or files. */
-  securityStore: SecurityStore;
-  /** DTLS sessions handed from one listener to the next: devices do not handshake again after a redeploy. */
-  dtlsSessions: DtlsSessionStore;
-}
+/**
+ * Problems of the stores (an entry that could not be read back, Redis going away and coming back), by host
+ * key: the stores outlive the config nodes, which listen here while they exist.
+ */
+export const storeEvents = new EventEmitter().setMaxListeners(0);
 
-const hosts = new HostRegistry<Lwm2mServer, ServerStores>(() => ({
-  registrationStore: new MemoryRegistrationStore(),
-  observationStore: new MemoryObservationStore(),
-  securityStore: new MemorySecurityStore(),
-  dtlsSessions: new MemoryDtlsSessionStore(),
-}));
+const MEMORY: StoreSettings = { kind: 'memory' };
+
+/**
+ * Kept for the life of the process (or until a redeploy changes the store settings): a redeploy must lose
+ * neither registrations, observations, credentials nor DTLS sessions.
+ */
+const hosts = new HostRegistry<Lwm2mServer, ServerStores, { key: string; settings: StoreSettings }>(
+  ({ key, settings }) => {
+    const stores = openServerStores(settings, (message) => storeEvents.emit('problem', key, message));
+    stores.link?.on('down', (err: Error) => storeEvents.emit('down', key, err));
+    stores.link?.on('ready', () => storeEvents.emit('up', key));
+    return stores;
+  },
+  ({ settings }) => settingsKey(settings),
+);
 
 /**
  * One LwM2M server per bind address and port, shared by every config node that names them: the plain
@@ -47,20 +51,29 @@ export function hostKey(options: Pick<Lwm2mServerOptions, 'address' | 'port' | '
  * exists. A server whose config nodes have all closed is replaced, so a redeploy applies new options.
  */
 export function serverFor(options: HostOptions, configId: string): Lwm2mServer {
+  const key = hostKey(options);
+  const { store, ...serverOptions } = options;
   return hosts.serverFor(
-    hostKey(options),
+    key,
     configId,
     (stores) =>
       new Lwm2mServer({
-        ...options,
+        ...serverOptions,
         registrationStore: stores.registrationStore,
         observationStore: stores.observationStore,
         securityStore: stores.securityStore,
+        ...(stores.link ? { cluster: stores.link } : {}),
         ...(options.dtls
           ? { dtls: { ...options.dtls, sessionStore: stores.dtlsSessions, keepSessionsOnClose: true } }
           : {}),
       }),
+    { key, settings: store ?? MEMORY },
   );
+}
+
+/** How the server's state is kept, in words ('file /path', 'redis ...', 'memory'). */
+export function storeDescription(server: Lwm2mServer): string | undefined {
+  return hosts.storesOf(hostKey(server.options))?.describe;
 }
 
 /** `holderId` needs the endpoint: the first holder starts it. */

@@ -1,5 +1,8 @@
 /** node-red-node-test-helper, typed just enough for our tests. */
 import dgram from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 
 const helper = require('node-red-node-test-helper') as {
@@ -19,7 +22,14 @@ export interface TestNode {
   [key: string]: unknown;
 }
 
-helper.init(require.resolve('node-red'));
+/**
+ * A user directory of this test run: the server nodes keep their file stores there (removed when the run
+ * ends). Tests that need a store of their own give the server node a `storeDir`.
+ */
+export const testUserDir = mkdtempSync(path.join(os.tmpdir(), 'lwm2m-test-userdir-'));
+process.on('exit', () => rmSync(testUserDir, { recursive: true, force: true }));
+
+helper.init(require.resolve('node-red'), { userDir: testUserDir });
 
 export { helper };
 

@@ -1,0 +1,266 @@
+import { hostname } from 'node:os';
+import path from 'node:path';
+import type { BootstrapConfigStore } from '../../lib/bootstrap/config';
+import { MemoryBootstrapConfigStore } from '../../lib/bootstrap/config';
+import { MemoryDtlsSessionStore } from '../../lib/dtls';
+import type { DtlsSessionStore } from '../../lib/dtls';
+import type { SecurityStore } from '../../lib/server/security';
+import type { ObservationStore, RegistrationStore } from '../../lib/server/stores';
+import {
+  FileBootstrapConfigStore,
+  FileDtlsSessionStore,
+  FileObservationStore,
+  FileRegistrationStore,
+  FileSecurityStore,
+  openJournal,
+  safeFileName,
+} from '../../lib/store/file';
+import type { Journal } from '../../lib/store/journal';
+import { MemoryObservationStore, MemoryRegistrationStore } from '../../lib/store/memory';
+import { MemorySecurityStore } from '../../lib/store/memory-security';
+import {
+  RedisBootstrapConfigStore,
+  RedisDtlsSessionStore,
+  RedisLink,
+  RedisObservationStore,
+  RedisRegistrationStore,
+  RedisSecurityStore,
+} from '../../lib/store/redis';
+import { SecretBox } from '../../lib/store/secret-box';
+import type { NodeAPI } from './node-red';
+
+export type StoreKind = 'file' | 'memory' | 'redis';
+
+/** Where a server (or bootstrap server) keeps its state, from its config node. */
+export interface StoreSettings {
+  kind: StoreKind;
+  /** file: the folder of the journal (`<userDir>/lwm2m-store/<listener>`). */
+  dir?: string;
+  /** Seals secrets in files and in Redis. */
+  secret?: string;
+  redisUrl?: string;
+  redisPrefix?: string;
+  /** redis: this instance, stable across restarts (default `<hostname>:<port>`). */
+  instanceId?: string;
+}
+
+/** What the config node's fields say, with the defaults filled in. */
+export function storeSettings(
+  RED: NodeAPI,
+  config: { store?: string; storeDir?: string; redisUrl?: string; redisPrefix?: string; instanceId?: string },
+  configuredSecret: string | undefined,
+  listener: string,
+  port: number,
+): StoreSettings {
+  let kind: StoreKind = config.store === 'memory' || config.store === 'redis' ? config.store : 'file';
+  // Port 0 takes a different free port at each start: no device could come back to what a file kept.
+  if (kind === 'file' && port === 0 && !(config.storeDir ?? '').trim()) kind = 'memory';
+  // Redis is shared by instances that each generated their own secret: only a configured one (the node's, or
+  // credentialSecret in settings.js) is the same everywhere.
+  const secret = configuredSecret || credentialSecret(RED, kind !== 'redis');
+  if (kind === 'memory') return { kind };
+  if (kind === 'redis') {
+    return {
+      kind,
+      redisUrl: (config.redisUrl ?? '').trim() || 'redis://127.0.0.1:6379',
+      redisPrefix: (config.redisPrefix ?? '').trim() || 'lwm2m:',
+      instanceId: (config.instanceId ?? '').trim() || `${hostname()}:${port}`,
+      ...(secret ? { secret } : {}),
+    };
+  }
+  const userDir = RED.settings.userDir;
+  const own = (config.storeDir ?? '').trim();
+  if (!own && !userDir) return { kind: 'memory' }; // no user directory (an embedding without one): nothing to write to
+  const dir = own
+    ? path.resolve(userDir ?? process.cwd(), own)
+    : path.join(userDir!, 'lwm2m-store', safeFileName(listener));
+  return { kind, dir, ...(secret ? { secret } : {}) };
+}
+
+/** Node-RED's own credential secret: the one in settings.js, or the one it generated and keeps in its runtime settings. */
+function credentialSecret(RED: NodeAPI, generatedToo: boolean): string | undefined {
+  const settings = RED.settings as unknown as { credentialSecret?: unknown; get?: (name: string) => unknown };
+  if (typeof settings.credentialSecret === 'string' && settings.credentialSecret !== '')
+    return settings.credentialSecret;
+  if (!generatedToo) return undefined;
+  try {
+    const generated = settings.get?.('_credentialSecret');
+    return typeof generated === 'string' && generated !== '' ? generated : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The same settings, as one comparable string (a redeploy that changes them opens new stores). */
+export function settingsKey(settings: StoreSettings): string {
+  return JSON.stringify([
+    settings.kind,
+    settings.dir,
+    settings.redisUrl,
+    settings.redisPrefix,
+    settings.instanceId,
+    settings.secret,
+  ]);
+}
+
+/** The stores of one host, and their life: ready before the server starts, closed when replaced. */
+export interface PersistentStores {
+  settings: StoreSettings;
+  /** Resolves once the stores hold what was saved (Redis: once connected and read). */
+  ready: Promise<void>;
+  close(): Promise<void>;
+  /** Redis: the link (cluster bus, status events). */
+  link?: RedisLink;
+  /** Short words for the config node's status and log. */
+  describe: string;
+}
+
+export interface ServerStores extends PersistentStores {
+  registrationStore: RegistrationStore;
+  observationStore: ObservationStore;
+  securityStore: SecurityStore;
+  dtlsSessions: DtlsSessionStore;
+}
+
+export interface BootstrapStores extends PersistentStores {
+  configStore: BootstrapConfigStore;
+  securityStore: SecurityStore;
+  dtlsSessions: DtlsSessionStore;
+}
+
+/** Reports what could not be read back or written, without stopping anything. */
+export type StoreProblem = (message: string) => void;
+
+export function openServerStores(settings: StoreSettings, problem: StoreProblem): ServerStores {
+  if (settings.kind === 'file') {
+    const journal = fileJournal(settings, 'server', problem);
+    const dtlsSessions = new FileDtlsSessionStore(journal);
+    dtlsSessions.onError = (err) => problem(`DTLS session store: ${err.message}`);
+    return {
+      settings,
+      registrationStore: new FileRegistrationStore(journal),
+      observationStore: new FileObservationStore(journal),
+      securityStore: new FileSecurityStore(journal),
+      dtlsSessions,
+      ready: Promise.resolve(),
+      close: () => journal.close(),
+      describe: `file ${journal.path}`,
+    };
+  }
+  if (settings.kind === 'redis') {
+    const link = redisLink(settings, problem);
+    const registrationStore = new RedisRegistrationStore(link);
+    const observationStore = new RedisObservationStore(link);
+    const securityStore = new RedisSecurityStore(link);
+    const dtlsSessions = new RedisDtlsSessionStore(link);
+    dtlsSessions.onError = (err) => problem(`DTLS session store: ${err.message}`);
+    const load = () =>
+      Promise.all([registrationStore.load(), observationStore.load(), securityStore.load(), dtlsSessions.load()]);
+    link.on('resync', () => void load().catch((err: Error) => problem(`Redis: reading back failed: ${err.message}`)));
+    return {
+      settings,
+      registrationStore,
+      observationStore,
+      securityStore,
+      dtlsSessions,
+      link,
+      ready: link
+        .connect()
+        .then(load)
+        .then(() => undefined),
+      close: () => link.close(),
+      describe: `redis ${redactedUrl(settings.redisUrl!)} (${settings.redisPrefix}, instance ${link.instanceId})`,
+    };
+  }
+  return {
+    settings,
+    registrationStore: new MemoryRegistrationStore(),
+    observationStore: new MemoryObservationStore(),
+    securityStore: new MemorySecurityStore(),
+    dtlsSessions: new MemoryDtlsSessionStore(),
+    ready: Promise.resolve(),
+    close: async () => undefined,
+    describe: 'memory',
+  };
+}
+
+export function openBootstrapStores(settings: StoreSettings, problem: StoreProblem): BootstrapStores {
+  if (settings.kind === 'file') {
+    const journal = fileJournal(settings, 'bootstrap', problem);
+    const configStore = new FileBootstrapConfigStore(journal);
+    const dtlsSessions = new FileDtlsSessionStore(journal);
+    dtlsSessions.onError = (err) => problem(`DTLS session store: ${err.message}`);
+    return {
+      settings,
+      configStore,
+      securityStore: new FileSecurityStore(journal),
+      dtlsSessions,
+      ready: configStore.restore().then((problems) => problems.forEach(problem)),
+      close: () => journal.close(),
+      describe: `file ${journal.path}`,
+    };
+  }
+  if (settings.kind === 'redis') {
+    const link = redisLink({ ...settings, redisPrefix: `${settings.redisPrefix ?? 'lwm2m:'}bs:` }, problem);
+    const configStore = new RedisBootstrapConfigStore(link);
+    const securityStore = new RedisSecurityStore(link);
+    const dtlsSessions = new RedisDtlsSessionStore(link);
+    const load = async () => {
+      (await configStore.load()).forEach(problem);
+      await Promise.all([securityStore.load(), dtlsSessions.load()]);
+    };
+    link.on('resync', () => void load().catch((err: Error) => problem(`Redis: reading back failed: ${err.message}`)));
+    return {
+      settings,
+      configStore,
+      securityStore,
+      dtlsSessions,
+      link,
+      ready: link.connect().then(load),
+      close: () => link.close(),
+      describe: `redis ${redactedUrl(settings.redisUrl!)}`,
+    };
+  }
+  return {
+    settings,
+    configStore: new MemoryBootstrapConfigStore(),
+    securityStore: new MemorySecurityStore(),
+    dtlsSessions: new MemoryDtlsSessionStore(),
+    ready: Promise.resolve(),
+    close: async () => undefined,
+    describe: 'memory',
+  };
+}
+
+function fileJournal(settings: StoreSettings, name: string, problem: StoreProblem): Journal {
+  return openJournal(settings.dir!, name, {
+    ...(settings.secret ? { secret: settings.secret } : {}),
+    onSkipped: problem,
+  });
+}
+
+function redisLink(settings: StoreSettings, problem: StoreProblem): RedisLink {
+  if (!settings.secret)
+    problem(
+      'Redis store: no secret to encrypt device keys with (set "store secret" on the server node, the same on every ' +
+        'instance, or credentialSecret in settings.js): a built-in one is used, which protects nothing',
+    );
+  return new RedisLink({
+    url: settings.redisUrl!,
+    prefix: settings.redisPrefix,
+    instanceId: settings.instanceId,
+    // Redis has no key file beside it: without a configured or Node-RED secret, every instance must share one.
+    secrets: new SecretBox(settings.secret ?? 'node-red-contrib-lwm2m-server: no secret configured'),
+  });
+}
+
+/** A Redis URL without its password, for status and logs. */
+export function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}

@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import type { Notification } from '../../lib/server/observation-service';
+import { Bench, nextEvent, sleep, waitFor } from '../client/helpers';
+import { clusterInstance, haveRedisServer, startRedis } from './redis-helpers';
+
+describe('two server instances on one Redis (redis-server)', function () {
+  this.timeout(60_000);
+  let redis: Awaited<ReturnType<typeof startRedis>> | undefined;
+  const prefix = `test${process.pid}:`;
+  const benchA = new Bench();
+  const benchB = new Bench();
+  let a: ReturnType<typeof clusterInstance>;
+  let childB: ChildProcess | undefined;
+  const notificationsOnB: Array<{ endpoint: string; path: string; value: unknown }> = [];
+
+  before(async function () {
+    if (!haveRedisServer()) {
+      // .ci/run installs redis-server; a machine without it cannot run this test.
+      console.warn('    redis-server not installed: skipped');
+      this.skip();
+    }
+    redis = await startRedis();
+    a = clusterInstance(redis.url, prefix, 'instance-A');
+    benchA.port = await a.start();
+    childB = fork(path.join(__dirname, 'cluster-instance.js'), [redis.url, prefix, 'instance-B'], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    benchB.port = await new Promise<number>((resolve, reject) => {
+      childB!.on('message', (message: { port?: number; notification?: (typeof notificationsOnB)[number] }) => {
+        if (message.port !== undefined) resolve(message.port);
+        if (message.notification) notificationsOnB.push(message.notification);
+      });
+      childB!.once('exit', (code) => reject(new Error(`instance B exited (${code})`)));
+    });
+  });
+
+  after(async () => {
+    await benchA.close();
+    await benchB.close();
+    await a?.stop().catch(() => undefined);
+    if (childB && childB.exitCode === null && childB.signalCode === null) {
+      childB.kill('SIGKILL');
+      await new Promise((resolve) => childB!.once('exit', resolve));
+    }
+    await redis?.stop();
+  });
+
+  it('shares registrations; a read from A reaches a device registered through B (through B)', async () => {
+    await benchA.registered({ endpointName: 'meter-a', lifetime: 3600 });
+    const deviceB = await benchB.registered({ endpointName: 'meter-b', lifetime: 3600 });
+    await waitFor(() => a.registrationStore.getByEndpointSync('meter-b') !== undefined, 5000, 'meter-b on A');
+    assert.equal(a.link.ownerOf(a.registrationStore.getByEndpointSync('meter-b')!.id), 'instance-B');
+    assert.deepEqual((await a.server.listRegistrations()).map((r) => r.endpoint).sort(), ['meter-a', 'meter-b']);
+
+    deviceB.set('/3/0/1', 'model-through-B');
+    const read = await a.server.read('meter-b', '/3/0/1');
+    assert.equal(read.value, 'model-through-B');
+    const written = await a.server.write('meter-b', '/1/0/1', 7200);
+    assert.equal(written.code, '2.04');
+    assert.equal(deviceB.get('/1/0/1'), 7200);
+  });
+
+  it('an Observe from A on a device of B: its notifications are emitted by B, where the device talks', async () => {
+    const deviceB = benchB.clients[0];
+    const result = await a.server.observe('meter-b', '/3/0/9', { owner: 'flow-node' });
+    assert.equal(result.joined, false);
+    deviceB.set('/3/0/9', 42);
+    await waitFor(
+      () => notificationsOnB.some((n) => n.endpoint === 'meter-b' && n.value === 42),
+      5000,
+      'notification on B',
+    );
+    // A's own devices notify on A.
+    const deviceA = benchA.clients[0];
+    await a.server.observe('meter-a', '/3/0/9', { owner: 'flow-node' });
+    deviceA.set('/3/0/9', 17);
+    const local = await nextEvent<Notification>(a.server, 'notification');
+    assert.equal(local.value, 17);
+    // Cancelled from A: the device of B is told through B.
+    let cancelled = false;
+    deviceB.once('observeCancelled', () => (cancelled = true));
+    assert.equal(await a.server.cancelObservation('meter-b', '/3/0/9', 'flow-node'), true);
+    await waitFor(() => cancelled, 5000, 'cancel reaches the device of B');
+  });
+
+  it('B killed mid-run (SIGKILL): A reaches its devices itself, and a registration of B expires once, on A', async () => {
+    const deviceB = benchB.clients[0];
+    childB!.kill('SIGKILL');
+    await new Promise((resolve) => childB!.once('exit', resolve));
+    deviceB.set('/3/0/1', 'after-B-died');
+    const read = await a.server.read('meter-b', '/3/0/1');
+    assert.equal(read.value, 'after-B-died');
+
+    // A short-lived device of B that nobody updates: A expires it (B is not there to).
+    const registration = a.registrationStore.getByEndpointSync('meter-b')!;
+    await a.registrationStore.update({ ...registration, lifetime: 1, lastUpdateAt: Date.now() - 5000 });
+    const expired = new Promise((resolve) => a.server.once('expired', resolve));
+    await (
+      a.server as unknown as { registrationService: { sweep(now?: number): Promise<void> } }
+    ).registrationService.sweep(Date.now() + 20_000);
+    await expired;
+    assert.equal(a.registrationStore.getByEndpointSync('meter-b'), undefined);
+    await sleep(10);
+  });
+});

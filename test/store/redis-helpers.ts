@@ -1,0 +1,102 @@
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { Lwm2mServer } from '../../lib/server/lwm2m-server';
+import {
+  RedisDtlsSessionStore,
+  RedisLink,
+  RedisObservationStore,
+  RedisRegistrationStore,
+  RedisSecurityStore,
+} from '../../lib/store/redis';
+import { SecretBox } from '../../lib/store/secret-box';
+import { FAST_COAP } from '../client/helpers';
+
+/** Whether Debian's redis-server is installed (.ci/run installs it). */
+export function haveRedisServer(): boolean {
+  return spawnSync('redis-server', ['--version']).status === 0;
+}
+
+async function freeTcpPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** A real redis-server on a free port, without persistence; `stop()` ends it by its PID. */
+export async function startRedis(): Promise<{
+  url: string;
+  port: number;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}> {
+  const port = await freeTcpPort();
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  await new Promise<void>((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${output}`)), 10_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${output}`)));
+  });
+  child.stdout!.resume();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    process: child,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
+}
+
+export const TEST_SECRET = new SecretBox('cluster test secret');
+
+/** One server instance on a shared Redis: its link, stores and server (not started). */
+export function clusterInstance(url: string, prefix: string, instanceId: string, port = 0) {
+  const link = new RedisLink({ url, prefix, instanceId, secrets: TEST_SECRET, heartbeatMs: 300 });
+  const registrationStore = new RedisRegistrationStore(link);
+  const observationStore = new RedisObservationStore(link);
+  const securityStore = new RedisSecurityStore(link);
+  const dtlsSessions = new RedisDtlsSessionStore(link);
+  const server = new Lwm2mServer({
+    address: '127.0.0.1',
+    port,
+    lifetimeGraceSeconds: 0,
+    coap: { ...FAST_COAP },
+    registrationStore,
+    observationStore,
+    securityStore,
+    cluster: link,
+  });
+  return {
+    link,
+    server,
+    registrationStore,
+    observationStore,
+    async start(): Promise<number> {
+      await link.connect();
+      await Promise.all([registrationStore.load(), observationStore.load(), securityStore.load(), dtlsSessions.load()]);
+      return (await server.start()).port;
+    },
+    async stop(): Promise<void> {
+      await server.stop();
+      await link.close();
+    },
+  };
+}
