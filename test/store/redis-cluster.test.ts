@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Notification } from '../../lib/server/observation-service';
 import { Bench, nextEvent, sleep, waitFor } from '../client/helpers';
@@ -104,5 +106,57 @@ describe('two server instances on one Redis (redis-server)', function () {
     await expired;
     assert.equal(a.registrationStore.getByEndpointSync('meter-b'), undefined);
     await sleep(10);
+  });
+});
+
+describe('Redis going away and coming back', function () {
+  this.timeout(60_000);
+  let dataDir: string;
+  let redis: Awaited<ReturnType<typeof startRedis>> | undefined;
+  let instance: ReturnType<typeof clusterInstance> | undefined;
+  const bench = new Bench();
+
+  before(function () {
+    if (!haveRedisServer()) this.skip();
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lwm2m-redis-'));
+  });
+  after(async () => {
+    await bench.close();
+    await instance?.stop().catch(() => undefined);
+    await redis?.stop();
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('says so (down), keeps serving reads from memory, refuses writes with an error, and reads everything back when Redis returns', async () => {
+    redis = await startRedis({ dataDir });
+    instance = clusterInstance(redis.url, 'outage:', 'solo');
+    bench.port = await instance.start();
+    const first = await bench.registered({ endpointName: 'pump-1', lifetime: 3600 });
+    first.set('/3/0/1', 'pump model');
+    const downs: Error[] = [];
+    instance.link.on('down', (err: Error) => downs.push(err));
+    const resynced = new Promise((resolve) => instance!.link.once('resync', resolve));
+
+    await redis.stop('SIGTERM');
+    await waitFor(() => downs.length > 0, 5000, 'the link to report Redis down');
+    // Reads go on: the registration is in this instance's memory.
+    assert.equal((await instance.server.read('pump-1', '/3/0/1')).value, 'pump model');
+    // A registration cannot be stored: the device is told (5.00) and will try again; nothing is half-written.
+    await assert.rejects(
+      instance.registrationStore.add({
+        ...(await instance.server.getRegistration('pump-1'))!,
+        id: 'x',
+        endpoint: 'pump-2',
+      }),
+    );
+
+    redis = await startRedis({ dataDir, port: redis.port });
+    await resynced;
+    assert.ok(await instance.server.getRegistration('pump-1'), 'pump-1 read back');
+    const second = await bench.registered({ endpointName: 'pump-2', lifetime: 3600 });
+    assert.ok(second);
+    await waitFor(() => instance!.registrationStore.getByEndpointSync('pump-2') !== undefined, 5000, 'pump-2 stored');
+    const keys = await instance.link.client.hkeys('outage:registrations');
+    assert.equal(keys.length, 2);
   });
 });

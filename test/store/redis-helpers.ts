@@ -26,20 +26,20 @@ async function freeTcpPort(): Promise<number> {
 }
 
 /** A real redis-server on a free port, without persistence; `stop()` ends it by its PID. */
-export async function startRedis(): Promise<{
+export async function startRedis(options: { port?: number; dataDir?: string } = {}): Promise<{
   url: string;
   port: number;
   process: ChildProcess;
-  stop(): Promise<void>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
 }> {
-  const port = await freeTcpPort();
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
+  const port = options.port ?? (await freeTcpPort());
+  // With a data directory it keeps an append-only file (a restart finds the data again); without, nothing.
+  const persistence = options.dataDir
+    ? ['--dir', options.dataDir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '']
+    : ['--save', '', '--appendonly', 'no'];
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', ...persistence], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise<void>((resolve, reject) => {
     let output = '';
     const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${output}`)), 10_000);
@@ -57,10 +57,11 @@ export async function startRedis(): Promise<{
     url: `redis://127.0.0.1:${port}`,
     port,
     process: child,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      child.kill('SIGKILL');
-      await new Promise((resolve) => child.once('exit', resolve));
+    stop: async (signal: NodeJS.Signals = 'SIGKILL') => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill(signal);
+      await exited;
     },
   };
 }
