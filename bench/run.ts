@@ -5,7 +5,9 @@
  * Every figure is taken with the server in one child process pinned to CPU 0 and the load generator
  * (devices, raw clients) in another pinned to CPU 1; this process only steers and prints.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import * as net from 'node:net';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -51,7 +53,7 @@ interface Options {
   dtlsSessions: number;
   /** Fleet devices over DTLS (and as many over plain UDP) for section 6's core reads. */
   dtlsDevices: number;
-  /** Only these sections (1-7), all when empty. */
+  /** Only these sections (1-8), all when empty. */
   only: Set<string>;
   /** Pass --cpu-prof to the server processes (profiles in ./bench-profiles). */
   cpuProf: boolean;
@@ -112,7 +114,7 @@ function parseOptions(argv: string[]): Options {
   --peer-devices <n>   devices for the side-by-side with other servers (full: 2000)
   --dtls-sessions <n>  DTLS sessions the section 6 request window is spread over (default ${DTLS_SESSIONS})
   --dtls-devices <n>   fleet devices over DTLS (and over UDP) for section 6's reads (full: 1000)
-  --only <list>        only these sections, e.g. --only 1,3 (1 is always run: the ratios need it)
+  --only <list>        only these sections (1-8), e.g. --only 1,3 (1 is always run: the ratios need it)
   --cpu-prof           write CPU profiles of the server processes to ./bench-profiles
   --no-pin             do not pin server and load generator to a CPU each`);
     process.exit(0);
@@ -844,6 +846,116 @@ function ensurePeers(): Map<string, string | undefined> {
   return reasons;
 }
 
+/**
+ * 8. Stores: the same registration storm (lean devices, 500 in flight) and core reads with the server on
+ * its memory store, on the file journal (every registration synced to disk before its 2.01) and on a real
+ * redis-server (started here on a free port; skipped when it is not installed), with its memory after.
+ */
+async function section8(o: Options): Promise<void> {
+  console.log(`8. Stores: memory, file, Redis: ${fmtInt(o.devices)} devices`);
+  await sectionBaseline(o, '8');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lwm2m-bench-store-'));
+  let redis: ChildProcess | undefined;
+  try {
+    const kinds: Array<{ label: string; store?: Record<string, unknown> }> = [
+      { label: 'memory' },
+      { label: 'file', store: { kind: 'file', dir } },
+    ];
+    if (spawnSync('redis-server', ['--version']).status === 0) {
+      const port = await freeTcpPort();
+      redis = spawn(
+        'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+        {
+          stdio: 'ignore',
+        },
+      );
+      await waitForTcp(port, 10_000);
+      kinds.push({ label: 'redis', store: { kind: 'redis', url: `redis://127.0.0.1:${port}`, prefix: 'bench:' } });
+    } else notes.push('section 8: redis-server not installed, the Redis rows are missing');
+    for (const kind of kinds) {
+      await withChildren(
+        [
+          { role: 'server', cpu: SERVER_CPU, label: `server (${kind.label} store)`, server: true },
+          { role: 'devices', cpu: LOAD_CPU, label: 'lean devices' },
+        ],
+        o,
+        async ([srv, lean]) => {
+          const port = await srv.call<number>('start', { ...(kind.store ? { store: kind.store } : {}) });
+          await srv.call('cpuMark');
+          const reg = await lean.call(
+            'leanStart',
+            { port, count: o.devices, prefix: 'lean-', bind: '127.0.2.1-127.0.2.40', window: 500, timeoutMs: 60_000 },
+            120_000,
+          );
+          const regCpu = await srv.call<number>('cpuRead');
+          row(
+            '8',
+            `registrations, ${kind.label} store, ${fmtInt(o.devices)} lean devices, 500 in flight`,
+            `${fmtInt(reg.registered / reg.seconds)} /s`,
+            pct(reg.registered / reg.seconds, base.rr64),
+            usPerOp(regCpu, reg.registered),
+            `p50 ${fmtMs(reg.p50)} ms, p99 ${fmtMs(reg.p99)} ms` +
+              (reg.registered < o.devices ? `; only ${reg.registered} registered` : ''),
+          );
+          const rd = await srv.call(
+            'readLoop',
+            { prefix: 'lean-', count: o.devices, path: LEAN_PATH, window: o.window, seconds: o.seconds },
+            o.seconds * 1000 + 60_000,
+          );
+          row(
+            '8',
+            `core reads, ${kind.label} store, c=${o.window}`,
+            `${fmtInt(rd.ops / rd.seconds)} /s`,
+            pct(rd.ops / rd.seconds, base.rr64),
+            usPerOp(rd.cpuUs, rd.ops),
+            `p50 ${fmtMs(rd.p50)} ms, p99 ${fmtMs(rd.p99)} ms` + errNote(rd),
+          );
+          const memory = await srv.call<NodeJS.MemoryUsage>('memory');
+          row(
+            '8',
+            `server memory, ${kind.label} store`,
+            `${fmtInt(memory.rss / 1024 / 1024)} MB RSS`,
+            '',
+            '',
+            `heap ${fmtInt(memory.heapUsed / 1024 / 1024)} MB`,
+          );
+          await srv.call('stopServer', {}, 30_000);
+        },
+      );
+    }
+  } finally {
+    redis?.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function freeTcpPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForTcp(port: number, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const connected = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (connected) return;
+    if (Date.now() > end) throw new Error(`nothing listens on ${port}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 async function section7(o: Options): Promise<void> {
   console.log(
     `7. Peers side by side: ${fmtInt(o.peerDevices)} fleet devices (LwM2M 1.0, ${PEER_REGISTRATION_CONCURRENCY} registering at a time), reads of /3/0/9`,
@@ -1025,6 +1137,7 @@ async function main(): Promise<void> {
   await run('5', () => section5(o));
   await run('6', () => section6(o));
   await run('7', () => section7(o));
+  await run('8', () => section8(o));
   header.push(`total time: ${((performance.now() - started) / 1000).toFixed(0)} s`);
   printTable(o, header);
   clearTimeout(deadline);

@@ -4,6 +4,10 @@
  */
 import { FirmwareJob, type FirmwareProgress } from '../../lib/firmware';
 import { Lwm2mServer } from '../../lib/server/lwm2m-server';
+import type { Lwm2mServerOptions } from '../../lib/server/lwm2m-server';
+import { FileObservationStore, FileRegistrationStore, FileSecurityStore, openJournal } from '../../lib/store/file';
+import { RedisLink, RedisObservationStore, RedisRegistrationStore, RedisSecurityStore } from '../../lib/store/redis';
+import { SecretBox } from '../../lib/store/secret-box';
 import { closedLoop, CpuMeter, sleep } from '../stats';
 import type { Handler } from '../rpc';
 
@@ -40,12 +44,15 @@ export const serverHandlers: Record<string, Handler> = {
   async start(args: {
     coap?: Record<string, unknown>;
     dtls?: { prefix: string; count: number; keyHex: string };
+    /** Where registrations and observations are kept (section 8): memory by default. */
+    store?: { kind: 'file'; dir: string } | { kind: 'redis'; url: string; prefix: string };
   }): Promise<number | { port: number; securePort: number }> {
     server = new Lwm2mServer({
       address: '127.0.0.1',
       port: 0,
       coap: args.coap ?? {},
       ...(args.dtls ? { dtls: { port: 0 } } : {}),
+      ...(args.store ? await openStores(args.store) : {}),
     });
     server.on('error', () => undefined);
     server.on('registered', () => registrations++);
@@ -104,6 +111,47 @@ export const serverHandlers: Record<string, Handler> = {
     return { ok, seconds: (performance.now() - t0) / 1000, firstError };
   },
 };
+
+/** The file journal or the Redis link the server runs on, closed by `closeStores`. */
+let closeStore: (() => Promise<void>) | undefined;
+
+async function openStores(
+  store: { kind: 'file'; dir: string } | { kind: 'redis'; url: string; prefix: string },
+): Promise<Partial<Lwm2mServerOptions>> {
+  if (store.kind === 'file') {
+    const journal = openJournal(store.dir, 'server', { secret: 'bench' });
+    closeStore = () => journal.close();
+    return {
+      registrationStore: new FileRegistrationStore(journal),
+      observationStore: new FileObservationStore(journal),
+      securityStore: new FileSecurityStore(journal),
+    };
+  }
+  const link = new RedisLink({
+    url: store.url,
+    prefix: store.prefix,
+    instanceId: 'bench',
+    secrets: new SecretBox('bench'),
+  });
+  const registrationStore = new RedisRegistrationStore(link);
+  const observationStore = new RedisObservationStore(link);
+  await link.connect();
+  await Promise.all([registrationStore.load(), observationStore.load()]);
+  closeStore = () => link.close();
+  return { registrationStore, observationStore, securityStore: new RedisSecurityStore(link), cluster: link };
+}
+
+Object.assign(serverHandlers, {
+  /** Stops the server and closes its store (section 8 starts one per store). */
+  async stopServer() {
+    await server?.stop();
+    server = undefined;
+    await closeStore?.();
+    closeStore = undefined;
+    registrations = 0;
+    notifications = 0;
+  },
+});
 
 /** A package the simulator installs as `version` (it reads `version=X` at its start), `size` bytes. */
 function firmwareImage(version: string, size: number): Buffer {
