@@ -142,6 +142,8 @@ export interface RequestOptions {
 export interface WriteOptions extends RequestOptions {
   /** 'replace' (PUT, the default) or 'update' (POST: partial update of an instance). */
   mode?: 'replace' | 'update';
+  /** Bytes acknowledged by the device so far, for a value sent block by block (Block1): a firmware push. */
+  onProgress?: (sentBytes: number, totalBytes: number) => void;
 }
 
 export interface WriteAttributesResult extends OperationResult {
@@ -569,6 +571,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
           contentFormat,
           payload: this.encode(node, contentFormat, path, registration),
           timeoutMs: options.timeoutMs,
+          ...(options.onProgress ? { onProgress: options.onProgress } : {}),
         }),
       }),
     );
