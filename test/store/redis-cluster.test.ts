@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Notification } from '../../lib/server/observation-service';
 import { Bench, nextEvent, sleep, waitFor } from '../client/helpers';
 import { clusterInstance, haveRedisServer, startRedis } from './redis-helpers';
+import { UdpBalancer } from './udp-balancer';
 
 describe('two server instances on one Redis (redis-server)', function () {
   this.timeout(60_000);
@@ -17,6 +18,8 @@ describe('two server instances on one Redis (redis-server)', function () {
   let a: ReturnType<typeof clusterInstance>;
   let childB: ChildProcess | undefined;
   const notificationsOnB: Array<{ endpoint: string; path: string; value: unknown }> = [];
+  let portB = 0;
+  let balancer: UdpBalancer | undefined;
 
   before(async function () {
     if (!haveRedisServer()) {
@@ -30,7 +33,7 @@ describe('two server instances on one Redis (redis-server)', function () {
     childB = fork(path.join(__dirname, 'cluster-instance.js'), [redis.url, prefix, 'instance-B'], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    benchB.port = await new Promise<number>((resolve, reject) => {
+    portB = await new Promise<number>((resolve, reject) => {
       childB!.on('message', (message: { port?: number; notification?: (typeof notificationsOnB)[number] }) => {
         if (message.port !== undefined) resolve(message.port);
         if (message.notification) notificationsOnB.push(message.notification);
@@ -42,6 +45,7 @@ describe('two server instances on one Redis (redis-server)', function () {
   after(async () => {
     await benchA.close();
     await benchB.close();
+    await balancer?.close();
     await a?.stop().catch(() => undefined);
     if (childB && childB.exitCode === null && childB.signalCode === null) {
       childB.kill('SIGKILL');
@@ -52,6 +56,9 @@ describe('two server instances on one Redis (redis-server)', function () {
 
   it('shares registrations; a read from A reaches a device registered through B (through B)', async () => {
     await benchA.registered({ endpointName: 'meter-a', lifetime: 3600 });
+    // meter-b reaches the cluster through the balancer, which sends it to B while B lives, then to A.
+    balancer = new UdpBalancer([portB, benchA.port]);
+    benchB.port = await balancer.start();
     const deviceB = await benchB.registered({ endpointName: 'meter-b', lifetime: 3600 });
     await waitFor(() => a.registrationStore.getByEndpointSync('meter-b') !== undefined, 5000, 'meter-b on A');
     assert.equal(a.link.ownerOf(a.registrationStore.getByEndpointSync('meter-b')!.id), 'instance-B');
@@ -88,13 +95,21 @@ describe('two server instances on one Redis (redis-server)', function () {
     await waitFor(() => cancelled, 5000, 'cancel reaches the device of B');
   });
 
-  it('B killed mid-run (SIGKILL): A reaches its devices itself, and a registration of B expires once, on A', async () => {
+  it('B killed mid-run (SIGKILL): A reaches its devices, owns them from their next Update, and expires them once', async () => {
     const deviceB = benchB.clients[0];
     childB!.kill('SIGKILL');
     await new Promise((resolve) => childB!.once('exit', resolve));
+    // The balancer's health check sees B gone: what the device sends now goes to A.
+    balancer!.markDown(portB);
+    // A reaches the device of B at once, itself (B is not there to route through).
     deviceB.set('/3/0/1', 'after-B-died');
     const read = await a.server.read('meter-b', '/3/0/1');
     assert.equal(read.value, 'after-B-died');
+    // The device's next Update reaches A, which becomes its owner.
+    const updated = new Promise((resolve) => a.server.once('updated', resolve));
+    await deviceB.update();
+    await updated;
+    assert.equal(a.link.ownerOf(a.registrationStore.getByEndpointSync('meter-b')!.id), 'instance-A');
 
     // A short-lived device of B that nobody updates: A expires it (B is not there to).
     const registration = a.registrationStore.getByEndpointSync('meter-b')!;
@@ -158,5 +173,59 @@ describe('Redis going away and coming back', function () {
     await waitFor(() => instance!.registrationStore.getByEndpointSync('pump-2') !== undefined, 5000, 'pump-2 stored');
     const keys = await instance.link.client.hkeys('outage:registrations');
     assert.equal(keys.length, 2);
+  });
+});
+
+describe('expiry shared by instances (Redis)', function () {
+  this.timeout(30_000);
+  let redis: Awaited<ReturnType<typeof startRedis>> | undefined;
+  const links: Array<ReturnType<typeof clusterInstance>> = [];
+
+  before(async function () {
+    if (!haveRedisServer()) this.skip();
+    redis = await startRedis();
+  });
+  after(async () => {
+    for (const instance of links) await instance.link.close();
+    await redis?.stop();
+  });
+
+  it('a registration is removed by exactly one of the instances that find it expired, and not after an Update', async () => {
+    for (const id of ['one', 'two', 'three']) {
+      const instance = clusterInstance(redis!.url, 'expiry:', id);
+      await instance.link.connect();
+      await instance.registrationStore.load();
+      links.push(instance);
+    }
+    const [first] = links;
+    const registration = {
+      id: 'r1',
+      endpoint: 'soil-probe-9',
+      lifetime: 60,
+      lwm2mVersion: '1.1' as const,
+      binding: 'U',
+      queueMode: false,
+      address: '127.0.0.1',
+      port: 1234,
+      peerKey: '127.0.0.1:1234',
+      rootPath: '',
+      objects: {},
+      supportedContentFormats: [],
+      additionalAttributes: {},
+      registeredAt: 1000,
+      lastUpdateAt: 1000,
+    };
+    await first.registrationStore.add(registration);
+    await waitFor(() => links.every((l) => l.registrationStore.getByIdSync('r1') !== undefined), 5000, 'mirrors');
+    // An Update since: the stale expiry is refused everywhere.
+    await first.registrationStore.update({ ...registration, lastUpdateAt: 2000 });
+    assert.equal(await links[1].registrationStore.removeIfUnchanged('r1', 1000), undefined);
+    const claims = await Promise.all(links.map((l) => l.registrationStore.removeIfUnchanged('r1', 2000)));
+    assert.equal(claims.filter((claim) => claim !== undefined).length, 1);
+    await waitFor(
+      () => links.every((l) => l.registrationStore.getByIdSync('r1') === undefined),
+      5000,
+      'gone everywhere',
+    );
   });
 });
