@@ -1,23 +1,13 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Lwm2mClient } from '../lib/client';
 import { CoapDevice } from './peers/coap-device';
+import { freeTcpPort } from './nodes/helper';
 
 const root = path.resolve(__dirname, '..', '..');
-
-function freeTcpPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('npm start (Node-RED with our nodes and the getting-started flow)', function () {
   this.timeout(60000);

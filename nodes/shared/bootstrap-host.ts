@@ -3,9 +3,8 @@ import type { BootstrapServerOptions } from '../../lib/bootstrap/bootstrap-serve
 import { ProvisioningConfigStore } from '../../lib/bootstrap/provisioning';
 import type { Provisioning } from '../../lib/bootstrap/provisioning';
 import { HostRegistry, listenerKey } from './host-registry';
-import { openBootstrapStores, settingsKey } from './persistence';
-import type { BootstrapStores, StoreSettings } from './persistence';
-import { storeEvents } from './server-host';
+import { hostStoresKey, openBootstrapStores, reportingStores } from './persistence';
+import type { BootstrapStores, HostStoreSettings, StoreSettings } from './persistence';
 
 export type BootstrapHostOptions = Partial<Omit<BootstrapServerOptions, 'configStore' | 'securityStore'>> &
   Pick<BootstrapServerOptions, 'address' | 'port' | 'plain'> & {
@@ -14,14 +13,9 @@ export type BootstrapHostOptions = Partial<Omit<BootstrapServerOptions, 'configS
   };
 
 /** Kept for the life of the process (or until a redeploy changes the store settings). */
-const hosts = new HostRegistry<BootstrapServer, BootstrapStores, { key: string; settings: StoreSettings }>(
-  ({ key, settings }) => {
-    const stores = openBootstrapStores(settings, (message) => storeEvents.emit('problem', key, message));
-    stores.link?.on('down', (err: Error) => storeEvents.emit('down', key, err));
-    stores.link?.on('ready', () => storeEvents.emit('up', key));
-    return stores;
-  },
-  ({ settings }) => settingsKey(settings),
+const hosts = new HostRegistry<BootstrapServer, BootstrapStores, HostStoreSettings>(
+  reportingStores(openBootstrapStores),
+  hostStoresKey,
 );
 
 export function bootstrapHostKey(options: Pick<BootstrapServerOptions, 'address' | 'port' | 'plain' | 'dtls'>): string {

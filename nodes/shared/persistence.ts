@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { BootstrapConfigStore } from '../../lib/bootstrap/config';
@@ -130,6 +131,36 @@ export interface BootstrapStores extends PersistentStores {
 
 /** Reports what could not be read back or written, without stopping anything. */
 export type StoreProblem = (message: string) => void;
+
+/**
+ * Problems of the stores (an entry that could not be read back, Redis going away and coming back), by host
+ * key: the stores outlive the config nodes, which listen here while they exist. Events: 'problem' (key,
+ * message), 'down' (key, error), 'up' (key).
+ */
+export const storeEvents = new EventEmitter().setMaxListeners(0);
+
+/** What a host registry opens its stores with: the host's key (for the events) and the settings. */
+export interface HostStoreSettings {
+  key: string;
+  settings: StoreSettings;
+}
+
+/** A host registry's store factory: `open` with its problems and Redis state told through `storeEvents`. */
+export function reportingStores<S extends PersistentStores>(
+  open: (settings: StoreSettings, problem: StoreProblem) => S,
+): (host: HostStoreSettings) => S {
+  return ({ key, settings }) => {
+    const stores = open(settings, (message) => storeEvents.emit('problem', key, message));
+    stores.link?.on('down', (err: Error) => storeEvents.emit('down', key, err));
+    stores.link?.on('ready', () => storeEvents.emit('up', key));
+    return stores;
+  };
+}
+
+/** The registry's key of a host's store settings (other settings at a redeploy open new stores). */
+export function hostStoresKey({ settings }: HostStoreSettings): string {
+  return settingsKey(settings);
+}
 
 export function openServerStores(settings: StoreSettings, problem: StoreProblem): ServerStores {
   if (settings.kind === 'file') {

@@ -1,10 +1,9 @@
-import { EventEmitter } from 'node:events';
 import type { ObjectModel } from '../../lib/model/object-model';
 import { Lwm2mServer } from '../../lib/server/lwm2m-server';
 import type { Lwm2mServerOptions } from '../../lib/server/lwm2m-server';
 import { HostRegistry, listenerKey } from './host-registry';
-import { openServerStores, settingsKey } from './persistence';
-import type { ServerStores, StoreSettings } from './persistence';
+import { hostStoresKey, openServerStores, reportingStores } from './persistence';
+import type { HostStoreSettings, ServerStores, StoreSettings } from './persistence';
 
 export type HostOptions = Omit<
   Lwm2mServerOptions,
@@ -15,11 +14,7 @@ export type HostOptions = Omit<
   store?: StoreSettings;
 };
 
-/**
- * Problems of the stores (an entry that could not be read back, Redis going away and coming back), by host
- * key: the stores outlive the config nodes, which listen here while they exist.
- */
-export const storeEvents = new EventEmitter().setMaxListeners(0);
+export { storeEvents } from './persistence';
 
 const MEMORY: StoreSettings = { kind: 'memory' };
 
@@ -27,14 +22,9 @@ const MEMORY: StoreSettings = { kind: 'memory' };
  * Kept for the life of the process (or until a redeploy changes the store settings): a redeploy must lose
  * neither registrations, observations, credentials nor DTLS sessions.
  */
-const hosts = new HostRegistry<Lwm2mServer, ServerStores, { key: string; settings: StoreSettings }>(
-  ({ key, settings }) => {
-    const stores = openServerStores(settings, (message) => storeEvents.emit('problem', key, message));
-    stores.link?.on('down', (err: Error) => storeEvents.emit('down', key, err));
-    stores.link?.on('ready', () => storeEvents.emit('up', key));
-    return stores;
-  },
-  ({ settings }) => settingsKey(settings),
+const hosts = new HostRegistry<Lwm2mServer, ServerStores, HostStoreSettings>(
+  reportingStores(openServerStores),
+  hostStoresKey,
 );
 
 /**

@@ -1,6 +1,7 @@
 /** node-red-node-test-helper, typed just enough for our tests. */
 import dgram from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -50,6 +51,17 @@ export async function freeUdpPort(): Promise<number> {
   const { port } = socket.address() as AddressInfo;
   await new Promise<void>((resolve) => socket.close(() => resolve()));
   return port;
+}
+
+/** A TCP port that was free a moment ago (Node-RED's HTTP port, a redis-server). */
+export function freeTcpPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /** Resolves with the next msg a node sends. */

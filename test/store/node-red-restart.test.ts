@@ -2,24 +2,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Lwm2mClient } from '../../lib/client';
 import { FAST_COAP, sleep, waitFor } from '../client/helpers';
-import { freeUdpPort } from '../nodes/helper';
+import { freeTcpPort, freeUdpPort } from '../nodes/helper';
 
 const root = path.resolve(__dirname, '..', '..', '..');
-
-function freeTcpPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Node-RED as `npm start` runs it, on this user directory; resolves once its flows have started. */
 async function startNodeRed(userDir: string, httpPort: number): Promise<{ child: ChildProcess; output: () => string }> {

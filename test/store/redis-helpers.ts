@@ -1,6 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { Lwm2mServer } from '../../lib/server/lwm2m-server';
 import {
   RedisDtlsSessionStore,
@@ -11,18 +10,11 @@ import {
 } from '../../lib/store/redis';
 import { SecretBox } from '../../lib/store/secret-box';
 import { FAST_COAP } from '../client/helpers';
+import { freeTcpPort } from '../nodes/helper';
 
 /** Whether Debian's redis-server is installed (.ci/run installs it). */
 export function haveRedisServer(): boolean {
   return spawnSync('redis-server', ['--version']).status === 0;
-}
-
-async function freeTcpPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** A real redis-server on a free port, without persistence; `stop()` ends it by its PID. */
