@@ -220,21 +220,27 @@ export class FileBootstrapConfigStore extends MemoryBootstrapConfigStore impleme
   }
 }
 
-/** A plain record collection (firmware jobs, queued requests): values as given, in memory and in the journal. */
+/**
+ * Plain records (firmware job records ...) by a key of their own, in memory and in the journal. Records are
+ * copied when saved: their owner goes on changing its own object.
+ */
 export class FileRecordStore<T> {
   private readonly records = new Map<string, T>();
 
   constructor(
     private readonly journal: Journal,
     private readonly collection: string,
+    private readonly keyOf: (record: T) => string,
   ) {
     for (const [key, value] of journal.declare(collection, { entries: () => this.records.entries() }))
       this.records.set(key, value as T);
   }
 
-  async save(key: string, record: T): Promise<void> {
-    this.records.set(key, record);
-    await this.journal.put(this.collection, key, record);
+  async save(record: T): Promise<void> {
+    const copy = structuredClone(record);
+    const key = this.keyOf(copy);
+    this.records.set(key, copy);
+    await this.journal.put(this.collection, key, copy);
   }
 
   async remove(key: string): Promise<void> {
@@ -242,11 +248,7 @@ export class FileRecordStore<T> {
   }
 
   async list(): Promise<T[]> {
-    return [...this.records.values()];
-  }
-
-  get(key: string): T | undefined {
-    return this.records.get(key);
+    return [...this.records.values()].map((record) => structuredClone(record));
   }
 }
 

@@ -652,13 +652,14 @@ export class RedisBootstrapConfigStore extends MemoryBootstrapConfigStore {
   }
 }
 
-/** Plain records (firmware jobs ...) shared by every instance. */
+/** Plain records (firmware job records ...) by a key of their own, shared by every instance, copied when saved. */
 export class RedisRecordStore<T> {
   private readonly records = new Map<string, T>();
 
   constructor(
     private readonly link: RedisLink,
     private readonly collection: string,
+    private readonly keyOf: (record: T) => string,
   ) {
     link.watch(collection, false, (ops) => {
       for (const op of ops) {
@@ -673,21 +674,20 @@ export class RedisRecordStore<T> {
     for (const [key, value] of await this.link.readAll(this.collection)) this.records.set(key, value as T);
   }
 
-  async save(key: string, record: T): Promise<void> {
-    await this.link.write(this.collection, [{ o: 'p', k: key, v: record }]);
-    this.records.set(key, record);
+  async save(record: T): Promise<void> {
+    const copy = structuredClone(record);
+    const key = this.keyOf(copy);
+    await this.link.write(this.collection, [{ o: 'p', k: key, v: copy }]);
+    this.records.set(key, copy);
   }
 
   async remove(key: string): Promise<void> {
+    if (!this.records.has(key)) return;
     await this.link.write(this.collection, [{ o: 'd', k: key }]);
     this.records.delete(key);
   }
 
   async list(): Promise<T[]> {
-    return [...this.records.values()];
-  }
-
-  get(key: string): T | undefined {
-    return this.records.get(key);
+    return [...this.records.values()].map((record) => structuredClone(record));
   }
 }
