@@ -86,6 +86,21 @@ export interface Lwm2mServerOptions {
  */
 export type SecureListenerOptions = SecureListenerSettings;
 
+/** A request this server sent to a device, and how it ended. */
+export interface DeviceExchange {
+  endpoint: string;
+  method: string;
+  /** The request's path ('/3/0/9'), or '' for a request to the root (composite operations). */
+  path: string;
+  /** The device's answer ('2.05'), absent when there was none. */
+  code?: string;
+  /** Why there was no answer (timeout, reset, no DTLS session ...). */
+  error?: string;
+  rttMs: number;
+  /** ms since the epoch, when it ended. */
+  at: number;
+}
+
 /** What every device operation resolves with. */
 export interface OperationResult {
   endpoint: string;
@@ -176,6 +191,11 @@ export interface Lwm2mServerEvents {
   observationEnded: [observation: StoredObservation, reason: string];
   /** A device pushed values with Send (POST /dp). */
   send: [report: SendReport];
+  /**
+   * One request to a device finished (answered, or failed): for logs and the editor's device view. Built only
+   * while something listens.
+   */
+  exchange: [exchange: DeviceExchange];
   /** A queue-mode device is listening (it just sent something). */
   awake: [registration: Registration];
   /** A queue-mode device's listening window closed, or it stopped answering. */
@@ -1211,6 +1231,44 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   }
 
   private sendHere(registration: Registration, request: OutgoingRequest): Promise<IncomingResponse> {
+    // Nothing to pay on the request path unless someone logs exchanges.
+    if (this.listenerCount('exchange') > 0)
+      return this.reported(registration, request, this.sendHereNow(registration, request));
+    return this.sendHereNow(registration, request);
+  }
+
+  private reported(
+    registration: Registration,
+    request: OutgoingRequest,
+    outcome: Promise<IncomingResponse>,
+  ): Promise<IncomingResponse> {
+    const started = Date.now();
+    const report = (code: string | undefined, error: string | undefined) => {
+      const at = Date.now();
+      const exchange: DeviceExchange = {
+        endpoint: registration.endpoint,
+        method: request.method,
+        path: request.pathSegments.length > 0 ? '/' + request.pathSegments.join('/') : '',
+        rttMs: at - started,
+        at,
+      };
+      if (code !== undefined) exchange.code = code;
+      if (error !== undefined) exchange.error = error;
+      this.emit('exchange', exchange);
+    };
+    return outcome.then(
+      (response) => {
+        report(response.code, undefined);
+        return response;
+      },
+      (err: unknown) => {
+        report(undefined, (err as Error).message);
+        throw err;
+      },
+    );
+  }
+
+  private sendHereNow(registration: Registration, request: OutgoingRequest): Promise<IncomingResponse> {
     if (!this.queueMode.isAwake(registration)) {
       const description = `${request.method} /${request.pathSegments.join('/')}`;
       return this.queueMode.enqueue(registration, description, (current) => this.sendNow(current, request));

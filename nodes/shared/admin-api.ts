@@ -424,7 +424,7 @@ function operation(name: OperationName): (req: AdminRequest) => Promise<unknown>
     const server = watch.server;
     const started = Date.now();
     try {
-      const outcome = await run(server, name, endpoint, path, body);
+      const outcome = await watch.fromEditor(endpoint, () => run(server, name, endpoint, path, body));
       const entry = watch.recordExchange(endpoint, {
         name,
         path: outcome.path ?? path,

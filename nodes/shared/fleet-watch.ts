@@ -1,5 +1,5 @@
 import type { BootstrapServer } from '../../lib/bootstrap/bootstrap-server';
-import type { Lwm2mServer, Notification, SendReport } from '../../lib/server/lwm2m-server';
+import type { DeviceExchange, Lwm2mServer, Notification, SendReport } from '../../lib/server/lwm2m-server';
 import type { Registration } from '../../lib/server/registration';
 import type { StoredObservation } from '../../lib/server/stores';
 import { jsonSafe, valuesByPath } from '../../lib/model/tree-json';
@@ -87,6 +87,11 @@ export class ServerWatch {
   private readonly pendingEntries = new Map<string, LogEntry[]>();
   private flushTimer?: NodeJS.Timeout;
   private readonly listeners: [string, (...args: never[]) => void][];
+  /** Listening to every request the server sends, only while an editor has a device open (it costs per request). */
+  private exchangesFollowed = false;
+  private readonly onExchange = (exchange: DeviceExchange) => this.logExchange(exchange);
+  /** Devices with an operation from the editor in flight: logged by the operation itself, with its values. */
+  private readonly editorBusy = new Map<string, number>();
 
   constructor(
     readonly configId: string,
@@ -119,6 +124,7 @@ export class ServerWatch {
   detach(): void {
     const emitter = this.server as unknown as { off(event: string, listener: (...args: never[]) => void): void };
     for (const [event, listener] of this.listeners) emitter.off(event, listener);
+    this.followExchanges(false);
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     this.pendingEntries.clear();
@@ -134,11 +140,57 @@ export class ServerWatch {
     this.deviceLeases.set(endpoint, now + LEASE_MS);
     // Expired leases go when another one is taken: the map stays as small as the number of open devices.
     for (const [name, until] of this.deviceLeases) if (until < now) this.deviceLeases.delete(name);
+    this.followExchanges(true);
   }
 
   unwatchDevice(endpoint: string): void {
     this.deviceLeases.delete(endpoint);
     this.pendingEntries.delete(endpoint);
+    if (this.deviceLeases.size === 0) this.followExchanges(false);
+  }
+
+  /** Runs an operation from the editor; the server's own report of its exchange is not logged twice. */
+  async fromEditor<T>(endpoint: string, operation: () => Promise<T>): Promise<T> {
+    this.editorBusy.set(endpoint, (this.editorBusy.get(endpoint) ?? 0) + 1);
+    try {
+      return await operation();
+    } finally {
+      const left = (this.editorBusy.get(endpoint) ?? 1) - 1;
+      if (left > 0) this.editorBusy.set(endpoint, left);
+      else this.editorBusy.delete(endpoint);
+    }
+  }
+
+  private followExchanges(on: boolean): void {
+    if (on === this.exchangesFollowed) return;
+    this.exchangesFollowed = on;
+    if (on) this.server.on('exchange', this.onExchange);
+    else this.server.off('exchange', this.onExchange);
+  }
+
+  /** A request a flow (or anything but the editor) sent to a device the editor has open. */
+  private logExchange(exchange: DeviceExchange): void {
+    if (!this.isDeviceWatched(exchange.endpoint)) {
+      // Leases end by time, not by a call: stop paying for exchanges once no open device is left.
+      const now = Date.now();
+      if (![...this.deviceLeases.values()].some((until) => until >= now)) this.followExchanges(false);
+      return;
+    }
+    if (this.editorBusy.has(exchange.endpoint)) return;
+    const target = exchange.path || '/';
+    this.record(exchange.endpoint, {
+      at: exchange.at,
+      kind: 'exchange',
+      name: exchange.method,
+      path: target,
+      ...(exchange.code !== undefined ? { code: exchange.code } : {}),
+      rttMs: exchange.rttMs,
+      ...(exchange.code === undefined ? { error: true } : {}),
+      text:
+        exchange.code !== undefined
+          ? `${exchange.method} ${target} → ${exchange.code} (from a flow)`
+          : `${exchange.method} ${target} failed: ${exchange.error ?? 'no answer'}`,
+    });
   }
 
   isDeviceWatched(endpoint: string, now = Date.now()): boolean {

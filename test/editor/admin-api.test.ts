@@ -181,6 +181,23 @@ describe('device browser admin API (through node-red-node-test-helper)', functio
     assert.deepEqual(missing.body, { error: 'nobody is not registered', code: 'not-registered' });
   });
 
+  it("logs a flow's requests to a device the editor has open, once; nothing while no device is open", async function () {
+    await startDevice('dev-flow');
+    const config = helper.getNode('srv') as unknown as Lwm2mServerConfigNode;
+    await config.server.read('dev-flow', '/3/0/0');
+    assert.equal(config.server.listenerCount('exchange'), 0, 'no cost on the request path while nothing is open');
+    await api().post('/lwm2m/servers/srv/devices/dev-flow/watch').expect(200);
+    await config.server.read('dev-flow', '/3/0/1');
+    await api().post('/lwm2m/servers/srv/devices/dev-flow/read').send({ path: '/3/0/2' }).expect(200);
+    const log = (await api().get('/lwm2m/servers/srv/devices/dev-flow').expect(200)).body.log as { text: string }[];
+    const texts = log.map((entry) => entry.text);
+    assert.ok(texts.includes('GET /3/0/1 → 2.05 (from a flow)'), texts.join('\n'));
+    assert.equal(texts.filter((text) => text.includes('/3/0/2')).length, 1, 'the editor read is logged once');
+    assert.ok(!texts.some((text) => text.includes('/3/0/0')), 'nothing before the device was open');
+    await api().delete('/lwm2m/servers/srv/devices/dev-flow/watch').expect(200);
+    assert.equal(config.server.listenerCount('exchange'), 0);
+  });
+
   it('reads, writes, executes, discovers, creates and deletes; device errors come back as JSON with the CoAP code', async function () {
     const device = await startDevice('dev-ops');
     const read = await api().post('/lwm2m/servers/srv/devices/dev-ops/read').send({ path: '/3/0' }).expect(200);
