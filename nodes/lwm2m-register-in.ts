@@ -13,6 +13,9 @@ interface RegisterInConfig extends NodeDef {
   expired?: boolean;
   awake?: boolean;
   sleeping?: boolean;
+  /** The 'moved' event ('moved' itself is a property name the editor keeps for itself). */
+  movedEvent?: boolean;
+  /** How flows saved before the rename said it. */
   moved?: boolean;
 }
 
@@ -33,7 +36,9 @@ export = function (RED: NodeAPI): void {
     const matches = endpointFilter(node, config.endpoint);
     if (!matches) return;
     // Every event is on unless the node says otherwise (a node from an older flow has no flags).
-    const wanted = EVENTS.filter((event) => config[event] !== false);
+    const wanted = EVENTS.filter((event) =>
+      event === 'moved' ? config.movedEvent !== false && config.moved !== false : config[event] !== false,
+    );
     const listeners = wanted.map((event) => {
       const listener = (registration: Registration) => {
         if (!matches(registration.endpoint)) return;
