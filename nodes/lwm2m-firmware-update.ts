@@ -23,6 +23,12 @@ interface FirmwareConfig extends NodeDef {
   downloadTimeout?: string | number;
   updateTimeout?: string | number;
   baseUri?: string;
+  /**
+   * Delivery 'pull-https': a certificate (chain, PEM) and its private key, files relative to the user directory;
+   * blank: the certificate and key of the server config node (its DTLS credentials).
+   */
+  httpsCertificate?: string;
+  httpsKey?: string;
 }
 
 /** A flow mistake, told to a Catch node with the reason. */
@@ -68,15 +74,34 @@ export = function (RED: NodeAPI): void {
       return [...found];
     };
 
+    /** A certificate of this node's own for HTTPS, else none: the package server uses the config node's. */
+    const httpsCertificate = async (): Promise<Pick<FirmwareCampaignJobOptions, 'httpsCertificate'>> => {
+      const certFile = (config.httpsCertificate ?? '').trim();
+      const keyFile = (config.httpsKey ?? '').trim();
+      if (!certFile && !keyFile) return {};
+      if (!certFile || !keyFile)
+        throw new FirmwareInputError('HTTPS needs both a certificate file and a key file (or neither)');
+      const [cert, key] = await Promise.all(
+        [certFile, keyFile].map((file) =>
+          readFile(userDirPath(RED, file)).catch((err: Error) => {
+            throw new FirmwareInputError(`${file} cannot be read: ${err.message}`);
+          }),
+        ),
+      );
+      return { httpsCertificate: { chain: [cert], privateKey: key } };
+    };
+
     const jobOptions = async (msg: NodeMessage): Promise<FirmwareCampaignJobOptions> => {
-      // 'pull-http': the device pulls over HTTP from this Node-RED instead of over CoAP.
-      const overHttp = config.method === 'pull-http';
+      // 'pull-http' / 'pull-https': the device pulls over HTTP(S) from this Node-RED instead of over CoAP.
+      const via: 'http' | 'https' | undefined =
+        config.method === 'pull-http' ? 'http' : config.method === 'pull-https' ? 'https' : undefined;
       const method = (
-        overHttp ? 'pull' : ['push', 'pull', 'auto'].includes(config.method ?? '') ? config.method : 'auto'
+        via ? 'pull' : ['push', 'pull', 'auto'].includes(config.method ?? '') ? config.method : 'auto'
       ) as FirmwareMethod;
       const common = {
         method,
-        ...(overHttp ? { pullVia: 'http' as const } : {}),
+        ...(via ? { pullVia: via } : {}),
+        ...(via === 'https' ? await httpsCertificate() : {}),
         ...(config.expectedVersion || msg.version
           ? { expectedFirmwareVersion: String(config.expectedVersion || msg.version) }
           : {}),
@@ -95,7 +120,8 @@ export = function (RED: NodeAPI): void {
         const image = await readFile(resolved).catch((err: Error) => {
           throw new FirmwareInputError(`the image ${resolved} cannot be read: ${err.message}`);
         });
-        return { ...common, image };
+        // Recorded with a job store, so that an interrupted job can load the image again.
+        return { ...common, image, imageSource: resolved };
       }
       if (Buffer.isBuffer(msg.payload) && msg.payload.length > 0) return { ...common, image: msg.payload };
       throw new FirmwareInputError('no image: msg.payload (a Buffer), a file, or a URL the devices fetch');
@@ -136,7 +162,10 @@ export = function (RED: NodeAPI): void {
             );
           show();
           campaign.on('progress', (progress) => {
-            if (endpoints.length === 1) node.status(Status.busy(progress.state));
+            if (endpoints.length === 1)
+              node.status(
+                Status.busy(progress.percent === undefined ? progress.state : `${progress.state} ${progress.percent}%`),
+              );
             send([{ topic: progress.endpoint, payload: progress, lwm2m: { event: 'progress' } }, null]);
           });
           campaign.on('device', (outcome) => {

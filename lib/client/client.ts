@@ -1913,7 +1913,7 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
         client.options.bootstrapUri === undefined
           ? undefined
           : () => setImmediate(() => void client.bootstrap().catch((err: Error) => client.emitError(err))),
-      download: (uri, timeoutMs, maxSize) => {
+      download: (uri, timeoutMs, maxSize, tls) => {
         const endpoint = client.requireEndpoint();
         const local = client.localAddress();
         return downloadPackage(uri, {
@@ -1921,6 +1921,7 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
           family: local === undefined ? undefined : isIP(local.address) === 6 ? 6 : 4,
           timeoutMs,
           maxSize,
+          ...(tls ? { tls } : {}),
         });
       },
       emit: (event, payload) => (client.emit as (e: string, p: unknown) => boolean)(event, payload),

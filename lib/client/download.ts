@@ -1,6 +1,7 @@
 /**
  * Fetches a firmware package from a Package URI (/5/0/1): coap:// with CoAP GET + Block2 through the
- * device's own CoapEndpoint (coaps:// too: that endpoint speaks DTLS when the device talks DTLS to that peer), http:// and https:// with node:http(s). Failures carry the Firmware
+ * device's own CoapEndpoint (coaps:// too: that endpoint speaks DTLS when the device talks DTLS to that peer),
+ * http:// and https:// with node:http(s) (https trusting the given CAs, else the system's). Failures carry the Firmware
  * Update Result the device should report (LwM2M Core E.6, /5/0/5).
  */
 import { lookup } from 'node:dns/promises';
@@ -23,7 +24,16 @@ export const UpdateResult = {
   UPDATE_FAILED: 8,
   UNSUPPORTED_PROTOCOL: 9,
   CANCELLED: 10,
+  DEFERRED: 11,
 } as const;
+
+/** Trust for https:// downloads: the CAs to trust instead of the system's, or no check at all. */
+export interface DownloadTls {
+  /** CA certificates (PEM) the server's certificate must chain to. */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** false: accept any certificate (tests only). Default true. */
+  rejectUnauthorized?: boolean;
+}
 
 export class DownloadError extends Error {
   override name = 'DownloadError';
@@ -43,6 +53,8 @@ export interface DownloadDeps {
   family?: 4 | 6;
   timeoutMs: number;
   maxSize: number;
+  /** https:// only. */
+  tls?: DownloadTls;
 }
 
 export async function downloadPackage(uri: string, deps: DownloadDeps): Promise<Buffer> {
@@ -105,9 +117,11 @@ async function downloadCoap(url: URL, deps: DownloadDeps): Promise<Buffer> {
 }
 
 function downloadHttp(url: URL, deps: DownloadDeps): Promise<Buffer> {
-  const get = url.protocol === 'https:' ? https.get : http.get;
+  const secure = url.protocol === 'https:';
+  const get = secure ? https.get : http.get;
+  const tls = secure && deps.tls ? deps.tls : {};
   return new Promise<Buffer>((resolve, reject) => {
-    const request = get(url, { timeout: deps.timeoutMs, agent: false }, (response) => {
+    const request = get(url, { timeout: deps.timeoutMs, agent: false, ...tls }, (response) => {
       const status = response.statusCode ?? 0;
       if (status !== 200) {
         response.resume();

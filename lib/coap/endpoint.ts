@@ -410,6 +410,8 @@ interface B2Entry {
   ps: PeerState;
   /** The body of a notification: its Observe value, echoed to follow-ups that carry Observe (node-coap's do). */
   observe?: number;
+  /** The handler's OutgoingResponse.onProgress: told of every block served. */
+  onProgress?: (sentBytes: number, totalBytes: number) => void;
 }
 
 /** Block1 reassembly in progress. */
@@ -1235,6 +1237,7 @@ export class CoapEndpoint {
         if (b1 !== undefined && b1.szx < szx) szx = b1.szx;
         x.b1szx = szx;
         x.b1off = next;
+        if (x.req.onProgress !== undefined) this.progressOf(x.req.onProgress, next, x.body.length);
         // same token for every Block1 block: servers such as node-coap key the reassembly by token
         this.continueExchange(x, now);
         return;
@@ -2032,6 +2035,7 @@ export class CoapEndpoint {
       const old = this.b2.get(key);
       if (old !== undefined) this.dropB2(key, old);
       const entry: B2Entry = { body: payload, code, opts, expires: 0, ps: e.ps };
+      if (res.onProgress !== undefined) entry.onProgress = res.onProgress;
       if (payload.length > szxToSize(szx)) {
         if (e.ps.blocks >= this.o.maxBlockTransfersPerPeer) this.evictPeerBlock(e.ps);
         if (this.b1.size + this.b2.size >= this.o.maxBlockTransfers) this.evictOldestB2();
@@ -2072,6 +2076,7 @@ export class CoapEndpoint {
     if (more) c.expires = now + this.o.blockTransferTimeoutMs;
     else this.dropB2(key, c);
     this.emitResponse(e, peer, token, c.code, opts, body.subarray(off, end));
+    if (c.onProgress !== undefined) this.progressOf(c.onProgress, end, body.length);
   }
 
   /** A reply that needs no handler (errors, 2.31, cached blocks). */
@@ -2242,6 +2247,15 @@ export class CoapEndpoint {
     if (rate > 0)
       for (const [a, b] of this.buckets) if (b.tokens + ((now - b.at) * rate) / 1000 >= rate) this.buckets.delete(a);
   };
+
+  /** A caller's progress callback: what it throws must not break the exchange, so it is reported instead. */
+  private progressOf(callback: (sent: number, total: number) => void, sent: number, total: number): void {
+    try {
+      callback(sent < total ? sent : total, total);
+    } catch (err) {
+      this.reportError(err);
+    }
+  }
 
   private reportError(err: unknown): void {
     try {

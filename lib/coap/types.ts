@@ -37,6 +37,12 @@ export interface OutgoingResponse {
   /** Location-Path segments (e.g. ['rd', '5a3f'] for a Register). */
   locationPath?: string[];
   options?: CoapOption[];
+  /**
+   * Called after each Block2 block of this (large) payload is sent: bytes up to the end of that block, and the
+   * payload's size. Follow-up blocks come from the endpoint's cache without the handler, so a handler that
+   * wants to watch a download (a firmware package) needs it. Not called for a payload that fits one message.
+   */
+  onProgress?: (sentBytes: number, totalBytes: number) => void;
 }
 
 export type RequestHandler = (request: IncomingRequest) => OutgoingResponse | Promise<OutgoingResponse>;
@@ -66,6 +72,11 @@ export interface OutgoingRequest {
   timeoutMs?: number;
   /** Block size to use for Block1 (16..1024); defaults to the endpoint's. */
   blockSize?: number;
+  /**
+   * Block1 upload: called each time the peer has taken a block (2.31 Continue): bytes it has so far, and the
+   * body's size. Not called for a body that fits one message (the response says it all).
+   */
+  onProgress?: (sentBytes: number, totalBytes: number) => void;
 }
 
 export interface IncomingResponse {

@@ -4,6 +4,7 @@
  * A queue-mode device needs nothing special: the server holds its requests until it wakes, so its job just
  * needs timeouts long enough for its sleep (`job.timeouts`).
  */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Lwm2mServer } from '../server/lwm2m-server';
 import {
@@ -14,6 +15,7 @@ import {
   type FirmwareProgress,
 } from './job';
 import type { FirmwareFailureCause } from './results';
+import type { FirmwareJobStore } from './store';
 
 /** What every job of the campaign gets, besides its endpoint. */
 export type FirmwareCampaignJobOptions = FirmwareJobOptions extends infer O
@@ -32,6 +34,10 @@ export interface FirmwareCampaignOptions {
   retries?: number;
   /** Wait before a retry, ms (default 1000). */
   retryDelayMs?: number;
+  /** The campaign's id, in its jobs' records (default: a new random one). */
+  id?: string;
+  /** Every job saves its record here (with the campaign id and its attempt number); see resumeJobs. */
+  store?: FirmwareJobStore;
 }
 
 export interface FirmwareDeviceOutcome {
@@ -70,6 +76,7 @@ export interface FirmwareCampaignEvents {
 const NO_RETRY: ReadonlySet<FirmwareFailureCause> = new Set(['cancelled', 'verification-failed']);
 
 export class FirmwareCampaign extends EventEmitter<FirmwareCampaignEvents> {
+  readonly id: string;
   private readonly queue: string[];
   private readonly active = new Map<string, FirmwareJob>();
   private readonly outcomes: FirmwareDeviceOutcome[] = [];
@@ -87,6 +94,7 @@ export class FirmwareCampaign extends EventEmitter<FirmwareCampaignEvents> {
     private readonly options: FirmwareCampaignOptions,
   ) {
     super();
+    this.id = options.id ?? 'campaign-' + randomBytes(6).toString('hex');
     const endpoints = [...new Set(options.endpoints)];
     if (endpoints.length === 0) throw new TypeError('a firmware campaign needs endpoints');
     this.queue = endpoints;
@@ -182,6 +190,7 @@ export class FirmwareCampaign extends EventEmitter<FirmwareCampaignEvents> {
         ...this.options.job,
         endpoint,
         alwaysReset: attempt > 1 || this.options.job.alwaysReset,
+        ...(this.options.store ? { store: this.options.store, campaignId: this.id, attempt } : {}),
       } as FirmwareJobOptions);
       job.on('progress', (progress) => this.emit('progress', progress));
       this.active.set(endpoint, job);

@@ -13,13 +13,16 @@
  * - updating: executes /5/0/2 Update and waits for the device to come back: a Register or Update from it
  *   (observations die with a reboot), then /5/0/3 and /5/0/5 are read again; a device that updates without a
  *   reboot is seen through its notifications or the polls.
+ * - deferred: the device answered the Update with Update Result 11 (deferred, object 5 v1.1+): the job waits
+ *   (timeouts.deferredMs) for it to apply the package by itself, watching State and Update Result as before.
  * - verifying: Update Result 1 and, when expected, the new /3/0/3 Firmware Version.
  *
  * A job resolves with a FirmwareJobResult (ok) or rejects with a FirmwareJobError (its cause, the phase,
- * the Update Result and its text). Every transition is a 'progress' event.
+ * the Update Result and its text). Every transition is a 'progress' event, and, with a store, a saved
+ * FirmwareJobRecord (removed when the job ends); `resumeFrom` continues a job interrupted by a restart.
  */
 import { createSocket } from 'node:dgram';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type KeyObject } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { isIPv6 } from 'node:net';
 import { requestTimeoutFor } from '../coap/timeouts';
@@ -27,7 +30,9 @@ import { Lwm2mRequestError } from '../server/errors';
 import type { Lwm2mServer } from '../server/lwm2m-server';
 import type { Notification } from '../server/observation-service';
 import type { Registration } from '../server/registration';
+import type { WriteOptions } from '../server/lwm2m-server';
 import { packageServerFor, type HttpPublishedPackage, type PublishedPackage } from './package-server';
+import type { FirmwareJobRecord, FirmwareJobStore } from './store';
 import {
   causeOfResult,
   FirmwareUpdateState as S,
@@ -38,11 +43,22 @@ import {
 } from './results';
 
 const OPAQUE = 42;
+/** /5/0/5 Update Result 11: the device deferred the update (object 5 v1.1+). */
+const RESULT_DEFERRED = 11;
 
 export type FirmwareMethod = 'push' | 'pull' | 'auto';
 
 export type FirmwareJobState =
-  'starting' | 'resetting' | 'downloading' | 'downloaded' | 'updating' | 'verifying' | 'cancelling' | 'done' | 'failed';
+  | 'starting'
+  | 'resetting'
+  | 'downloading'
+  | 'downloaded'
+  | 'updating'
+  | 'deferred'
+  | 'verifying'
+  | 'cancelling'
+  | 'done'
+  | 'failed';
 
 export interface FirmwareTimeouts {
   /** An ordinary request (read, small write, execute), ms; default: the server's CoAP timing. */
@@ -54,9 +70,16 @@ export interface FirmwareTimeouts {
   downloadMs?: number;
   /** From Execute Update until the device is back with its Update Result, ms (default 10 minutes). */
   updateMs?: number;
+  /**
+   * After the device deferred the update (Update Result 11), how long to wait for it to apply the package by
+   * itself, ms (default 24 hours; capped by totalMs). Once it starts (State Updating), updateMs applies again.
+   */
+  deferredMs?: number;
+  /** A limit for the whole job, ms (default none): every wait ends by then. */
+  totalMs?: number;
 }
 
-interface FirmwareJobCommon {
+export interface FirmwareJobCommon {
   endpoint: string;
   /** 'auto' (default): what /5/0/9 Delivery Method allows, push when the device takes both and there is an image. */
   method?: FirmwareMethod;
@@ -75,15 +98,22 @@ interface FirmwareJobCommon {
   baseUri?: string;
   /**
    * Pull of an image: served over CoAP by the server's listeners ('coap', the default; coaps:// for a DTLS
-   * device) or by a small HTTP server of this Lwm2mServer ('http': `http://<address>:<port>/fw/<random>`),
-   * started on first use and closed when no package is served over it any more.
+   * device), by a small HTTP server of this Lwm2mServer ('http': `http://<address>:<port>/fw/<random>`), or
+   * by a small HTTPS one ('https': `https://...`, see httpsCertificate), started on first use and closed when
+   * no package is served over it any more.
    */
-  pullVia?: 'coap' | 'http';
+  pullVia?: 'coap' | 'http' | 'https';
   /**
-   * pullVia 'http': the HTTP server's port when this job starts it (0, the default: a free port); it binds to
-   * the CoAP listener's address. A running HTTP server is reused as it is.
+   * pullVia 'http' / 'https': the HTTP(S) server's port when this job starts it (0, the default: a free port);
+   * it binds to the CoAP listener's address. A running server is reused as it is.
    */
   httpPort?: number;
+  /**
+   * pullVia 'https': the certificate (chain, leaf first, PEM or DER) and private key of the HTTPS server when
+   * this job starts it. Default: the Lwm2mServer's DTLS certificate (`options.dtls.certificate`). Devices
+   * verify it: its names must cover the host of the URI (set baseUri to a name it has).
+   */
+  httpsCertificate?: { chain: Array<string | Buffer>; privateKey: string | Buffer | KeyObject };
   timeouts?: FirmwareTimeouts;
   /**
    * How often State and Update Result are read while waiting, ms (default 5000): the only source when Observe
@@ -94,6 +124,27 @@ interface FirmwareJobCommon {
   observe?: boolean;
   /** Reset the device's state machine first even when it is Idle (a retry does). Default: only when not Idle. */
   alwaysReset?: boolean;
+  /** The job's id (default: a new random one; a resumed job keeps the id of its record). */
+  id?: string;
+  /** Saves a FirmwareJobRecord at each transition and removes it at the end (see store.ts). */
+  store?: FirmwareJobStore;
+  /** Recorded in the store: the campaign the job is part of. */
+  campaignId?: string;
+  /** Recorded in the store: the attempt number within the campaign (default 1). */
+  attempt?: number;
+  /**
+   * Recorded in the store: where the image was loaded from (a file path or an http(s):// URL), so that the
+   * job can be resumed after a restart. Without it, an interrupted push or served pull cannot be resumed.
+   */
+  imageSource?: string;
+  /**
+   * Continues a job interrupted in this phase (a record's state; see resumeJobs): the device's State decides.
+   * Downloaded: Update is executed; Updating: the job waits for the device to come back; Idle after an
+   * interrupted update: its Update Result is the outcome; anything else: delivery starts over.
+   */
+  resumeFrom?: FirmwareJobState;
+  /** Recorded in the store for a resumed job: how many times it was resumed (resumeJobs sets it). */
+  resumed?: number;
 }
 
 export type FirmwareJobOptions = FirmwareJobCommon &
@@ -148,11 +199,17 @@ export interface FirmwareJobEvents {
   progress: [progress: FirmwareProgress];
   done: [result: FirmwareJobResult];
   failed: [error: FirmwareJobError];
+  /** Saving or removing the job's record failed (the job goes on). */
+  storeError: [error: Error];
 }
+
+/** Transfer progress is told every this many percent, or after this long when it moved at all. */
+const PROGRESS_STEP = 5;
+const PROGRESS_EVERY_MS = 1000;
 
 export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
   readonly endpoint: string;
-  readonly id = 'fota-' + randomBytes(6).toString('hex');
+  readonly id: string;
   private readonly options: FirmwareJobOptions;
   private phase: FirmwareJobState = 'starting';
   private running?: Promise<FirmwareJobResult>;
@@ -176,6 +233,15 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
   /** The Block1 write of a push, while it runs (a cancel waits for it: an exchange cannot be aborted). */
   private pushing?: Promise<unknown>;
   private readonly cleanups: Array<() => void> = [];
+  /** The last transfer progress told (percent, when), to throttle per-block progress. */
+  private lastPercent = -1;
+  private lastPercentAt = 0;
+  /** The device deferred the update (Update Result 11) since Execute Update. */
+  private deferredSince?: number;
+  /** Every wait ends by then (timeouts.totalMs). */
+  private overallDeadline = Infinity;
+  private record?: FirmwareJobRecord;
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly server: Lwm2mServer,
@@ -189,12 +255,13 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
     if (hasImage && options.image!.length === 0) throw new TypeError('the firmware image is empty');
     if (hasUri && options.method === 'push')
       throw new TypeError('a URI is pulled by the device: method push needs an image');
-    if (options.pullVia !== undefined && options.pullVia !== 'coap' && options.pullVia !== 'http')
-      throw new TypeError(`pullVia is 'coap' or 'http', not ${JSON.stringify(options.pullVia)}`);
+    if (options.pullVia !== undefined && !['coap', 'http', 'https'].includes(options.pullVia))
+      throw new TypeError(`pullVia is 'coap', 'http' or 'https', not ${JSON.stringify(options.pullVia)}`);
     const port = options.httpPort;
     if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535))
       throw new TypeError(`httpPort ${String(port)} is not a port (0 to 65535)`);
     this.endpoint = options.endpoint;
+    this.id = options.id ?? 'fota-' + randomBytes(6).toString('hex');
     this.options = options;
     this.cancelGate = new Promise<never>((_resolve, reject) => (this.cancelReject = reject));
     this.cancelGate.catch(() => undefined);
@@ -232,13 +299,13 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
 
   private async execute(): Promise<FirmwareJobResult> {
     this.startedAt = Date.now();
+    const totalMs = this.options.timeouts?.totalMs;
+    if (totalMs !== undefined) this.overallDeadline = this.startedAt + totalMs;
     this.listen();
     try {
       if (this.cancelRequested) throw new Failure('cancelled before it started', 'cancelled');
-      await this.prepare();
-      await this.download();
-      await this.checkPackage();
-      const version = await this.update();
+      const resumeFrom = this.options.resumeFrom;
+      const version = resumeFrom === undefined ? await this.deliverAndUpdate() : await this.resume(resumeFrom);
       const result: FirmwareJobResult = {
         endpoint: this.endpoint,
         ok: true,
@@ -257,7 +324,47 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
       throw failure;
     } finally {
       await this.stopListening();
+      await this.forget();
     }
+  }
+
+  private async deliverAndUpdate(): Promise<string | undefined> {
+    await this.prepare();
+    await this.download();
+    await this.checkPackage();
+    return this.update();
+  }
+
+  /** Continues an interrupted job from what the device says now (see resumeFrom). */
+  private async resume(from: FirmwareJobState): Promise<string | undefined> {
+    this.progress('starting', `resuming the firmware update of ${this.endpoint}, interrupted while ${from}`);
+    const registration = await this.server.getRegistration(this.endpoint);
+    if (!registration) throw new Failure(`${this.endpoint} is not registered`, 'request-failed');
+    await this.readStatus();
+    const asked = this.options.method;
+    if (asked === 'push' || asked === 'pull') this.method = asked;
+    const afterUpdate = from === 'updating' || from === 'deferred' || from === 'verifying';
+    if (afterUpdate && this.updateEnded()) {
+      // The update ended while nobody watched: its Update Result is the outcome.
+      return this.verify();
+    }
+    if (this.deviceState === S.DOWNLOADED) {
+      await this.startObserving();
+      if (this.deviceResult === RESULT_DEFERRED) {
+        // It deferred the update we executed before the restart: executing it again would not change that.
+        return this.update(false);
+      }
+      this.progress('downloaded', 'the device has the package already: on with Update');
+      await this.checkPackage();
+      return this.update();
+    }
+    if (this.deviceState === S.UPDATING) {
+      // No Observe now: the reboot that comes ends observations; the registration and the polls tell.
+      this.progress('updating', 'the device is installing the package: waiting for it to come back');
+      return this.update(false);
+    }
+    this.progress('starting', `the device is ${stateName(this.deviceState)}: delivering the package again`);
+    return this.deliverAndUpdate();
   }
 
   private async prepare(): Promise<void> {
@@ -299,8 +406,8 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
     const scheme =
       this.options.uri !== undefined
         ? safeScheme(this.options.uri)
-        : this.options.pullVia === 'http'
-          ? 'http:'
+        : this.options.pullVia === 'http' || this.options.pullVia === 'https'
+          ? `${this.options.pullVia}:`
           : registration.security
             ? 'coaps:'
             : 'coap:';
@@ -344,8 +451,15 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
     const before = this.reports;
     if (this.method === 'push') {
       this.progress('downloading', `pushing ${image!.length} bytes to /5/0/0 (Block1)`, 0);
+      // onProgress rides on the CoAP request of the write (OutgoingRequest.onProgress: one call per block).
+      const writeOptions: WriteOptions = {
+        format: OPAQUE,
+        timeoutMs: downloadMs,
+        onProgress: (sent, total) => this.transferProgress('pushed', sent, total),
+      };
       try {
-        this.pushing = this.server.write(this.endpoint, '/5/0/0', image!, { format: OPAQUE, timeoutMs: downloadMs });
+        if (this.cancelRequested) throw new Failure('cancelled by the caller', 'cancelled', 'downloading');
+        this.pushing = this.server.write(this.endpoint, '/5/0/0', image!, writeOptions);
         await this.race(this.pushing);
       } catch (err) {
         if (err instanceof Failure) throw err;
@@ -399,41 +513,79 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
     }
   }
 
-  private async update(): Promise<string | undefined> {
+  /**
+   * Executes Update (unless `execute` is false: a resumed job whose device updates already) and waits for the
+   * device to come back with an Update Result; a deferral (Update Result 11) is waited out.
+   */
+  private async update(execute = true): Promise<string | undefined> {
     const updateMs = this.options.timeouts?.updateMs ?? 600_000;
-    const deadline = Date.now() + updateMs;
+    let deadline = Date.now() + updateMs;
     this.cameBack = false;
-    this.sawUpdating = false;
-    this.progress('updating', 'executing Update (/5/0/2)');
-    await this.request(() =>
-      this.server.execute(this.endpoint, '/5/0/2', undefined, { timeoutMs: this.options.timeouts?.requestMs }),
-    );
-    this.progress('updating', 'the device installs the package and reboots');
+    this.sawUpdating = this.deviceState === S.UPDATING;
+    let deferral: 'no' | 'waiting' | 'applying' = 'no';
+    if (execute) {
+      // Cancelled at 'downloaded': fail in that phase, so that the package is cancelled on the device.
+      if (this.cancelRequested) throw new Failure('cancelled by the caller', 'cancelled', this.phase);
+      this.progress('updating', 'executing Update (/5/0/2)');
+      await this.request(() =>
+        this.server.execute(this.endpoint, '/5/0/2', undefined, { timeoutMs: this.options.timeouts?.requestMs }),
+      );
+      this.progress('updating', 'the device installs the package and reboots');
+    }
     for (;;) {
-      const how = await this.waitUntil('updating', deadline, () => {
+      const phase: FirmwareJobState = deferral === 'waiting' ? 'deferred' : 'updating';
+      const how = await this.waitUntil(phase, deadline, () => {
         if (this.cameBack) return 'back' as const;
-        if (
-          this.sawUpdating &&
-          this.deviceState === S.IDLE &&
-          this.deviceResult !== undefined &&
-          this.deviceResult !== 0
-        ) {
-          return 'reported' as const;
-        }
+        const result = this.deviceResult;
+        if (deferral === 'no' && result === RESULT_DEFERRED) return 'deferred' as const;
+        if (deferral === 'waiting' && this.deviceState === S.UPDATING) return 'applying' as const;
+        if (this.sawUpdating && this.updateEnded()) return 'reported' as const;
         return undefined;
       });
+      if (how === 'deferred') {
+        // Not a failure (object 5 v1.1): the device applies the package later, on its own terms.
+        deferral = 'waiting';
+        const deferredMs = this.options.timeouts?.deferredMs ?? 86_400_000;
+        deadline = Date.now() + deferredMs;
+        this.progress(
+          'deferred',
+          `the device deferred the update (Update Result 11): waiting up to ${deferredMs} ms for it to apply it`,
+        );
+        continue;
+      }
+      if (how === 'applying') {
+        deferral = 'applying';
+        deadline = Date.now() + updateMs;
+        this.progress('updating', 'the device applies the deferred update');
+        continue;
+      }
       if (how === 'back') {
         this.cameBack = false;
-        this.progress('updating', 'the device is back: reading its State and Update Result');
+        this.progress(phase, 'the device is back: reading its State and Update Result');
         try {
           await this.readStatus();
         } catch {
           continue; // not answering yet: wait for the next sign of life or poll
         }
-        if (this.deviceState !== S.IDLE) continue;
+        if (!this.updateEnded()) continue;
       }
       break;
     }
+    return this.verify();
+  }
+
+  /**
+   * The device reports how its update ended: Idle with a result (1 success, or a failure after a reboot into
+   * the old firmware), or back in Downloaded with a failure (the package kept for another try: Anjay does this).
+   */
+  private updateEnded(): boolean {
+    const result = this.deviceResult;
+    if (result === undefined || result === 0 || result === RESULT_DEFERRED) return false;
+    return this.deviceState === S.IDLE || (this.deviceState === S.DOWNLOADED && result >= 2);
+  }
+
+  /** The outcome: Update Result 1 and, when expected, the new /3/0/3. */
+  private async verify(): Promise<string | undefined> {
     this.progress('verifying', `Update Result ${this.deviceResult}: ${resultText(this.deviceResult)}`);
     const version = await this.readOptional('/3/0/3').then((v) => (v === undefined ? undefined : String(v)));
     const expected = this.options.expectedFirmwareVersion;
@@ -532,8 +684,9 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
    * Waits until `check` returns a value (it may throw a Failure), re-checking on every report, registration
    * and poll; a Failure with cause download-/update-timeout at `deadline`.
    */
-  private async waitUntil<T>(phase: FirmwareJobState, deadline: number, check: () => T | undefined): Promise<T> {
+  private async waitUntil<T>(phase: FirmwareJobState, until: number, check: () => T | undefined): Promise<T> {
     const interval = this.options.pollIntervalMs ?? 5000;
+    const deadline = Math.min(until, this.overallDeadline);
     let nextPoll = Date.now() + (this.observing && phase === 'downloading' ? interval * 4 : interval);
     for (;;) {
       if (this.cancelRequested) throw new Failure('cancelled by the caller', 'cancelled', phase);
@@ -541,11 +694,14 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
       if (value !== undefined) return value;
       const now = Date.now();
       if (now >= deadline) {
-        const cause = phase === 'downloading' ? 'download-timeout' : 'update-timeout';
+        const cause =
+          phase === 'downloading' ? 'download-timeout' : phase === 'deferred' ? 'deferred' : 'update-timeout';
         const what =
           phase === 'downloading'
             ? 'the device did not report Downloaded'
-            : 'the device did not come back with an Update Result';
+            : phase === 'deferred'
+              ? 'the device deferred the update (Update Result 11) and did not apply it'
+              : 'the device did not come back with an Update Result';
         throw new Failure(
           `${what} in time (State ${stateName(this.deviceState)}, Update Result ${this.deviceResult ?? '?'})`,
           cause,
@@ -587,28 +743,37 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
   private async publish(): Promise<string> {
     const registration = await this.server.getRegistration(this.endpoint);
     if (!registration) throw new Failure(`${this.endpoint} is not registered`, 'request-failed', 'downloading');
-    if (this.options.pullVia === 'http') return this.publishHttp(registration);
+    const via = this.options.pullVia;
+    if (via === 'http' || via === 'https') return this.publishHttp(registration, via);
     const base = await this.baseUri(registration);
-    this.published = packageServerFor(this.server).publish(this.options.image!);
+    this.published = packageServerFor(this.server).publish(this.options.image!, { onProgress: this.pullProgress });
     return base.replace(/\/+$/, '') + this.published.path;
   }
 
-  /** Pull over HTTP: the image on the HTTP server of this Lwm2mServer (started when none runs). */
-  private async publishHttp(registration: Registration): Promise<string> {
+  /** Pull over HTTP(S): the image on the HTTP(S) server of this Lwm2mServer (started when none runs). */
+  private async publishHttp(registration: Registration, via: 'http' | 'https'): Promise<string> {
     const bound = this.server.address;
     if (!bound) throw new Failure('the LwM2M server is not running', 'request-failed', 'downloading');
     let published: HttpPublishedPackage;
+    const packages = packageServerFor(this.server);
+    const options = { port: this.options.httpPort ?? 0, address: bound.address, onProgress: this.pullProgress };
     try {
-      published = await packageServerFor(this.server).publishHttp(this.options.image!, {
-        port: this.options.httpPort ?? 0,
-        address: bound.address,
-      });
+      published =
+        via === 'https'
+          ? await packages.publishHttps(this.options.image!, {
+              ...options,
+              ...(this.options.httpsCertificate ? { certificate: this.options.httpsCertificate } : {}),
+            })
+          : await packages.publishHttp(this.options.image!, options);
     } catch (err) {
-      throw new Failure(`the HTTP package server does not start: ${(err as Error).message}`, 'request-failed');
+      throw new Failure(
+        `the ${via.toUpperCase()} package server does not start: ${(err as Error).message}`,
+        'request-failed',
+      );
     }
     this.published = published;
     const base =
-      this.options.baseUri ?? `http://${await hostToward(published.address, registration.address)}:${published.port}`;
+      this.options.baseUri ?? `${via}://${await hostToward(published.address, registration.address)}:${published.port}`;
     return base.replace(/\/+$/, '') + published.path;
   }
 
@@ -641,6 +806,9 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
 
   /** One request: its failure becomes a 'request-failed' Failure (a cancel wins over it). */
   private async request<T>(send: () => Promise<T>): Promise<T> {
+    // A cancel asked for in a progress listener of this very transition: nothing more may reach the device
+    // (an Execute Update sent after it could not be taken back).
+    if (this.cancelRequested) throw new Failure('cancelled by the caller', 'cancelled', this.phase);
     try {
       return await this.race(send());
     } catch (err) {
@@ -668,6 +836,96 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
     const event: FirmwareProgress = { endpoint: this.endpoint, state, detail };
     if (percent !== undefined) event.percent = percent;
     this.emit('progress', event);
+    this.persist(event);
+  }
+
+  /** A download of the served package moved (every Block2 block, every HTTP slice). */
+  private readonly pullProgress = (sent: number, total: number): void => {
+    if (this.phase === 'downloading') this.transferProgress('the device fetched', sent, total);
+  };
+
+  /**
+   * Transfer progress, throttled: every PROGRESS_STEP percent, or after PROGRESS_EVERY_MS when it moved at
+   * all. 100 is left to the end of the transfer (the device has yet to check the package then).
+   */
+  private transferProgress(verb: string, sent: number, total: number): void {
+    const percent = Math.floor((sent * 100) / total);
+    // 0 was told when the transfer started.
+    if (percent >= 100 || percent <= Math.max(this.lastPercent, 0)) return;
+    const now = Date.now();
+    if (percent < this.lastPercent + PROGRESS_STEP && now < this.lastPercentAt + PROGRESS_EVERY_MS) return;
+    this.lastPercent = percent;
+    this.lastPercentAt = now;
+    this.progress('downloading', `${verb} ${sent} of ${total} bytes`, percent);
+  }
+
+  // ---- the job's record in the store -------------------------------------------------------------
+
+  /** Saves the record after a transition (in order: saves are chained). 'done' and 'failed' are not saved. */
+  private persist(event: FirmwareProgress): void {
+    const store = this.options.store;
+    if (!store || this.startedAt === 0) return;
+    const now = Date.now();
+    const record = (this.record ??= this.newRecord(now));
+    record.state = event.state;
+    record.detail = event.detail;
+    if (event.percent !== undefined) record.percent = event.percent;
+    record.updatedAt = now;
+    if (this.method) record.deliveredBy = this.method;
+    if (this.deviceState !== undefined) record.deviceState = this.deviceState;
+    if (this.deviceResult !== undefined) record.deviceResult = this.deviceResult;
+    if (event.state === 'done' || event.state === 'failed') return;
+    const snapshot = structuredClone(record);
+    this.saving = this.saving
+      .then(() => store.save(snapshot))
+      .catch((err: unknown) => void this.emit('storeError', err as Error));
+  }
+
+  /** The job ended: its record goes. */
+  private async forget(): Promise<void> {
+    const store = this.options.store;
+    if (!store) return;
+    this.saving = this.saving
+      .then(() => store.remove(this.id))
+      .catch((err: unknown) => void this.emit('storeError', err as Error));
+    await this.saving;
+  }
+
+  private newRecord(now: number): FirmwareJobRecord {
+    const o = this.options;
+    const record: FirmwareJobRecord = {
+      id: this.id,
+      endpoint: this.endpoint,
+      method: o.method ?? 'auto',
+      state: this.phase,
+      detail: '',
+      attempts: o.attempt ?? 1,
+      startedAt: this.startedAt || now,
+      updatedAt: now,
+      options: {},
+    };
+    if (o.campaignId !== undefined) record.campaignId = o.campaignId;
+    if (o.resumed !== undefined) record.resumed = o.resumed;
+    if (o.image) {
+      record.image = { sha256: createHash('sha256').update(o.image).digest('hex'), size: o.image.length };
+      if (o.imageSource !== undefined) record.image.source = o.imageSource;
+    }
+    if (o.uri !== undefined) record.uri = o.uri;
+    const keep = [
+      'expectedPackageName',
+      'expectedPackageVersion',
+      'expectedFirmwareVersion',
+      'baseUri',
+      'pullVia',
+      'httpPort',
+      'timeouts',
+      'pollIntervalMs',
+      'observe',
+    ] as const;
+    const options: Record<string, unknown> = {};
+    for (const key of keep) if (o[key] !== undefined) options[key] = structuredClone(o[key]);
+    record.options = options as FirmwareJobRecord['options'];
+    return record;
   }
 
   /** Turns whatever ended the job into its FirmwareJobError; a cancel also cancels on the device. */
@@ -682,8 +940,10 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
           );
     const phase = failure.phase ?? this.phase;
     // Leave the device Idle: after a cancel, and after a download that did not finish in time.
-    // (Before the download nothing of this job is on the device; once it updates, nothing can be cancelled.)
-    const touched = phase === 'downloading' || phase === 'downloaded';
+    // (Before the download nothing of this job is on the device; once it updates, nothing can be cancelled; a
+    // deferred update waits in Downloaded and can be. A deferral that outlasts deferredMs is left alone: the
+    // device decides when to apply, and cancelling would undo what its owner may have postponed on purpose.)
+    const touched = phase === 'downloading' || phase === 'downloaded' || phase === 'deferred';
     if (touched && (failure.cause === 'cancelled' || failure.cause === 'download-timeout')) {
       await this.cancelOnDevice();
     }

@@ -52,7 +52,9 @@ export type FirmwareFailureCause =
   /** The device cannot take the package the way it was offered (delivery method, protocol, reset refused). */
   | 'unsupported-delivery'
   /** A request to the device failed (not registered, an error code, no answer). */
-  | 'request-failed';
+  | 'request-failed'
+  /** The job was running when the server stopped (found in its store after a restart; see resumeJobs). */
+  | 'interrupted';
 
 const CAUSE_BY_RESULT: Record<number, FirmwareFailureCause> = {
   2: 'not-enough-flash',

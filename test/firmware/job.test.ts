@@ -132,6 +132,16 @@ describe('firmware: FirmwareJob', function () {
     assert.equal(err.result.result, 8);
   });
 
+  it('fails with Update Result 8 when the update fails in place (back to Downloaded, no reboot)', async function () {
+    // Anjay does this: Updating -> Downloaded with result 8, the package kept for another try.
+    const device = await firmwareDevice(bench, 'fw-fail-in-place', { failure: 'fail-in-place' });
+    const err = await failure(job({ endpoint: 'fw-fail-in-place', image: firmwarePackage('5.2') }).run());
+    assert.equal(err.cause, 'update-failed');
+    assert.equal(err.result.result, 8);
+    assert.equal(err.result.phase, 'updating');
+    assert.equal(device.get('/5/0/3'), 2);
+  });
+
   it('refuses to update a package whose version is not the expected one (and resets the device)', async function () {
     const device = await firmwareDevice(bench, 'fw-pkg');
     const err = await failure(

@@ -181,7 +181,7 @@ describe('firmware: pull over HTTP', function () {
     const image = firmwarePackage('1');
     assert.throws(
       () => new FirmwareJob(bench.server, { endpoint: 'x', image, pullVia: 'ftp' as 'http' }),
-      /pullVia is 'coap' or 'http'/,
+      /pullVia is 'coap', 'http' or 'https'/,
     );
     assert.throws(() => new FirmwareJob(bench.server, { endpoint: 'x', image, httpPort: 70000 }), /not a port/);
     assert.throws(() => new FirmwareJob(bench.server, { endpoint: 'x', image, httpPort: 1.5 }), /not a port/);

@@ -7,15 +7,17 @@
  *
  * Writing an empty Package or Package URI, or executing Cancel (1.1+), returns to Idle. Failure modes
  * for tests: 'integrity' (the package fails verification: Idle, result 5), 'rollback' (reboots into
- * the old version: result 8), 'no-return' (the device never comes back after the update).
+ * the old version: result 8), 'no-return' (the device never comes back after the update), 'fail-in-place' (the
+ * update fails without a reboot: back to Downloaded with result 8, the package kept, as Anjay does). `deferOnceMs`
+ * defers the first Update (Update Result 11, State stays Downloaded) and applies it by itself later.
  */
 import { createHash } from 'node:crypto';
-import { DownloadError, UpdateResult } from '../download';
+import { DownloadError, UpdateResult, type DownloadTls } from '../download';
 import { ClientError } from '../errors';
 import { EMPTY_BUFFER } from '../object-tree';
 import type { ObjectContext, ObjectImplementation } from './types';
 
-export type FirmwareFailureMode = 'integrity' | 'rollback' | 'no-return';
+export type FirmwareFailureMode = 'integrity' | 'rollback' | 'no-return' | 'fail-in-place';
 
 export interface FirmwareOptions {
   /** Make updates fail on purpose (tests). */
@@ -33,6 +35,13 @@ export interface FirmwareOptions {
   maxPackageSize?: number;
   /** Limit for a pull download, ms (default 60000). */
   downloadTimeoutMs?: number;
+  /** Whom an https:// pull trusts (default: the system's CAs). */
+  tls?: DownloadTls;
+  /**
+   * Defer the first Execute Update (Update Result 11 of object 5 v1.1; State stays Downloaded), then apply it
+   * by itself after this many ms (Updating, reboot) as if its user had allowed it. Default: never defers.
+   */
+  deferOnceMs?: number;
 }
 
 export const FirmwareState = { IDLE: 0, DOWNLOADING: 1, DOWNLOADED: 2, UPDATING: 3 } as const;
@@ -50,6 +59,7 @@ export function firmwareObject(ctx: ObjectContext, options: FirmwareOptions = {}
   let pkg: Buffer | undefined;
   /** Bumped on every reset, so a download finishing after a cancel is ignored. */
   let generation = 0;
+  let deferred = false;
 
   const setState = (next: number, result?: number): void => {
     state = next;
@@ -77,6 +87,29 @@ export function firmwareObject(ctx: ObjectContext, options: FirmwareOptions = {}
     ctx.set('/5/0/6', 'firmware');
     ctx.set('/5/0/7', version);
     setState(FirmwareState.DOWNLOADED, UpdateResult.INITIAL);
+  };
+
+  /** Updating (3), then the reboot into `version` (or the failure asked for). */
+  const install = (version: string, gen: number): void => {
+    setState(FirmwareState.UPDATING);
+    setTimeout(() => {
+      if (gen !== generation) return;
+      if (options.failure === 'fail-in-place') {
+        setState(FirmwareState.DOWNLOADED, UpdateResult.UPDATE_FAILED);
+        return;
+      }
+      ctx.reboot(() => {
+        pkg = undefined;
+        state = FirmwareState.IDLE;
+        if (options.failure === 'no-return') return 'stay-down';
+        if (options.failure === 'rollback') {
+          setState(FirmwareState.IDLE, UpdateResult.UPDATE_FAILED);
+          return;
+        }
+        ctx.set('/3/0/3', version);
+        setState(FirmwareState.IDLE, UpdateResult.SUCCESS);
+      });
+    }, options.updateDelayMs ?? 200);
   };
 
   const refuseWhileBusy = (): void => {
@@ -115,7 +148,7 @@ export function firmwareObject(ctx: ObjectContext, options: FirmwareOptions = {}
         setState(FirmwareState.DOWNLOADING, UpdateResult.INITIAL);
         setImmediate(() => {
           if (gen !== generation) return;
-          ctx.download(uri, options.downloadTimeoutMs ?? 60_000, maxSize).then(
+          ctx.download(uri, options.downloadTimeoutMs ?? 60_000, maxSize, options.tls).then(
             (data) => downloaded(data, gen),
             (err: unknown) => {
               if (gen !== generation) return;
@@ -132,21 +165,16 @@ export function firmwareObject(ctx: ObjectContext, options: FirmwareOptions = {}
         }
         const version = String(ctx.get('/5/0/7'));
         const gen = generation;
-        setState(FirmwareState.UPDATING);
-        setTimeout(() => {
-          if (gen !== generation) return;
-          ctx.reboot(() => {
-            pkg = undefined;
-            state = FirmwareState.IDLE;
-            if (options.failure === 'no-return') return 'stay-down';
-            if (options.failure === 'rollback') {
-              setState(FirmwareState.IDLE, UpdateResult.UPDATE_FAILED);
-              return;
-            }
-            ctx.set('/3/0/3', version);
-            setState(FirmwareState.IDLE, UpdateResult.SUCCESS);
-          });
-        }, options.updateDelayMs ?? 200);
+        if (options.deferOnceMs !== undefined && !deferred) {
+          deferred = true;
+          setState(FirmwareState.DOWNLOADED, UpdateResult.DEFERRED);
+          // unref: a simulated user who never comes back must not keep the process alive.
+          setTimeout(() => {
+            if (gen === generation && state === FirmwareState.DOWNLOADED) install(version, gen);
+          }, options.deferOnceMs).unref();
+          return;
+        }
+        install(version, gen);
       },
     },
     3: FirmwareState.IDLE,

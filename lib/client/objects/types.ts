@@ -1,4 +1,5 @@
 import type { PeerAddress } from '../../transport/types';
+import type { DownloadTls } from '../download';
 import type { ClientLwm2mVersion } from '../attributes';
 import type { InstanceSpec } from '../object-tree';
 
@@ -25,8 +26,8 @@ export interface ObjectContext {
   readonly triggerBootstrap?: () => void;
   /** Disable (/1/x/4): De-register, and register again after `seconds`. */
   disable(seconds: number): void;
-  /** Fetches a package (coap:// through the device's endpoint, http(s)://). */
-  download(uri: string, timeoutMs: number, maxSize: number): Promise<Buffer>;
+  /** Fetches a package (coap:// through the device's endpoint, http(s)://; `tls`: whom https trusts). */
+  download(uri: string, timeoutMs: number, maxSize: number, tls?: DownloadTls): Promise<Buffer>;
   /** Emits an event on the client. */
   emit(event: string, payload: unknown): void;
   localAddress(): PeerAddress | undefined;
