@@ -1,7 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { FirmwareCampaign } from '../lib/firmware/campaign';
 import type { FirmwareCampaignJobOptions } from '../lib/firmware/campaign';
-import type { FirmwareMethod } from '../lib/firmware/job';
+import type { FirmwareJob, FirmwareMethod } from '../lib/firmware/job';
+import { resumeJobs } from '../lib/firmware/resume';
+import type { FirmwareJobRecord, FirmwareJobStore } from '../lib/firmware/store';
+import { firmwareJobStoreOf } from './shared/server-host';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
 import { serverConfig } from './shared/operation-node';
 import { numberOr } from './shared/options';
@@ -49,6 +52,55 @@ export = function (RED: NodeAPI): void {
     if (!serverNode) return;
     serverNode.register(node);
     let running: FirmwareCampaign | undefined;
+    // This node's job records (a campaign id starts with the node's id): what a restart interrupted is resumed.
+    const sharedJobs = firmwareJobStoreOf(serverNode.server);
+    const jobStore = sharedJobs ? ownRecords(sharedJobs, `${node.id}:`) : undefined;
+    const resumed = new Set<FirmwareJob>();
+    const send = (msgs: Array<NodeMessage | null>) => node.send(msgs);
+    const followResumed = (job: FirmwareJob) => {
+      resumed.add(job);
+      job.on('progress', (progress) =>
+        send([{ topic: progress.endpoint, payload: progress, lwm2m: { event: 'progress' } }, null]),
+      );
+      job
+        .run()
+        .then(
+          (result) =>
+            send([
+              null,
+              {
+                topic: result.endpoint,
+                payload: result,
+                lwm2m: { event: result.ok ? 'updated' : 'failed', endpoint: result.endpoint },
+              },
+            ]),
+          (err: Error) => node.warn(`resumed firmware job: ${err.message}`),
+        )
+        .finally(() => resumed.delete(job));
+    };
+    if (jobStore) {
+      serverNode
+        .ready()
+        .then(() => resumeJobs(serverNode.server, jobStore))
+        .then((interrupted) => {
+          for (const entry of interrupted) {
+            const { record, result, job, reason } = entry;
+            const lwm2m = { event: 'interrupted', endpoint: record.endpoint, jobId: record.id };
+            send([
+              null,
+              {
+                topic: record.endpoint,
+                payload: { ...result, ...(reason ? { reason } : { reason: 'resumed' }) },
+                lwm2m,
+              },
+            ]);
+            if (job) followResumed(job);
+          }
+        })
+        .catch((err: Error) =>
+          node.warn(`firmware jobs interrupted by a restart could not be resumed: ${err.message}`),
+        );
+    }
 
     const targets = async (msg: NodeMessage): Promise<string[]> => {
       const fromMsg = msg.endpoint ?? msg.topic;
@@ -149,6 +201,7 @@ export = function (RED: NodeAPI): void {
           const campaign = new FirmwareCampaign(serverNode.server, {
             endpoints,
             job,
+            ...(jobStore ? { store: jobStore, id: `${node.id}:${Date.now().toString(36)}` } : {}),
             concurrency: numberOr(config.concurrency, 10),
             retries: numberOr(config.retries, 1),
           });
@@ -206,7 +259,10 @@ export = function (RED: NodeAPI): void {
     });
 
     node.on('close', (removed: boolean, done: () => void) => {
-      const stopping = running ? running.cancel().catch(() => undefined) : Promise.resolve();
+      const stopping = Promise.all([
+        running ? running.cancel().catch(() => undefined) : undefined,
+        ...[...resumed].map((job) => job.cancel().catch(() => undefined)),
+      ]);
       running = undefined;
       stopping.then(() => serverNode.deregister(node, removed)).then(done, done);
     });
@@ -216,3 +272,12 @@ export = function (RED: NodeAPI): void {
     Lwm2mFirmwareUpdateNode as unknown as (this: Node, def: NodeDef) => void,
   );
 };
+
+/** The records of one node's campaigns in the server's job store (several firmware nodes share it). */
+function ownRecords(store: FirmwareJobStore, campaignPrefix: string): FirmwareJobStore {
+  return {
+    save: (record: FirmwareJobRecord) => store.save(record),
+    remove: (id: string) => store.remove(id),
+    list: async () => (await store.list()).filter((record) => record.campaignId?.startsWith(campaignPrefix) === true),
+  };
+}

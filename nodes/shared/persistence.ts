@@ -6,11 +6,14 @@ import { MemoryBootstrapConfigStore } from '../../lib/bootstrap/config';
 import { MemoryDtlsSessionStore } from '../../lib/dtls';
 import type { DtlsSessionStore } from '../../lib/dtls';
 import type { SecurityStore } from '../../lib/server/security';
+import { MemoryFirmwareJobStore } from '../../lib/firmware/store';
+import type { FirmwareJobRecord, FirmwareJobStore } from '../../lib/firmware/store';
 import type { ObservationStore, RegistrationStore } from '../../lib/server/stores';
 import {
   FileBootstrapConfigStore,
   FileDtlsSessionStore,
   FileObservationStore,
+  FileRecordStore,
   FileRegistrationStore,
   FileSecurityStore,
   openJournal,
@@ -24,6 +27,7 @@ import {
   RedisDtlsSessionStore,
   RedisLink,
   RedisObservationStore,
+  RedisRecordStore,
   RedisRegistrationStore,
   RedisSecurityStore,
 } from '../../lib/store/redis';
@@ -121,6 +125,8 @@ export interface ServerStores extends PersistentStores {
   observationStore: ObservationStore;
   securityStore: SecurityStore;
   dtlsSessions: DtlsSessionStore;
+  /** Records of running firmware jobs: what a restart interrupted is resumed from them. */
+  firmwareJobs: FirmwareJobStore;
 }
 
 export interface BootstrapStores extends PersistentStores {
@@ -173,6 +179,7 @@ export function openServerStores(settings: StoreSettings, problem: StoreProblem)
       observationStore: new FileObservationStore(journal),
       securityStore: new FileSecurityStore(journal),
       dtlsSessions,
+      firmwareJobs: new FileRecordStore<FirmwareJobRecord>(journal, 'firmware-jobs', (record) => record.id),
       ready: Promise.resolve(),
       close: () => journal.close(),
       describe: `file ${journal.path}`,
@@ -180,13 +187,25 @@ export function openServerStores(settings: StoreSettings, problem: StoreProblem)
   }
   if (settings.kind === 'redis') {
     const link = redisLink(settings, problem);
+    // Per instance: an instance resumes its own jobs when it starts again, never those another one runs.
+    const firmwareJobs = new RedisRecordStore<FirmwareJobRecord>(
+      link,
+      `firmware-jobs:${link.instanceId}`,
+      (record) => record.id,
+    );
     const registrationStore = new RedisRegistrationStore(link);
     const observationStore = new RedisObservationStore(link);
     const securityStore = new RedisSecurityStore(link);
     const dtlsSessions = new RedisDtlsSessionStore(link);
     dtlsSessions.onError = (err) => problem(`DTLS session store: ${err.message}`);
     const load = () =>
-      Promise.all([registrationStore.load(), observationStore.load(), securityStore.load(), dtlsSessions.load()]);
+      Promise.all([
+        registrationStore.load(),
+        observationStore.load(),
+        securityStore.load(),
+        dtlsSessions.load(),
+        firmwareJobs.load(),
+      ]);
     link.on('resync', () => void load().catch((err: Error) => problem(`Redis: reading back failed: ${err.message}`)));
     return {
       settings,
@@ -194,6 +213,7 @@ export function openServerStores(settings: StoreSettings, problem: StoreProblem)
       observationStore,
       securityStore,
       dtlsSessions,
+      firmwareJobs,
       link,
       ready: link
         .connect()
@@ -209,6 +229,7 @@ export function openServerStores(settings: StoreSettings, problem: StoreProblem)
     observationStore: new MemoryObservationStore(),
     securityStore: new MemorySecurityStore(),
     dtlsSessions: new MemoryDtlsSessionStore(),
+    firmwareJobs: new MemoryFirmwareJobStore(),
     ready: Promise.resolve(),
     close: async () => undefined,
     describe: 'memory',

@@ -1,6 +1,7 @@
 import type { ObjectModel } from '../../lib/model/object-model';
 import { Lwm2mServer } from '../../lib/server/lwm2m-server';
 import type { Lwm2mServerOptions } from '../../lib/server/lwm2m-server';
+import type { FirmwareJobStore } from '../../lib/firmware/store';
 import { HostRegistry, listenerKey } from './host-registry';
 import { hostStoresKey, openServerStores, reportingStores } from './persistence';
 import type { HostStoreSettings, ServerStores, StoreSettings } from './persistence';
@@ -59,6 +60,11 @@ export function serverFor(options: HostOptions, configId: string): Lwm2mServer {
       }),
     { key, settings: store ?? MEMORY },
   );
+}
+
+/** Where firmware jobs of this server keep their records (undefined for a server made elsewhere, in tests). */
+export function firmwareJobStoreOf(server: Lwm2mServer): FirmwareJobStore | undefined {
+  return hosts.storesOf(hostKey(server.options))?.firmwareJobs;
 }
 
 /** How the server's state is kept, in words ('file /path', 'redis ...', 'memory'). */
