@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { ObjectModel } from '../lib/model/object-model';
 import { parseSecurityFile } from '../lib/server/security';
+import type { QueuedRequestSettled } from '../lib/server/lwm2m-server';
 import type { Node, NodeAPI, NodeDef, NodeStatus } from './shared/node-red';
 import type { Lwm2mServerConfigNode } from './shared/server-config';
 import {
@@ -126,6 +127,12 @@ export = function (RED: NodeAPI): void {
     };
     const onStopped = () => showStatus(Status.stopped);
     const onServerError = (err: Error) => node.warn(err.message);
+    // A request held for a sleeping device before a redeploy or restart went out: its flow msg is gone, so say it here.
+    const onQueuedSettled = (settled: QueuedRequestSettled) =>
+      node.log(
+        `held request ${settled.description} for ${settled.endpoint}: ` +
+          (settled.code !== undefined ? `the device answered ${settled.code}` : `failed: ${settled.error}`),
+      );
     // The stores outlive this node: their problems reach whichever config node holds them now.
     const ownKey = hostKey(server.options);
     let storeDown = false;
@@ -153,6 +160,7 @@ export = function (RED: NodeAPI): void {
     server.on('deregistered', refreshCount);
     server.on('expired', refreshCount);
     server.on('error', onServerError);
+    server.on('queuedRequestSettled', onQueuedSettled);
 
     node.register = (user: Node) => {
       users.set(user.id, user);
@@ -198,6 +206,7 @@ export = function (RED: NodeAPI): void {
       server.off('deregistered', refreshCount);
       server.off('expired', refreshCount);
       server.off('error', onServerError);
+      server.off('queuedRequestSettled', onQueuedSettled);
       server.off('handshakeFailed', onHandshakeFailed);
       storeEvents.off('problem', onStoreProblem);
       storeEvents.off('down', onStoreDown);

@@ -32,6 +32,7 @@ import { ObservationService, keyOf, plainByPath } from './observation-service';
 import type { Notification } from './observation-service';
 import type { Registration } from './registration';
 import { QueueModeService } from './queue-mode';
+import type { QueuedRequestStore } from './queue-mode';
 import { RegistrationService } from './registration-service';
 import { decodeSend } from './send';
 import type { SendReport } from './send';
@@ -74,6 +75,11 @@ export interface Lwm2mServerOptions {
   /** Queue mode: how long a held request waits for the device to wake. */
   queuedRequestTtlMs: number;
   /**
+   * Queue mode: where held requests are kept, so that they still go out after a restart (their outcome is then
+   * the 'queuedRequestSettled' event: their caller is gone). Absent: held in memory only.
+   */
+  queuedRequestStore?: QueuedRequestStore;
+  /**
    * Several instances sharing one store (Redis): requests for a device go through the instance it talks to.
    * Absent: this server is alone.
    */
@@ -85,6 +91,18 @@ export interface Lwm2mServerOptions {
  * session store. Device credentials are not here: they are looked up in the security store during each handshake.
  */
 export type SecureListenerOptions = SecureListenerSettings;
+
+/** A held request kept across a restart, and how it ended. */
+export interface QueuedRequestSettled {
+  endpoint: string;
+  /** 'PUT /3311/0/5850' */
+  description: string;
+  /** The device's answer, when there was one. */
+  code?: string;
+  /** Why it failed (expired, not registered any more, no answer ...). */
+  error?: string;
+  queuedAt: number;
+}
 
 /** A request this server sent to a device, and how it ended. */
 export interface DeviceExchange {
@@ -191,6 +209,8 @@ export interface Lwm2mServerEvents {
   observationEnded: [observation: StoredObservation, reason: string];
   /** A device pushed values with Send (POST /dp). */
   send: [report: SendReport];
+  /** A request held for a sleeping device from before a restart went out (or failed): its caller is gone. */
+  queuedRequestSettled: [settled: QueuedRequestSettled];
   /**
    * One request to a device finished (answered, or failed): for logs and the editor's device view. Built only
    * while something listens.
@@ -298,7 +318,9 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       {
         awake: (registration) => this.emit('awake', registration),
         sleeping: (registration) => this.emit('sleeping', registration),
+        error: (error) => this.emitError(error),
       },
+      this.options.queuedRequestStore,
     );
     this.observationService = new ObservationService(this.options.observationStore, {
       model: this.model,
@@ -415,6 +437,20 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       await this.registrationService.start();
       this.queueMode.start();
       this.options.cluster?.serve((call) => this.serveClusterCall(call));
+      await this.queueMode.restore(
+        (record) => this.registrations.getById(record.registrationId),
+        (registration, record) => this.sendNow(registration, requestFromWire(record.request)),
+        (record, outcome) => {
+          const settled: QueuedRequestSettled = {
+            endpoint: record.endpoint,
+            description: record.description,
+            queuedAt: record.queuedAt,
+          };
+          if (outcome.value !== undefined) settled.code = (outcome.value as IncomingResponse).code;
+          if (outcome.error !== undefined) settled.error = outcome.error.message;
+          this.emit('queuedRequestSettled', settled);
+        },
+      );
     } catch (err) {
       await this.stop();
       throw err;
@@ -1271,7 +1307,9 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   private sendHereNow(registration: Registration, request: OutgoingRequest): Promise<IncomingResponse> {
     if (!this.queueMode.isAwake(registration)) {
       const description = `${request.method} /${request.pathSegments.join('/')}`;
-      return this.queueMode.enqueue(registration, description, (current) => this.sendNow(current, request));
+      // Kept as plain data when a store holds queued requests: it still goes out after a restart.
+      const persisted = this.options.queuedRequestStore ? requestToWire(request) : undefined;
+      return this.queueMode.enqueue(registration, description, (current) => this.sendNow(current, request), persisted);
     }
     return this.sendNow(registration, request);
   }

@@ -1,5 +1,29 @@
+import { randomUUID } from 'node:crypto';
 import { Lwm2mRequestError } from './errors';
 import type { Registration } from './registration';
+
+/**
+ * A request held for a sleeping device, as a store keeps it: it still goes out when the device wakes after
+ * a restart of the server (a command to a battery valve must not be lost because Node-RED restarted).
+ */
+export interface QueuedRequestRecord {
+  id: string;
+  endpoint: string;
+  registrationId: string;
+  /** The request, as plain data (see cluster.ts requestToWire). */
+  request: unknown;
+  /** 'PUT /3311/0/5850', for logs and events. */
+  description: string;
+  queuedAt: number;
+  expiresAt: number;
+}
+
+/** Where held requests are kept (a file or Redis store); optional. */
+export interface QueuedRequestStore {
+  save(record: QueuedRequestRecord): Promise<void>;
+  remove(id: string): Promise<void>;
+  list(): Promise<QueuedRequestRecord[]>;
+}
 
 export interface QueueModeOptions {
   /**
@@ -16,6 +40,8 @@ export interface QueueModeOptions {
 export interface QueueModeEvents {
   awake(registration: Registration): void;
   sleeping(registration: Registration): void;
+  /** A store write failed (the request itself goes on, held in memory). */
+  error?(error: Error): void;
 }
 
 interface QueuedRequest {
@@ -24,6 +50,8 @@ interface QueuedRequest {
   reject: (error: Error) => void;
   expiresAt: number;
   description: string;
+  /** Its record in the store, removed once it is settled (not when the server merely stops). */
+  recordId?: string;
 }
 
 interface DeviceState {
@@ -46,6 +74,7 @@ export class QueueModeService {
   constructor(
     private readonly options: QueueModeOptions,
     private readonly events: QueueModeEvents,
+    private readonly store?: QueuedRequestStore,
   ) {}
 
   start(): void {
@@ -54,12 +83,50 @@ export class QueueModeService {
     this.sweepTimer.unref();
   }
 
-  /** Stops timers; queued requests fail (the server is going down). */
+  /**
+   * Stops timers; queued requests fail for their callers (the server is going down). With a store their
+   * records stay: they are held again at the next start (see restore) and go out when the device wakes.
+   */
   stop(): void {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
-    for (const state of this.devices.values()) this.failAll(state, 'closed', 'the LwM2M server stopped');
+    const kept = this.store ? '; it stays queued and goes out when the device wakes after the restart' : '';
+    for (const state of this.devices.values()) this.failAll(state, 'closed', `the LwM2M server stopped${kept}`, true);
     this.devices.clear();
+  }
+
+  /**
+   * Holds again what the store kept from before a restart, for registrations that still exist; each one's
+   * outcome goes to `settled` (its caller is gone). Records of devices no longer registered are dropped.
+   */
+  async restore(
+    registrationOf: (record: QueuedRequestRecord) => Registration | undefined | Promise<Registration | undefined>,
+    run: (registration: Registration, record: QueuedRequestRecord) => Promise<unknown>,
+    settled: (record: QueuedRequestRecord, outcome: { value?: unknown; error?: Error }) => void,
+  ): Promise<number> {
+    if (!this.store) return 0;
+    let held = 0;
+    const records = (await this.store.list()).sort((a, b) => a.queuedAt - b.queuedAt);
+    for (const record of records) {
+      const registration = await registrationOf(record);
+      if (!registration || registration.id !== record.registrationId || record.expiresAt <= Date.now()) {
+        await this.store.remove(record.id).catch((err: Error) => this.events.error?.(err));
+        settled(record, {
+          error: new Lwm2mRequestError(
+            `${record.description} on ${record.endpoint}: ${registration ? 'expired while the server was down' : 'the device is no longer registered'}`,
+            registration ? 'expired' : 'not-registered',
+            record.endpoint,
+          ),
+        });
+        continue;
+      }
+      held++;
+      this.hold(registration, record.description, (current) => run(current, record), record.expiresAt, record.id).then(
+        (value) => settled(record, { value }),
+        (error: Error) => settled(record, { error }),
+      );
+    }
+    return held;
   }
 
   isAwake(registration: Registration, now = Date.now()): boolean {
@@ -110,8 +177,45 @@ export class QueueModeService {
     this.events.sleeping(state.registration);
   }
 
-  /** Holds `run` until the device is awake; resolves or rejects with its outcome. */
-  enqueue<T>(registration: Registration, description: string, run: (current: Registration) => Promise<T>): Promise<T> {
+  /**
+   * Holds `run` until the device is awake; resolves or rejects with its outcome. With `persisted` (the request as
+   * plain data) and a store, the request is also kept there until it is settled.
+   */
+  enqueue<T>(
+    registration: Registration,
+    description: string,
+    run: (current: Registration) => Promise<T>,
+    persisted?: unknown,
+  ): Promise<T> {
+    const expiresAt = Date.now() + this.options.requestTtlMs;
+    let recordId: string | undefined;
+    if (this.store && persisted !== undefined && !this.isFull(registration)) {
+      recordId = randomUUID();
+      const record: QueuedRequestRecord = {
+        id: recordId,
+        endpoint: registration.endpoint,
+        registrationId: registration.id,
+        request: persisted,
+        description,
+        queuedAt: Date.now(),
+        expiresAt,
+      };
+      this.store.save(record).catch((err: Error) => this.events.error?.(err));
+    }
+    return this.hold(registration, description, run, expiresAt, recordId);
+  }
+
+  private isFull(registration: Registration): boolean {
+    return (this.devices.get(registration.endpoint)?.queue.length ?? 0) >= this.options.maxQueuedPerDevice;
+  }
+
+  private hold<T>(
+    registration: Registration,
+    description: string,
+    run: (current: Registration) => Promise<T>,
+    expiresAt: number,
+    recordId: string | undefined,
+  ): Promise<T> {
     let state = this.devices.get(registration.endpoint);
     if (!state) {
       state = { registration, awakeUntil: 0, queue: [], flushing: false };
@@ -127,15 +231,35 @@ export class QueueModeService {
       );
     }
     return new Promise<T>((resolve, reject) => {
-      state.queue.push({
+      const item: QueuedRequest = {
         run: run as (current: Registration) => Promise<unknown>,
         resolve: resolve as (value: unknown) => void,
         reject,
-        expiresAt: Date.now() + this.options.requestTtlMs,
+        expiresAt,
         description,
-      });
+      };
+      if (recordId !== undefined) {
+        // Settled either way: the record goes with it.
+        item.recordId = recordId;
+        item.resolve = (value) => {
+          this.dropRecord(item);
+          resolve(value as T);
+        };
+        item.reject = (error) => {
+          this.dropRecord(item);
+          reject(error);
+        };
+      }
+      state.queue.push(item);
       if (state.awakeUntil > Date.now()) void this.flush(state);
     });
+  }
+
+  private dropRecord(item: QueuedRequest): void {
+    if (item.recordId === undefined || !this.store) return;
+    const id = item.recordId;
+    item.recordId = undefined;
+    this.store.remove(id).catch((err: Error) => this.events.error?.(err));
   }
 
   /** The registration ended: what waited for it fails. */
@@ -179,10 +303,11 @@ export class QueueModeService {
     }
   }
 
-  private failAll(state: DeviceState, code: 'closed' | 'not-registered', message: string): void {
+  private failAll(state: DeviceState, code: 'closed' | 'not-registered', message: string, keepRecords = false): void {
     const queue = state.queue;
     state.queue = [];
     for (const item of queue) {
+      if (keepRecords) item.recordId = undefined; // the record outlives this process's promise
       item.reject(new Lwm2mRequestError(`${item.description}: ${message}`, code, state.registration.endpoint));
     }
   }

@@ -153,3 +153,23 @@ export class MemoryObservationStore implements ObservationStore {
 function tokenKey(peerKey: string, tokenHex: string): string {
   return `${peerKey}|${tokenHex}`;
 }
+
+/** Plain records by a key of their own (held requests ...), in process memory; copies, like the other stores. */
+export class MemoryRecordStore<T> {
+  private readonly records = new Map<string, T>();
+
+  constructor(private readonly keyOf: (record: T) => string) {}
+
+  async save(record: T): Promise<void> {
+    const copy = structuredClone(record);
+    this.records.set(this.keyOf(copy), copy);
+  }
+
+  async remove(key: string): Promise<void> {
+    this.records.delete(key);
+  }
+
+  async list(): Promise<T[]> {
+    return [...this.records.values()].map((record) => structuredClone(record));
+  }
+}

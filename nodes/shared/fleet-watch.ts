@@ -1,5 +1,11 @@
 import type { BootstrapServer } from '../../lib/bootstrap/bootstrap-server';
-import type { DeviceExchange, Lwm2mServer, Notification, SendReport } from '../../lib/server/lwm2m-server';
+import type {
+  DeviceExchange,
+  Lwm2mServer,
+  Notification,
+  QueuedRequestSettled,
+  SendReport,
+} from '../../lib/server/lwm2m-server';
 import type { Registration } from '../../lib/server/registration';
 import type { StoredObservation } from '../../lib/server/stores';
 import { jsonSafe, valuesByPath } from '../../lib/model/tree-json';
@@ -115,6 +121,15 @@ export class ServerWatch {
         (observation: StoredObservation, reason: string) => this.onObservationEnded(observation, reason),
       ],
       ['send', (report: SendReport) => this.onSend(report)],
+      [
+        'queuedRequestSettled',
+        (settled: QueuedRequestSettled) =>
+          this.recordEvent(
+            settled.endpoint,
+            'held request',
+            `${settled.description} (held before a restart) → ${settled.code ?? `failed: ${settled.error}`}`,
+          ),
+      ],
     ];
     const emitter = server as unknown as { on(event: string, listener: (...args: never[]) => void): void };
     for (const [event, listener] of this.listeners) emitter.on(event, listener);

@@ -9,6 +9,7 @@ import type { SecurityStore } from '../../lib/server/security';
 import { MemoryFirmwareJobStore } from '../../lib/firmware/store';
 import type { FirmwareJobRecord, FirmwareJobStore } from '../../lib/firmware/store';
 import type { ObservationStore, RegistrationStore } from '../../lib/server/stores';
+import type { QueuedRequestRecord, QueuedRequestStore } from '../../lib/server/queue-mode';
 import {
   FileBootstrapConfigStore,
   FileDtlsSessionStore,
@@ -20,7 +21,7 @@ import {
   safeFileName,
 } from '../../lib/store/file';
 import type { Journal } from '../../lib/store/journal';
-import { MemoryObservationStore, MemoryRegistrationStore } from '../../lib/store/memory';
+import { MemoryObservationStore, MemoryRecordStore, MemoryRegistrationStore } from '../../lib/store/memory';
 import { MemorySecurityStore } from '../../lib/store/memory-security';
 import {
   RedisBootstrapConfigStore,
@@ -127,6 +128,8 @@ export interface ServerStores extends PersistentStores {
   dtlsSessions: DtlsSessionStore;
   /** Records of running firmware jobs: what a restart interrupted is resumed from them. */
   firmwareJobs: FirmwareJobStore;
+  /** Requests held for sleeping devices: they still go out after a redeploy or a restart. */
+  queuedRequests: QueuedRequestStore;
 }
 
 export interface BootstrapStores extends PersistentStores {
@@ -180,6 +183,7 @@ export function openServerStores(settings: StoreSettings, problem: StoreProblem)
       securityStore: new FileSecurityStore(journal),
       dtlsSessions,
       firmwareJobs: new FileRecordStore<FirmwareJobRecord>(journal, 'firmware-jobs', (record) => record.id),
+      queuedRequests: new FileRecordStore<QueuedRequestRecord>(journal, 'queued-requests', (record) => record.id),
       ready: Promise.resolve(),
       close: () => journal.close(),
       describe: `file ${journal.path}`,
@@ -191,6 +195,12 @@ export function openServerStores(settings: StoreSettings, problem: StoreProblem)
     const firmwareJobs = new RedisRecordStore<FirmwareJobRecord>(
       link,
       `firmware-jobs:${link.instanceId}`,
+      (record) => record.id,
+    );
+    // Held by the instance the device talks to (a request from another one is forwarded there first).
+    const queuedRequests = new RedisRecordStore<QueuedRequestRecord>(
+      link,
+      `queued-requests:${link.instanceId}`,
       (record) => record.id,
     );
     const registrationStore = new RedisRegistrationStore(link);
@@ -205,6 +215,7 @@ export function openServerStores(settings: StoreSettings, problem: StoreProblem)
         securityStore.load(),
         dtlsSessions.load(),
         firmwareJobs.load(),
+        queuedRequests.load(),
       ]);
     link.on('resync', () => void load().catch((err: Error) => problem(`Redis: reading back failed: ${err.message}`)));
     return {
@@ -214,6 +225,7 @@ export function openServerStores(settings: StoreSettings, problem: StoreProblem)
       securityStore,
       dtlsSessions,
       firmwareJobs,
+      queuedRequests,
       link,
       ready: link
         .connect()
@@ -230,6 +242,7 @@ export function openServerStores(settings: StoreSettings, problem: StoreProblem)
     securityStore: new MemorySecurityStore(),
     dtlsSessions: new MemoryDtlsSessionStore(),
     firmwareJobs: new MemoryFirmwareJobStore(),
+    queuedRequests: new MemoryRecordStore<QueuedRequestRecord>((record) => record.id),
     ready: Promise.resolve(),
     close: async () => undefined,
     describe: 'memory',

@@ -8,7 +8,7 @@ import type { HostStoreSettings, ServerStores, StoreSettings } from './persisten
 
 export type HostOptions = Omit<
   Lwm2mServerOptions,
-  'registrationStore' | 'observationStore' | 'securityStore' | 'model' | 'cluster'
+  'registrationStore' | 'observationStore' | 'securityStore' | 'model' | 'cluster' | 'queuedRequestStore'
 > & {
   model: ObjectModel;
   /** Where registrations, observations, credentials and DTLS sessions are kept (default: a file). */
@@ -53,6 +53,7 @@ export function serverFor(options: HostOptions, configId: string): Lwm2mServer {
         registrationStore: stores.registrationStore,
         observationStore: stores.observationStore,
         securityStore: stores.securityStore,
+        queuedRequestStore: stores.queuedRequests,
         ...(stores.link ? { cluster: stores.link } : {}),
         ...(options.dtls
           ? { dtls: { ...options.dtls, sessionStore: stores.dtlsSessions, keepSessionsOnClose: true } }

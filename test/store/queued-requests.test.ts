@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Lwm2mRequestError } from '../../lib/server/errors';
+import { Lwm2mServer } from '../../lib/server/lwm2m-server';
+import type { QueuedRequestSettled } from '../../lib/server/lwm2m-server';
+import type { QueuedRequestRecord } from '../../lib/server/queue-mode';
+import { FileObservationStore, FileRecordStore, FileRegistrationStore, openJournal } from '../../lib/store/file';
+import type { Journal } from '../../lib/store/journal';
+import { waitFor } from '../client/helpers';
+import { CoapDevice } from '../peers/coap-device';
+
+function serverOn(dir: string, port: number): { server: Lwm2mServer; journal: Journal } {
+  const journal = openJournal(dir, 'server');
+  const server = new Lwm2mServer({
+    address: '127.0.0.1',
+    port,
+    queueAwakeWindowMs: 200,
+    queuedRequestTtlMs: 60_000,
+    coap: { ackTimeoutMs: 150, maxRetransmit: 1 },
+    registrationStore: new FileRegistrationStore(journal),
+    observationStore: new FileObservationStore(journal),
+    queuedRequestStore: new FileRecordStore<QueuedRequestRecord>(journal, 'queued-requests', (record) => record.id),
+  });
+  return { server, journal };
+}
+
+describe('requests held for a sleeping device, across a restart (file store)', function () {
+  this.timeout(20_000);
+  let dir: string;
+  let device: CoapDevice | undefined;
+  const running: Array<{ server: Lwm2mServer; journal: Journal }> = [];
+
+  before(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'lwm2m-queued-'));
+  });
+  after(async () => {
+    await device?.stop();
+    for (const { server, journal } of running) {
+      await server.stop();
+      await journal.close();
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('still go out when the device wakes after the restart; the outcome is an event; nothing is sent twice', async () => {
+    const first = serverOn(dir, 0);
+    running.push(first);
+    const port = (await first.server.start()).port;
+    device = new CoapDevice('valve-sleepy', port);
+    await device.start();
+    const sleeping = once(first.server as never, 'sleeping');
+    await device.register('lt=3600&lwm2m=1.1&Q');
+    await sleeping;
+
+    // A command to close the valve, and a read nobody will see the answer of: both wait for the device.
+    const closing = first.server.write('valve-sleepy', '/3/0/14', '+01:00');
+    await waitFor(() => first.server.queuedRequests('valve-sleepy') === 1, 2000, 'the write to be held');
+    await first.server.stop();
+    await assert.rejects(closing, (err: Lwm2mRequestError) => {
+      assert.equal(err.code, 'closed');
+      assert.match(err.message, /stays queued/);
+      return true;
+    });
+    await first.journal.close();
+    running.shift();
+
+    const second = serverOn(dir, port);
+    running.push(second);
+    const settled: QueuedRequestSettled[] = [];
+    second.server.on('queuedRequestSettled', (item: QueuedRequestSettled) => settled.push(item));
+    await second.server.start();
+    assert.equal(second.server.queuedRequests('valve-sleepy'), 1, 'held again after the restart');
+    const before = device.requests.length;
+    assert.equal(await device.update(), '2.04'); // the device wakes
+    await waitFor(() => settled.length === 1, 5000, 'the held write to go out');
+    assert.deepEqual(
+      { ...settled[0], queuedAt: 0 },
+      { endpoint: 'valve-sleepy', description: 'PUT /3/0/14', code: '2.04', queuedAt: 0 },
+    );
+    const puts = device.requests.slice(before).filter((request) => request.method === 'PUT');
+    assert.equal(puts.length, 1);
+    assert.equal(puts[0].url, '/3/0/14');
+
+    // Settled: gone from the store, so a third start sends nothing again.
+    await second.server.stop();
+    await second.journal.close();
+    running.shift();
+    const third = serverOn(dir, port);
+    running.push(third);
+    await third.server.start();
+    assert.equal(third.server.queuedRequests('valve-sleepy'), 0);
+  });
+});
