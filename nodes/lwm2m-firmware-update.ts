@@ -25,6 +25,8 @@ interface FirmwareConfig extends NodeDef {
   /** Minutes. */
   downloadTimeout?: string | number;
   updateTimeout?: string | number;
+  /** Minutes between Execute Update requests while the device defers (Update Result 11); empty: never. */
+  deferredRetry?: string | number;
   baseUri?: string;
   /**
    * Delivery 'pull-https': a certificate (chain, PEM) and its private key, files relative to the user directory;
@@ -162,6 +164,8 @@ export = function (RED: NodeAPI): void {
           downloadMs:
             numberOr(config.downloadTimeout, 0) > 0 ? numberOr(config.downloadTimeout, 0) * 60_000 : undefined,
           updateMs: numberOr(config.updateTimeout, 0) > 0 ? numberOr(config.updateTimeout, 0) * 60_000 : undefined,
+          deferredRetryMs:
+            numberOr(config.deferredRetry, 0) > 0 ? numberOr(config.deferredRetry, 0) * 60_000 : undefined,
         },
       };
       const source = (config.source ?? '').trim() || (typeof msg.url === 'string' ? msg.url : '') || '';

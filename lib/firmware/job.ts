@@ -75,6 +75,11 @@ export interface FirmwareTimeouts {
    * itself, ms (default 24 hours; capped by totalMs). Once it starts (State Updating), updateMs applies again.
    */
   deferredMs?: number;
+  /**
+   * While the device defers, execute Update (/5/0/2) again this often, ms (default: never). Some devices (Anjay)
+   * expect the server to ask again rather than apply a deferred package by themselves.
+   */
+  deferredRetryMs?: number;
   /** A limit for the whole job, ms (default none): every wait ends by then. */
   totalMs?: number;
 }
@@ -523,6 +528,9 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
     this.cameBack = false;
     this.sawUpdating = this.deviceState === S.UPDATING;
     let deferral: 'no' | 'waiting' | 'applying' = 'no';
+    const retryEvery = this.options.timeouts?.deferredRetryMs;
+    let retryAt = Infinity;
+    let deferredUntil = Infinity;
     if (execute) {
       // Cancelled at 'downloaded': fail in that phase, so that the package is cancelled on the device.
       if (this.cancelRequested) throw new Failure('cancelled by the caller', 'cancelled', this.phase);
@@ -539,6 +547,10 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
         const result = this.deviceResult;
         if (deferral === 'no' && result === RESULT_DEFERRED) return 'deferred' as const;
         if (deferral === 'waiting' && this.deviceState === S.UPDATING) return 'applying' as const;
+        if (deferral === 'waiting' && Date.now() >= retryAt) return 'retry' as const;
+        // Asked again, it started and deferred once more (Anjay does): back to waiting, within the same limit.
+        if (deferral === 'applying' && result === RESULT_DEFERRED && this.deviceState === S.DOWNLOADED)
+          return 'deferred-again' as const;
         if (this.sawUpdating && this.updateEnded()) return 'reported' as const;
         return undefined;
       });
@@ -547,10 +559,28 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
         deferral = 'waiting';
         const deferredMs = this.options.timeouts?.deferredMs ?? 86_400_000;
         deadline = Date.now() + deferredMs;
+        deferredUntil = deadline;
+        if (retryEvery !== undefined && retryEvery > 0) retryAt = Date.now() + retryEvery;
         this.progress(
           'deferred',
           `the device deferred the update (Update Result 11): waiting up to ${deferredMs} ms for it to apply it`,
         );
+        continue;
+      }
+      if (how === 'deferred-again') {
+        deferral = 'waiting';
+        deadline = deferredUntil;
+        if (retryEvery !== undefined && retryEvery > 0) retryAt = Date.now() + retryEvery;
+        this.progress('deferred', 'the device deferred the update again (Update Result 11)');
+        continue;
+      }
+      if (how === 'retry') {
+        retryAt = Date.now() + retryEvery!;
+        this.progress('deferred', 'asking the device again: executing Update (/5/0/2)');
+        // Refused (4.xx) or unanswered: the device still defers; the wait goes on until the deferral limit.
+        await this.server
+          .execute(this.endpoint, '/5/0/2', undefined, { timeoutMs: this.options.timeouts?.requestMs })
+          .catch(() => undefined);
         continue;
       }
       if (how === 'applying') {

@@ -32,6 +32,7 @@ export interface FirmwareJobRecordOptions {
     downloadMs?: number;
     updateMs?: number;
     deferredMs?: number;
+    deferredRetryMs?: number;
     totalMs?: number;
   };
   pollIntervalMs?: number;

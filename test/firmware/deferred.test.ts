@@ -61,6 +61,22 @@ describe('firmware: a deferred update (Update Result 11)', function () {
     });
   }
 
+  it('asks the deferring device again every deferredRetryMs, as Anjay expects; it applies on the second Execute', async function () {
+    const device = await firmwareDevice(bench, 'fw-defer-ask', { deferOnceMs: 60_000 }, '1.1');
+    const { events, listener } = recorder();
+    const j = job({
+      endpoint: 'fw-defer-ask',
+      image: firmwarePackage('8.2.0'),
+      expectedFirmwareVersion: '8.2.0',
+      timeouts: { ...FAST_TIMEOUTS, deferredMs: 10_000, deferredRetryMs: 200 },
+    });
+    j.on('progress', listener);
+    const result = await j.run();
+    assert.equal(result.ok, true);
+    assert.equal(device.get('/3/0/3'), '8.2.0');
+    assert.ok(events.some((e) => e.state === 'deferred' && /asking the device again/.test(e.detail)));
+  });
+
   it('fails with cause deferred when the device does not apply it within deferredMs', async function () {
     const device = await firmwareDevice(bench, 'fw-defer-late', { deferOnceMs: 60_000 }, '1.1');
     const { events, listener } = recorder();

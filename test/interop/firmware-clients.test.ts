@@ -191,6 +191,20 @@ describe('interop: firmware update of Anjay demo', function () {
     assert.ok(run.events.some((e) => e.state === 'deferred'));
   });
 
+  it('asked again while it defers (deferredRetryMs): Anjay takes the Execute and, forced to defer, defers again', async function () {
+    await start('fw-anjay-defer-ask');
+    const run = await update({
+      endpoint: 'fw-anjay-defer-ask',
+      image: anjayPackage(anjay!, { force: FORCE.defer }),
+      timeouts: { ...TIMEOUTS, deferredMs: 3000, deferredRetryMs: 700 },
+    });
+    assert.equal(run.error?.cause, 'deferred', outcome(run, client!.output));
+    assert.ok(
+      run.events.filter((e) => /asking the device again/.test(e.detail)).length >= 2,
+      outcome(run, client!.output),
+    );
+  });
+
   it('a failing update (forced): update-failed (Update Result 8)', async function () {
     await start('fw-anjay-fail');
     const run = await update({ endpoint: 'fw-anjay-fail', image: anjayPackage(anjay!, { force: FORCE.failedUpdate }) });
