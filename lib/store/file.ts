@@ -231,8 +231,10 @@ export class FileRecordStore<T> {
     private readonly journal: Journal,
     private readonly collection: string,
     private readonly keyOf: (record: T) => string,
+    /** Records may carry secrets (a held write of a device's keys): sealed in the file. */
+    secret = false,
   ) {
-    for (const [key, value] of journal.declare(collection, { entries: () => this.records.entries() }))
+    for (const [key, value] of journal.declare(collection, { secret, entries: () => this.records.entries() }))
       this.records.set(key, value as T);
   }
 

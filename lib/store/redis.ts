@@ -660,8 +660,10 @@ export class RedisRecordStore<T> {
     private readonly link: RedisLink,
     private readonly collection: string,
     private readonly keyOf: (record: T) => string,
+    /** Records may carry secrets (a held write of a device's keys): sealed in Redis. */
+    secret = false,
   ) {
-    link.watch(collection, false, (ops) => {
+    link.watch(collection, secret, (ops) => {
       for (const op of ops) {
         if (op.o === 'd') this.records.delete(op.k);
         else this.records.set(op.k, op.v as T);

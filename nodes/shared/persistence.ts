@@ -183,7 +183,8 @@ export function openServerStores(settings: StoreSettings, problem: StoreProblem)
       securityStore: new FileSecurityStore(journal),
       dtlsSessions,
       firmwareJobs: new FileRecordStore<FirmwareJobRecord>(journal, 'firmware-jobs', (record) => record.id),
-      queuedRequests: new FileRecordStore<QueuedRequestRecord>(journal, 'queued-requests', (record) => record.id),
+      // A held Write may carry a device's keys (/0/x/5): sealed like the credentials.
+      queuedRequests: new FileRecordStore<QueuedRequestRecord>(journal, 'queued-requests', (record) => record.id, true),
       ready: Promise.resolve(),
       close: () => journal.close(),
       describe: `file ${journal.path}`,
@@ -202,6 +203,7 @@ export function openServerStores(settings: StoreSettings, problem: StoreProblem)
       link,
       `queued-requests:${link.instanceId}`,
       (record) => record.id,
+      true,
     );
     const registrationStore = new RedisRegistrationStore(link);
     const observationStore = new RedisObservationStore(link);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Lwm2mRequestError } from '../../lib/server/errors';
@@ -22,7 +22,12 @@ function serverOn(dir: string, port: number): { server: Lwm2mServer; journal: Jo
     coap: { ackTimeoutMs: 150, maxRetransmit: 1 },
     registrationStore: new FileRegistrationStore(journal),
     observationStore: new FileObservationStore(journal),
-    queuedRequestStore: new FileRecordStore<QueuedRequestRecord>(journal, 'queued-requests', (record) => record.id),
+    queuedRequestStore: new FileRecordStore<QueuedRequestRecord>(
+      journal,
+      'queued-requests',
+      (record) => record.id,
+      true,
+    ),
   });
   return { server, journal };
 }
@@ -58,6 +63,11 @@ describe('requests held for a sleeping device, across a restart (file store)', f
     // A command to close the valve, and a read nobody will see the answer of: both wait for the device.
     const closing = first.server.write('valve-sleepy', '/3/0/14', '+01:00');
     await waitFor(() => first.server.queuedRequests('valve-sleepy') === 1, 2000, 'the write to be held');
+    await first.journal.flush();
+    // Sealed in the file: a held write may carry a device's keys.
+    const journalText = readFileSync(path.join(dir, 'server.journal'), 'utf8');
+    assert.ok(journalText.includes('"queued-requests"'), 'the held write is in the file');
+    assert.ok(!journalText.includes('PUT /3/0/14') && !journalText.includes(Buffer.from('+01:00').toString('base64')));
     await first.server.stop();
     await assert.rejects(closing, (err: Lwm2mRequestError) => {
       assert.equal(err.code, 'closed');
