@@ -23,6 +23,8 @@ interface Host<S extends Runnable, Stores extends HostStores> {
   configs: Set<string>;
   /** Serialises start/stop so a redeploy's close and the next start never overlap on the port. */
   transition: Promise<unknown>;
+  /** Ends a start still waiting for its stores (Redis not reachable) once nobody holds the host any more. */
+  abandonWait?: () => void;
 }
 
 /**
@@ -67,7 +69,10 @@ export class HostRegistry<S extends Runnable, Stores extends HostStores, Setting
     const host = this.existing(key);
     host.holders.add(holderId);
     // The stores first: a Redis store is read before the server answers a device.
-    const startIfHeld = () => (host.holders.size > 0 ? host.stores.ready.then(() => server.start()) : undefined);
+    const startIfHeld = () =>
+      host.holders.size > 0
+        ? this.storesReady(host).then((ready) => (ready && host.holders.size > 0 ? server.start() : undefined))
+        : undefined;
     host.transition = host.transition.then(startIfHeld, startIfHeld);
     return host.transition;
   }
@@ -76,6 +81,8 @@ export class HostRegistry<S extends Runnable, Stores extends HostStores, Setting
   release(key: string, server: S, holderId: string): Promise<unknown> {
     const host = this.existing(key);
     host.holders.delete(holderId);
+    // A start waiting for Redis must not hold up a redeploy: nobody needs it now.
+    if (host.holders.size === 0) host.abandonWait?.();
     const stopIfUnused = () => (host.holders.size === 0 ? server.stop() : undefined);
     host.transition = host.transition.then(stopIfUnused, stopIfUnused);
     return host.transition;
@@ -96,6 +103,7 @@ export class HostRegistry<S extends Runnable, Stores extends HostStores, Setting
     for (const host of this.hosts.values()) {
       host.holders.clear();
       host.configs.clear();
+      host.abandonWait?.();
       await host.transition.catch(() => undefined);
       await host.server?.stop();
       await host.stores.close().catch(() => undefined);
@@ -116,6 +124,14 @@ export class HostRegistry<S extends Runnable, Stores extends HostStores, Setting
       this.hosts.set(key, host);
     }
     return host;
+  }
+
+  /** Resolves true once the stores are ready, false if the host is let go first. */
+  private storesReady(host: Host<S, Stores>): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      host.abandonWait = () => resolve(false);
+      host.stores.ready.then(() => resolve(true), reject);
+    }).finally(() => (host.abandonWait = undefined));
   }
 
   private existing(key: string): Host<S, Stores> {

@@ -160,6 +160,9 @@ export function reportingStores<S extends PersistentStores>(
 ): (host: HostStoreSettings) => S {
   return ({ key, settings }) => {
     const stores = open(settings, (message) => storeEvents.emit('problem', key, message));
+    // Stores closed before they were ever ready (Redis never reached) reject `ready`: waited on or not, that
+    // is no crash.
+    stores.ready.catch(() => undefined);
     stores.link?.on('down', (err: Error) => storeEvents.emit('down', key, err));
     stores.link?.on('ready', () => storeEvents.emit('up', key));
     return stores;

@@ -86,3 +86,30 @@ describe('lwm2m-server node on Redis', function () {
     assert.ok(await again.server.getRegistration('greenhouse-4'));
   });
 });
+
+describe('lwm2m-server node on a Redis that never comes', function () {
+  this.timeout(20_000);
+  after(async () => {
+    await helper.unload();
+    await resetHosts();
+  });
+
+  it('a redeploy (unload) does not wait for it, and nothing is left running', async () => {
+    const flow = [
+      {
+        id: 'srv',
+        type: 'lwm2m-server',
+        address: '127.0.0.1',
+        port: await freeUdpPort(),
+        dtlsEnabled: false,
+        store: 'redis',
+        redisUrl: `redis://127.0.0.1:${await freeTcpPort()}`,
+      },
+      { id: 'reg', type: 'lwm2m-register-in', server: 'srv', wires: [] },
+    ];
+    await helper.load(ourNodes, flow);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await helper.unload(); // would hang if the start waiting for Redis held up the close
+    await resetHosts();
+  });
+});
