@@ -191,15 +191,20 @@ export class ObservationService {
   /** Another instance stored or removed an observation: the index follows (nothing is sent to the device). */
   private applyChange(change: ObservationChange): void {
     const current = this.live.get(change.observation.id);
-    if (current) this.unindex(current);
     if (change.kind === 'removed') {
-      void current?.handle?.cancel('passive').catch(() => undefined);
+      if (!current) return;
+      this.unindex(current);
+      void current.handle?.cancel('passive').catch(() => undefined);
       return;
     }
-    const entry: LiveObservation = { stored: change.observation, parsedPaths: pathsOf(change.observation.path) };
-    if (current?.handle) entry.handle = current.handle;
-    this.index(entry);
-    this.onIndexed?.(entry.stored);
+    if (current) {
+      // Updated in place: a live observation's listener holds this entry.
+      this.unindex(current);
+      current.stored = change.observation;
+      current.parsedPaths = pathsOf(change.observation.path);
+      this.index(current);
+    } else this.index({ stored: change.observation, parsedPaths: pathsOf(change.observation.path) });
+    this.onIndexed?.(change.observation);
   }
 
   /** Called when an observation made elsewhere is indexed (a notification held for it can now be delivered). */

@@ -23,23 +23,28 @@ export class FileRegistrationStore extends MemoryRegistrationStore {
     for (const registration of saved.values()) void super.add(registration as Registration);
   }
 
+  // Memory and journal change in the same tick, so the file records changes in the order they were made.
+
   override async add(registration: Registration): Promise<Registration | undefined> {
-    const replaced = await super.add(registration);
+    const replaced = this.getByEndpointSync(registration.endpoint);
+    const applied = super.add(registration);
     const writes = [this.journal.put('registrations', registration.id, registration)];
     if (replaced && replaced.id !== registration.id) writes.push(this.journal.delete('registrations', replaced.id));
     await Promise.all(writes);
-    return replaced;
+    return applied;
   }
 
   override async update(registration: Registration): Promise<boolean> {
-    if (!(await super.update(registration))) return false;
+    if (!this.getByIdSync(registration.id)) return false;
+    const applied = super.update(registration);
     await this.journal.put('registrations', registration.id, registration);
-    return true;
+    return applied;
   }
 
   override async remove(registrationId: string): Promise<Registration | undefined> {
-    const removed = await super.remove(registrationId);
-    if (removed) await this.journal.delete('registrations', registrationId);
+    if (!this.getByIdSync(registrationId)) return undefined;
+    const removed = super.remove(registrationId);
+    await this.journal.delete('registrations', registrationId);
     return removed;
   }
 }
@@ -53,18 +58,20 @@ export class FileObservationStore extends MemoryObservationStore {
   }
 
   override async add(observation: StoredObservation): Promise<void> {
-    await super.add(observation);
+    const applied = super.add(observation);
     await this.journal.put('observations', observation.id, observation);
+    return applied;
   }
 
+  // One line per update: the memory store's update goes through add(), which would write it twice.
   override async update(observation: StoredObservation): Promise<void> {
-    await super.update(observation);
-    await this.journal.put('observations', observation.id, observation);
+    await this.add(observation);
   }
 
   override async remove(observationId: string): Promise<StoredObservation | undefined> {
-    const removed = await super.remove(observationId);
-    if (removed) await this.journal.delete('observations', observationId);
+    if (!this.getByIdSync(observationId)) return undefined;
+    const removed = super.remove(observationId);
+    await this.journal.delete('observations', observationId);
     return removed;
   }
 

@@ -61,7 +61,13 @@ export class Journal {
   private flushing: Promise<void> | undefined;
   private scheduled = false;
   private lines = 0;
+  /** Live entries when last counted: counting walks every collection, so it is done once per `compactAfter` lines. */
+  private countedLive = 0;
   private closed = false;
+  /** Why the journal stopped taking writes (its file could not be reopened after a compaction). */
+  private failure: Error | undefined;
+  /** Sealed entries no secret here opens, by collection: written back as they are until replaced or deleted. */
+  private readonly unopened = new Map<string, Map<string, string>>();
 
   private constructor(
     readonly path: string,
@@ -135,20 +141,23 @@ export class Journal {
     for (const [key, value] of this.loaded.get(name) ?? []) entries.set(key, value);
     const sealed = this.sealedAtLoad.get(name);
     if (sealed && sealed.size > 0) {
-      let unreadable = 0;
+      const unopened = new Map<string, string>();
       for (const [key, text] of sealed) {
         try {
           if (!this.options.secrets) throw new Error('no key');
           entries.set(key, fromJson(this.options.secrets.open(text)));
         } catch {
-          unreadable++;
+          unopened.set(key, text);
         }
       }
-      if (unreadable > 0)
+      if (unopened.size > 0) {
+        // Kept in the file as they are (compaction carries them): with the right secret back, they come back.
+        this.unopened.set(name, unopened);
         this.options.onSkipped?.(
-          `${unreadable} encrypted entr${unreadable === 1 ? 'y' : 'ies'} of "${name}" in ${this.path} could not be ` +
-            'decrypted (written with another key?) and are left out',
+          `${unopened.size} encrypted entr${unopened.size === 1 ? 'y' : 'ies'} of "${name}" in ${this.path} could not ` +
+            'be decrypted (written with another secret?): left out now, and kept in the file as they are',
         );
+      }
     }
     this.loaded.delete(name);
     this.sealedAtLoad.delete(name);
@@ -156,6 +165,7 @@ export class Journal {
   }
 
   put(collection: string, key: string, value: unknown): Promise<void> {
+    this.unopened.get(collection)?.delete(key);
     const secret = this.collections.get(collection)?.secret === true;
     let line: string;
     if (secret) {
@@ -166,6 +176,7 @@ export class Journal {
   }
 
   delete(collection: string, key: string): Promise<void> {
+    this.unopened.get(collection)?.delete(key);
     return this.append(JSON.stringify(['d', collection, key]));
   }
 
@@ -185,6 +196,8 @@ export class Journal {
       await this.flushing;
     } finally {
       this.flushing = undefined;
+      // What was appended meanwhile waited for the rewrite: it goes now.
+      if (this.pending.length > 0) this.startFlush();
     }
   }
 
@@ -198,6 +211,7 @@ export class Journal {
   }
 
   private append(line: string): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new Error(`the store file ${this.path} is closed`));
     return new Promise<void>((done, failed) => {
       this.pending.push({ line, done, failed });
@@ -230,12 +244,17 @@ export class Journal {
       this.lines += batch.length;
       for (const item of batch) item.done();
     } catch (err) {
+      // Part of the batch may be on disk without its newline (a full disk): the next batch must start a line.
+      if (this.fd !== undefined) await writeAsync(this.fd, '\n').catch(() => undefined);
       for (const item of batch) item.failed(err as Error);
       return;
     }
+    const compactAfter = this.options.compactAfterDeadLines ?? 10_000;
+    if (this.lines - this.countedLive <= compactAfter) return;
     const live = this.liveCount();
+    this.countedLive = live;
     const dead = this.lines - live;
-    if (dead > (this.options.compactAfterDeadLines ?? 10_000) && dead > live) {
+    if (dead > compactAfter && dead > live) {
       await this.rewrite().catch((err: Error) =>
         this.options.onSkipped?.(`compaction of ${this.path} failed: ${err.message}`),
       );
@@ -247,40 +266,47 @@ export class Journal {
     for (const collection of this.collections.values()) for (const _ of collection.entries()) count++;
     for (const entries of this.loaded.values()) count += entries.size;
     for (const entries of this.sealedAtLoad.values()) count += entries.size;
+    for (const entries of this.unopened.values()) count += entries.size;
     return count;
   }
 
-  /** Snapshot to `<path>.tmp`, fsync, rename over the journal, fsync the directory, reopen for appends. */
+  /**
+   * Snapshot to `<path>.tmp`, fsync, rename over the journal, fsync the directory, reopen for appends. Written in
+   * chunks without blocking the event loop; appends made meanwhile wait in `pending` and follow the snapshot (a
+   * change the snapshot already holds is then written twice, which reads back the same).
+   */
   private async rewrite(): Promise<void> {
     const temporary = `${this.path}.tmp`;
     const fd = openSync(temporary, 'w', 0o600);
     let count = 0;
     try {
       let chunk: string[] = [];
-      const write = (line: string) => {
+      const write = async (line: string) => {
         chunk.push(line);
         count++;
         if (chunk.length >= 1000) {
-          writeSync(fd, chunk.join('\n') + '\n');
+          const text = chunk.join('\n') + '\n';
           chunk = [];
+          await writeAsync(fd, text);
         }
       };
       for (const [name, collection] of this.collections) {
         for (const [key, value] of collection.entries()) {
-          write(
+          await write(
             collection.secret && this.options.secrets
               ? JSON.stringify(['s', name, key, this.options.secrets.seal(toJson(value))])
               : `["p",${JSON.stringify(name)},${JSON.stringify(key)},${toJson(value)}]`,
           );
         }
       }
-      // Collections nobody declared in this process are carried over as they were.
+      // Collections nobody declared in this process, and sealed entries no secret here opens, as they were.
       for (const [name, entries] of this.loaded)
         for (const [key, value] of entries)
-          write(`["p",${JSON.stringify(name)},${JSON.stringify(key)},${toJson(value)}]`);
-      for (const [name, entries] of this.sealedAtLoad)
-        for (const [key, text] of entries) write(JSON.stringify(['s', name, key, text]));
-      if (chunk.length > 0) writeSync(fd, chunk.join('\n') + '\n');
+          await write(`["p",${JSON.stringify(name)},${JSON.stringify(key)},${toJson(value)}]`);
+      for (const sealed of [this.sealedAtLoad, this.unopened])
+        for (const [name, entries] of sealed)
+          for (const [key, text] of entries) await write(JSON.stringify(['s', name, key, text]));
+      if (chunk.length > 0) await writeAsync(fd, chunk.join('\n') + '\n');
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -288,8 +314,16 @@ export class Journal {
     const old = this.fd;
     renameSync(temporary, this.path);
     syncDirectory(dirname(this.path));
-    this.fd = openAppend(this.path);
+    try {
+      this.fd = openAppend(this.path);
+    } catch (err) {
+      // Appending to the replaced file would lose every write without a word: stop taking them instead.
+      this.fd = undefined;
+      this.failure = new Error(`the store file ${this.path} cannot be reopened: ${(err as Error).message}`);
+      this.options.onSkipped?.(this.failure.message);
+    }
     this.lines = count;
+    this.countedLive = count;
     if (old !== undefined) await closeAsync(old);
   }
 }

@@ -47,7 +47,8 @@ interface RpcMessage {
   err?: ReturnType<typeof errorToWire>;
 }
 
-type ChangeListener = (ops: Array<{ o: 'p' | 'd'; k: string; v?: unknown }>) => void;
+/** `own`: the change is this instance's, heard back in Redis's order. */
+type ChangeListener = (ops: Array<{ o: 'p' | 'd'; k: string; v?: unknown }>, own: boolean) => void;
 
 /**
  * The connection of one instance to Redis: the command connection, a subscriber connection for the
@@ -60,7 +61,11 @@ type ChangeListener = (ops: Array<{ o: 'p' | 'd'; k: string; v?: unknown }>) => 
  * mirrors are re-read in full when the connection is back ('resync'), since pub/sub drops what was
  * published while an instance was away.
  *
- * Events: 'ready', 'down' (error: Error), 'resync'.
+ * Events: 'ready', 'down' (error: Error), 'resync', 'problem' (message: string: entries that cannot be read).
+ *
+ * Every instance applies every change from the change channel, its own included: Redis publishes them in the
+ * order it wrote them, so the mirrors end in Redis's order even when two instances write the same entry at once
+ * (a store also applies its own change at once, for read-your-writes).
  */
 export class RedisLink extends EventEmitter implements ClusterBus {
   readonly instanceId: string;
@@ -96,6 +101,8 @@ export class RedisLink extends EventEmitter implements ClusterBus {
     this.client.on('error', (err: Error) => this.markDown(err));
     this.subscriber.on('error', (err: Error) => this.markDown(err));
     this.client.on('ready', () => void this.markUp());
+    // Changes published while the subscriber was away are lost: read everything again when it is back.
+    this.subscriber.on('ready', () => void this.markUp());
     this.subscriber.on('message', (channel: string, text: string) => this.onMessage(channel, text));
   }
 
@@ -116,8 +123,13 @@ export class RedisLink extends EventEmitter implements ClusterBus {
     await Promise.all([ready(this.client), ready(this.subscriber)]);
     await this.subscriber.subscribe(this.changesChannel, this.callsChannel(this.instanceId));
     await this.beat();
+    if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = setInterval(() => void this.beat().catch(() => undefined), this.options.heartbeatMs ?? 2000);
     this.heartbeat.unref();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   async close(): Promise<void> {
@@ -171,7 +183,10 @@ export class RedisLink extends EventEmitter implements ClusterBus {
       }
     }
     if (unreadable > 0)
-      this.emit('down', new Error(`${unreadable} entries of ${this.key(collection)} could not be read (another key?)`));
+      this.emit(
+        'problem',
+        `${unreadable} entries of ${this.key(collection)} could not be read (another store secret?)`,
+      );
     return entries;
   }
 
@@ -236,7 +251,8 @@ export class RedisLink extends EventEmitter implements ClusterBus {
       timer.unref();
       this.pendingCalls.set(id, { resolve, reject, timer, to: instanceId });
       const message: RpcMessage = { id, from: this.instanceId, call };
-      this.client.publish(this.callsChannel(instanceId), JSON.stringify(message)).then(
+      // Sealed like the stored secrets: a forwarded Write may carry a device's keys.
+      this.client.publish(this.callsChannel(instanceId), this.options.secrets.seal(JSON.stringify(message))).then(
         (receivers) => {
           if (receivers === 0)
             this.settleCall(id, undefined, {
@@ -284,19 +300,23 @@ export class RedisLink extends EventEmitter implements ClusterBus {
   private onMessage(channel: string, text: string): void {
     let message: unknown;
     try {
-      message = JSON.parse(text);
+      message = JSON.parse(channel === this.changesChannel ? text : this.options.secrets.open(text));
     } catch {
+      if (channel !== this.changesChannel)
+        this.emit('problem', 'a cluster call could not be read (another store secret?)');
       return;
     }
     if (channel === this.changesChannel) {
       const change = message as ChangeMessage;
-      if (change.i === this.instanceId) return;
       const listener = this.watchers.get(change.c);
       if (!listener) return;
       try {
-        listener(change.ops.map((op) => (op.o === 'p' ? { o: op.o, k: op.k, v: this.decode(change.c, op.v!) } : op)));
+        listener(
+          change.ops.map((op) => (op.o === 'p' ? { o: op.o, k: op.k, v: this.decode(change.c, op.v!) } : op)),
+          change.i === this.instanceId,
+        );
       } catch (err) {
-        this.emit('down', err as Error);
+        this.emit('problem', `a change of ${this.key(change.c)} could not be applied: ${(err as Error).message}`);
       }
       return;
     }
@@ -307,7 +327,10 @@ export class RedisLink extends EventEmitter implements ClusterBus {
     }
     const answer = (reply: Omit<RpcMessage, 'id' | 'from'>) =>
       void this.client
-        .publish(this.callsChannel(rpc.from), JSON.stringify({ id: rpc.id, from: this.instanceId, ...reply }))
+        .publish(
+          this.callsChannel(rpc.from),
+          this.options.secrets.seal(JSON.stringify({ id: rpc.id, from: this.instanceId, ...reply })),
+        )
         .catch(() => undefined);
     if (!this.handler) {
       answer({ err: { name: 'Error', message: `server instance ${this.instanceId} is not serving` } });
@@ -355,32 +378,65 @@ export class RedisRegistrationStore extends MemoryRegistrationStore {
     this.apply([...entries].map(([k, v]) => ({ o: 'p' as const, k, v })));
   }
 
+  // Applied here at once (read-your-writes) and undone if Redis refuses the write; the change channel then
+  // brings every change, this instance's too, in Redis's order.
+
   override async add(registration: Registration): Promise<Registration | undefined> {
     const replaced = this.getByEndpointSync(registration.endpoint);
     const ops: Array<{ o: 'p' | 'd'; k: string; v?: unknown }> = [
       { o: 'p', k: registration.id, v: this.entry(registration) },
     ];
     if (replaced && replaced.id !== registration.id) ops.push({ o: 'd', k: replaced.id });
-    await this.link.write(RedisRegistrationStore.collection, ops);
+    const replacedOwner = replaced && this.link.ownerOf(replaced.id);
+    void super.add(registration);
+    if (replaced && replaced.id !== registration.id) this.link.setOwner(replaced.id, undefined);
     this.link.setOwner(registration.id, this.link.instanceId);
-    if (replaced) this.link.setOwner(replaced.id, undefined);
-    return super.add(registration);
+    try {
+      await this.link.write(RedisRegistrationStore.collection, ops);
+    } catch (err) {
+      void super.remove(registration.id);
+      this.link.setOwner(registration.id, undefined);
+      if (replaced) {
+        void super.add(replaced);
+        this.link.setOwner(replaced.id, replacedOwner);
+      }
+      throw err;
+    }
+    return replaced;
   }
 
   override async update(registration: Registration): Promise<boolean> {
-    if (!(await this.getById(registration.id))) return false;
-    await this.link.write(RedisRegistrationStore.collection, [
-      { o: 'p', k: registration.id, v: this.entry(registration) },
-    ]);
+    const previous = this.getByIdSync(registration.id);
+    if (!previous) return false;
+    const previousOwner = this.link.ownerOf(registration.id);
+    void super.update(registration);
     this.link.setOwner(registration.id, this.link.instanceId);
-    return super.update(registration);
+    try {
+      await this.link.write(RedisRegistrationStore.collection, [
+        { o: 'p', k: registration.id, v: this.entry(registration) },
+      ]);
+    } catch (err) {
+      void super.update(previous);
+      this.link.setOwner(registration.id, previousOwner);
+      throw err;
+    }
+    return true;
   }
 
   override async remove(registrationId: string): Promise<Registration | undefined> {
-    if (!(await this.getById(registrationId))) return undefined;
-    await this.link.write(RedisRegistrationStore.collection, [{ o: 'd', k: registrationId }]);
+    const previous = this.getByIdSync(registrationId);
+    if (!previous) return undefined;
+    const previousOwner = this.link.ownerOf(registrationId);
+    void super.remove(registrationId);
     this.link.setOwner(registrationId, undefined);
-    return super.remove(registrationId);
+    try {
+      await this.link.write(RedisRegistrationStore.collection, [{ o: 'd', k: registrationId }]);
+    } catch (err) {
+      void super.add(previous);
+      this.link.setOwner(registrationId, previousOwner);
+      throw err;
+    }
+    return previous;
   }
 
   /**
@@ -388,6 +444,7 @@ export class RedisRegistrationStore extends MemoryRegistrationStore {
    * instance that gets there first: how expiry happens once in a cluster.
    */
   async removeIfUnchanged(registrationId: string, lastUpdateAt: number): Promise<Registration | undefined> {
+    const current = this.getByIdSync(registrationId);
     const claimed = (await this.link.client.eval(
       CLAIM_SCRIPT,
       1,
@@ -396,9 +453,10 @@ export class RedisRegistrationStore extends MemoryRegistrationStore {
       String(lastUpdateAt),
     )) as number;
     if (claimed !== 1) return undefined;
-    await this.link.announce(RedisRegistrationStore.collection, [{ o: 'd', k: registrationId }]);
+    void super.remove(registrationId);
     this.link.setOwner(registrationId, undefined);
-    return super.remove(registrationId);
+    await this.link.announce(RedisRegistrationStore.collection, [{ o: 'd', k: registrationId }]);
+    return current;
   }
 
   private entry(registration: Registration): unknown {
@@ -440,7 +498,7 @@ export class RedisObservationStore extends MemoryObservationStore {
 
   constructor(private readonly link: RedisLink) {
     super();
-    link.watch(RedisObservationStore.collection, false, (ops) => this.apply(ops));
+    link.watch(RedisObservationStore.collection, false, (ops, own) => this.apply(ops, own));
   }
 
   async load(): Promise<void> {
@@ -454,9 +512,18 @@ export class RedisObservationStore extends MemoryObservationStore {
     this.watcher = listener;
   }
 
+  // Applied here at once and undone if Redis refuses, as for registrations.
+
   override async add(observation: StoredObservation): Promise<void> {
-    await this.link.write(RedisObservationStore.collection, [{ o: 'p', k: observation.id, v: observation }]);
-    await super.add(observation);
+    const previous = this.getByIdSync(observation.id);
+    void super.add(observation);
+    try {
+      await this.link.write(RedisObservationStore.collection, [{ o: 'p', k: observation.id, v: observation }]);
+    } catch (err) {
+      if (previous) void super.add(previous);
+      else void super.remove(observation.id);
+      throw err;
+    }
   }
 
   override async update(observation: StoredObservation): Promise<void> {
@@ -464,30 +531,43 @@ export class RedisObservationStore extends MemoryObservationStore {
   }
 
   override async remove(observationId: string): Promise<StoredObservation | undefined> {
-    if (!this.getByIdSync(observationId)) return undefined;
-    await this.link.write(RedisObservationStore.collection, [{ o: 'd', k: observationId }]);
-    return super.remove(observationId);
+    const previous = this.getByIdSync(observationId);
+    if (!previous) return undefined;
+    void super.remove(observationId);
+    try {
+      await this.link.write(RedisObservationStore.collection, [{ o: 'd', k: observationId }]);
+    } catch (err) {
+      void super.add(previous);
+      throw err;
+    }
+    return previous;
   }
 
   override async removeByRegistration(registrationId: string): Promise<StoredObservation[]> {
-    const gone = await this.listByRegistration(registrationId);
-    await this.link.write(
-      RedisObservationStore.collection,
-      gone.map((observation) => ({ o: 'd' as const, k: observation.id })),
-    );
-    return super.removeByRegistration(registrationId);
+    const gone = await super.removeByRegistration(registrationId);
+    try {
+      await this.link.write(
+        RedisObservationStore.collection,
+        gone.map((observation) => ({ o: 'd' as const, k: observation.id })),
+      );
+    } catch (err) {
+      for (const observation of gone) void super.add(observation);
+      throw err;
+    }
+    return gone;
   }
 
-  private apply(ops: Array<{ o: 'p' | 'd'; k: string; v?: unknown }>): void {
+  /** `own`: this instance's change heard back: its observation service knows it already. */
+  private apply(ops: Array<{ o: 'p' | 'd'; k: string; v?: unknown }>, own = false): void {
     for (const op of ops) {
       if (op.o === 'd') {
         const gone = this.getByIdSync(op.k);
         void super.remove(op.k);
-        if (gone) this.watcher?.({ kind: 'removed', observation: gone });
+        if (gone && !own) this.watcher?.({ kind: 'removed', observation: gone });
       } else {
         const observation = op.v as StoredObservation;
         void super.add(observation);
-        this.watcher?.({ kind: 'stored', observation });
+        if (!own) this.watcher?.({ kind: 'stored', observation });
       }
     }
   }
@@ -523,9 +603,15 @@ export class RedisSecurityStore extends MemorySecurityStore {
   }
 
   override async remove(endpoint: string): Promise<SecurityInfo | undefined> {
-    if (!(await this.getByEndpoint(endpoint))) return undefined;
-    await this.link.write(this.collection, [{ o: 'd', k: endpoint }]);
-    return super.remove(endpoint);
+    const previous = await super.remove(endpoint);
+    if (!previous) return undefined;
+    try {
+      await this.link.write(this.collection, [{ o: 'd', k: endpoint }]);
+    } catch (err) {
+      await super.add(previous);
+      throw err;
+    }
+    return previous;
   }
 
   private apply(ops: Array<{ o: 'p' | 'd'; k: string; v?: unknown }>): void {
@@ -679,14 +765,14 @@ export class RedisRecordStore<T> {
   async save(record: T): Promise<void> {
     const copy = structuredClone(record);
     const key = this.keyOf(copy);
-    await this.link.write(this.collection, [{ o: 'p', k: key, v: copy }]);
     this.records.set(key, copy);
+    await this.link.write(this.collection, [{ o: 'p', k: key, v: copy }]);
   }
 
+  /** Always written: a save still on its way must not leave its record behind (a held request sent twice). */
   async remove(key: string): Promise<void> {
-    if (!this.records.has(key)) return;
-    await this.link.write(this.collection, [{ o: 'd', k: key }]);
     this.records.delete(key);
+    await this.link.write(this.collection, [{ o: 'd', k: key }]);
   }
 
   async list(): Promise<T[]> {

@@ -164,6 +164,7 @@ export function reportingStores<S extends PersistentStores>(
     // is no crash.
     stores.ready.catch(() => undefined);
     stores.link?.on('down', (err: Error) => storeEvents.emit('down', key, err));
+    stores.link?.on('problem', (message: string) => storeEvents.emit('problem', key, message));
     stores.link?.on('ready', () => storeEvents.emit('up', key));
     return stores;
   };
@@ -232,10 +233,7 @@ export function openServerStores(settings: StoreSettings, problem: StoreProblem)
       firmwareJobs,
       queuedRequests,
       link,
-      ready: link
-        .connect()
-        .then(load)
-        .then(() => undefined),
+      ready: connectAndLoad(link, load, problem),
       close: () => link.close(),
       describe: `redis ${redactedUrl(settings.redisUrl!)} (${settings.redisPrefix}, instance ${link.instanceId})`,
     };
@@ -286,7 +284,7 @@ export function openBootstrapStores(settings: StoreSettings, problem: StoreProbl
       securityStore,
       dtlsSessions,
       link,
-      ready: link.connect().then(load),
+      ready: connectAndLoad(link, load, problem),
       close: () => link.close(),
       describe: `redis ${redactedUrl(settings.redisUrl!)}`,
     };
@@ -300,6 +298,24 @@ export function openBootstrapStores(settings: StoreSettings, problem: StoreProbl
     close: async () => undefined,
     describe: 'memory',
   };
+}
+
+/**
+ * Connects and reads the stores, again and again until it works: Redis dropping right after the connection, or a
+ * read failing, must not leave the server down until Node-RED restarts. Ends (rejects) only when the link closes.
+ */
+async function connectAndLoad(link: RedisLink, load: () => Promise<unknown>, problem: StoreProblem): Promise<void> {
+  for (;;) {
+    try {
+      await link.connect();
+      await load();
+      return;
+    } catch (err) {
+      if (link.isClosed) throw err;
+      problem(`Redis: ${(err as Error).message}; trying again in 2 s`);
+      await new Promise((resolve) => setTimeout(resolve, 2000).unref());
+    }
+  }
 }
 
 function fileJournal(settings: StoreSettings, name: string, problem: StoreProblem): Journal {

@@ -200,6 +200,54 @@ describe('file store (journal)', () => {
     await journal.close();
   });
 
+  it('writes an update once, in order with a removal made meanwhile: a removed observation stays removed', async () => {
+    let journal = openJournal(dir, 'server');
+    let observations = new FileObservationStore(journal);
+    await observations.add(observation('o1', 'r1'));
+    await Promise.all([
+      observations.update({ ...observation('o1', 'r1'), owners: ['node-1', 'node-2'] }),
+      observations.removeByRegistration('r1'),
+    ]);
+    await journal.close();
+    journal = openJournal(dir, 'server');
+    observations = new FileObservationStore(journal);
+    assert.deepEqual(await observations.list(), []);
+    await journal.close();
+    const lines = readFileSync(path.join(dir, 'server.journal'), 'utf8').trim().split('\n');
+    assert.equal(lines.length, 3, 'add, update, delete: one line each');
+  });
+
+  it('keeps entries sealed with another secret through compaction: with the right secret back, they come back', async () => {
+    let journal = openJournal(dir, 'server', { secret: 'one' });
+    await new FileSecurityStore(journal).add({
+      endpoint: 'a',
+      mode: 'psk',
+      identity: 'a',
+      key: Buffer.from('k1k2k3k4'),
+    });
+    await journal.close();
+    journal = openJournal(dir, 'server', { secret: 'two', onSkipped: () => undefined });
+    assert.equal((await new FileSecurityStore(journal).list()).length, 0);
+    await journal.compact();
+    await journal.close();
+    journal = openJournal(dir, 'server', { secret: 'one' });
+    assert.equal((await new FileSecurityStore(journal).getByPskIdentity('a'))?.endpoint, 'a');
+    await journal.close();
+  });
+
+  it('a write made while the file is being compacted is written after it', async () => {
+    const journal = openJournal(dir, 'server');
+    const registrations = new FileRegistrationStore(journal);
+    for (let i = 0; i < 50; i++) await registrations.add(registration(`dev-${i}`));
+    const compacting = journal.compact();
+    const written = registrations.add(registration('late'));
+    await compacting;
+    await written;
+    await journal.close();
+    const reopened = new FileRegistrationStore(openJournal(dir, 'server'));
+    assert.ok(await reopened.getByEndpoint('late'));
+  });
+
   it('escapes names into safe file names', () => {
     assert.equal(safeFileName('coap-5683'), 'coap-5683');
     assert.equal(safeFileName('../etc/x'), '..%2Fetc%2Fx');

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Notification } from '../../lib/server/observation-service';
 import { Bench, nextEvent, sleep, waitFor } from '../client/helpers';
+import { RedisRecordStore } from '../../lib/store/redis';
 import { clusterInstance, haveRedisServer, startRedis } from './redis-helpers';
 import { UdpBalancer } from './udp-balancer';
 
@@ -67,9 +68,23 @@ describe('two server instances on one Redis (redis-server)', function () {
     deviceB.set('/3/0/1', 'model-through-B');
     const read = await a.server.read('meter-b', '/3/0/1');
     assert.equal(read.value, 'model-through-B');
-    const written = await a.server.write('meter-b', '/1/0/1', 7200);
-    assert.equal(written.code, '2.04');
-    assert.equal(deviceB.get('/1/0/1'), 7200);
+    // What crosses Redis between the instances is sealed: a forwarded Write may carry a device's keys.
+    const spy = new (await import('ioredis')).default(redis!.url);
+    const seen: string[] = [];
+    spy.on('pmessage', (_pattern: string, _channel: string, text: string) => seen.push(text));
+    await spy.psubscribe(`${prefix}calls:*`);
+    try {
+      const written = await a.server.write('meter-b', '/3/0/15', 'Europe/Secret_Zone');
+      assert.equal(written.code, '2.04');
+      assert.equal(deviceB.get('/3/0/15'), 'Europe/Secret_Zone');
+      assert.ok(seen.length >= 2, 'a call and its answer went over Redis');
+      const clear = Buffer.from('Europe/Secret_Zone').toString('base64');
+      assert.ok(
+        !seen.some((text) => text.includes('Secret_Zone') || text.includes(clear) || text.includes('"/3/0/15"')),
+      );
+    } finally {
+      spy.disconnect();
+    }
   });
 
   it('an Observe from A on a device of B: its notifications are emitted by B, where the device talks', async () => {
@@ -190,14 +205,73 @@ describe('expiry shared by instances (Redis)', function () {
     await redis?.stop();
   });
 
+  it('mirrors end equal to Redis when two instances write the same registration at once', async () => {
+    const [one, two] = await Promise.all(
+      ['mirror-a', 'mirror-b'].map(async (id) => {
+        const instance = clusterInstance(redis!.url, 'race:', id);
+        await instance.link.connect();
+        await instance.registrationStore.load();
+        links.push(instance);
+        return instance;
+      }),
+    );
+    const base = {
+      id: 'race-1',
+      endpoint: 'race-device',
+      lifetime: 60,
+      lwm2mVersion: '1.1' as const,
+      binding: 'U',
+      queueMode: false,
+      address: '127.0.0.1',
+      port: 1,
+      peerKey: '127.0.0.1:1',
+      rootPath: '',
+      objects: {},
+      supportedContentFormats: [],
+      additionalAttributes: {},
+      registeredAt: 1,
+      lastUpdateAt: 1,
+    };
+    await one.registrationStore.add(base);
+    await waitFor(() => two.registrationStore.getByIdSync('race-1') !== undefined, 5000, 'mirror');
+    for (let round = 0; round < 100; round++) {
+      await Promise.all([
+        one.registrationStore.update({ ...base, lastUpdateAt: 1000 + round * 2 }),
+        two.registrationStore.update({ ...base, lastUpdateAt: 1001 + round * 2 }),
+      ]);
+    }
+    const inRedis = async () => {
+      const text = await one.link.client.hget('race:registrations', 'race-1');
+      return JSON.parse(text!) as { r: { lastUpdateAt: number }; o: string };
+    };
+    await sleep(300); // the last changes arrive
+    const truth = await inRedis();
+    for (const instance of [one, two]) {
+      assert.equal(instance.registrationStore.getByIdSync('race-1')!.lastUpdateAt, truth.r.lastUpdateAt);
+      assert.equal(instance.link.ownerOf('race-1'), truth.o);
+    }
+  });
+
+  it('a record removed while its save is on its way is gone from Redis too (a held request is not sent twice)', async () => {
+    const instance = links[0];
+    const records = new RedisRecordStore<{ id: string }>(instance.link, 'held-test', (record) => record.id);
+    const saving = records.save({ id: 'r1' });
+    const removing = records.remove('r1');
+    await Promise.all([saving, removing]);
+    assert.deepEqual(await instance.link.client.hkeys(instance.link.key('held-test')), []);
+    assert.equal(instance.link.key('held-test'), 'race:held-test');
+  });
+
   it('a registration is removed by exactly one of the instances that find it expired, and not after an Update', async () => {
+    const claimers: typeof links = [];
     for (const id of ['one', 'two', 'three']) {
       const instance = clusterInstance(redis!.url, 'expiry:', id);
       await instance.link.connect();
       await instance.registrationStore.load();
       links.push(instance);
+      claimers.push(instance);
     }
-    const [first] = links;
+    const [first] = claimers;
     const registration = {
       id: 'r1',
       endpoint: 'soil-probe-9',
@@ -216,14 +290,14 @@ describe('expiry shared by instances (Redis)', function () {
       lastUpdateAt: 1000,
     };
     await first.registrationStore.add(registration);
-    await waitFor(() => links.every((l) => l.registrationStore.getByIdSync('r1') !== undefined), 5000, 'mirrors');
+    await waitFor(() => claimers.every((l) => l.registrationStore.getByIdSync('r1') !== undefined), 5000, 'mirrors');
     // An Update since: the stale expiry is refused everywhere.
     await first.registrationStore.update({ ...registration, lastUpdateAt: 2000 });
-    assert.equal(await links[1].registrationStore.removeIfUnchanged('r1', 1000), undefined);
-    const claims = await Promise.all(links.map((l) => l.registrationStore.removeIfUnchanged('r1', 2000)));
+    assert.equal(await claimers[1].registrationStore.removeIfUnchanged('r1', 1000), undefined);
+    const claims = await Promise.all(claimers.map((l) => l.registrationStore.removeIfUnchanged('r1', 2000)));
     assert.equal(claims.filter((claim) => claim !== undefined).length, 1);
     await waitFor(
-      () => links.every((l) => l.registrationStore.getByIdSync('r1') === undefined),
+      () => claimers.every((l) => l.registrationStore.getByIdSync('r1') === undefined),
       5000,
       'gone everywhere',
     );
