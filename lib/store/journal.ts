@@ -8,6 +8,7 @@ import {
   openSync,
   readFileSync,
   renameSync,
+  rmSync,
   write,
   writeSync,
 } from 'node:fs';
@@ -126,6 +127,9 @@ export class Journal {
     const journal = new Journal(path, options, loaded, sealed);
     journal.lines = total;
     journal.fd = openAppend(path);
+    // A journal opened again on this file (a redeploy that changed the store settings) supersedes the one before:
+    // that one must not rename a snapshot over the file this one now appends to.
+    OPEN_JOURNALS.set(path, journal);
     // A torn last line has no newline: the next append must not be glued to it (and lost with it).
     if (text !== '' && !text.endsWith('\n')) writeSync(journal.fd, '\n');
     return journal;
@@ -205,6 +209,7 @@ export class Journal {
     if (this.closed) return;
     await this.flush();
     this.closed = true;
+    if (OPEN_JOURNALS.get(this.path) === this) OPEN_JOURNALS.delete(this.path);
     const fd = this.fd;
     this.fd = undefined;
     if (fd !== undefined) await closeAsync(fd);
@@ -311,6 +316,10 @@ export class Journal {
     } finally {
       closeSync(fd);
     }
+    if (OPEN_JOURNALS.get(this.path) !== this) {
+      rmSync(temporary, { force: true });
+      return;
+    }
     const old = this.fd;
     renameSync(temporary, this.path);
     syncDirectory(dirname(this.path));
@@ -327,6 +336,9 @@ export class Journal {
     if (old !== undefined) await closeAsync(old);
   }
 }
+
+/** The journal that owns each file in this process (the one opened last). */
+const OPEN_JOURNALS = new Map<string, Journal>();
 
 const writeChunk = promisify(write);
 

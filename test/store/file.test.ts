@@ -248,6 +248,20 @@ describe('file store (journal)', () => {
     assert.ok(await reopened.getByEndpoint('late'));
   });
 
+  it('a journal opened again on the same file supersedes the first: its compaction no longer replaces the file', async () => {
+    const first = openJournal(dir, 'server');
+    const before = new FileRegistrationStore(first);
+    await before.add(registration('sensor-1'));
+    const second = openJournal(dir, 'server'); // a redeploy that changed the store settings
+    const after = new FileRegistrationStore(second);
+    await first.compact();
+    await after.add(registration('sensor-2'));
+    await first.close();
+    await second.close();
+    const reopened = new FileRegistrationStore(openJournal(dir, 'server'));
+    assert.deepEqual((await reopened.list()).map((r) => r.endpoint).sort(), ['sensor-1', 'sensor-2']);
+  });
+
   it('escapes names into safe file names', () => {
     assert.equal(safeFileName('coap-5683'), 'coap-5683');
     assert.equal(safeFileName('../etc/x'), '..%2Fetc%2Fx');
