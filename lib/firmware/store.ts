@@ -8,7 +8,7 @@
  * either. Stores for files or Redis implement FirmwareJobStore; MemoryFirmwareJobStore is for tests and for
  * a single process.
  */
-import type { FirmwareJobState, FirmwareMethod } from './job';
+import type { FirmwareJobCommon, FirmwareJobState, FirmwareMethod } from './job';
 
 /** The image of a job, by reference. */
 export interface FirmwareImageRef {
@@ -20,24 +20,18 @@ export interface FirmwareImageRef {
 }
 
 /** The job options a record keeps: what a resumed job needs besides the image (all JSON). */
-export interface FirmwareJobRecordOptions {
-  expectedPackageName?: string;
-  expectedPackageVersion?: string;
-  expectedFirmwareVersion?: string;
-  baseUri?: string;
-  pullVia?: 'coap' | 'http' | 'https';
-  httpPort?: number;
-  timeouts?: {
-    requestMs?: number;
-    downloadMs?: number;
-    updateMs?: number;
-    deferredMs?: number;
-    deferredRetryMs?: number;
-    totalMs?: number;
-  };
-  pollIntervalMs?: number;
-  observe?: boolean;
-}
+export type FirmwareJobRecordOptions = Pick<
+  FirmwareJobCommon,
+  | 'expectedPackageName'
+  | 'expectedPackageVersion'
+  | 'expectedFirmwareVersion'
+  | 'baseUri'
+  | 'pullVia'
+  | 'httpPort'
+  | 'timeouts'
+  | 'pollIntervalMs'
+  | 'observe'
+>;
 
 export interface FirmwareJobRecord {
   /** The job's id (a resumed job keeps it). */
