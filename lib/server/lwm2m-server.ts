@@ -1359,26 +1359,35 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     return (request.timeoutMs ?? 300_000) + 5_000;
   }
 
+  /**
+   * Asks the owner instance to do `op` for the device; `here` does it from this instance instead when the owner
+   * has gone (the device's next uplink makes this instance its owner).
+   */
+  private async viaOwner<T>(
+    owner: string,
+    call: ClusterCall,
+    registration: Registration,
+    request: OutgoingRequest,
+    here: () => Promise<T>,
+  ): Promise<{ answer: unknown } | { done: T }> {
+    const cluster = this.options.cluster!;
+    if (!(await cluster.isAlive(owner).catch(() => false))) return { done: await here() };
+    try {
+      return { answer: await cluster.call(owner, call, this.forwardTimeoutMs(registration, request)) };
+    } catch (err) {
+      if ((err as Error).name === INSTANCE_GONE) return { done: await here() };
+      throw err;
+    }
+  }
+
   private async forwardSend(
     owner: string,
     registration: Registration,
     request: OutgoingRequest,
   ): Promise<IncomingResponse> {
-    const cluster = this.options.cluster!;
-    // An owner that has gone: the device is reached from here (its next uplink makes this instance its owner).
-    if (!(await cluster.isAlive(owner).catch(() => false))) return this.sendHere(registration, request);
-    let wire: unknown;
-    try {
-      wire = await cluster.call(
-        owner,
-        { op: 'send', registrationId: registration.id, request: requestToWire(request) },
-        this.forwardTimeoutMs(registration, request),
-      );
-    } catch (err) {
-      if ((err as Error).name === INSTANCE_GONE) return this.sendHere(registration, request);
-      throw err;
-    }
-    return responseFromWire(wire, peerOf(registration));
+    const call: ClusterCall = { op: 'send', registrationId: registration.id, request: requestToWire(request) };
+    const outcome = await this.viaOwner(owner, call, registration, request, () => this.sendHere(registration, request));
+    return 'done' in outcome ? outcome.done : responseFromWire(outcome.answer, peerOf(registration));
   }
 
   private async forwardObserve(
@@ -1389,19 +1398,12 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   ): Promise<{ response: IncomingResponse; observation?: ObservationHandle }> {
     const cluster = this.options.cluster!;
     const peer = peerOf(registration);
-    if (!(await cluster.isAlive(owner).catch(() => false)))
-      return this.requireEndpoint().observe(peer, request, listener);
-    let answer: { response: unknown; token?: string };
-    try {
-      answer = (await cluster.call(
-        owner,
-        { op: 'observe', registrationId: registration.id, request: requestToWire(request) },
-        this.forwardTimeoutMs(registration, request),
-      )) as { response: unknown; token?: string };
-    } catch (err) {
-      if ((err as Error).name !== INSTANCE_GONE) throw err;
-      return this.requireEndpoint().observe(peer, request, listener);
-    }
+    const call: ClusterCall = { op: 'observe', registrationId: registration.id, request: requestToWire(request) };
+    const outcome = await this.viaOwner(owner, call, registration, request, () =>
+      this.requireEndpoint().observe(peer, request, listener),
+    );
+    if ('done' in outcome) return outcome.done;
+    const answer = outcome.answer as { response: unknown; token?: string };
     const response = responseFromWire(answer.response, peer);
     if (answer.token === undefined) return { response };
     const token = Buffer.from(answer.token, 'hex');

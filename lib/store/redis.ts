@@ -694,7 +694,6 @@ export class RedisDtlsSessionStore extends MemoryDtlsSessionStore {
 /** Bootstrap configurations (sealed: they hold device keys), shared and mirrored. */
 export class RedisBootstrapConfigStore extends MemoryBootstrapConfigStore {
   static readonly collection = 'bootstrap-configs';
-  private readonly given = new Map<string, unknown>();
 
   constructor(
     private readonly link: RedisLink,
@@ -713,14 +712,12 @@ export class RedisBootstrapConfigStore extends MemoryBootstrapConfigStore {
   override async set(endpointOrPattern: string, config: unknown): Promise<BootstrapConfig> {
     const checked = await super.set(endpointOrPattern, config);
     await this.link.write(RedisBootstrapConfigStore.collection, [{ o: 'p', k: endpointOrPattern, v: config }]);
-    this.given.set(endpointOrPattern, config);
     return checked;
   }
 
   override async remove(endpointOrPattern: string): Promise<boolean> {
     const removed = await super.remove(endpointOrPattern);
     if (removed) await this.link.write(RedisBootstrapConfigStore.collection, [{ o: 'd', k: endpointOrPattern }]);
-    this.given.delete(endpointOrPattern);
     return removed;
   }
 

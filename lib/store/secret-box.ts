@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
 
 /**
  * Encrypts what a store must not keep in clear (PSK keys, private keys, DTLS master secrets and record
@@ -8,14 +8,11 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync }
  */
 export class SecretBox {
   private readonly key: Buffer;
-  /** A short, non-secret fingerprint of the key: a store written with another key is recognised as such. */
-  readonly keyId: string;
 
   constructor(secret: string | Buffer) {
     if (secret.length === 0) throw new Error('the store encryption secret is empty');
     // A fixed salt: the same secret must give the same key in every process that shares the store.
     this.key = scryptSync(secret, 'node-red-contrib-lwm2m-server store v1', 32, { N: 1 << 14, r: 8, p: 1 });
-    this.keyId = createHash('sha256').update(this.key).digest('base64url').slice(0, 8);
   }
 
   /** `iv | tag | ciphertext`, base64: what the store writes instead of the clear text. */

@@ -178,20 +178,16 @@ export function hostStoresKey({ settings }: HostStoreSettings): string {
 export function openServerStores(settings: StoreSettings, problem: StoreProblem): ServerStores {
   if (settings.kind === 'file') {
     const journal = fileJournal(settings, 'server', problem);
-    const dtlsSessions = new FileDtlsSessionStore(journal);
-    dtlsSessions.onError = (err) => problem(`DTLS session store: ${err.message}`);
     return {
       settings,
       registrationStore: new FileRegistrationStore(journal),
       observationStore: new FileObservationStore(journal),
       securityStore: new FileSecurityStore(journal),
-      dtlsSessions,
+      dtlsSessions: reported(new FileDtlsSessionStore(journal), problem),
       firmwareJobs: new FileRecordStore<FirmwareJobRecord>(journal, 'firmware-jobs', (record) => record.id),
       // A held Write may carry a device's keys (/0/x/5): sealed like the credentials.
       queuedRequests: new FileRecordStore<QueuedRequestRecord>(journal, 'queued-requests', (record) => record.id, true),
-      ready: Promise.resolve(),
-      close: () => journal.close(),
-      describe: `file ${journal.path}`,
+      ...fileLife(journal, Promise.resolve()),
     };
   }
   if (settings.kind === 'redis') {
@@ -212,8 +208,7 @@ export function openServerStores(settings: StoreSettings, problem: StoreProblem)
     const registrationStore = new RedisRegistrationStore(link);
     const observationStore = new RedisObservationStore(link);
     const securityStore = new RedisSecurityStore(link);
-    const dtlsSessions = new RedisDtlsSessionStore(link);
-    dtlsSessions.onError = (err) => problem(`DTLS session store: ${err.message}`);
+    const dtlsSessions = reported(new RedisDtlsSessionStore(link), problem);
     const load = () =>
       Promise.all([
         registrationStore.load(),
@@ -223,7 +218,6 @@ export function openServerStores(settings: StoreSettings, problem: StoreProblem)
         firmwareJobs.load(),
         queuedRequests.load(),
       ]);
-    link.on('resync', () => void load().catch((err: Error) => problem(`Redis: reading back failed: ${err.message}`)));
     return {
       settings,
       registrationStore,
@@ -232,10 +226,7 @@ export function openServerStores(settings: StoreSettings, problem: StoreProblem)
       dtlsSessions,
       firmwareJobs,
       queuedRequests,
-      link,
-      ready: connectAndLoad(link, load, problem),
-      close: () => link.close(),
-      describe: `redis ${redactedUrl(settings.redisUrl!)} (${settings.redisPrefix}, instance ${link.instanceId})`,
+      ...redisLife(link, load, problem, `(${settings.redisPrefix}, instance ${link.instanceId})`),
     };
   }
   return {
@@ -246,9 +237,7 @@ export function openServerStores(settings: StoreSettings, problem: StoreProblem)
     dtlsSessions: new MemoryDtlsSessionStore(),
     firmwareJobs: new MemoryFirmwareJobStore(),
     queuedRequests: new MemoryRecordStore<QueuedRequestRecord>((record) => record.id),
-    ready: Promise.resolve(),
-    close: async () => undefined,
-    describe: 'memory',
+    ...MEMORY_LIFE,
   };
 }
 
@@ -256,48 +245,60 @@ export function openBootstrapStores(settings: StoreSettings, problem: StoreProbl
   if (settings.kind === 'file') {
     const journal = fileJournal(settings, 'bootstrap', problem);
     const configStore = new FileBootstrapConfigStore(journal);
-    const dtlsSessions = new FileDtlsSessionStore(journal);
-    dtlsSessions.onError = (err) => problem(`DTLS session store: ${err.message}`);
     return {
       settings,
       configStore,
       securityStore: new FileSecurityStore(journal),
-      dtlsSessions,
-      ready: configStore.restore().then((problems) => problems.forEach(problem)),
-      close: () => journal.close(),
-      describe: `file ${journal.path}`,
+      dtlsSessions: reported(new FileDtlsSessionStore(journal), problem),
+      ...fileLife(
+        journal,
+        configStore.restore().then((problems) => problems.forEach(problem)),
+      ),
     };
   }
   if (settings.kind === 'redis') {
     const link = redisLink({ ...settings, redisPrefix: `${settings.redisPrefix ?? 'lwm2m:'}bs:` }, problem);
     const configStore = new RedisBootstrapConfigStore(link);
     const securityStore = new RedisSecurityStore(link);
-    const dtlsSessions = new RedisDtlsSessionStore(link);
+    const dtlsSessions = reported(new RedisDtlsSessionStore(link), problem);
     const load = async () => {
       (await configStore.load()).forEach(problem);
       await Promise.all([securityStore.load(), dtlsSessions.load()]);
     };
-    link.on('resync', () => void load().catch((err: Error) => problem(`Redis: reading back failed: ${err.message}`)));
-    return {
-      settings,
-      configStore,
-      securityStore,
-      dtlsSessions,
-      link,
-      ready: connectAndLoad(link, load, problem),
-      close: () => link.close(),
-      describe: `redis ${redactedUrl(settings.redisUrl!)}`,
-    };
+    return { settings, configStore, securityStore, dtlsSessions, ...redisLife(link, load, problem, '') };
   }
   return {
     settings,
     configStore: new MemoryBootstrapConfigStore(),
     securityStore: new MemorySecurityStore(),
     dtlsSessions: new MemoryDtlsSessionStore(),
-    ready: Promise.resolve(),
-    close: async () => undefined,
-    describe: 'memory',
+    ...MEMORY_LIFE,
   };
+}
+
+type StoresLife = Omit<PersistentStores, 'settings'>;
+
+const MEMORY_LIFE: StoresLife = { ready: Promise.resolve(), close: async () => undefined, describe: 'memory' };
+
+function fileLife(journal: Journal, ready: Promise<void>): StoresLife {
+  return { ready, close: () => journal.close(), describe: `file ${journal.path}` };
+}
+
+/** Read at start (retried until it works) and again after every outage; closed with the link. */
+function redisLife(link: RedisLink, load: () => Promise<unknown>, problem: StoreProblem, detail: string): StoresLife {
+  link.on('resync', () => void load().catch((err: Error) => problem(`Redis: reading back failed: ${err.message}`)));
+  return {
+    link,
+    ready: connectAndLoad(link, load, problem),
+    close: () => link.close(),
+    describe: `redis ${redactedUrl(link.options.url)}${detail ? ` ${detail}` : ''}`,
+  };
+}
+
+/** A DTLS session store whose background write failures are reported, not lost. */
+function reported<T extends { onError?: (err: Error) => void }>(store: T, problem: StoreProblem): T {
+  store.onError = (err) => problem(`DTLS session store: ${err.message}`);
+  return store;
 }
 
 /**

@@ -5,9 +5,9 @@
  * deferred cancels on the device. The simulator defers its first Update with `deferOnceMs`.
  */
 import { strict as assert } from 'node:assert';
-import { FirmwareJob, FirmwareJobError, type FirmwareJobOptions } from '../../lib/firmware';
+import type { FirmwareJobOptions } from '../../lib/firmware';
 import { Bench } from '../client/helpers';
-import { FAST_TIMEOUTS, firmwareDevice, firmwarePackage, recorder } from './helpers';
+import { failure, FAST_TIMEOUTS, fastJob, firmwareDevice, firmwarePackage, recorder } from './helpers';
 
 describe('firmware: a deferred update (Update Result 11)', function () {
   let bench: Bench;
@@ -21,22 +21,8 @@ describe('firmware: a deferred update (Update Result 11)', function () {
     await bench.close();
   });
 
-  function job(options: Partial<FirmwareJobOptions> & { endpoint: string }): FirmwareJob {
-    return new FirmwareJob(bench.server, {
-      timeouts: FAST_TIMEOUTS,
-      pollIntervalMs: 100,
-      ...options,
-    } as FirmwareJobOptions);
-  }
-
-  async function failure(promise: Promise<unknown>): Promise<FirmwareJobError> {
-    const err = await promise.then(
-      () => assert.fail('the job succeeded'),
-      (e: unknown) => e,
-    );
-    assert.ok(err instanceof FirmwareJobError, String(err));
-    return err;
-  }
+  const job = (options: Partial<FirmwareJobOptions> & { endpoint: string }) =>
+    fastJob(bench.server, options, { pollIntervalMs: 100 });
 
   for (const method of ['push', 'pull'] as const) {
     it(`waits for the device that deferred to apply the update later (${method})`, async function () {

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Lwm2mClient } from '../../lib/client';
 import type { FirmwareOptions } from '../../lib/client/objects/firmware';
-import type { FirmwareProgress } from '../../lib/firmware';
+import { strict as assert } from 'node:assert';
+import { FirmwareJob, FirmwareJobError, type FirmwareJobOptions, type FirmwareProgress } from '../../lib/firmware';
+import type { Lwm2mServer } from '../../lib/server/lwm2m-server';
 import type { Bench } from '../client/helpers';
 
 /** A package the simulator installs as `version` (it reads `version=X` at its start). */
@@ -17,6 +19,30 @@ export function firmwarePackage(version: string, size = 6000): Buffer {
 
 /** Short timeouts for loopback devices that answer at once. */
 export const FAST_TIMEOUTS = { requestMs: 1000, downloadMs: 5000, updateMs: 5000 };
+
+/** A job with loopback timing (`defaults` for a test file, `options` for one test), not started. */
+export function fastJob(
+  server: Lwm2mServer,
+  options: Partial<FirmwareJobOptions> & { endpoint: string },
+  defaults: Partial<FirmwareJobOptions> = {},
+): FirmwareJob {
+  return new FirmwareJob(server, {
+    timeouts: FAST_TIMEOUTS,
+    pollIntervalMs: 200,
+    ...defaults,
+    ...options,
+  } as FirmwareJobOptions);
+}
+
+/** The FirmwareJobError a job's run() rejects with (fails the test when it succeeds). */
+export async function failure(promise: Promise<unknown>): Promise<FirmwareJobError> {
+  const err = await promise.then(
+    () => assert.fail('the job succeeded'),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof FirmwareJobError, `a FirmwareJobError, not ${String(err)}`);
+  return err;
+}
 
 /** A registered simulated device with the Firmware Update object, quick to update and to reboot. */
 export function firmwareDevice(

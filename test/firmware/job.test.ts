@@ -4,9 +4,9 @@
  * (update timeout), a 1 MiB push, a reset first when the device is not Idle, and a cancel.
  */
 import { strict as assert } from 'node:assert';
-import { FirmwareJob, FirmwareJobError, packageServerFor, type FirmwareJobOptions } from '../../lib/firmware';
+import { FirmwareJob, packageServerFor, type FirmwareJobOptions } from '../../lib/firmware';
 import { Bench, sleep, waitFor } from '../client/helpers';
-import { FAST_TIMEOUTS, firmwareDevice, firmwarePackage, recorder } from './helpers';
+import { failure, fastJob, firmwareDevice, firmwarePackage, recorder } from './helpers';
 
 const OPAQUE = 42;
 
@@ -22,23 +22,7 @@ describe('firmware: FirmwareJob', function () {
     await bench.close();
   });
 
-  function job(options: Partial<FirmwareJobOptions> & { endpoint: string }): FirmwareJob {
-    return new FirmwareJob(bench.server, {
-      timeouts: FAST_TIMEOUTS,
-      pollIntervalMs: 200,
-      ...options,
-    } as FirmwareJobOptions);
-  }
-
-  async function failure(promise: Promise<unknown>): Promise<FirmwareJobError> {
-    try {
-      await promise;
-    } catch (err) {
-      assert.ok(err instanceof FirmwareJobError, `a FirmwareJobError, not ${String(err)}`);
-      return err;
-    }
-    throw new Error('the job succeeded');
-  }
+  const job = (options: Partial<FirmwareJobOptions> & { endpoint: string }) => fastJob(bench.server, options);
 
   it('pushes an image (auto picks push), updates, and the device runs the new version', async function () {
     const device = await firmwareDevice(bench, 'fw-push');

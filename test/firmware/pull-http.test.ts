@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FirmwareJob, FirmwareJobError, packageServerFor, type FirmwareJobOptions } from '../../lib/firmware';
 import { Bench } from '../client/helpers';
-import { FAST_TIMEOUTS, firmwareDevice, firmwarePackage, recorder } from './helpers';
+import { fastJob, firmwareDevice, firmwarePackage, recorder } from './helpers';
 
 interface Reply {
   status: number;
@@ -57,15 +57,8 @@ describe('firmware: pull over HTTP', function () {
     assert.equal(packages.httpRunning, false, 'no HTTP server left open');
   });
 
-  function job(options: Partial<FirmwareJobOptions> & { endpoint: string }): FirmwareJob {
-    return new FirmwareJob(bench.server, {
-      timeouts: FAST_TIMEOUTS,
-      pollIntervalMs: 200,
-      method: 'pull',
-      pullVia: 'http',
-      ...options,
-    } as FirmwareJobOptions);
-  }
+  const job = (options: Partial<FirmwareJobOptions> & { endpoint: string }) =>
+    fastJob(bench.server, options, { method: 'pull', pullVia: 'http' });
 
   it('the device pulls http://<address>:<port>/fw/<id>, updates, and the HTTP server closes after', async function () {
     const device = await firmwareDevice(bench, 'fw-http');

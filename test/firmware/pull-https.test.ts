@@ -11,6 +11,7 @@ import { Bench } from '../client/helpers';
 import {
   createHttpsPki,
   FAST_TIMEOUTS,
+  fastJob,
   firmwareDevice,
   firmwarePackage,
   hasBinary,
@@ -44,15 +45,8 @@ describe('firmware: pull over HTTPS', function () {
     assert.equal(packages.httpsRunning, false, 'no HTTPS server left open');
   });
 
-  function job(options: Partial<FirmwareJobOptions> & { endpoint: string }): FirmwareJob {
-    return new FirmwareJob(bench.server, {
-      timeouts: FAST_TIMEOUTS,
-      pollIntervalMs: 200,
-      method: 'pull',
-      pullVia: 'https',
-      ...options,
-    } as FirmwareJobOptions);
-  }
+  const job = (options: Partial<FirmwareJobOptions> & { endpoint: string }) =>
+    fastJob(bench.server, options, { method: 'pull', pullVia: 'https' });
 
   it('curl fetches the image with the CA (GET and HEAD), refuses the server without it, 404s unknown paths', async function () {
     if (!hasBinary('curl')) this.skip();

@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   FirmwareCampaign,
-  FirmwareJob,
   MemoryFirmwareJobStore,
   resumeJobs,
   type FirmwareJobOptions,
@@ -20,7 +19,7 @@ import {
   type FirmwareProgress,
 } from '../../lib/firmware';
 import { Bench, waitFor } from '../client/helpers';
-import { FAST_TIMEOUTS, firmwareDevice, firmwarePackage, recorder } from './helpers';
+import { FAST_TIMEOUTS, fastJob, firmwareDevice, firmwarePackage, recorder } from './helpers';
 
 const OPAQUE = 42;
 
@@ -68,20 +67,15 @@ describe('firmware: job records and resuming after a restart', function () {
     await bench.close();
   });
 
+  const job = (options: Partial<FirmwareJobOptions> & { endpoint: string }) =>
+    fastJob(bench.server, options, { pollIntervalMs: 100 });
+
   /** An image in a file, as the node reads it: the source a resumed job loads it from again. */
   function imageFile(name: string, version: string, size = 6000): { image: Buffer; file: string } {
     const image = firmwarePackage(version, size);
     const file = join(dir, name);
     writeFileSync(file, image);
     return { image, file };
-  }
-
-  function job(options: Partial<FirmwareJobOptions> & { endpoint: string }): FirmwareJob {
-    return new FirmwareJob(bench.server, {
-      timeouts: FAST_TIMEOUTS,
-      pollIntervalMs: 100,
-      ...options,
-    } as FirmwareJobOptions);
   }
 
   /**

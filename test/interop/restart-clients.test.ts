@@ -12,25 +12,12 @@ import { strict as assert } from 'node:assert';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Lwm2mServer } from '../../lib/server/lwm2m-server';
 import type { Notification } from '../../lib/server/observation-service';
-import { FileObservationStore, FileRegistrationStore, FileSecurityStore, openJournal } from '../../lib/store/file';
-import type { Journal } from '../../lib/store/journal';
 import { nextEvent } from '../client/helpers';
+import { FileServers } from '../store/file-servers';
 import { ClientProcess } from './client-process';
 
-function fileServer(dir: string, port: number): { server: Lwm2mServer; journal: Journal } {
-  const journal = openJournal(dir, 'server');
-  const server = new Lwm2mServer({
-    address: '127.0.0.1',
-    port,
-    lifetimeGraceSeconds: 5,
-    registrationStore: new FileRegistrationStore(journal),
-    observationStore: new FileObservationStore(journal),
-    securityStore: new FileSecurityStore(journal),
-  });
-  return { server, journal };
-}
+const OPTIONS = { lifetimeGraceSeconds: 5 };
 
 const clients: Array<{
   name: string;
@@ -71,7 +58,7 @@ for (const client of clients) {
     this.timeout(90_000);
     let dir: string;
     let device: ClientProcess | undefined;
-    const running: Array<{ server: Lwm2mServer; journal: Journal }> = [];
+    const servers = new FileServers();
 
     before(function () {
       if (client.binary === undefined || !existsSync(client.binary)) this.skip();
@@ -79,16 +66,12 @@ for (const client of clients) {
     });
     after(async () => {
       await device?.stop();
-      for (const { server, journal } of running) {
-        await server.stop();
-        await journal.close();
-      }
+      await servers.stopAll();
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
     it('its next Update is answered 2.04 by the restarted server, and its observation still notifies', async () => {
-      const first = fileServer(dir, 0);
-      running.push(first);
+      const first = servers.open(dir, { ...OPTIONS, port: 0 });
       const port = (await first.server.start()).port;
       const endpoint = `restart-${client.name.split(' ')[0].toLowerCase()}`;
       const registered = nextEvent(first.server, 'registered', 20_000);
@@ -96,11 +79,8 @@ for (const client of clients) {
       await registered;
       await first.server.observe(endpoint, client.observed, { owner: 'interop', attributes: { pmax: 2 } });
 
-      await first.server.stop();
-      await first.journal.close();
-      running.shift();
-      const second = fileServer(dir, port);
-      running.push(second);
+      await servers.stop(first);
+      const second = servers.open(dir, { ...OPTIONS, port });
       let registeredAgain = false;
       second.server.on('registered', () => (registeredAgain = true));
       const notified = nextEvent<Notification>(second.server, 'notification', 30_000);

@@ -3,36 +3,21 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Lwm2mClient } from '../../lib/client';
-import { Lwm2mServer } from '../../lib/server/lwm2m-server';
+import type { Lwm2mServer } from '../../lib/server/lwm2m-server';
 import type { Notification } from '../../lib/server/observation-service';
-import {
-  FileDtlsSessionStore,
-  FileObservationStore,
-  FileRegistrationStore,
-  FileSecurityStore,
-  openJournal,
-} from '../../lib/store/file';
+import { FileDtlsSessionStore } from '../../lib/store/file';
 import type { Journal } from '../../lib/store/journal';
 import { FAST_COAP, nextEvent } from '../client/helpers';
+import { FileServers } from './file-servers';
 
 const KEY = Buffer.from('greenhouse-key-0042');
 
-/** A server with DTLS on the file store of `dir`, as a restarted Node-RED would make it. */
-function secureServer(dir: string, securePort: number): { server: Lwm2mServer; journal: Journal } {
-  const journal = openJournal(dir, 'server', { secret: 'store secret' });
-  const server = new Lwm2mServer({
-    address: '127.0.0.1',
-    port: 0,
-    plain: false,
-    dtls: { port: securePort, sessionStore: new FileDtlsSessionStore(journal), keepSessionsOnClose: true },
-    lifetimeGraceSeconds: 0,
-    coap: { ...FAST_COAP },
-    registrationStore: new FileRegistrationStore(journal),
-    observationStore: new FileObservationStore(journal),
-    securityStore: new FileSecurityStore(journal),
-  });
-  return { server, journal };
-}
+const OPTIONS = { port: 0, plain: false, lifetimeGraceSeconds: 0, coap: { ...FAST_COAP } };
+
+/** The DTLS listener with its sessions in the journal, kept on close (what a graceful stop of Node-RED does). */
+const dtlsOn = (securePort: number) => (journal: Journal) => ({
+  dtls: { port: securePort, sessionStore: new FileDtlsSessionStore(journal), keepSessionsOnClose: true },
+});
 
 function handshakes(server: Lwm2mServer): number {
   const dual = (server as unknown as { dual?: { secure?: { stats: { handshakesStarted: number } } } }).dual;
@@ -43,23 +28,19 @@ describe('a DTLS server restarted on its file store', function () {
   this.timeout(30_000);
   let dir: string;
   let device: Lwm2mClient | undefined;
-  const running: Array<{ server: Lwm2mServer; journal: Journal }> = [];
+  const servers = new FileServers();
 
   before(() => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'lwm2m-dtls-restart-'));
   });
   after(async () => {
     await device?.stop({ deregister: false, timeoutMs: 300 }).catch(() => undefined);
-    for (const { server, journal } of running) {
-      await server.stop();
-      await journal.close();
-    }
+    await servers.stopAll();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('goes on with the same DTLS session: no handshake, reads and notifications; no key material in clear', async () => {
-    const first = secureServer(dir, 0);
-    running.push(first);
+    const first = servers.open(dir, OPTIONS, dtlsOn(0), 'store secret');
     await first.server.start();
     await first.server.securityStore.add({
       endpoint: 'greenhouse-42',
@@ -80,16 +61,13 @@ describe('a DTLS server restarted on its file store', function () {
     await first.server.observe('greenhouse-42', '/3303/0/5700', { owner: 'flow' });
 
     // A graceful stop (what Node-RED does on SIGTERM): the session is handed to the file.
-    await first.server.stop();
-    await first.journal.close();
-    running.shift();
+    await servers.stop(first);
     const text = readFileSync(path.join(dir, 'server.journal'), 'utf8');
     assert.ok(
       !text.includes(KEY.toString('hex')) && !text.includes(KEY.toString('base64')) && !text.includes('greenhouse-key'),
     );
 
-    const second = secureServer(dir, securePort);
-    running.push(second);
+    const second = servers.open(dir, OPTIONS, dtlsOn(securePort), 'store secret');
     await second.server.start();
     const read = await second.server.read('greenhouse-42', '/3/0/0');
     assert.equal(read.code, '2.05');

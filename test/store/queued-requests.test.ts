@@ -4,55 +4,38 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Lwm2mRequestError } from '../../lib/server/errors';
-import { Lwm2mServer } from '../../lib/server/lwm2m-server';
 import type { QueuedRequestSettled } from '../../lib/server/lwm2m-server';
 import type { QueuedRequestRecord } from '../../lib/server/queue-mode';
-import { FileObservationStore, FileRecordStore, FileRegistrationStore, openJournal } from '../../lib/store/file';
+import { FileRecordStore } from '../../lib/store/file';
 import type { Journal } from '../../lib/store/journal';
 import { waitFor } from '../client/helpers';
 import { CoapDevice } from '../peers/coap-device';
+import { FileServers } from './file-servers';
 
-function serverOn(dir: string, port: number): { server: Lwm2mServer; journal: Journal } {
-  const journal = openJournal(dir, 'server');
-  const server = new Lwm2mServer({
-    address: '127.0.0.1',
-    port,
-    queueAwakeWindowMs: 200,
-    queuedRequestTtlMs: 60_000,
-    coap: { ackTimeoutMs: 150, maxRetransmit: 1 },
-    registrationStore: new FileRegistrationStore(journal),
-    observationStore: new FileObservationStore(journal),
-    queuedRequestStore: new FileRecordStore<QueuedRequestRecord>(
-      journal,
-      'queued-requests',
-      (record) => record.id,
-      true,
-    ),
-  });
-  return { server, journal };
-}
+const OPTIONS = { queueAwakeWindowMs: 200, queuedRequestTtlMs: 60_000, coap: { ackTimeoutMs: 150, maxRetransmit: 1 } };
+
+/** Held requests in the journal too, sealed (a held Write may carry a device's keys). */
+const heldInJournal = (journal: Journal) => ({
+  queuedRequestStore: new FileRecordStore<QueuedRequestRecord>(journal, 'queued-requests', (record) => record.id, true),
+});
 
 describe('requests held for a sleeping device, across a restart (file store)', function () {
   this.timeout(20_000);
   let dir: string;
   let device: CoapDevice | undefined;
-  const running: Array<{ server: Lwm2mServer; journal: Journal }> = [];
+  const servers = new FileServers();
 
   before(() => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'lwm2m-queued-'));
   });
   after(async () => {
     await device?.stop();
-    for (const { server, journal } of running) {
-      await server.stop();
-      await journal.close();
-    }
+    await servers.stopAll();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('still go out when the device wakes after the restart; the outcome is an event; nothing is sent twice', async () => {
-    const first = serverOn(dir, 0);
-    running.push(first);
+    const first = servers.open(dir, { ...OPTIONS, port: 0 }, heldInJournal);
     const port = (await first.server.start()).port;
     device = new CoapDevice('valve-sleepy', port);
     await device.start();
@@ -74,11 +57,9 @@ describe('requests held for a sleeping device, across a restart (file store)', f
       assert.match(err.message, /stays queued/);
       return true;
     });
-    await first.journal.close();
-    running.shift();
+    await servers.stop(first);
 
-    const second = serverOn(dir, port);
-    running.push(second);
+    const second = servers.open(dir, { ...OPTIONS, port }, heldInJournal);
     const settled: QueuedRequestSettled[] = [];
     second.server.on('queuedRequestSettled', (item: QueuedRequestSettled) => settled.push(item));
     await second.server.start();
@@ -95,11 +76,8 @@ describe('requests held for a sleeping device, across a restart (file store)', f
     assert.equal(puts[0].url, '/3/0/14');
 
     // Settled: gone from the store, so a third start sends nothing again.
-    await second.server.stop();
-    await second.journal.close();
-    running.shift();
-    const third = serverOn(dir, port);
-    running.push(third);
+    await servers.stop(second);
+    const third = servers.open(dir, { ...OPTIONS, port }, heldInJournal);
     await third.server.start();
     assert.equal(third.server.queuedRequests('valve-sleepy'), 0);
   });

@@ -2,47 +2,28 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Lwm2mServer } from '../../lib/server/lwm2m-server';
 import type { Notification } from '../../lib/server/observation-service';
-import { FileObservationStore, FileRegistrationStore, FileSecurityStore, openJournal } from '../../lib/store/file';
-import type { Journal } from '../../lib/store/journal';
 import { Bench, FAST_COAP, nextEvent } from '../client/helpers';
+import { FileServers } from './file-servers';
 
-/** A server on the file store of `dir`, as a restarted process would make it. */
-function fileServer(dir: string, port: number): { server: Lwm2mServer; journal: Journal } {
-  const journal = openJournal(dir, 'server');
-  const server = new Lwm2mServer({
-    address: '127.0.0.1',
-    port,
-    lifetimeGraceSeconds: 0,
-    coap: { ...FAST_COAP },
-    registrationStore: new FileRegistrationStore(journal),
-    observationStore: new FileObservationStore(journal),
-    securityStore: new FileSecurityStore(journal),
-  });
-  return { server, journal };
-}
+const OPTIONS = { lifetimeGraceSeconds: 0, coap: { ...FAST_COAP } };
 
 describe('a server restarted on its file store', () => {
   let dir: string;
   const bench = new Bench();
-  const opened: Array<{ server: Lwm2mServer; journal: Journal }> = [];
+  const servers = new FileServers();
 
   before(() => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'lwm2m-restart-'));
   });
   after(async () => {
     await bench.close();
-    for (const { server, journal } of opened) {
-      await server.stop();
-      await journal.close();
-    }
+    await servers.stopAll();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('still knows its devices and their observations: notifications flow and reads work with no re-registration', async () => {
-    const first = fileServer(dir, 0);
-    opened.push(first);
+    const first = servers.open(dir, { ...OPTIONS, port: 0 });
     const port = (await first.server.start()).port;
     bench.port = port;
     const device = await bench.registered({ endpointName: 'irrigation-7', lifetime: 3600 });
@@ -52,12 +33,9 @@ describe('a server restarted on its file store', () => {
     assert.equal(seen.value, 55);
 
     // The process goes away: the socket closes, and nothing but the file remains.
-    await first.server.stop();
-    await first.journal.close();
-    opened.shift();
+    await servers.stop(first);
 
-    const second = fileServer(dir, port);
-    opened.push(second);
+    const second = servers.open(dir, { ...OPTIONS, port });
     await second.server.start();
     const registration = await second.server.getRegistration('irrigation-7');
     assert.ok(registration, 'registration read back from the file');
