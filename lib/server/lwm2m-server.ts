@@ -26,7 +26,7 @@ import type { SessionTransport } from '../transport/dual';
 import type { DatagramTransport, Peer, PeerAddress } from '../transport/types';
 import type { NotificationAttributes } from './attributes';
 import { AttributeError, attributesToQuery } from './attributes';
-import { memoCandidateFormats } from './content-negotiation';
+import { carriesEmptyInstance, emptyInstanceFormats, memoCandidateFormats } from './content-negotiation';
 import { Lwm2mRequestError, describeCode, transportFailureText } from './errors';
 import { ObservationService, keyOf, plainByPath } from './observation-service';
 import type { Notification } from './observation-service';
@@ -683,6 +683,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
         ? instanceNode
         : { kind: 'object', id: path.objectId!, instances: new Map([[instanceId, instanceNode]]) };
     const encodePath = instanceId === undefined ? instancePath : path;
+    const empty = instanceNode.kind === 'instance' && instanceNode.resources.size === 0;
+    const candidates = empty ? this.emptyInstanceCandidates(registration, path, instanceId, options.format) : undefined;
     const started = Date.now();
     const { response, format } = await this.withFormats(
       registration,
@@ -698,6 +700,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
           timeoutMs: options.timeoutMs,
         }),
       }),
+      candidates,
     );
     expectSuccess(response, 'Create', registration.endpoint, path, ['2.01']);
     const location = response.options
@@ -710,6 +713,38 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
           ? path.append(instanceId).toString()
           : undefined;
     return { ...result(registration, path, response, started, format), instancePath: created };
+  }
+
+  /** The formats for a Create of an instance with no resources: ones that can carry it (content-negotiation.ts). */
+  private emptyInstanceCandidates(
+    registration: Registration,
+    objectPath: LwM2mPath,
+    instanceId: number | undefined,
+    forced: number | undefined,
+  ): number[] | undefined {
+    const withId = instanceId !== undefined;
+    const instance = objectPath.append(instanceId ?? 0);
+    const refuse = (why: string) =>
+      badRequest(
+        `cannot create the empty instance ${withId ? instance : `of ${objectPath}`}: ${why}; ` +
+          'give it at least one resource, or use a format that carries it',
+        registration,
+        objectPath,
+      );
+    if (forced !== undefined) {
+      if (!carriesEmptyInstance(forced, withId))
+        throw refuse(`content format ${forced} cannot carry it with its id (SenML and OMA JSON cannot)`);
+      return undefined;
+    }
+    const formats = emptyInstanceFormats(
+      memoCandidateFormats(registration, objectPath, undefined, isSupportedFormat),
+      withId,
+    );
+    if (formats.length === 0) {
+      const announced = registration.supportedContentFormats.join(' ') || 'nothing';
+      throw refuse(`the device announced only formats that cannot carry it (ct=${announced}; SenML cannot)`);
+    }
+    return formats;
   }
 
   async delete(endpointName: string, pathText: string, options: RequestOptions = {}): Promise<OperationResult> {
