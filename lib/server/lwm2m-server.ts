@@ -27,6 +27,7 @@ import type { DatagramTransport, Peer, PeerAddress } from '../transport/types';
 import type { NotificationAttributes } from './attributes';
 import { AttributeError, attributesToQuery } from './attributes';
 import { carriesEmptyInstance, emptyInstanceFormats, memoCandidateFormats } from './content-negotiation';
+import { compositeFailure } from './composite-errors';
 import { Lwm2mRequestError, describeCode, transportFailureText } from './errors';
 import { ObservationService, keyOf, plainByPath } from './observation-service';
 import type { Notification } from './observation-service';
@@ -989,7 +990,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     pathTexts: string[],
     options: RequestOptions = {},
   ): Promise<CompositeReadResult> {
-    const { registration, paths } = await this.compositeTarget(endpointName, pathTexts, 'Read-Composite');
+    const { registration, paths, named } = await this.compositeTarget(endpointName, pathTexts, 'Read-Composite');
     const started = Date.now();
     const { response, format } = await this.withCompositeFormats(
       registration,
@@ -1002,16 +1003,19 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
           ...compositeRequestBody(registration, paths, format),
           accept: format,
           timeoutMs: options.timeoutMs,
+        }).catch((err: unknown) => {
+          throw compositeFailure(err, 'Read-Composite', registration.endpoint, named);
         }),
       }),
     );
     const target = new LwM2mPath();
-    expectSuccess(response, 'Read-Composite', registration.endpoint, target, ['2.05']);
+    expectSuccess(response, 'Read-Composite', registration.endpoint, named, ['2.05']);
     const nodes = this.decodeComposite(
       response.payload,
       response.contentFormat ?? format,
       paths,
       registration.endpoint,
+      'Read-Composite',
     );
     return {
       ...result(registration, target, response, started, response.contentFormat ?? format),
@@ -1034,7 +1038,11 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
         endpointName,
       );
     }
-    const { registration, paths } = await this.compositeTarget(endpointName, Object.keys(values), 'Write-Composite');
+    const { registration, paths, named } = await this.compositeTarget(
+      endpointName,
+      Object.keys(values),
+      'Write-Composite',
+    );
     const keys = Object.keys(values);
     const nodes = new Map<string, LwM2mNode>();
     // LwM2M 1.2: a path whose value is null deletes that resource instance (SenML-ETCH, RFC 8790 §3.2).
@@ -1063,7 +1071,12 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
         try {
           payload = encodePatch(nodes, deletions, patchFormat(registration, format), this.model);
         } catch (err) {
-          throw badRequest(`cannot encode the values: ${(err as Error).message}`, registration, target);
+          throw new Lwm2mRequestError(
+            `Write-Composite ${named} on ${registration.endpoint}: cannot encode the values: ${(err as Error).message}`,
+            'bad-request',
+            registration.endpoint,
+            named,
+          );
         }
         return {
           response: await this.send(registration, {
@@ -1072,11 +1085,13 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
             contentFormat: patchFormat(registration, format),
             payload,
             timeoutMs: options.timeoutMs,
+          }).catch((err: unknown) => {
+            throw compositeFailure(err, 'Write-Composite', registration.endpoint, named);
           }),
         };
       },
     );
-    expectSuccess(response, 'Write-Composite', registration.endpoint, target, ['2.04']);
+    expectSuccess(response, 'Write-Composite', registration.endpoint, named, ['2.04']);
     return { ...result(registration, target, response, started, format), path: keyOf(paths) };
   }
 
@@ -1086,7 +1101,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     pathTexts: string[],
     options: ObserveOptions = {},
   ): Promise<CompositeObserveResult> {
-    const { registration, paths } = await this.compositeTarget(endpointName, pathTexts, 'Observe-Composite');
+    const { registration, paths, named } = await this.compositeTarget(endpointName, pathTexts, 'Observe-Composite');
     const owner = options.owner ?? 'api';
     const existing = await this.observationService.join(registration, paths, owner);
     if (existing) {
@@ -1095,27 +1110,32 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     }
     const started = Date.now();
     const { outcome, format } = await this.withCompositeFormats(registration, paths, options.format, async (format) => {
-      const attempt = await this.observationService.start(registration, paths, owner, {
-        method: 'FETCH',
-        pathSegments: [],
-        ...compositeRequestBody(registration, paths, format),
-        accept: format,
-        timeoutMs: options.timeoutMs,
-      });
+      const attempt = await this.observationService
+        .start(registration, paths, owner, {
+          method: 'FETCH',
+          pathSegments: [],
+          ...compositeRequestBody(registration, paths, format),
+          accept: format,
+          timeoutMs: options.timeoutMs,
+        })
+        .catch((err: unknown) => {
+          throw compositeFailure(err, 'Observe-Composite', registration.endpoint, named);
+        });
       return { response: attempt.response, outcome: attempt };
     });
     const response = outcome.response;
     const target = new LwM2mPath();
-    expectSuccess(response, 'Observe-Composite', registration.endpoint, target, ['2.05']);
+    expectSuccess(response, 'Observe-Composite', registration.endpoint, named, ['2.05']);
     const nodes = this.decodeComposite(
       response.payload,
       response.contentFormat ?? format,
       paths,
       registration.endpoint,
+      'Observe-Composite',
     );
     if (!outcome.observation) {
       throw new Lwm2mRequestError(
-        `Observe-Composite on ${registration.endpoint}: the device answered without Observe, so it will not notify`,
+        `Observe-Composite ${named} on ${registration.endpoint}: the device answered without Observe, so it will not notify`,
         '2.05',
         registration.endpoint,
         keyOf(paths),
@@ -1135,20 +1155,24 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     endpointName: string,
     pathTexts: string[],
     operation: string,
-  ): Promise<{ registration: Registration; paths: LwM2mPath[] }> {
+  ): Promise<{ registration: Registration; paths: LwM2mPath[]; named: string }> {
     if (!Array.isArray(pathTexts) || pathTexts.length === 0) {
       throw new Lwm2mRequestError(`${operation} needs a list of paths`, 'bad-request', endpointName);
     }
-    const { registration } = await this.target(endpointName, '/');
     const paths = pathTexts.map((text) => parsePath(text, endpointName));
+    const named = keyOf(paths);
+    const { registration } = await this.target(endpointName, '/').catch((err: unknown) => {
+      throw compositeFailure(err, operation, endpointName, named);
+    });
     if (registration.lwm2mVersion === '1.0') {
       throw new Lwm2mRequestError(
         `${operation} is LwM2M 1.1: ${endpointName} registered as 1.0`,
         'bad-request',
         endpointName,
+        named,
       );
     }
-    return { registration, paths };
+    return { registration, paths, named };
   }
 
   /** SenML CBOR or JSON (what the device announced first), moving on when it answers 4.06 or 4.15. */
@@ -1174,11 +1198,12 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     format: number,
     paths: LwM2mPath[],
     endpoint: string,
+    operation: 'Read-Composite' | 'Observe-Composite',
   ): Map<string, LwM2mNode> {
     try {
       return decodeNodes(payload, format, this.model, paths);
     } catch (err) {
-      throw invalidResponse(err, 'Read-Composite', endpoint, new LwM2mPath());
+      throw invalidResponse(err, operation, endpoint, keyOf(paths));
     }
   }
 
@@ -1718,7 +1743,13 @@ function badRequest(message: string, registration: Registration, path: LwM2mPath
   return new Lwm2mRequestError(message, 'bad-request', registration.endpoint, path.toString());
 }
 
-function invalidResponse(err: unknown, operation: string, endpoint: string, path: LwM2mPath): Lwm2mRequestError {
+/** `path`: the target, or the paths of a composite operation as one text (`/3/0/0,/3303/0/5700`). */
+function invalidResponse(
+  err: unknown,
+  operation: string,
+  endpoint: string,
+  path: LwM2mPath | string,
+): Lwm2mRequestError {
   const reason = err instanceof ContentCodecError ? err.message : String((err as Error)?.message ?? err);
   return new Lwm2mRequestError(
     `${operation} ${path} on ${endpoint}: the device's answer could not be decoded: ${reason}`,
@@ -1732,7 +1763,7 @@ function expectSuccess(
   response: IncomingResponse,
   operation: string,
   endpoint: string,
-  path: LwM2mPath,
+  path: LwM2mPath | string,
   expected: string[],
 ): void {
   if (expected.includes(response.code)) return;
