@@ -28,6 +28,7 @@ import type { NotificationAttributes } from './attributes';
 import { AttributeError, attributesToQuery } from './attributes';
 import { carriesEmptyInstance, emptyInstanceFormats, memoCandidateFormats } from './content-negotiation';
 import { compositeFailure } from './composite-errors';
+import { DEFAULT_MAX_WRITE_BYTES, checkWriteSize } from './write-limit';
 import { Lwm2mRequestError, describeCode, transportFailureText } from './errors';
 import { ObservationService, keyOf, plainByPath } from './observation-service';
 import type { Notification } from './observation-service';
@@ -85,6 +86,11 @@ export interface Lwm2mServerOptions {
    * Absent: this server is alone.
    */
   cluster?: ClusterBus;
+  /**
+   * The largest payload a Write, Write-Composite or Create sends, encoded, in bytes (default 1 MiB; Infinity: no
+   * limit); a call may give its own (`maxWriteBytes`). Over it the call fails with 'too-large', nothing sent.
+   */
+  maxWriteBytes: number;
 }
 
 /**
@@ -173,7 +179,13 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
-export interface WriteOptions extends RequestOptions {
+/** For what sends a value (Write, Write-Composite, Create): this call's size limit instead of the server's. */
+export interface WriteLimitOptions {
+  /** Bytes, of the encoded payload; Infinity: none (a firmware push). */
+  maxWriteBytes?: number;
+}
+
+export interface WriteOptions extends RequestOptions, WriteLimitOptions {
   /** 'replace' (PUT, the default) or 'update' (POST: partial update of an instance). */
   mode?: 'replace' | 'update';
   /** Bytes acknowledged by the device so far, for a value sent block by block (Block1): a firmware push. */
@@ -245,6 +257,7 @@ export const DEFAULT_SERVER_OPTIONS: Omit<
   acceptSend: true,
   maxQueuedPerDevice: 32,
   queuedRequestTtlMs: 3_600_000,
+  maxWriteBytes: DEFAULT_MAX_WRITE_BYTES,
 };
 
 /** RFC 7252 MAX_TRANSMIT_WAIT for the given timing: how long a queue-mode device stays awake at least. */
@@ -626,7 +639,14 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
           method: mode === 'replace' ? 'PUT' : 'POST',
           pathSegments: segmentsOf(path),
           contentFormat,
-          payload: this.encode(node, contentFormat, path, registration),
+          payload: this.sized(
+            this.encode(node, contentFormat, path, registration),
+            options,
+            'Write',
+            path,
+            registration,
+            contentFormat,
+          ),
           timeoutMs: options.timeoutMs,
           ...(options.onProgress ? { onProgress: options.onProgress } : {}),
         }),
@@ -671,7 +691,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     endpointName: string,
     objectPathText: string,
     value: unknown,
-    options: RequestOptions & { instanceId?: number } = {},
+    options: RequestOptions & WriteLimitOptions & { instanceId?: number } = {},
   ): Promise<CreateResult> {
     const { registration, path } = await this.target(endpointName, objectPathText);
     if (!path.isObject()) throw badRequest(`Create needs an object path like /3303, not ${path}`, registration, path);
@@ -697,7 +717,14 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
           method: 'POST',
           pathSegments: segmentsOf(path),
           contentFormat,
-          payload: this.encode(node, contentFormat, encodePath, registration),
+          payload: this.sized(
+            this.encode(node, contentFormat, encodePath, registration),
+            options,
+            'Create',
+            path,
+            registration,
+            contentFormat,
+          ),
           timeoutMs: options.timeoutMs,
         }),
       }),
@@ -1029,7 +1056,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   async writeComposite(
     endpointName: string,
     values: Record<string, unknown>,
-    options: RequestOptions = {},
+    options: RequestOptions & WriteLimitOptions = {},
   ): Promise<OperationResult> {
     if (typeof values !== 'object' || values === null || Array.isArray(values) || Object.keys(values).length === 0) {
       throw new Lwm2mRequestError(
@@ -1078,6 +1105,14 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
             named,
           );
         }
+        checkWriteSize(
+          payload,
+          options.maxWriteBytes ?? this.options.maxWriteBytes,
+          'Write-Composite',
+          named,
+          registration.endpoint,
+          patchFormat(registration, format),
+        );
         return {
           response: await this.send(registration, {
             method: 'iPATCH',
@@ -1656,6 +1691,20 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     } catch (err) {
       throw badRequest(`cannot encode the value for ${path}: ${(err as Error).message}`, registration, path);
     }
+  }
+
+  /** The payload, when it is within the call's (or the server's) write size limit; 'too-large' otherwise. */
+  private sized(
+    payload: Buffer,
+    options: WriteLimitOptions,
+    operation: string,
+    path: LwM2mPath,
+    registration: Registration,
+    format: number,
+  ): Buffer {
+    const limit = options.maxWriteBytes ?? this.options.maxWriteBytes;
+    checkWriteSize(payload, limit, operation, path.toString(), registration.endpoint, format);
+    return payload;
   }
 
   private decode(payload: Buffer, format: number | undefined, path: LwM2mPath): LwM2mNode {

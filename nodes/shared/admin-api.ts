@@ -200,6 +200,7 @@ export function describeError(err: unknown): { status: number; error: string; co
       overloaded: 503,
       'no-session': 503,
       cancelled: 409,
+      'too-large': 413,
     };
     return { status: status[code] ?? 502, error: err.message, code };
   }
