@@ -277,6 +277,18 @@ describe('device browser admin API (through node-red-node-test-helper)', functio
     assert.equal(device.get('/3/0/14'), '+09:00');
   });
 
+  it('a value over the write size limit: 413 with its size and the limit, nothing written', async function () {
+    const device = await startDevice('dev-big');
+    const before = device.get('/3/0/14');
+    const tooBig = await api()
+      .post('/lwm2m/servers/srv/devices/dev-big/write')
+      .send({ path: '/3/0/14', value: 'x'.repeat(1024 * 1024 + 1) })
+      .expect(413);
+    assert.equal(tooBig.body.code, 'too-large');
+    assert.match(tooBig.body.error, /over the write size limit of 1048576 bytes; nothing was sent$/);
+    assert.equal(device.get('/3/0/14'), before);
+  });
+
   it('observes for the editor: notifications go to the device topic while it is watched; cancel lets go', async function () {
     const device = await startDevice('dev-obs');
     await api().post('/lwm2m/servers/srv/devices/dev-obs/watch').send({}).expect(200);
