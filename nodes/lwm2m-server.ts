@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { ObjectModel } from '../lib/model/object-model';
 import { parseSecurityFile } from '../lib/server/security';
+import { DEFAULT_MAX_WRITE_BYTES } from '../lib/server/write-limit';
 import type { QueuedRequestSettled } from '../lib/server/lwm2m-server';
 import type { Node, NodeAPI, NodeDef, NodeStatus } from './shared/node-red';
 import type { Lwm2mServerConfigNode } from './shared/server-config';
@@ -15,7 +16,7 @@ import {
   storeEvents,
 } from './shared/server-host';
 import { storeSettings } from './shared/persistence';
-import { numberOr, secureListener } from './shared/options';
+import { numberOr, secureListener, writeLimitOption } from './shared/options';
 import { Status } from './shared/status';
 import { boundPorts, handshakeWarner, userDirPath } from './shared/listener-node';
 
@@ -32,6 +33,8 @@ interface ServerConfigDef extends NodeDef {
   acceptSend?: boolean;
   queueTtl?: string | number;
   maxQueued?: string | number;
+  /** Write size limit, KiB (blank: 1024; 0: none). */
+  maxWriteKiB?: string | number;
   /** Plain CoAP on `port`; absent in flows made before DTLS: on. */
   plainEnabled?: boolean;
   /** DTLS on `securePort`; absent in flows made before DTLS: off. */
@@ -45,6 +48,16 @@ interface ServerConfigDef extends NodeDef {
   redisUrl?: string;
   redisPrefix?: string;
   instanceId?: string;
+}
+
+/** The server's write size limit from its field; a bad value is reported and the default used. */
+function configuredWriteLimit(node: Node, kib: unknown): number {
+  try {
+    return writeLimitOption(kib, 'Write size') ?? DEFAULT_MAX_WRITE_BYTES;
+  } catch (err) {
+    node.warn(`${(err as Error).message}: ${DEFAULT_MAX_WRITE_BYTES / 1024} KiB used`);
+    return DEFAULT_MAX_WRITE_BYTES;
+  }
 }
 
 export = function (RED: NodeAPI): void {
@@ -83,6 +96,7 @@ export = function (RED: NodeAPI): void {
         acceptSend: config.acceptSend !== false,
         queuedRequestTtlMs: numberOr(config.queueTtl, 3600) * 1000,
         maxQueuedPerDevice: numberOr(config.maxQueued, 32),
+        maxWriteBytes: configuredWriteLimit(node, config.maxWriteKiB),
         model,
         coap: {
           ackTimeoutMs: numberOr(config.ackTimeout, 2000),

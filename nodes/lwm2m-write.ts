@@ -2,7 +2,7 @@ import { Lwm2mRequestError } from '../lib/server/errors';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
 import { operationNode } from './shared/operation-node';
 import type { OperationConfig } from './shared/operation-node';
-import { evaluateTypedValue, formatOption, timeoutOption } from './shared/options';
+import { evaluateTypedValue, formatOption, timeoutOption, writeLimitOption } from './shared/options';
 
 interface WriteConfig extends OperationConfig {
   value?: string;
@@ -10,6 +10,8 @@ interface WriteConfig extends OperationConfig {
   mode?: 'replace' | 'update' | 'composite' | '';
   format?: string;
   timeout?: string | number;
+  /** This node's write size limit, KiB (blank: the server node's; 0: none). */
+  maxSize?: string | number;
 }
 
 /** Write: the value from the node's typedInput (msg.payload by default) to a resource or instance. */
@@ -27,7 +29,11 @@ export = function (RED: NodeAPI): void {
       async (server, target, msg) => {
         const value = await valueOf(msg);
         if (value === undefined) throw new Lwm2mRequestError('nothing to write: the value is undefined', 'bad-request');
-        const options = { format: formatOption(config.format, msg.format), timeoutMs: timeoutOption(config.timeout) };
+        const options = {
+          format: formatOption(config.format, msg.format),
+          timeoutMs: timeoutOption(config.timeout),
+          maxWriteBytes: writeLimitOption(config.maxSize, 'Max. size'),
+        };
         if (composite || msg.mode === 'composite') {
           const result = await server.writeComposite(target.endpoint, value as Record<string, unknown>, options);
           return { details: { ...result, mode: 'composite' } };

@@ -460,6 +460,8 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
       const writeOptions: WriteOptions = {
         format: OPAQUE,
         timeoutMs: downloadMs,
+        // A firmware package is meant to be large: the server's write size limit is for values from flows.
+        maxWriteBytes: Number.POSITIVE_INFINITY,
         onProgress: (sent, total) => this.transferProgress('pushed', sent, total),
       };
       try {

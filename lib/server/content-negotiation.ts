@@ -116,3 +116,23 @@ export function memoCandidateFormats(
   }
   return lists !== undefined ? lists[kind] : candidateFormats(registration, path, resource, supported);
 }
+
+/**
+ * The formats for a Create whose instance has no resources, from the device's candidates (in their order).
+ * SenML cannot say it: a pack with no records names no instance, so its id is lost and Anjay answers 4.00.
+ * TLV can (an instance TLV of length 0; an empty body when the device picks the id); so can LwM2M CBOR (1.2,
+ * `{[3303,7]: {}}`) when the id is given. Without an id the SenML candidates stay as the last resort (an empty pack
+ * still means "an instance with nothing in it, you pick the id"); with one they are dropped. An empty list: nothing
+ * the device supports can carry it, and the caller says so.
+ */
+export function emptyInstanceFormats(candidates: readonly number[], withId: boolean): number[] {
+  const carries = (format: number) =>
+    format === ContentFormat.TLV || format === ContentFormat.OLD_TLV || (withId && format === ContentFormat.LWM2M_CBOR);
+  const able = candidates.filter(carries);
+  return withId ? able : [...able, ...candidates.filter((format) => !carries(format))];
+}
+
+/** True when a Create of an empty instance (with its id, or not) can go in `format` (see emptyInstanceFormats). */
+export function carriesEmptyInstance(format: number, withId: boolean): boolean {
+  return !withId || emptyInstanceFormats([format], true).length > 0;
+}

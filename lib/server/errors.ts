@@ -6,7 +6,8 @@ import type { CoapCode, CoapRequestError } from '../coap/types';
  * 'reset', 'not-registered', 'bad-request' (a flow mistake caught before anything was sent),
  * 'invalid-response' (the device's payload could not be decoded), 'expired' (a request queued for a
  * sleeping device that did not wake up in time), 'no-session' (a DTLS device with no session to send in: it
- * must handshake again, which it does when it next talks to us).
+ * must handshake again, which it does when it next talks to us), 'too-large' (a value to write is over the write size
+ * limit: nothing was sent).
  */
 export class Lwm2mRequestError extends Error {
   override name = 'Lwm2mRequestError';
@@ -23,7 +24,8 @@ export class Lwm2mRequestError extends Error {
       | 'overloaded'
       | 'cancelled'
       | 'expired'
-      | 'no-session',
+      | 'no-session'
+      | 'too-large',
     readonly endpoint?: string,
     readonly path?: string,
   ) {

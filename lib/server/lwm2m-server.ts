@@ -26,7 +26,9 @@ import type { SessionTransport } from '../transport/dual';
 import type { DatagramTransport, Peer, PeerAddress } from '../transport/types';
 import type { NotificationAttributes } from './attributes';
 import { AttributeError, attributesToQuery } from './attributes';
-import { memoCandidateFormats } from './content-negotiation';
+import { carriesEmptyInstance, emptyInstanceFormats, memoCandidateFormats } from './content-negotiation';
+import { compositeFailure } from './composite-errors';
+import { DEFAULT_MAX_WRITE_BYTES, checkWriteSize } from './write-limit';
 import { Lwm2mRequestError, describeCode, transportFailureText } from './errors';
 import { ObservationService, keyOf, plainByPath } from './observation-service';
 import type { Notification } from './observation-service';
@@ -84,6 +86,11 @@ export interface Lwm2mServerOptions {
    * Absent: this server is alone.
    */
   cluster?: ClusterBus;
+  /**
+   * The largest payload a Write, Write-Composite or Create sends, encoded, in bytes (default 1 MiB; Infinity: no
+   * limit); a call may give its own (`maxWriteBytes`). Over it the call fails with 'too-large', nothing sent.
+   */
+  maxWriteBytes: number;
 }
 
 /**
@@ -172,7 +179,13 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
-export interface WriteOptions extends RequestOptions {
+/** For what sends a value (Write, Write-Composite, Create): this call's size limit instead of the server's. */
+export interface WriteLimitOptions {
+  /** Bytes, of the encoded payload; Infinity: none (a firmware push). */
+  maxWriteBytes?: number;
+}
+
+export interface WriteOptions extends RequestOptions, WriteLimitOptions {
   /** 'replace' (PUT, the default) or 'update' (POST: partial update of an instance). */
   mode?: 'replace' | 'update';
   /** Bytes acknowledged by the device so far, for a value sent block by block (Block1): a firmware push. */
@@ -244,6 +257,7 @@ export const DEFAULT_SERVER_OPTIONS: Omit<
   acceptSend: true,
   maxQueuedPerDevice: 32,
   queuedRequestTtlMs: 3_600_000,
+  maxWriteBytes: DEFAULT_MAX_WRITE_BYTES,
 };
 
 /** RFC 7252 MAX_TRANSMIT_WAIT for the given timing: how long a queue-mode device stays awake at least. */
@@ -625,7 +639,14 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
           method: mode === 'replace' ? 'PUT' : 'POST',
           pathSegments: segmentsOf(path),
           contentFormat,
-          payload: this.encode(node, contentFormat, path, registration),
+          payload: this.sized(
+            this.encode(node, contentFormat, path, registration),
+            options,
+            'Write',
+            path,
+            registration,
+            contentFormat,
+          ),
           timeoutMs: options.timeoutMs,
           ...(options.onProgress ? { onProgress: options.onProgress } : {}),
         }),
@@ -670,7 +691,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     endpointName: string,
     objectPathText: string,
     value: unknown,
-    options: RequestOptions & { instanceId?: number } = {},
+    options: RequestOptions & WriteLimitOptions & { instanceId?: number } = {},
   ): Promise<CreateResult> {
     const { registration, path } = await this.target(endpointName, objectPathText);
     if (!path.isObject()) throw badRequest(`Create needs an object path like /3303, not ${path}`, registration, path);
@@ -683,6 +704,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
         ? instanceNode
         : { kind: 'object', id: path.objectId!, instances: new Map([[instanceId, instanceNode]]) };
     const encodePath = instanceId === undefined ? instancePath : path;
+    const empty = instanceNode.kind === 'instance' && instanceNode.resources.size === 0;
+    const candidates = empty ? this.emptyInstanceCandidates(registration, path, instanceId, options.format) : undefined;
     const started = Date.now();
     const { response, format } = await this.withFormats(
       registration,
@@ -694,10 +717,18 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
           method: 'POST',
           pathSegments: segmentsOf(path),
           contentFormat,
-          payload: this.encode(node, contentFormat, encodePath, registration),
+          payload: this.sized(
+            this.encode(node, contentFormat, encodePath, registration),
+            options,
+            'Create',
+            path,
+            registration,
+            contentFormat,
+          ),
           timeoutMs: options.timeoutMs,
         }),
       }),
+      candidates,
     );
     expectSuccess(response, 'Create', registration.endpoint, path, ['2.01']);
     const location = response.options
@@ -710,6 +741,38 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
           ? path.append(instanceId).toString()
           : undefined;
     return { ...result(registration, path, response, started, format), instancePath: created };
+  }
+
+  /** The formats for a Create of an instance with no resources: ones that can carry it (content-negotiation.ts). */
+  private emptyInstanceCandidates(
+    registration: Registration,
+    objectPath: LwM2mPath,
+    instanceId: number | undefined,
+    forced: number | undefined,
+  ): number[] | undefined {
+    const withId = instanceId !== undefined;
+    const instance = objectPath.append(instanceId ?? 0);
+    const refuse = (why: string) =>
+      badRequest(
+        `cannot create the empty instance ${withId ? instance : `of ${objectPath}`}: ${why}; ` +
+          'give it at least one resource, or use a format that carries it',
+        registration,
+        objectPath,
+      );
+    if (forced !== undefined) {
+      if (!carriesEmptyInstance(forced, withId))
+        throw refuse(`content format ${forced} cannot carry it with its id (SenML and OMA JSON cannot)`);
+      return undefined;
+    }
+    const formats = emptyInstanceFormats(
+      memoCandidateFormats(registration, objectPath, undefined, isSupportedFormat),
+      withId,
+    );
+    if (formats.length === 0) {
+      const announced = registration.supportedContentFormats.join(' ') || 'nothing';
+      throw refuse(`the device announced only formats that cannot carry it (ct=${announced}; SenML cannot)`);
+    }
+    return formats;
   }
 
   async delete(endpointName: string, pathText: string, options: RequestOptions = {}): Promise<OperationResult> {
@@ -954,7 +1017,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     pathTexts: string[],
     options: RequestOptions = {},
   ): Promise<CompositeReadResult> {
-    const { registration, paths } = await this.compositeTarget(endpointName, pathTexts, 'Read-Composite');
+    const { registration, paths, named } = await this.compositeTarget(endpointName, pathTexts, 'Read-Composite');
     const started = Date.now();
     const { response, format } = await this.withCompositeFormats(
       registration,
@@ -967,16 +1030,19 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
           ...compositeRequestBody(registration, paths, format),
           accept: format,
           timeoutMs: options.timeoutMs,
+        }).catch((err: unknown) => {
+          throw compositeFailure(err, 'Read-Composite', registration.endpoint, named);
         }),
       }),
     );
     const target = new LwM2mPath();
-    expectSuccess(response, 'Read-Composite', registration.endpoint, target, ['2.05']);
+    expectSuccess(response, 'Read-Composite', registration.endpoint, named, ['2.05']);
     const nodes = this.decodeComposite(
       response.payload,
       response.contentFormat ?? format,
       paths,
       registration.endpoint,
+      'Read-Composite',
     );
     return {
       ...result(registration, target, response, started, response.contentFormat ?? format),
@@ -990,7 +1056,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   async writeComposite(
     endpointName: string,
     values: Record<string, unknown>,
-    options: RequestOptions = {},
+    options: RequestOptions & WriteLimitOptions = {},
   ): Promise<OperationResult> {
     if (typeof values !== 'object' || values === null || Array.isArray(values) || Object.keys(values).length === 0) {
       throw new Lwm2mRequestError(
@@ -999,7 +1065,11 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
         endpointName,
       );
     }
-    const { registration, paths } = await this.compositeTarget(endpointName, Object.keys(values), 'Write-Composite');
+    const { registration, paths, named } = await this.compositeTarget(
+      endpointName,
+      Object.keys(values),
+      'Write-Composite',
+    );
     const keys = Object.keys(values);
     const nodes = new Map<string, LwM2mNode>();
     // LwM2M 1.2: a path whose value is null deletes that resource instance (SenML-ETCH, RFC 8790 §3.2).
@@ -1028,8 +1098,21 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
         try {
           payload = encodePatch(nodes, deletions, patchFormat(registration, format), this.model);
         } catch (err) {
-          throw badRequest(`cannot encode the values: ${(err as Error).message}`, registration, target);
+          throw new Lwm2mRequestError(
+            `Write-Composite ${named} on ${registration.endpoint}: cannot encode the values: ${(err as Error).message}`,
+            'bad-request',
+            registration.endpoint,
+            named,
+          );
         }
+        checkWriteSize(
+          payload,
+          options.maxWriteBytes ?? this.options.maxWriteBytes,
+          'Write-Composite',
+          named,
+          registration.endpoint,
+          patchFormat(registration, format),
+        );
         return {
           response: await this.send(registration, {
             method: 'iPATCH',
@@ -1037,11 +1120,13 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
             contentFormat: patchFormat(registration, format),
             payload,
             timeoutMs: options.timeoutMs,
+          }).catch((err: unknown) => {
+            throw compositeFailure(err, 'Write-Composite', registration.endpoint, named);
           }),
         };
       },
     );
-    expectSuccess(response, 'Write-Composite', registration.endpoint, target, ['2.04']);
+    expectSuccess(response, 'Write-Composite', registration.endpoint, named, ['2.04']);
     return { ...result(registration, target, response, started, format), path: keyOf(paths) };
   }
 
@@ -1051,7 +1136,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     pathTexts: string[],
     options: ObserveOptions = {},
   ): Promise<CompositeObserveResult> {
-    const { registration, paths } = await this.compositeTarget(endpointName, pathTexts, 'Observe-Composite');
+    const { registration, paths, named } = await this.compositeTarget(endpointName, pathTexts, 'Observe-Composite');
     const owner = options.owner ?? 'api';
     const existing = await this.observationService.join(registration, paths, owner);
     if (existing) {
@@ -1060,27 +1145,32 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     }
     const started = Date.now();
     const { outcome, format } = await this.withCompositeFormats(registration, paths, options.format, async (format) => {
-      const attempt = await this.observationService.start(registration, paths, owner, {
-        method: 'FETCH',
-        pathSegments: [],
-        ...compositeRequestBody(registration, paths, format),
-        accept: format,
-        timeoutMs: options.timeoutMs,
-      });
+      const attempt = await this.observationService
+        .start(registration, paths, owner, {
+          method: 'FETCH',
+          pathSegments: [],
+          ...compositeRequestBody(registration, paths, format),
+          accept: format,
+          timeoutMs: options.timeoutMs,
+        })
+        .catch((err: unknown) => {
+          throw compositeFailure(err, 'Observe-Composite', registration.endpoint, named);
+        });
       return { response: attempt.response, outcome: attempt };
     });
     const response = outcome.response;
     const target = new LwM2mPath();
-    expectSuccess(response, 'Observe-Composite', registration.endpoint, target, ['2.05']);
+    expectSuccess(response, 'Observe-Composite', registration.endpoint, named, ['2.05']);
     const nodes = this.decodeComposite(
       response.payload,
       response.contentFormat ?? format,
       paths,
       registration.endpoint,
+      'Observe-Composite',
     );
     if (!outcome.observation) {
       throw new Lwm2mRequestError(
-        `Observe-Composite on ${registration.endpoint}: the device answered without Observe, so it will not notify`,
+        `Observe-Composite ${named} on ${registration.endpoint}: the device answered without Observe, so it will not notify`,
         '2.05',
         registration.endpoint,
         keyOf(paths),
@@ -1100,20 +1190,24 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     endpointName: string,
     pathTexts: string[],
     operation: string,
-  ): Promise<{ registration: Registration; paths: LwM2mPath[] }> {
+  ): Promise<{ registration: Registration; paths: LwM2mPath[]; named: string }> {
     if (!Array.isArray(pathTexts) || pathTexts.length === 0) {
       throw new Lwm2mRequestError(`${operation} needs a list of paths`, 'bad-request', endpointName);
     }
-    const { registration } = await this.target(endpointName, '/');
     const paths = pathTexts.map((text) => parsePath(text, endpointName));
+    const named = keyOf(paths);
+    const { registration } = await this.target(endpointName, '/').catch((err: unknown) => {
+      throw compositeFailure(err, operation, endpointName, named);
+    });
     if (registration.lwm2mVersion === '1.0') {
       throw new Lwm2mRequestError(
         `${operation} is LwM2M 1.1: ${endpointName} registered as 1.0`,
         'bad-request',
         endpointName,
+        named,
       );
     }
-    return { registration, paths };
+    return { registration, paths, named };
   }
 
   /** SenML CBOR or JSON (what the device announced first), moving on when it answers 4.06 or 4.15. */
@@ -1139,11 +1233,12 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     format: number,
     paths: LwM2mPath[],
     endpoint: string,
+    operation: 'Read-Composite' | 'Observe-Composite',
   ): Map<string, LwM2mNode> {
     try {
       return decodeNodes(payload, format, this.model, paths);
     } catch (err) {
-      throw invalidResponse(err, 'Read-Composite', endpoint, new LwM2mPath());
+      throw invalidResponse(err, operation, endpoint, keyOf(paths));
     }
   }
 
@@ -1598,6 +1693,20 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     }
   }
 
+  /** The payload, when it is within the call's (or the server's) write size limit; 'too-large' otherwise. */
+  private sized(
+    payload: Buffer,
+    options: WriteLimitOptions,
+    operation: string,
+    path: LwM2mPath,
+    registration: Registration,
+    format: number,
+  ): Buffer {
+    const limit = options.maxWriteBytes ?? this.options.maxWriteBytes;
+    checkWriteSize(payload, limit, operation, path.toString(), registration.endpoint, format);
+    return payload;
+  }
+
   private decode(payload: Buffer, format: number | undefined, path: LwM2mPath): LwM2mNode {
     return decodeNode(payload, format ?? this.defaultDecodeFormat(path), path, this.model);
   }
@@ -1683,7 +1792,13 @@ function badRequest(message: string, registration: Registration, path: LwM2mPath
   return new Lwm2mRequestError(message, 'bad-request', registration.endpoint, path.toString());
 }
 
-function invalidResponse(err: unknown, operation: string, endpoint: string, path: LwM2mPath): Lwm2mRequestError {
+/** `path`: the target, or the paths of a composite operation as one text (`/3/0/0,/3303/0/5700`). */
+function invalidResponse(
+  err: unknown,
+  operation: string,
+  endpoint: string,
+  path: LwM2mPath | string,
+): Lwm2mRequestError {
   const reason = err instanceof ContentCodecError ? err.message : String((err as Error)?.message ?? err);
   return new Lwm2mRequestError(
     `${operation} ${path} on ${endpoint}: the device's answer could not be decoded: ${reason}`,
@@ -1697,7 +1812,7 @@ function expectSuccess(
   response: IncomingResponse,
   operation: string,
   endpoint: string,
-  path: LwM2mPath,
+  path: LwM2mPath | string,
   expected: string[],
 ): void {
   if (expected.includes(response.code)) return;

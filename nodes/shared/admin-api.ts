@@ -3,6 +3,7 @@
  * flows, their devices, and device management from the editor. Mounted on Node-RED's admin app, so
  * `adminAuth` applies; each route needs `lwm2m.read` (see what the server knows, Read and Discover) or
  * `lwm2m.write` (anything that changes a device: Write, Execute, Create, Delete, Observe and its cancel).
+ * Every route is for the editor's own page only (admin-guard.ts): JSON bodies, no foreign Origin.
  *
  * Live changes go over Node-RED's comms (see fleet-watch.ts): counts and change signals for the device
  * list, log entries for a device an editor has open.
@@ -15,6 +16,8 @@ import { Lwm2mRequestError } from '../../lib/server/errors';
 import type { Lwm2mServer } from '../../lib/server/lwm2m-server';
 import type { Registration } from '../../lib/server/registration';
 import type { Lwm2mBootstrapConfigNode } from './bootstrap-config';
+import { allowsEveryOrigin, crossSiteGuard } from './admin-guard';
+import type { GuardedRequest, GuardedResponse } from './admin-guard';
 import { BootstrapWatch, ServerWatch, countsOf } from './fleet-watch';
 import type { DeviceSummary } from './fleet-watch';
 import type { NodeAPI } from './node-red';
@@ -27,13 +30,13 @@ export const API_ROOT = '/lwm2m';
 /** A page of the device list holds at most this many devices. */
 const MAX_PAGE = 500;
 
-export interface AdminRequest {
+export interface AdminRequest extends GuardedRequest {
   params: Record<string, string>;
   query: Record<string, unknown>;
   body?: unknown;
 }
 
-export interface AdminResponse {
+export interface AdminResponse extends GuardedResponse {
   status(code: number): AdminResponse;
   json(body: unknown): void;
 }
@@ -103,20 +106,28 @@ export function installDeviceBrowser(RED: DeviceBrowserRED): void {
     return;
   }
   appsWithRoutes.add(app);
-  const canRead = RED.auth.needsPermission('lwm2m.read');
-  const canWrite = RED.auth.needsPermission('lwm2m.write');
+  if (allowsEveryOrigin(RED.settings.httpAdminCors)) {
+    RED.log.warn(
+      'lwm2m device browser: httpAdminCors lets every origin use the admin API, so any web page can use the ' +
+        'device browser through a visitor\'s browser; name the origins you need instead of "*"',
+    );
+  }
+  // Checked before the permissions: a cross-site request is refused whoever it claims to be.
+  const sameSite = crossSiteGuard(() => (state?.RED ?? RED).settings.httpAdminCors);
+  const canRead: Handler[] = [sameSite, RED.auth.needsPermission('lwm2m.read')];
+  const canWrite: Handler[] = [sameSite, RED.auth.needsPermission('lwm2m.write')];
   const device = `${API_ROOT}/servers/:serverId/devices/:endpoint`;
 
   app.get(
     `${API_ROOT}/servers`,
-    canRead,
+    ...canRead,
     route(async () => ({ servers: await listServers() })),
   );
-  app.get(`${API_ROOT}/servers/:serverId/devices`, canRead, route(listDevices));
-  app.get(device, canRead, route(deviceDetails));
+  app.get(`${API_ROOT}/servers/:serverId/devices`, ...canRead, route(listDevices));
+  app.get(device, ...canRead, route(deviceDetails));
   app.post(
     `${device}/watch`,
-    canRead,
+    ...canRead,
     route(async (req) => {
       const watch = serverWatch(req.params.serverId);
       watch.watchDevice(req.params.endpoint);
@@ -125,23 +136,23 @@ export function installDeviceBrowser(RED: DeviceBrowserRED): void {
   );
   app.delete(
     `${device}/watch`,
-    canRead,
+    ...canRead,
     route(async (req) => {
       serverWatch(req.params.serverId).unwatchDevice(req.params.endpoint);
       return { watching: false };
     }),
   );
-  app.post(`${device}/read`, canRead, route(operation('Read')));
-  app.post(`${device}/discover`, canRead, route(operation('Discover')));
-  app.post(`${device}/write`, canWrite, route(operation('Write')));
-  app.post(`${device}/execute`, canWrite, route(operation('Execute')));
-  app.post(`${device}/create`, canWrite, route(operation('Create')));
-  app.post(`${device}/delete`, canWrite, route(operation('Delete')));
-  app.post(`${device}/observe`, canWrite, route(operation('Observe')));
-  app.post(`${device}/cancel-observation`, canWrite, route(operation('Cancel-Observation')));
+  app.post(`${device}/read`, ...canRead, route(operation('Read')));
+  app.post(`${device}/discover`, ...canRead, route(operation('Discover')));
+  app.post(`${device}/write`, ...canWrite, route(operation('Write')));
+  app.post(`${device}/execute`, ...canWrite, route(operation('Execute')));
+  app.post(`${device}/create`, ...canWrite, route(operation('Create')));
+  app.post(`${device}/delete`, ...canWrite, route(operation('Delete')));
+  app.post(`${device}/observe`, ...canWrite, route(operation('Observe')));
+  app.post(`${device}/cancel-observation`, ...canWrite, route(operation('Cancel-Observation')));
   app.get(
     `${API_ROOT}/bootstrap/:serverId`,
-    canRead,
+    ...canRead,
     route(async (req) => {
       const watch = bootstrapWatch(req.params.serverId);
       const bootstrap = watch.bootstrap;
@@ -189,6 +200,7 @@ export function describeError(err: unknown): { status: number; error: string; co
       overloaded: 503,
       'no-session': 503,
       cancelled: 409,
+      'too-large': 413,
     };
     return { status: status[code] ?? 502, error: err.message, code };
   }

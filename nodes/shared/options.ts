@@ -75,3 +75,19 @@ export function numberOr(value: unknown, fallback: number): number {
   const parsed = Number(value);
   return Number.isFinite(parsed) ? parsed : fallback;
 }
+
+/**
+ * A write size limit from a KiB field: undefined when blank (the caller's default applies), Infinity for 0 (no
+ * limit), else bytes. Not a number or negative: a bad setting the node reports with `what`.
+ */
+export function writeLimitOption(kib: unknown, what: string): number | undefined {
+  if (kib === undefined || kib === null || String(kib).trim() === '') return undefined;
+  const value = Number(String(kib).trim());
+  if (!Number.isFinite(value) || value < 0) {
+    throw new Lwm2mRequestError(
+      `${what} must be a number of KiB (0: no limit), got ${JSON.stringify(kib)}`,
+      'bad-request',
+    );
+  }
+  return value === 0 ? Number.POSITIVE_INFINITY : Math.round(value * 1024);
+}

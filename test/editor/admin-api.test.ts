@@ -186,7 +186,7 @@ describe('device browser admin API (through node-red-node-test-helper)', functio
     const config = helper.getNode('srv') as unknown as Lwm2mServerConfigNode;
     await config.server.read('dev-flow', '/3/0/0');
     assert.equal(config.server.listenerCount('exchange'), 0, 'no cost on the request path while nothing is open');
-    await api().post('/lwm2m/servers/srv/devices/dev-flow/watch').expect(200);
+    await api().post('/lwm2m/servers/srv/devices/dev-flow/watch').send({}).expect(200);
     await config.server.read('dev-flow', '/3/0/1');
     await api().post('/lwm2m/servers/srv/devices/dev-flow/read').send({ path: '/3/0/2' }).expect(200);
     const log = (await api().get('/lwm2m/servers/srv/devices/dev-flow').expect(200)).body.log as { text: string }[];
@@ -253,9 +253,45 @@ describe('device browser admin API (through node-red-node-test-helper)', functio
     assert.ok(exchanges.some((entry) => entry.error && /^Read \/3303\/9 failed/.test(entry.text)));
   });
 
+  it("acts only for the editor's own page: form posts 415, a foreign Origin 403, the same origin's JSON works", async function () {
+    const device = await startDevice('dev-csrf');
+    const before = device.get('/3/0/14');
+    const write = '/lwm2m/servers/srv/devices/dev-csrf/write';
+    // What any web page can make a browser send without a preflight: a form post.
+    const form = await api().post(write).type('form').send({ path: '/3/0/14', value: '+09:00' }).expect(415);
+    assert.equal(form.body.code, 'unsupported-media-type');
+    const foreign = await api()
+      .post(write)
+      .set('Host', 'editor.local:1880')
+      .set('Origin', 'http://evil.example')
+      .send({ path: '/3/0/14', value: '+09:00' })
+      .expect(403);
+    assert.equal(foreign.body.code, 'cross-site');
+    assert.equal(device.get('/3/0/14'), before, 'nothing written');
+    await api()
+      .post(write)
+      .set('Host', 'editor.local:1880')
+      .set('Origin', 'http://editor.local:1880')
+      .send({ path: '/3/0/14', value: '+09:00' })
+      .expect(200);
+    assert.equal(device.get('/3/0/14'), '+09:00');
+  });
+
+  it('a value over the write size limit: 413 with its size and the limit, nothing written', async function () {
+    const device = await startDevice('dev-big');
+    const before = device.get('/3/0/14');
+    const tooBig = await api()
+      .post('/lwm2m/servers/srv/devices/dev-big/write')
+      .send({ path: '/3/0/14', value: 'x'.repeat(1024 * 1024 + 1) })
+      .expect(413);
+    assert.equal(tooBig.body.code, 'too-large');
+    assert.match(tooBig.body.error, /over the write size limit of 1048576 bytes; nothing was sent$/);
+    assert.equal(device.get('/3/0/14'), before);
+  });
+
   it('observes for the editor: notifications go to the device topic while it is watched; cancel lets go', async function () {
     const device = await startDevice('dev-obs');
-    await api().post('/lwm2m/servers/srv/devices/dev-obs/watch').expect(200);
+    await api().post('/lwm2m/servers/srv/devices/dev-obs/watch').send({}).expect(200);
     const observed = await api()
       .post('/lwm2m/servers/srv/devices/dev-obs/observe')
       .send({ path: '/3303/0/5700' })

@@ -21,7 +21,17 @@ export interface NodeRedProcess {
   stop(): Promise<void>;
 }
 
-export async function startNodeRed(flows: unknown[], timeoutMs = 30000): Promise<NodeRedProcess> {
+/** Settings for run-node-red.ts: `adminAuth: false` turns adminAuth off; the rest are Node-RED settings (JSON). */
+export interface NodeRedSettings {
+  adminAuth?: boolean;
+  httpAdminCors?: { origin?: string | string[] | boolean; methods?: string };
+}
+
+export async function startNodeRed(
+  flows: unknown[],
+  timeoutMs = 30000,
+  settings: NodeRedSettings = {},
+): Promise<NodeRedProcess> {
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lwm2m-editor-'));
   fs.mkdirSync(path.join(userDir, 'node_modules'), { recursive: true });
   // Installed as a module is installed: Node-RED reads our package.json's "node-red" section (nodes and plugins).
@@ -29,6 +39,7 @@ export async function startNodeRed(flows: unknown[], timeoutMs = 30000): Promise
   fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows));
   const child = spawn(process.execPath, [path.join(__dirname, 'run-node-red.js'), userDir], {
     cwd: projectRoot,
+    env: { ...process.env, LWM2M_TEST_SETTINGS: JSON.stringify(settings) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

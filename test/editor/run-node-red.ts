@@ -4,6 +4,8 @@
  * Prints `READY <port>` once the flows run. Argument: the user directory, which holds flows.json.
  *
  * Users (password = name): admin ('*'), viewer ('read'), writer ('write'), flows-only (['flows.read']).
+ * LWM2M_TEST_SETTINGS (JSON) changes the settings: `{"adminAuth": false}` runs without adminAuth (the `npm start`
+ * default), other keys (`httpAdminCors`) are passed on as they are.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,6 +32,11 @@ const users: Record<string, string | string[]> = {
 };
 const userOf = (username: string) => (username in users ? { username, permissions: users[username] } : null);
 
+const { adminAuth: withAdminAuth = true, ...extraSettings } = JSON.parse(process.env.LWM2M_TEST_SETTINGS || '{}') as {
+  adminAuth?: boolean;
+  [setting: string]: unknown;
+};
+
 const app = express();
 const server = http.createServer(app);
 RED.init(server, {
@@ -44,11 +51,16 @@ RED.init(server, {
   telemetry: { enabled: false },
   diagnostics: { enabled: false },
   externalModules: { autoInstall: false, palette: { allowInstall: false } },
-  adminAuth: {
-    type: 'credentials',
-    users: async (username: string) => userOf(username),
-    authenticate: async (username: string, password: string) => (password === username ? userOf(username) : null),
-  },
+  ...(withAdminAuth
+    ? {
+        adminAuth: {
+          type: 'credentials',
+          users: async (username: string) => userOf(username),
+          authenticate: async (username: string, password: string) => (password === username ? userOf(username) : null),
+        },
+      }
+    : {}),
+  ...extraSettings,
 });
 app.use('/', RED.httpAdmin);
 app.use('/api', RED.httpNode);

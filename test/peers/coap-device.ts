@@ -74,9 +74,12 @@ export class CoapDevice {
     const custom = this.handler?.(recorded);
     if (custom) {
       res.code = custom.code;
+      // An Observe request gets node-coap's observe stream, which sends `statusCode` (2.05 unless set).
+      (res as unknown as { statusCode: string }).statusCode = custom.code;
       if (custom.contentFormat !== undefined) res.setOption('Content-Format', custom.contentFormat);
-      if (req.method === 'FETCH' && req.headers.Observe === 0) {
+      if (req.method === 'FETCH' && req.headers.Observe === 0 && custom.code.startsWith('2.')) {
         // Observe-Composite: keep the response open; notifyComposite() writes the next notifications.
+        // (An error answer observes nothing: it is ended below, with its own code.)
         this.keepObserver('FETCH', res);
         res.write(custom.payload ?? '');
         return;
