@@ -7,7 +7,10 @@
 import { strict as assert } from 'node:assert';
 import { Decoder, Encoder } from 'cbor-x';
 import { CBOR_MAX_DEPTH, CborMap, CborTag, readCbor, type CborValue } from '../../lib/content/cbor-reader';
-import { assertCodecError, hex, prng } from './fixtures';
+import { decodeNode } from '../../lib/content';
+import { ContentFormat } from '../../lib/content/types';
+import { LwM2mPath } from '../../lib/model/path';
+import { assertCodecError, hex, model, prng } from './fixtures';
 
 const read = (text: string) => readCbor(hex(text), 'test');
 
@@ -129,6 +132,12 @@ describe('content/cbor-reader', () => {
     assertCodecError(() => readCbor(tagChain(CBOR_MAX_DEPTH + 1), 'test'), /nesting deeper than 32/);
     // far deeper input is refused at the limit, not by a stack overflow
     assertCodecError(() => readCbor(Buffer.alloc(1_000_000, 0x81), 'test'), /nesting deeper than 32/);
+    // by each CBOR content format
+    for (const format of [ContentFormat.CBOR, ContentFormat.SENML_CBOR, ContentFormat.LWM2M_CBOR]) {
+      for (const deep of [arrays(CBOR_MAX_DEPTH + 1), maps(CBOR_MAX_DEPTH + 1), Buffer.alloc(100_000, 0x81)]) {
+        assertCodecError(() => decodeNode(deep, format, LwM2mPath.parse('/3/0/9'), model), /nesting deeper than 32/);
+      }
+    }
   });
 
   it('malformed input is a 4.00 naming the byte', () => {
