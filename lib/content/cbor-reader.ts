@@ -5,9 +5,9 @@
  *
  * Integers are numbers when safe, bigint beyond 2^53; byte strings are Buffers (copies); text must be
  * UTF-8; definite and indefinite lengths; tags 0 and 1 (dates), 2 and 3 (bignums), 4 and 5 (decimal
- * fractions and bigfloats, as numbers) and 55799 (self-described CBOR) are understood, any other tag
- * is kept as a CborTag for the caller to refuse. Nesting (arrays, maps and tags) is bounded by
- * CBOR_MAX_DEPTH. Anything malformed is ContentCodecError('4.00') naming the byte offset.
+ * fractions and bigfloats, as numbers), 259 (a map) and 55799 (self-described CBOR) are understood;
+ * any other tag is kept as a CborTag for the caller to refuse. Nesting (arrays, maps and tags) is
+ * bounded by CBOR_MAX_DEPTH. Anything malformed is ContentCodecError('4.00') naming the byte offset.
  */
 import { isUtf8 } from 'node:buffer';
 import { ContentCodecError } from './types';
@@ -297,6 +297,10 @@ class CborReader {
         return tag === 4 ? Number(`${mantissa}e${exponent}`) : Number(mantissa) * Math.pow(2, Number(exponent));
       }
       case 55799:
+        return content;
+      case 259:
+        // "a map with key-value operations" (IANA): what cbor-x writes for a JS Map by default
+        if (!(content instanceof CborMap)) this.error('tag 259 must hold a map', start);
         return content;
       default:
         return new CborTag(tag, content);

@@ -87,7 +87,7 @@ describe('content/cbor-reader', () => {
     assert.deepEqual(indefinite, new CborMap([3, 3], [new CborMap([0], [1]), new CborMap([], [])]));
   });
 
-  it('tags: dates, bignums, decimal fractions, bigfloats, self-description; others kept', () => {
+  it('tags: dates, bignums, decimal fractions, bigfloats, maps, self-description; others kept', () => {
     assert.deepEqual(read('c0 74 323031332d30332d32315432303a30343a30305a'), new Date('2013-03-21T20:04:00Z'));
     assert.deepEqual(read('c1 1a514b67b0'), new Date(1363896240000));
     assert.deepEqual(read('c1 fb41d452d9ec200000'), new Date(1363896240500));
@@ -99,6 +99,8 @@ describe('content/cbor-reader', () => {
     assert.equal(read('c4 82 21 196ab3'), 273.15);
     assert.equal(read('c5 82 20 03'), 1.5);
     assert.deepEqual(read('d9d9f7 83 01 02 03'), [1, 2, 3]);
+    assert.deepEqual(read('d90103 a1 01 02'), new CborMap([1], [2])); // 259, as cbor-x writes a Map
+    assertCodecError(() => read('d90103 80'), /tag 259 must hold a map/);
     const other = read('d8 20 63 612f62');
     assert.ok(other instanceof CborTag);
     assert.equal(other.tag, 32);
