@@ -187,6 +187,30 @@ export function getOptions(options: readonly CoapOption[], name: string | number
   return out;
 }
 
+/**
+ * The value of a Content-Format or Accept option: a uint of 0 to 2 bytes (RFC 7252 §5.10.3, §5.10.4).
+ * A longer value is outside the option's defined length, and such an option "MUST be treated like an
+ * unrecognized option" (§5.4.3): undefined here, never a number no format can have. Callers then
+ * ignore an elective Content-Format (as if absent) and refuse a critical Accept (4.02).
+ */
+export function decodeFormatOption(value: Buffer): number | undefined {
+  switch (value.length) {
+    case 0:
+      return 0;
+    case 1:
+      return value[0];
+    case 2:
+      return (value[0] << 8) | value[1];
+    default:
+      return undefined;
+  }
+}
+
+function formatOption(options: readonly CoapOption[], name: string): number | undefined {
+  const v = getOption(options, name);
+  return v === undefined ? undefined : decodeFormatOption(v);
+}
+
 function uintOption(options: readonly CoapOption[], name: string): number | undefined {
   const v = getOption(options, name);
   return v === undefined ? undefined : decodeUint(v);
@@ -196,9 +220,11 @@ function stringOptions(options: readonly CoapOption[], name: string): string[] {
   return getOptions(options, name).map((b) => b.toString('utf8'));
 }
 
+/** Content-Format; undefined when absent or longer than 2 bytes (to be ignored, RFC 7252 §5.4.3). */
 export const getContentFormat = (options: readonly CoapOption[]): number | undefined =>
-  uintOption(options, 'Content-Format');
-export const getAccept = (options: readonly CoapOption[]): number | undefined => uintOption(options, 'Accept');
+  formatOption(options, 'Content-Format');
+/** Accept; undefined when absent or longer than 2 bytes (an unrecognised critical option then). */
+export const getAccept = (options: readonly CoapOption[]): number | undefined => formatOption(options, 'Accept');
 export const getObserve = (options: readonly CoapOption[]): number | undefined => uintOption(options, 'Observe');
 export const getMaxAge = (options: readonly CoapOption[]): number | undefined => uintOption(options, 'Max-Age');
 export const getSize1 = (options: readonly CoapOption[]): number | undefined => uintOption(options, 'Size1');

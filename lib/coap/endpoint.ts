@@ -6,6 +6,7 @@ import {
   codeFromByte,
   codeToByte,
   decodeBlock,
+  decodeFormatOption,
   decodeUint,
   emptyMessage,
   encodeMessage,
@@ -1363,7 +1364,8 @@ export class CoapEndpoint {
     let observe: number | undefined;
     for (let i = 0; i < options.length; i++) {
       const n = options[i].name;
-      if (n === 'Content-Format') contentFormat = decodeUint(options[i].value);
+      if (n === 'Content-Format')
+        contentFormat = decodeFormatOption(options[i].value); // over 2 bytes: ignored
       else if (n === 'Observe') observe = decodeUint(options[i].value);
     }
     if (stripBlock2) options = options.filter((o) => o.name !== 'Block2' && o.name !== 'Size2');
@@ -1745,10 +1747,13 @@ export class CoapEndpoint {
           query.push(o.value.toString());
           break;
         case 'Content-Format':
-          contentFormat = decodeUint(o.value);
+          // elective: a value over 2 bytes is an unrecognised option (RFC 7252 §5.4.3), ignored
+          contentFormat = decodeFormatOption(o.value);
           break;
         case 'Accept':
-          accept = decodeUint(o.value);
+          // critical: a value over 2 bytes is an unrecognised critical option, refused with 4.02
+          accept = decodeFormatOption(o.value);
+          if (accept === undefined && badCritical === 0) badCritical = O_ACCEPT;
           break;
         case 'Observe':
           observe = decodeUint(o.value);
@@ -1794,8 +1799,11 @@ export class CoapEndpoint {
     const c = new InCtx(this, e, peer, token);
     const method = METHOD_BY_CODE[code];
     if (method === undefined) return this.replyNow(e, peer, token, C_405, undefined, undefined);
-    if (badCritical !== 0)
-      return this.replyNow(e, peer, token, C_402, undefined, Buffer.from(`unsupported critical option ${badCritical}`));
+    if (badCritical !== 0) {
+      const why =
+        badCritical === O_ACCEPT ? 'Accept longer than 2 bytes' : `unsupported critical option ${badCritical}`;
+      return this.replyNow(e, peer, token, C_402, undefined, Buffer.from(why));
+    }
     if (proxy) return this.replyNow(e, peer, token, C_505, undefined, undefined);
 
     // ---- Block2 follow-up served from the cache

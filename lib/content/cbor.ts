@@ -11,7 +11,8 @@ import type { LwM2mNode, ObjectLink, ObjectModelLookup, ResourceType, ResourceVa
 import { ContentFormat, type NodeCodec } from './types';
 import { checkNodeAtPath, encodeType } from './tree';
 import { singleValueTarget } from './text';
-import { cborEncoder, cborNumber, decodeCbor } from './senml-cbor';
+import { cborEncoder, cborNumber } from './senml-cbor';
+import { readCbor } from './cbor-reader';
 import {
   checkDecodedInteger,
   checkValue,
@@ -120,7 +121,7 @@ export const cborCodec: NodeCodec = {
   decode(bytes: Buffer, path: LwM2mPath, model: ObjectModelLookup): LwM2mNode {
     const known = singleValueTarget(path, model, 'application/cbor', '4.00');
     const where = `${WHAT} for ${path}`;
-    const item = decodeCbor(bytes, where);
+    const item = readCbor(bytes, where);
     const type = known ?? inferCborType(item);
     if (type === undefined) fail(`${where}: ${describe(item)} is not a resource value`);
     const value = valueFromCbor(type, item, where);

@@ -215,7 +215,45 @@ export interface DiscoveredLink {
   attributes: LinkAttributes;
 }
 
-const INTEGER_ATTRIBUTES = new Set(['dim', 'ssid', 'pmin', 'pmax', 'epmin', 'epmax', 'edge', 'con', 'hqmax']);
+const INTEGER_ATTRIBUTES = new Set(['pmin', 'pmax', 'epmin', 'epmax', 'edge', 'con', 'hqmax']);
+
+/**
+ * Attributes a device states about itself, with their defined ranges (LwM2M Core, attribute table):
+ * `dim`, the number of instances of a multiple resource, 0 to 255; `ssid`, a Short Server ID, 1 to
+ * 65534 (0 and 65535 are reserved).
+ */
+const RANGED_ATTRIBUTES: Readonly<Record<string, readonly [min: number, max: number]>> = {
+  dim: [0, 255],
+  ssid: [1, 65534],
+};
+
+/**
+ * The value of a ranged attribute (dim, ssid) of `link`; ContentCodecError('4.00') naming the link
+ * when it is not an integer in its range. One exception: `ssid=0` on a Security object instance
+ * (`objectId` 0) is read as 0, since some devices mark their Bootstrap-Server account so in a
+ * Bootstrap-Discover answer (no LwM2M server has that id).
+ */
+function rangedAttribute(link: Link, name: string, value: string | true, objectId: number | undefined): number {
+  const [min, max] = RANGED_ATTRIBUTES[name];
+  const n = value === true ? undefined : parseNonNegativeInteger(value);
+  if (n === 0 && name === 'ssid' && objectId === 0) return 0;
+  if (n === undefined || n < min || n > max) {
+    fail(`link format: <${link.uri}> attribute ${name}=${value} is not an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/**
+ * Checks the attributes of a link that have a defined range (dim 0-255, ssid 1-65534), as Register
+ * payloads and Discover answers carry them; ContentCodecError('4.00') naming the link otherwise.
+ * `objectId` is the object the link names (see rangedAttribute); by default read from a URI that
+ * starts with it (`/0/1`).
+ */
+export function checkLinkAttributes(link: Link, objectId = leadingObjectId(link.uri)): void {
+  const params = link.params;
+  if (params.dim !== undefined) rangedAttribute(link, 'dim', params.dim, objectId);
+  if (params.ssid !== undefined) rangedAttribute(link, 'ssid', params.ssid, objectId);
+}
 const DECIMAL_ATTRIBUTES = new Set(['gt', 'lt', 'st']);
 
 /** True when a link is the LwM2M root link (`rt="oma.lwm2m"`, possibly among other types). */
@@ -238,6 +276,13 @@ export function parseContentFormats(value: string | true | undefined): number[] 
     out.push(n);
   }
   return out;
+}
+
+/** The first path segment of `uri` as a number (`/3/0/7` -> 3), when it is one. */
+function leadingObjectId(uri: string): number | undefined {
+  if (uri.charCodeAt(0) !== 0x2f) return undefined;
+  const end = uri.indexOf('/', 1);
+  return parseNonNegativeInteger(end < 0 ? uri.slice(1) : uri.slice(1, end));
 }
 
 function parseNonNegativeInteger(text: string): number | undefined {
@@ -279,17 +324,22 @@ export function decodeDiscover(text: string, rootPath?: string): DiscoveredLink[
     } catch {
       return fail(`link format: <${link.uri}> is not an LwM2M path`);
     }
-    out.push({ path, uri: link.uri, attributes: decodeAttributes(link) });
+    out.push({ path, uri: link.uri, attributes: decodeAttributes(link, path.objectId) });
   }
   return out;
 }
 
-/** The LwM2M attributes of one link, numbers parsed. */
-export function decodeAttributes(link: Link): LinkAttributes {
+/**
+ * The LwM2M attributes of one link, numbers parsed and dim/ssid checked against their ranges.
+ * `objectId` is the object the link names, when known (ssid=0 is let through on object 0 only).
+ */
+export function decodeAttributes(link: Link, objectId?: number): LinkAttributes {
   const attributes: LinkAttributes = {};
   for (const name of Object.keys(link.params)) {
     const value = link.params[name];
-    if (INTEGER_ATTRIBUTES.has(name)) {
+    if (name === 'dim' || name === 'ssid') {
+      attributes[name] = rangedAttribute(link, name, value, objectId);
+    } else if (INTEGER_ATTRIBUTES.has(name)) {
       const n = value === true ? undefined : parseNonNegativeInteger(value);
       if (n === undefined) fail(`link format: <${link.uri}> attribute ${name}=${value} is not a non-negative integer`);
       (attributes as Record<string, number>)[name] = n;

@@ -22,7 +22,8 @@ import { LwM2mPath } from '../model/path';
 import type { LwM2mNode, ObjectLink, ObjectModelLookup, ResourceType, ResourceValue } from '../model/types';
 import { ContentFormat, type NodeCodec, type TimestampedNode } from './types';
 import { buildNode, flattenNode, leavesToNodes, type Leaf } from './tree';
-import { cborEncoder, cborHead as head, cborNumber, decodeCbor } from './senml-cbor';
+import { cborEncoder, cborHead as head, cborNumber } from './senml-cbor';
+import { CborMap, readCbor } from './cbor-reader';
 import { encodeFloat, inferCborType, valueFromCbor } from './cbor';
 import { checkDeletions, deletionPath, type PatchContent } from './senml';
 import { describe, fail, formatObjectLink, secondsFromDate, toBuffer } from './values';
@@ -48,27 +49,61 @@ interface ParseContext {
 export function parseLwm2mCbor(bytes: Buffer, model: ObjectModelLookup, allowNull = false): Lwm2mCborContent {
   const content: Lwm2mCborContent = { leaves: [], containers: [], deletions: [] };
   if (bytes.length === 0) return content;
-  const document = decodeCbor(bytes, WHAT);
-  if (!(document instanceof Map)) fail(`${WHAT}: payload must be a map, got ${describe(document)}`);
+  const document = readCbor(bytes, WHAT);
+  if (!(document instanceof CborMap)) fail(`${WHAT}: payload must be a map, got ${describe(document)}`);
   walk(document, [], { model, allowNull, content });
+  if (content.containers.length > 0) content.containers = keptContainers(content);
   return content;
 }
 
-/** Depth is bounded: every map level adds at least one id and there are at most four. */
-function walk(map: Map<unknown, unknown>, prefix: readonly number[], context: ParseContext): void {
-  if (map.size === 0) {
+/**
+ * Walks the map entries in payload order. A key given again (Anjay opens an object's map once more
+ * when the paths of a composite answer are not adjacent) simply adds its leaves: the leaves are
+ * merged into one tree later, where a value given twice is checked (tree.ts). Depth is bounded:
+ * every map level adds at least one id and there are at most four.
+ */
+function walk(map: CborMap, prefix: readonly number[], context: ParseContext): void {
+  const { keys, values } = map;
+  if (keys.length === 0) {
     if (prefix.length > 0) context.content.containers.push(prefix.slice());
     return;
   }
-  for (const [key, value] of map) {
-    const ids = pathKey(key, prefix);
-    if (value instanceof Map) {
+  for (let k = 0; k < keys.length; k++) {
+    const ids = pathKey(keys[k], prefix);
+    const value = values[k];
+    if (value instanceof CborMap) {
       if (ids.length === 4) fail(`${WHAT}: /${ids.join('/')}: a resource instance holds a value, not a map`);
       walk(value, ids, context);
     } else {
       addValue(ids, value, context);
     }
   }
+}
+
+/**
+ * The empty containers that stay empty once repeated keys are merged: one entry per path, and none
+ * that has values or other containers below it ({1024: {}, 1024: {5: {0: "x"}}} is instance 5 only).
+ */
+function keptContainers(content: Lwm2mCborContent): number[][] {
+  const filled = new Set<string>();
+  for (const leaf of content.leaves) {
+    filled.add(`${leaf.o}`);
+    filled.add(`${leaf.o}/${leaf.i}`);
+    // a single value next to an empty map of instances stays a contradiction (buildNode refuses it)
+    if (leaf.ri !== undefined) filled.add(`${leaf.o}/${leaf.i}/${leaf.r}`);
+  }
+  for (const ids of content.containers) {
+    for (let length = 1; length < ids.length; length++) filled.add(ids.slice(0, length).join('/'));
+  }
+  const kept: number[][] = [];
+  const seen = new Set<string>();
+  for (const ids of content.containers) {
+    const name = ids.join('/');
+    if (filled.has(name) || seen.has(name)) continue;
+    seen.add(name);
+    kept.push(ids);
+  }
+  return kept;
 }
 
 function pathKey(key: unknown, prefix: readonly number[]): number[] {

@@ -1,15 +1,17 @@
 /**
- * SenML CBOR (content format 112, RFC 8428 §6, LwM2M 1.1 Core §7.4.5), on cbor-x.
+ * SenML CBOR (content format 112, RFC 8428 §6, LwM2M 1.1 Core §7.4.5): read with our CBOR reader
+ * (cbor-reader.ts, every map entry kept), written with cbor-x.
  *
  * Labels: bver -1, bn -2, bt -3, bu -4, bv -5, bs -6, n 0, u 1, v 2, vs 3, vb 4, s 5, t 6, ut 7,
- * vd 8 (byte string), and the LwM2M text label "vlo" for object links. Integers stay exact (cbor-x
- * yields bigint for 64-bit items; we hand it bigint for anything beyond 32 bits so it does not fall
- * back to a float).
+ * vd 8 (byte string), and the LwM2M text label "vlo" for object links. A label given twice in one
+ * record is refused. Integers stay exact (the reader yields bigint beyond 2^53; we hand cbor-x
+ * bigint for anything beyond 32 bits so it does not fall back to a float).
  */
-import { Decoder, Encoder, type Options } from 'cbor-x';
+import { Encoder, type Options } from 'cbor-x';
 import type { LwM2mPath } from '../model/path';
 import type { LwM2mNode, ObjectModelLookup } from '../model/types';
-import { ContentCodecError, ContentFormat, type NodeCodec } from './types';
+import { ContentFormat, type NodeCodec } from './types';
+import { CborMap, readCbor } from './cbor-reader';
 import {
   nodeToRecords,
   recordsToNode,
@@ -44,84 +46,15 @@ const LABELS: Record<number, CommonSenmlField | 'vd'> = {
 
 const FIELD_LABELS = { bn: -2, n: 0, v: 2, vs: 3, vb: 4, vd: 8, vlo: 'vlo' } as const;
 
-type CborOptions = Options & { int64AsNumber?: boolean; useTag259ForMaps?: boolean };
-const decoderOptions: CborOptions = { mapsAsObjects: false, useRecords: false, int64AsNumber: false };
+type CborOptions = Options & { useTag259ForMaps?: boolean };
 const encoderOptions: CborOptions = {
   useRecords: false,
   mapsAsObjects: false,
   useTag259ForMaps: false,
   tagUint8Array: false,
 };
-/** Decoder for device input: maps as Map (integer keys), no record extension, 64-bit ints as bigint. */
-export const cborDecoder = new Decoder(decoderOptions);
 /** Encoder producing plain RFC 8949 CBOR: no tags for Maps or byte strings, no records. */
 export const cborEncoder = new Encoder(encoderOptions);
-
-/**
- * cbor-x rejects indefinite-length byte and text strings (RFC 8949 §3.2.3), which constrained
- * encoders use to stream long values: this rewrites each as one definite-length string. It walks
- * the data item heads in a single pass (no recursion: containers need no bookkeeping, their items
- * simply follow) and returns `bytes` itself when there is nothing to rewrite or the encoding is not
- * well-formed (cbor-x then reports the error).
- */
-export function joinIndefiniteStrings(bytes: Buffer): Buffer {
-  if (bytes.indexOf(0x5f) < 0 && bytes.indexOf(0x7f) < 0) return bytes;
-  const out: Buffer[] = [];
-  let copied = 0;
-  let pos = 0;
-  while (pos < bytes.length) {
-    const initial = bytes[pos];
-    const major = initial >> 5;
-    const info = initial & 0x1f;
-    if (info === 31) {
-      if (major === 2 || major === 3) {
-        const joined = readChunks(bytes, pos + 1, major);
-        if (joined === undefined) return bytes;
-        out.push(bytes.subarray(copied, pos), cborHead(major, joined.content.length), joined.content);
-        pos = copied = joined.end;
-        continue;
-      }
-      if (major === 0 || major === 1 || major === 6) return bytes; // not well-formed
-      pos++; // indefinite array / map, or the break
-      continue;
-    }
-    const head = readHead(bytes, pos);
-    if (head === undefined) return bytes;
-    pos = head.end;
-    if (major === 2 || major === 3) {
-      if (head.value > bytes.length - pos) return bytes;
-      pos += head.value;
-    }
-  }
-  if (copied === 0) return bytes;
-  out.push(bytes.subarray(copied));
-  return Buffer.concat(out);
-}
-
-/** The argument of the head at `pos` (as a number: larger lengths cannot fit in a Buffer anyway). */
-function readHead(bytes: Buffer, pos: number): { value: number; end: number } | undefined {
-  const info = bytes[pos] & 0x1f;
-  if (info < 24) return { value: info, end: pos + 1 };
-  const size = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : 0;
-  if (size === 0 || pos + 1 + size > bytes.length) return undefined;
-  let value = 0;
-  for (let k = 1; k <= size; k++) value = value * 256 + bytes[pos + k];
-  return { value, end: pos + 1 + size };
-}
-
-/** The chunks of an indefinite string of `major` type starting at `pos`, up to and past the break. */
-function readChunks(bytes: Buffer, pos: number, major: number): { content: Buffer; end: number } | undefined {
-  const chunks: Buffer[] = [];
-  while (pos < bytes.length) {
-    if (bytes[pos] === 0xff) return { content: Buffer.concat(chunks), end: pos + 1 };
-    if (bytes[pos] >> 5 !== major) return undefined;
-    const head = readHead(bytes, pos);
-    if (head === undefined || head.value > bytes.length - head.end) return undefined;
-    chunks.push(bytes.subarray(head.end, head.end + head.value));
-    pos = head.end + head.value;
-  }
-  return undefined;
-}
 
 /** The CBOR head of major type `major` with argument `length` (below 2^32). */
 export function cborHead(major: number, length: number): Buffer {
@@ -135,37 +68,30 @@ export function cborHead(major: number, length: number): Buffer {
   return out;
 }
 
-/** Decodes one CBOR data item with cbor-x; any failure becomes ContentCodecError('4.00'). */
-export function decodeCbor(bytes: Buffer, what: string): unknown {
-  if (bytes.length === 0) fail(`${what}: empty payload`);
-  try {
-    return cborDecoder.decode(joinIndefiniteStrings(bytes));
-  } catch (err) {
-    if (err instanceof ContentCodecError) throw err;
-    return fail(`${what}: invalid CBOR: ${(err as Error)?.message ?? String(err)}`);
-  }
-}
-
 /**
  * Parses and resolves SenML CBOR records (generic: names are not interpreted). With `allowNull`,
  * a null value (label 2) is accepted (SenML-ETCH patch records, RFC 8790 §3.2).
  */
 export function parseSenmlCbor(bytes: Buffer, allowNull = false): SenmlRecord[] {
   if (bytes.length === 0) return []; // an empty payload is an empty list (e.g. an object without instances)
-  const document = decodeCbor(bytes, WHAT);
+  const document = readCbor(bytes, WHAT);
   if (!Array.isArray(document)) fail(`${WHAT}: payload must be an array of records, got ${describe(document)}`);
   const raws: RawSenmlRecord[] = new Array(document.length);
   for (let index = 0; index < document.length; index++) {
-    const item: unknown = document[index];
-    if (!(item instanceof Map)) fail(`${WHAT}: record ${index} must be a map, got ${describe(item)}`);
+    const item = document[index];
+    if (!(item instanceof CborMap)) fail(`${WHAT}: record ${index} must be a map, got ${describe(item)}`);
     raws[index] = rawRecord(item, index, allowNull);
   }
   return resolveSenml(raws, WHAT);
 }
 
-function rawRecord(item: Map<unknown, unknown>, index: number, allowNull: boolean): RawSenmlRecord {
+/** One record; the map's entries as written, so that a label given twice is seen (and refused). */
+function rawRecord(item: CborMap, index: number, allowNull: boolean): RawSenmlRecord {
   const raw: RawSenmlRecord = {};
-  for (const [key, value] of item) {
+  const { keys, values } = item;
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k];
+    const value = values[k];
     let field: CommonSenmlField | 'vd' | undefined;
     if (typeof key === 'number') field = LABELS[key];
     else if (typeof key === 'bigint') field = key >= -6n && key <= 8n ? LABELS[Number(key)] : undefined;
@@ -178,8 +104,8 @@ function rawRecord(item: Map<unknown, unknown>, index: number, allowNull: boolea
       fail(`${WHAT}: record ${index} repeats label ${String(key)}`);
     }
     if (field === 'vd') {
-      if (!(value instanceof Uint8Array)) badField(index, field, 'a byte string', value);
-      raw.vd = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+      if (!Buffer.isBuffer(value)) badField(index, field, 'a byte string', value);
+      raw.vd = value;
     } else {
       setCommonField(raw, field, value, allowNull, 'a text string', (name, expected, got) =>
         badField(index, name, expected, got),

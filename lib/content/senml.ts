@@ -13,7 +13,7 @@ import type {
   ResourceValue,
 } from '../model/types';
 import type { TimestampedNode } from './types';
-import { buildNode, flattenNode, leafName, leafPath, leavesToNodes, type Leaf } from './tree';
+import { buildNode, flattenNode, leafName, leafPath, leavesToNodes, sameLeafValue, type Leaf } from './tree';
 import {
   checkDecodedInteger,
   dateFromSeconds,
@@ -447,11 +447,15 @@ export function recordsToTimestamped(
       out.push(entry);
       continue;
     }
-    const seen = new Set<string>();
+    const seen = new Map<string, Leaf>();
     for (const leaf of leaves) {
       const name = leafName(leaf);
-      if (seen.has(name)) fail(`${what}: more than one value for ${name} at the same time`);
-      seen.add(name);
+      const before = seen.get(name);
+      if (before !== undefined) {
+        if (sameLeafValue(before, leaf)) continue; // the same value given twice counts once
+        fail(`${what}: more than one value for ${name} at the same time`);
+      }
+      seen.set(name, leaf);
       const path = leafPath(leaf);
       const entry: TimestampedNode = { path, node: buildNode(path, [leaf], model, what) };
       if (ms !== undefined) entry.time = new Date(ms);

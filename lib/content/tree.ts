@@ -25,6 +25,23 @@ export interface Leaf {
   value: ResourceValue;
 }
 
+/**
+ * True when two leaves for one path carry the same value of the same type. A device may name a
+ * value twice (a composite answer to overlapping paths, a repeated record): the same value counts
+ * once, a different one is an error (never a silent choice between them).
+ */
+export function sameLeafValue(a: Leaf, b: Leaf): boolean {
+  return a.type === b.type && sameValue(a.value, b.value);
+}
+
+function sameValue(a: ResourceValue, b: ResourceValue): boolean {
+  if (typeof a !== 'object' || typeof b !== 'object') return Object.is(a, b);
+  if (Buffer.isBuffer(a)) return Buffer.isBuffer(b) && a.equals(b);
+  if (a instanceof Date) return b instanceof Date && Object.is(a.getTime(), b.getTime());
+  if (Buffer.isBuffer(b) || b instanceof Date) return false;
+  return a.objectId === b.objectId && a.instanceId === b.instanceId;
+}
+
 export function leafName(leaf: Leaf): string {
   return leaf.ri === undefined ? `/${leaf.o}/${leaf.i}/${leaf.r}` : `/${leaf.o}/${leaf.i}/${leaf.r}/${leaf.ri}`;
 }
@@ -260,7 +277,10 @@ function addLeaf(instance: LwM2mObjectInstance, leaf: Leaf, model: ObjectModelLo
   const def = model.getResource(leaf.o, leaf.r);
   if (leaf.ri === undefined) {
     if (def?.multiple) fail(`${where}: ${leafName(leaf)} is a multiple resource; values must name resource instances`);
-    if (existing) fail(`${where}: more than one value for ${leafName(leaf)}`);
+    if (existing) {
+      if (existing.kind === 'resource' && existing.type === leaf.type && sameValue(existing.value, leaf.value)) return;
+      fail(`${where}: more than one value for ${leafName(leaf)}`);
+    }
     instance.resources.set(leaf.r, { kind: 'resource', id: leaf.r, type: leaf.type, value: leaf.value });
     return;
   }
@@ -280,7 +300,11 @@ function addLeaf(instance: LwM2mObjectInstance, leaf: Leaf, model: ObjectModelLo
   if (existing.kind !== 'multipleResource') {
     fail(`${where}: /${leaf.o}/${leaf.i}/${leaf.r} has both a single value and resource instances`);
   }
-  if (existing.instances.has(leaf.ri)) fail(`${where}: more than one value for ${leafName(leaf)}`);
+  const before = existing.instances.get(leaf.ri);
+  if (before !== undefined) {
+    if (existing.type === leaf.type && sameValue(before, leaf.value)) return;
+    fail(`${where}: more than one value for ${leafName(leaf)}`);
+  }
   existing.instances.set(leaf.ri, leaf.value);
 }
 
@@ -327,9 +351,15 @@ export function leavesToNodes(
 ): Map<string, LwM2mNode> {
   const out = new Map<string, LwM2mNode>();
   if (!paths) {
+    const seen = new Map<string, Leaf>();
     for (const leaf of leaves) {
       const name = leafName(leaf);
-      if (out.has(name)) fail(`${what}: more than one value for ${name}`);
+      const before = seen.get(name);
+      if (before !== undefined) {
+        if (sameLeafValue(before, leaf)) continue;
+        fail(`${what}: more than one value for ${name}`);
+      }
+      seen.set(name, leaf);
       out.set(name, buildNode(leafPath(leaf), [leaf], model, what));
     }
     for (const ids of containers) {

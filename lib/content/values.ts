@@ -6,6 +6,7 @@
  */
 import type { ObjectLink, ResourceType, ResourceValue } from '../model/types';
 import { ContentCodecError } from './types';
+import { CborMap, CborTag } from './cbor-reader';
 
 export const INT64_MIN = -(2n ** 63n);
 export const INT64_MAX = 2n ** 63n - 1n;
@@ -36,6 +37,8 @@ export function describe(value: unknown): string {
       if (value instanceof Date) return `Date ${isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString()}`;
       if (Array.isArray(value)) return `array(${value.length})`;
       if (value instanceof Map) return `Map(${value.size})`;
+      if (value instanceof CborMap) return `map(${value.size})`;
+      if (value instanceof CborTag) return `tag ${value.tag}`;
       return `object ${(value as object).constructor?.name ?? ''}`.trimEnd();
     default:
       return typeof value;

@@ -11,7 +11,7 @@ import type {
 } from '../coap/types';
 import { CoapRequestError } from '../coap/types';
 import { decodeNode, decodeNodes, encodeNode, encodePatch, encodePaths, isSupportedFormat } from '../content';
-import { parseLinkFormat } from '../content/link-format';
+import { checkLinkAttributes, parseLinkFormat } from '../content/link-format';
 import type { Link } from '../content/link-format';
 import { ContentCodecError, ContentFormat } from '../content/types';
 import { ObjectModel } from '../model/object-model';
@@ -599,6 +599,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     let links: Link[];
     try {
       links = stripRoot(parseLinkFormat(response.payload.toString('utf8')), registration.rootPath);
+      for (const link of links) checkLinkAttributes(link); // dim and ssid in range, else an error naming the link
     } catch (err) {
       throw invalidResponse(err, 'Discover', registration.endpoint, path);
     }

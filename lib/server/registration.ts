@@ -1,4 +1,4 @@
-import { parseLinkFormat } from '../content/link-format';
+import { checkLinkAttributes, parseLinkFormat } from '../content/link-format';
 import type { SecurityIdentity } from '../transport/types';
 
 export type Lwm2mVersion = '1.0' | '1.1' | '1.2';
@@ -201,6 +201,7 @@ export function parseObjectLinks(payload: Buffer): ParsedObjectLinks {
     }
     const objectId = Number(match[1]);
     if (objectId > 65535) throw new RegistrationError(`invalid object id in <${link.uri}>`, '4.00');
+    checkLinkAttributes(link, objectId); // dim and ssid in range, else 4.00 naming the link
     let entry = found.get(objectId);
     if (entry === undefined) found.set(objectId, (entry = { instances: [], version: undefined }));
     if (match[2] !== undefined) {

@@ -267,6 +267,36 @@ export const SPEC_DEVICE_TLV = hex(`
   C1 10 55
 `);
 
+/**
+ * Anjay 3.x's Read-Composite answer for /3/0/0, /3/0/13, /3303/0/5700, /1/1/1, /3/0/15: values in
+ * request order, indefinite-length maps, and the top key 3 opened a second time for /3/0/15.
+ */
+export const ANJAY_COMPOSITE = hex(
+  `
+  bf                                                    # {_
+    03 bf                                               #   3: {_
+      00 bf                                             #     0: {_
+        00 74 4f70656e204d6f62696c6520416c6c69616e6365  #       0: "Open Mobile Alliance",
+        0d 1a 6553f100                                  #       13: 1700000000
+      ff ff                                             #     }},
+    19 0ce7 bf                                          #   3303: {_
+      00 bf                                             #     0: {_
+        19 1644 fb 4035800000000000                     #       5700: 21.5
+      ff ff                                             #     }},
+    01 bf                                               #   1: {_
+      01 bf                                             #     1: {_
+        01 19 012c                                      #       1: 300
+      ff ff                                             #     }},
+    03 bf                                               #   3: {_
+      00 bf                                             #     0: {_
+        0f 6d 4575726f70652f4265726c696e                #       15: "Europe/Berlin"
+      ff ff                                             #     }}
+  ff                                                    # }
+`.replace(/#[^\n]*/g, ''),
+);
+
+export const ANJAY_COMPOSITE_PATHS = ['/3/0/0', '/3/0/13', '/3303/0/5700', '/1/1/1', '/3/0/15'];
+
 /** Asserts that `fn` throws a ContentCodecError (with `code`, and `pattern` in its message when given). */
 export function assertCodecError(
   fn: () => unknown,

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import {
+  checkLinkAttributes,
   decodeDiscover,
   isLwm2mRootLink,
   parseContentFormats,
@@ -150,6 +151,35 @@ describe('content/link-format', () => {
       assertCodecError(() => decodeDiscover('</3/0>;pmin'), /pmin=true/);
       assertCodecError(() => decodeDiscover('</3/0/7>;gt=1e'), /gt=1e is not a number/);
       assertCodecError(() => decodeDiscover('</3>;ver=one'), /not a version/);
+    });
+
+    it('dim is 0 to 255 and ssid 1 to 65534; ssid=0 only on a Security instance (a bootstrap account)', () => {
+      assert.deepEqual(
+        decodeDiscover('</3/0/6>;dim=0,</3/0/7>;dim=255,</1/0>;ssid=1,</1/1>;ssid="65534",</0/1>;ssid=0').map(
+          (e) => e.attributes,
+        ),
+        [{ dim: 0 }, { dim: 255 }, { ssid: 1 }, { ssid: 65534 }, { ssid: 0 }],
+      );
+      const bad: [string, RegExp][] = [
+        ['</3/0/7>;dim=256', /<\/3\/0\/7> attribute dim=256 is not an integer from 0 to 255/],
+        ['</3/0/7>;dim=-1', /dim=-1 is not an integer from 0 to 255/],
+        ['</3/0/7>;dim=2.5', /dim=2.5 is not an integer/],
+        ['</3/0/7>;dim', /dim=true is not an integer/],
+        ['</1/0>;ssid=0', /<\/1\/0> attribute ssid=0 is not an integer from 1 to 65534/],
+        ['</1/0>;ssid=65535', /ssid=65535 is not an integer from 1 to 65534/],
+        ['</0/0>;ssid=65535', /ssid=65535 is not an integer from 1 to 65534/],
+        ['</1/0>;ssid=99999999999', /ssid=99999999999 is not an integer/],
+        ['</lwm2m>;rt="oma.lwm2m",</lwm2m/1/0>;ssid=0', /<\/lwm2m\/1\/0> attribute ssid=0/],
+      ];
+      for (const [text, pattern] of bad) {
+        assertCodecError(() => decodeDiscover(text), pattern);
+        const links = parseLinkFormat(text);
+        assertCodecError(() => links.forEach((link) => checkLinkAttributes(link)), pattern);
+      }
+      // checkLinkAttributes reads the object from the URI, or takes it as given (a root path before it)
+      assert.doesNotThrow(() => checkLinkAttributes({ uri: '/0/1', params: { ssid: '0' } }));
+      assert.doesNotThrow(() => checkLinkAttributes({ uri: '/lwm2m/0/1', params: { ssid: '0' } }, 0));
+      assertCodecError(() => checkLinkAttributes({ uri: '/lwm2m/0/1', params: { ssid: '0' } }), /ssid=0/);
     });
   });
 });

@@ -18,7 +18,6 @@ import {
   formatName,
 } from '../../lib/content';
 import { ContentFormat } from '../../lib/content/types';
-import { joinIndefiniteStrings } from '../../lib/content/senml-cbor';
 import { allTypes, assertCodecError, hex, instance, model, multiple, single, specDevice } from './fixtures';
 
 const p = (text: string) => LwM2mPath.parse(text);
@@ -184,8 +183,8 @@ describe('content/senml-etch (320, 322) and Write-Composite patches', () => {
     });
   });
 
-  describe('indefinite-length strings (which cbor-x does not read itself)', () => {
-    it('are joined before decoding, in SenML CBOR and LwM2M CBOR', () => {
+  describe('indefinite-length strings', () => {
+    it('are joined, in SenML CBOR and LwM2M CBOR', () => {
       // [{0: (_ "/3/0/", "14"), 3: (_ "+01", ":00")}]
       const senml = hex('81 a2 00 7f 65 2f332f302f 62 3134 ff 03 7f 63 2b3031 63 3a3030 ff');
       assert.deepEqual(
@@ -205,15 +204,21 @@ describe('content/senml-etch (320, 322) and Write-Composite patches', () => {
       );
     });
 
-    it('leaves definite data alone and gives malformed data back untouched', () => {
-      const plain = hex('a2 00 42 5f7f 01 18 5f'); // {0: h'5f7f', 1: 95}: 0x5f and 0x7f only inside items
-      assert.equal(joinIndefiniteStrings(plain), plain);
-      for (const bad of ['5f 41', '5f 61 00 ff', '5f 5f ff ff', '7f 41 00 ff', '5f 5b ffffffffffffffff', '1c 5f']) {
-        const bytes = hex(bad);
-        assert.equal(joinIndefiniteStrings(bytes), bytes, bad);
+    it('bytes 0x5f and 0x7f inside definite items are data; malformed chunks are a 4.00', () => {
+      // [{0: "/9999/0/5", 8: h'5f7f'}]
+      const plain = hex('81 a2 00 69 2f393939392f302f35 08 42 5f7f');
+      assert.deepEqual(
+        decodeNodes(plain, ContentFormat.SENML_CBOR, model),
+        new Map([['/9999/0/5', single(5, 'opaque', Buffer.from([0x5f, 0x7f]))]]),
+      );
+      // {[9999, 0, 5]: <bad>}: unterminated, a text chunk in a byte string, a nested indefinite chunk,
+      // a byte chunk in a text string, a chunk running past the end
+      for (const bad of ['5f 41', '5f 61 00 ff', '5f 5f ff ff', '7f 41 00 ff', '5f 5b ffffffffffffffff']) {
+        assertCodecError(
+          () => decodeNode(hex(`a1 83 19270f 00 05 ${bad}`), ContentFormat.LWM2M_CBOR, p('/9999/0/5'), model),
+          /invalid CBOR at byte \d+/,
+        );
       }
-      // a string whose definite length hides 0x5f bytes is skipped over
-      assert.equal(joinIndefiniteStrings(hex('82 42 5f5f 5f 41 01 ff')).toString('hex'), '8242' + '5f5f' + '4101');
     });
   });
 
