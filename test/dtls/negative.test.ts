@@ -150,6 +150,34 @@ describe('DTLS server: hostile and broken peers', function () {
     }
   });
 
+  it('answers a ClientHello in a {254, 0} record (Mbed TLS 2.x) and starts the handshake on its cookie', async () => {
+    server = await startEchoServer({ pskKey });
+    const socket = await udpSocket();
+    const answers: Buffer[] = [];
+    socket.on('message', (datagram) => answers.push(datagram));
+    const mbedtls2 = (datagram: Buffer) => {
+      datagram.writeUInt16BE(0xfe00, 1);
+      return datagram;
+    };
+    try {
+      const random = randomBytes(32);
+      socket.send(mbedtls2(clientHelloDatagram(random, Buffer.alloc(0), 0, 0)), server.port, '127.0.0.1');
+      await waitFor(() => answers.length === 1, 5000, 'the HelloVerifyRequest');
+      socket.send(mbedtls2(clientHelloDatagram(random, cookieOf(answers[0]), 1, 1)), server.port, '127.0.0.1');
+      await waitFor(() => answers.length === 2, 5000, 'the ServerHello flight');
+      assert.deepEqual(
+        parseRecords(answers[1]).map((r) => [r.version, r.fragment[0]]),
+        [
+          [0xfefd, HandshakeType.serverHello],
+          [0xfefd, HandshakeType.serverHelloDone],
+        ],
+      );
+      assert.equal(server.transport.handshakeCount, 1);
+    } finally {
+      await closeSocket(socket);
+    }
+  });
+
   it('caps handshakes in progress per source address (cookie-verified ones)', async () => {
     server = await startEchoServer({ pskKey, maxHandshakesPerAddress: 3 });
     const sockets = await Promise.all(Array.from({ length: 6 }, () => udpSocket()));
