@@ -24,6 +24,8 @@ interface BootstrapConfigDef extends NodeDef {
   plainEnabled?: boolean;
   dtlsEnabled?: boolean;
   securePort?: string | number;
+  /** Offer the CBC cipher suites too (off by default: not constant-time). */
+  dtlsCbc?: boolean;
   /** Bootstrap credentials of devices (JSON or CSV, as for the DM server), relative to the user directory. */
   credentialsFile?: string;
   /** Bootstrap configurations read at start: JSON `{ "<endpoint or pattern>": { servers: [...] }, ... }`. */
@@ -51,7 +53,7 @@ export = function (RED: NodeAPI): void {
     const plainEnabled = config.plainEnabled !== false;
     const dtls: SecureListenerOptions | undefined =
       config.dtlsEnabled === true
-        ? secureListener(numberOr(config.securePort, 5686), node.credentials ?? {})
+        ? secureListener(numberOr(config.securePort, 5686), node.credentials ?? {}, config)
         : undefined;
     const dmServerId = config.dmServer;
     const dmServer = () => (dmServerId ? (RED.nodes.getNode(dmServerId) as Lwm2mServerConfigNode | null) : null);

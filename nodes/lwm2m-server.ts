@@ -37,6 +37,8 @@ interface ServerConfigDef extends NodeDef {
   /** DTLS on `securePort`; absent in flows made before DTLS: off. */
   dtlsEnabled?: boolean;
   securePort?: string | number;
+  /** Offer the CBC cipher suites too (off by default: not constant-time). */
+  dtlsCbc?: boolean;
   /** Device credentials loaded at start (JSON or CSV; relative to the user directory). */
   credentialsFile?: string;
   /** 'file' (default), 'redis' or 'memory'. */
@@ -55,7 +57,7 @@ export = function (RED: NodeAPI): void {
     const plainEnabled = config.plainEnabled !== false;
     const dtls =
       config.dtlsEnabled === true
-        ? secureListener(numberOr(config.securePort, 5684), node.credentials ?? {})
+        ? secureListener(numberOr(config.securePort, 5684), node.credentials ?? {}, config)
         : undefined;
     const model = ObjectModel.withBuiltins();
     const modelDir = userDirPath(RED, config.modelDir);

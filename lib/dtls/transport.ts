@@ -25,7 +25,7 @@ import {
   type DtlsSessionStore,
   type StoredDtlsConnection,
 } from './session-store';
-import { CIPHER_SUITES, suiteByName, type CipherSuite } from './suites';
+import { CIPHER_SUITES, isCbc, suiteByName, type CipherSuite } from './suites';
 
 export interface DtlsServerOptions {
   /** Bind address, default `'::'` (dual-stack, falling back to IPv4 like UdpTransport). */
@@ -42,8 +42,18 @@ export interface DtlsServerOptions {
   rawPublicKey?: { privateKey: string | Buffer | KeyObject };
   /** A client's raw public key (SPKI DER) -> the identity it stands for, or undefined = not trusted. May be async. */
   clientRawPublicKey?: (spki: Buffer, peer: Peer) => string | undefined | Promise<string | undefined>;
-  /** IANA names; default: every suite we support for which credentials are configured. */
+  /**
+   * IANA names; default: every suite we support for which credentials are configured (the CBC ones
+   * only with allowCbcSuites).
+   */
   cipherSuites?: string[];
+  /**
+   * Offer the CBC suites (TLS_PSK_WITH_AES_128_CBC_SHA256, TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256);
+   * default false. Their record check follows RFC 5246 §6.2.3.2 but is not constant-time (Lucky13),
+   * LwM2M mandates the CCM_8 suites, and Californium marks CBC as not recommended: enable only for
+   * devices that offer nothing else. Naming a CBC suite in cipherSuites without this is an error.
+   */
+  allowCbcSuites?: boolean;
   /** Handshakes in progress per source IP address (default 16). */
   maxHandshakesPerAddress?: number;
   /** Sessions (established plus in handshake) in total (default 100000). */
@@ -742,15 +752,18 @@ function loadCredentials(options: DtlsServerOptions): HandshakeCredentials {
   const canEcdhe =
     (certificate !== undefined || rawPublicKey !== undefined) &&
     (trustedCertificates.length > 0 || options.clientRawPublicKey !== undefined);
+  const allowCbc = options.allowCbcSuites === true;
   let suites: CipherSuite[];
   if (options.cipherSuites !== undefined) {
     suites = options.cipherSuites.map((name) => {
       const suite = suiteByName(name);
       if (suite === undefined) throw new Error(`unsupported cipher suite ${name}`);
+      if (isCbc(suite) && !allowCbc) throw new Error(`${name} is a CBC suite: set allowCbcSuites to offer it`);
       return suite;
     });
   } else {
     suites = CIPHER_SUITES.filter((suite) => (suite.keyExchange === 'psk' ? canPsk : canEcdhe));
+    if (!allowCbc) suites = suites.filter((suite) => !isCbc(suite));
   }
   suites = suites.filter((suite) => (suite.keyExchange === 'psk' ? canPsk : canEcdhe));
   if (suites.length === 0) {

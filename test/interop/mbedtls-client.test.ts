@@ -72,4 +72,21 @@ describe('interop: the DTLS server with an Mbed TLS 2.x client (ours, on Debian 
       assert.equal(client.child.exitCode, 0, client.tail());
     });
   }
+
+  it('TLS_PSK_WITH_AES_128_CBC_SHA256: refused by default (handshake_failure), accepted with allowCbcSuites', async () => {
+    const suite = 'TLS_PSK_WITH_AES_128_CBC_SHA256';
+    const refused = await start('mbedtls-cbc', suite);
+    const reasons: string[] = [];
+    refused.server.on('handshakeFailed', (_peer, reason: string) => reasons.push(reason));
+    // -0x7780: MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE, the client got our fatal alert.
+    await refused.client.waitFor(/^ERROR handshake: -0x7780 /m, 10_000, 'the fatal alert on the client');
+    assert.match(reasons[0] ?? '', /^no cipher suite in common \(client offered 0x00ae/);
+    await client?.stop();
+    await bench?.close();
+
+    const accepted = await start('mbedtls-cbc', suite, { allowCbcSuites: true });
+    await accepted.registered;
+    assert.equal((await accepted.server.read('mbedtls-cbc', '/3/0/0')).value, 'Mbed TLS test peer');
+    await accepted.client.waitFor(/^HANDSHAKE ok suite=TLS-PSK-WITH-AES-128-CBC-SHA256$/m, 5000, 'the suite');
+  });
 });
