@@ -16,7 +16,7 @@ import { numberOr, secureListener } from './shared/options';
 import type { Lwm2mServerConfigNode } from './shared/server-config';
 import { Status } from './shared/status';
 import { storeSettings } from './shared/persistence';
-import { boundPorts, handshakeWarner, userDirPath } from './shared/listener-node';
+import { boundPorts, dropWarner, handshakeWarner, userDirPath } from './shared/listener-node';
 
 interface BootstrapConfigDef extends NodeDef {
   address?: string;
@@ -136,6 +136,8 @@ export = function (RED: NodeAPI): void {
     bootstrap.on('stopped', onStopped);
     bootstrap.on('error', onError);
     bootstrap.on('handshakeFailed', onHandshakeFailed);
+    const onRecordsDropped = dropWarner(node);
+    bootstrap.on('dtlsRecordsDropped', onRecordsDropped);
 
     node.register = (user: Node) => {
       users.set(user.id, user);
@@ -170,6 +172,7 @@ export = function (RED: NodeAPI): void {
       bootstrap.off('stopped', onStopped);
       bootstrap.off('error', onError);
       bootstrap.off('handshakeFailed', onHandshakeFailed);
+      bootstrap.off('dtlsRecordsDropped', onRecordsDropped);
       const stop = users.size > 0 ? releaseBootstrap(bootstrap, node.id) : bootstrapSettled(bootstrap);
       users.clear();
       forgetBootstrapConfig(bootstrap, node.id);

@@ -17,7 +17,7 @@ import {
 import { storeSettings } from './shared/persistence';
 import { numberOr, secureListener } from './shared/options';
 import { Status } from './shared/status';
-import { boundPorts, handshakeWarner, userDirPath } from './shared/listener-node';
+import { boundPorts, dropWarner, handshakeWarner, userDirPath } from './shared/listener-node';
 
 interface ServerConfigDef extends NodeDef {
   address?: string;
@@ -156,6 +156,8 @@ export = function (RED: NodeAPI): void {
     storeEvents.on('up', onStoreUp);
     const onHandshakeFailed = handshakeWarner(node);
     server.on('handshakeFailed', onHandshakeFailed);
+    const onRecordsDropped = dropWarner(node);
+    server.on('dtlsRecordsDropped', onRecordsDropped);
     server.on('started', onStarted);
     server.on('stopped', onStopped);
     server.on('registered', refreshCount);
@@ -210,6 +212,7 @@ export = function (RED: NodeAPI): void {
       server.off('error', onServerError);
       server.off('queuedRequestSettled', onQueuedSettled);
       server.off('handshakeFailed', onHandshakeFailed);
+      server.off('dtlsRecordsDropped', onRecordsDropped);
       storeEvents.off('problem', onStoreProblem);
       storeEvents.off('down', onStoreDown);
       storeEvents.off('up', onStoreUp);

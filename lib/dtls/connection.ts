@@ -41,8 +41,8 @@ export interface ConnectionHost {
   moved(connection: DtlsConnection, previous: Peer): void;
   /** An adopted connection is about to be used: whether its credentials still hold (undefined) or why not. */
   verifyAdopted(connection: DtlsConnection): Promise<string | undefined>;
-  /** A record was dropped (replayed, not authentic, no keys for its epoch, unexpected). */
-  dropped(why: 'replay' | 'bad-mac' | 'epoch' | 'unexpected'): void;
+  /** A record from `peer` was dropped (replayed, not authentic, no keys for its epoch, unexpected, backlog full). */
+  dropped(why: 'replay' | 'bad-mac' | 'epoch' | 'unexpected' | 'busy', peer: Peer): void;
   retransmitted(): void;
 }
 
@@ -256,6 +256,7 @@ export class DtlsConnection {
     if (this.state === 'closed') return;
     if (this.busy) {
       if (this.backlog.length < MAX_BACKLOG) this.backlog.push({ record, from });
+      else this.host.dropped('busy', from);
       return;
     }
     const pending = this.process(record, from);
@@ -428,7 +429,7 @@ export class DtlsConnection {
   }
 
   private drop(why: 'replay' | 'bad-mac' | 'epoch' | 'unexpected'): undefined {
-    this.host.dropped(why);
+    this.host.dropped(why, this.peer);
     return undefined;
   }
 

@@ -20,6 +20,7 @@ export {
   type DtlsTransportEvents,
 } from './transport';
 export { CIPHER_SUITES, type CipherSuite } from './suites';
+export { DROP_REASONS, type DropReason, type DropReport } from './drops';
 export {
   MemoryDtlsSessionStore,
   WRITE_SEQUENCE_GAP,

@@ -8,11 +8,12 @@ import { connectionKeys, keyBlockLength } from './cipher';
 import { AlertDescription, AlertLevel, ContentType, HandshakeType } from './constants';
 import { DtlsConnection, type ConnectionHost } from './connection';
 import { CookieJar } from './cookie';
+import { DropLog, type DropReason, type DropReport } from './drops';
 import { loadCertificates, loadP256PrivateKey, spkiOf } from './credentials';
 import { HandshakeFailure } from './failure';
 import { HANDSHAKE_HEADER_LENGTH, encodeHandshakeFragment, parseHandshakeFragments } from './handshake';
 import { encodeHelloVerifyRequest, parseClientHello, type ClientHello } from './messages';
-import { MAX_SEQUENCE, encodeRecord, parseRecords, type DtlsRecord } from './record';
+import { MAX_SEQUENCE, encodeRecord, splitRecords, type DtlsRecord } from './record';
 import {
   ServerHandshake,
   credentialProblem,
@@ -108,6 +109,8 @@ export interface DtlsStats {
   /** Valid ClientHellos refused by maxHandshakesPerAddress / maxSessions. */
   handshakesRefused: number;
   retransmissions: number;
+  /** Dropped records (or the rest of a datagram) by reason; each reason is reported by `recordsDropped`. */
+  dropped: Record<DropReason, number>;
   /** Datagrams with no parsable record, or records for no known association. */
   droppedDatagrams: number;
   droppedReplays: number;
@@ -178,6 +181,8 @@ export interface DtlsTransportEvents {
   handshakeFailed: [peer: Peer, reason: string];
   /** An authentic record with the session's Connection ID came from a new address: the session moved there. */
   peerMoved: [previous: Peer, current: Peer];
+  /** Records were dropped: for the first drop of a reason, then at most once a minute per reason, with counts. */
+  recordsDropped: [drop: DropReport];
 }
 
 /**
@@ -189,7 +194,9 @@ export interface DtlsTransportEvents {
  */
 export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements DatagramTransport {
   onError: (err: Error) => void;
+  private readonly drops = new DropLog((drop) => this.safeEmit(() => this.emit('recordsDropped', drop)));
   readonly stats: DtlsStats = {
+    dropped: this.drops.counts,
     helloVerifyRequests: 0,
     handshakesStarted: 0,
     handshakesCompleted: 0,
@@ -330,6 +337,11 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
       closed++;
     }
     return closed;
+  }
+
+  /** Dropped records by reason, the reasons with none left out (see DtlsStats.dropped). */
+  droppedRecords(): Partial<Record<DropReason, number>> {
+    return this.drops.nonZero();
   }
 
   get sessionCount(): number {
@@ -495,10 +507,11 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
         this.connections.set(connection.peer.key, connection);
         this.safeEmit(() => this.emit('peerMoved', previous, connection.peer));
       },
-      dropped: (why) => {
+      dropped: (why, peer) => {
         if (why === 'replay') this.stats.droppedReplays++;
         else if (why === 'bad-mac') this.stats.droppedBadMac++;
         else this.stats.droppedOther++;
+        this.drops.add(why, peer);
       },
       retransmitted: () => {
         this.stats.retransmissions++;
@@ -516,7 +529,7 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
     if (this.closing) return;
     if (this.earlyDatagrams !== undefined) {
       if (this.earlyDatagrams.length < MAX_EARLY_DATAGRAMS) this.earlyDatagrams.push([datagram, peer]);
-      else this.stats.droppedDatagrams++;
+      else this.drop('starting', peer, true);
       return;
     }
     try {
@@ -527,11 +540,8 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
   };
 
   private handleDatagram(datagram: Buffer, peer: Peer): void {
-    const records = parseRecords(datagram, CONNECTION_ID_LENGTH);
-    if (records.length === 0) {
-      this.stats.droppedDatagrams++;
-      return;
-    }
+    const { records, problem } = splitRecords(datagram, CONNECTION_ID_LENGTH);
+    if (problem !== undefined) this.drop(problem, peer, records.length === 0);
     for (const record of records) {
       // A record with our CID finds its session whatever address it comes from.
       const connection =
@@ -543,7 +553,7 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
       } else if (connection !== undefined) {
         connection.receive(record, peer);
       } else {
-        this.stats.droppedDatagrams++;
+        this.drop('no-session', peer, true);
       }
     }
   }
@@ -568,7 +578,7 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
       body = first.fragment;
       hello = parseClientHello(body);
     } catch {
-      this.stats.droppedDatagrams++;
+      this.drop('bad-client-hello', peer, true);
       return;
     }
     if (existing !== undefined && existing.startedBy(hello.random)) {
@@ -586,6 +596,7 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
     const perAddress = this.handshakesPerAddress.get(peer.address) ?? 0;
     if (perAddress >= this.maxHandshakesPerAddress || this.connections.size >= this.maxSessions) {
       this.stats.handshakesRefused++;
+      this.drops.add('handshake-refused', peer);
       return;
     }
     const helloMessage = { msgType: HandshakeType.clientHello, messageSeq, body };
@@ -625,6 +636,12 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
     this.handshakesPerAddress.set(peer.address, perAddress + 1);
     this.stats.handshakesStarted++;
     connection.begin();
+  }
+
+  /** Counts a drop by reason (and, for the older counter, as a dropped datagram). */
+  private drop(reason: DropReason, peer: PeerAddress, wholeDatagram: boolean): void {
+    if (wholeDatagram) this.stats.droppedDatagrams++;
+    this.drops.add(reason, peer);
   }
 
   private sendHelloVerifyRequest(record: DtlsRecord, messageSeq: number, cookie: Buffer, peer: Peer): void {
