@@ -81,8 +81,6 @@ export class DtlsConnection {
   /** The peer as delivered with application data (with its security identity once established). */
   peer: Peer;
   lastActivity = Date.now();
-  /** Set when this connection holds a handshake slot of its source address (released once). */
-  countedAsHandshake = true;
   private handshake: ServerHandshake | undefined;
   private readonly reassembler: HandshakeReassembler;
   private readProtection: RecordProtection | undefined;
@@ -143,7 +141,6 @@ export class DtlsConnection {
       this.adopted = true;
       this.unverified = true;
       this.state = 'established';
-      this.countedAsHandshake = false;
       this.clientRandom = Buffer.alloc(0);
       this.connectionIds = stored.connectionIds;
       this.reassembler = new HandshakeReassembler(0);

@@ -17,7 +17,7 @@ export const DROP_REASONS = {
   epoch: 'epoch with no keys',
   unexpected: 'content type not allowed at this stage',
   busy: 'arrived while the session was busy and its backlog full',
-  'handshake-refused': 'new handshake refused: the session limit is reached',
+  'handshake-refused': 'new handshake refused: maxSessions established sessions in use',
   starting: 'arrived while the listener was starting, over its backlog',
 } as const;
 

@@ -57,7 +57,8 @@ function dtlsListener(options: ListenerOptions, settings: SecureListenerSettings
   const transport = new DtlsTransport({
     address: options.address,
     // Cellular devices share carrier-NAT addresses by the thousand: after a network outage they all
-    // handshake at once. A cookie exchange comes first, so each of these costs a peer that can receive.
+    // handshake at once. A cookie exchange comes first, so each of these costs a peer that can receive; a
+    // full address evicts its oldest half-open handshake, so a flood from it cannot lock its honest devices out.
     maxHandshakesPerAddress: 500,
     ...settings,
     port: settings.port ?? options.defaultSecurePort,
