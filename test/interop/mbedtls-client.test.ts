@@ -70,6 +70,7 @@ describe('interop: the DTLS server with an Mbed TLS 2.x client (ours, on Debian 
       await client.waitFor(/^DEREGISTER 2\.02$/m, 5000, 'the 2.02 on the client');
       await waitFor(() => !client.running, 5000, 'the client to exit');
       assert.equal(client.child.exitCode, 0, client.tail());
+      assert.deepEqual(server.dtlsDroppedRecords(), {}, 'a clean session drops nothing');
     });
   }
 
