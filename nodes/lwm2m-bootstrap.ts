@@ -16,7 +16,7 @@ import { numberOr, secureListener } from './shared/options';
 import type { Lwm2mServerConfigNode } from './shared/server-config';
 import { Status } from './shared/status';
 import { storeSettings } from './shared/persistence';
-import { boundPorts, handshakeWarner, userDirPath } from './shared/listener-node';
+import { boundPorts, dropWarner, handshakeWarner, userDirPath } from './shared/listener-node';
 
 interface BootstrapConfigDef extends NodeDef {
   address?: string;
@@ -24,6 +24,8 @@ interface BootstrapConfigDef extends NodeDef {
   plainEnabled?: boolean;
   dtlsEnabled?: boolean;
   securePort?: string | number;
+  /** Offer the CBC cipher suites too (off by default: not constant-time). */
+  dtlsCbc?: boolean;
   /** Bootstrap credentials of devices (JSON or CSV, as for the DM server), relative to the user directory. */
   credentialsFile?: string;
   /** Bootstrap configurations read at start: JSON `{ "<endpoint or pattern>": { servers: [...] }, ... }`. */
@@ -51,7 +53,7 @@ export = function (RED: NodeAPI): void {
     const plainEnabled = config.plainEnabled !== false;
     const dtls: SecureListenerOptions | undefined =
       config.dtlsEnabled === true
-        ? secureListener(numberOr(config.securePort, 5686), node.credentials ?? {})
+        ? secureListener(numberOr(config.securePort, 5686), node.credentials ?? {}, config)
         : undefined;
     const dmServerId = config.dmServer;
     const dmServer = () => (dmServerId ? (RED.nodes.getNode(dmServerId) as Lwm2mServerConfigNode | null) : null);
@@ -134,6 +136,8 @@ export = function (RED: NodeAPI): void {
     bootstrap.on('stopped', onStopped);
     bootstrap.on('error', onError);
     bootstrap.on('handshakeFailed', onHandshakeFailed);
+    const onRecordsDropped = dropWarner(node);
+    bootstrap.on('dtlsRecordsDropped', onRecordsDropped);
 
     node.register = (user: Node) => {
       users.set(user.id, user);
@@ -168,6 +172,7 @@ export = function (RED: NodeAPI): void {
       bootstrap.off('stopped', onStopped);
       bootstrap.off('error', onError);
       bootstrap.off('handshakeFailed', onHandshakeFailed);
+      bootstrap.off('dtlsRecordsDropped', onRecordsDropped);
       const stop = users.size > 0 ? releaseBootstrap(bootstrap, node.id) : bootstrapSettled(bootstrap);
       users.clear();
       forgetBootstrapConfig(bootstrap, node.id);

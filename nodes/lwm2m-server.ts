@@ -18,7 +18,7 @@ import {
 import { storeSettings } from './shared/persistence';
 import { numberOr, secureListener, writeLimitOption } from './shared/options';
 import { Status } from './shared/status';
-import { boundPorts, handshakeWarner, userDirPath } from './shared/listener-node';
+import { boundPorts, dropWarner, handshakeWarner, userDirPath } from './shared/listener-node';
 
 interface ServerConfigDef extends NodeDef {
   address?: string;
@@ -40,6 +40,8 @@ interface ServerConfigDef extends NodeDef {
   /** DTLS on `securePort`; absent in flows made before DTLS: off. */
   dtlsEnabled?: boolean;
   securePort?: string | number;
+  /** Offer the CBC cipher suites too (off by default: not constant-time). */
+  dtlsCbc?: boolean;
   /** Device credentials loaded at start (JSON or CSV; relative to the user directory). */
   credentialsFile?: string;
   /** 'file' (default), 'redis' or 'memory'. */
@@ -68,7 +70,7 @@ export = function (RED: NodeAPI): void {
     const plainEnabled = config.plainEnabled !== false;
     const dtls =
       config.dtlsEnabled === true
-        ? secureListener(numberOr(config.securePort, 5684), node.credentials ?? {})
+        ? secureListener(numberOr(config.securePort, 5684), node.credentials ?? {}, config)
         : undefined;
     const model = ObjectModel.withBuiltins();
     const modelDir = userDirPath(RED, config.modelDir);
@@ -168,6 +170,8 @@ export = function (RED: NodeAPI): void {
     storeEvents.on('up', onStoreUp);
     const onHandshakeFailed = handshakeWarner(node);
     server.on('handshakeFailed', onHandshakeFailed);
+    const onRecordsDropped = dropWarner(node);
+    server.on('dtlsRecordsDropped', onRecordsDropped);
     server.on('started', onStarted);
     server.on('stopped', onStopped);
     server.on('registered', refreshCount);
@@ -222,6 +226,7 @@ export = function (RED: NodeAPI): void {
       server.off('error', onServerError);
       server.off('queuedRequestSettled', onQueuedSettled);
       server.off('handshakeFailed', onHandshakeFailed);
+      server.off('dtlsRecordsDropped', onRecordsDropped);
       storeEvents.off('problem', onStoreProblem);
       storeEvents.off('down', onStoreDown);
       storeEvents.off('up', onStoreUp);

@@ -151,7 +151,7 @@ export const dtlsHandlers: Record<string, Handler> = {
       port: 0,
       pskKey: (identity) => (identity.startsWith(IDENTITY_PREFIX) ? PSK_KEY : undefined),
       cipherSuites: [DTLS_SUITE],
-      // every benchmark client comes from 127.0.0.1: the per-address limit (default 16) would refuse them
+      // every benchmark client comes from 127.0.0.1: the per-address limit (default 16) would evict their handshakes
       maxHandshakesPerAddress: 100_000,
       recvBufferSize: 4 << 20,
     });

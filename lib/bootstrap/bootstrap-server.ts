@@ -21,6 +21,7 @@ import type { LwM2mNode } from '../model/types';
 import type { SecureListenerOptions } from '../server/lwm2m-server';
 import type { SecurityStore } from '../server/security';
 import { openListeners } from '../server/listeners';
+import type { DropReport } from '../dtls/drops';
 import { SecurityCheckError, authorizeRegister } from '../server/security';
 import { MemorySecurityStore } from '../store/memory-security';
 import { DualTransport } from '../transport/dual';
@@ -120,6 +121,8 @@ export interface BootstrapServerEvents {
   stopped: [];
   /** A DTLS handshake failed: who and why. */
   handshakeFailed: [peer: PeerAddress, reason: string];
+  /** DTLS records were dropped: the first of a reason, then at most once a minute per reason, with counts. */
+  dtlsRecordsDropped: [drop: DropReport];
   error: [error: Error];
 }
 
@@ -191,6 +194,7 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
       {
         error: (err) => this.emitError(err),
         handshakeFailed: (peer, reason) => this.emit('handshakeFailed', peer, reason),
+        recordsDropped: (drop) => this.emit('dtlsRecordsDropped', drop),
       },
     );
     const endpoint = new CoapEndpoint(transport, this.options.coap);

@@ -41,8 +41,8 @@ export interface ConnectionHost {
   moved(connection: DtlsConnection, previous: Peer): void;
   /** An adopted connection is about to be used: whether its credentials still hold (undefined) or why not. */
   verifyAdopted(connection: DtlsConnection): Promise<string | undefined>;
-  /** A record was dropped (replayed, not authentic, no keys for its epoch, unexpected). */
-  dropped(why: 'replay' | 'bad-mac' | 'epoch' | 'unexpected'): void;
+  /** A record from `peer` was dropped (replayed, not authentic, no keys for its epoch, unexpected, backlog full). */
+  dropped(why: 'replay' | 'bad-mac' | 'epoch' | 'unexpected' | 'busy', peer: Peer): void;
   retransmitted(): void;
 }
 
@@ -81,8 +81,6 @@ export class DtlsConnection {
   /** The peer as delivered with application data (with its security identity once established). */
   peer: Peer;
   lastActivity = Date.now();
-  /** Set when this connection holds a handshake slot of its source address (released once). */
-  countedAsHandshake = true;
   private handshake: ServerHandshake | undefined;
   private readonly reassembler: HandshakeReassembler;
   private readProtection: RecordProtection | undefined;
@@ -143,7 +141,6 @@ export class DtlsConnection {
       this.adopted = true;
       this.unverified = true;
       this.state = 'established';
-      this.countedAsHandshake = false;
       this.clientRandom = Buffer.alloc(0);
       this.connectionIds = stored.connectionIds;
       this.reassembler = new HandshakeReassembler(0);
@@ -256,6 +253,7 @@ export class DtlsConnection {
     if (this.state === 'closed') return;
     if (this.busy) {
       if (this.backlog.length < MAX_BACKLOG) this.backlog.push({ record, from });
+      else this.host.dropped('busy', from);
       return;
     }
     const pending = this.process(record, from);
@@ -428,7 +426,7 @@ export class DtlsConnection {
   }
 
   private drop(why: 'replay' | 'bad-mac' | 'epoch' | 'unexpected'): undefined {
-    this.host.dropped(why);
+    this.host.dropped(why, this.peer);
     return undefined;
   }
 

@@ -8,7 +8,8 @@
  * server-handshake (the state machine, full and abbreviated), session-cache (resumable sessions),
  * session-store (what outlives a transport: resumable sessions and the established connections
  * that `close({ keepSessions: true })` hands over to the next transport), connection (one peer's
- * association), transport (the socket).
+ * association), half-open (the budget of handshakes in progress), drops (dropped records, by
+ * reason), transport-options (settings, counters, events), transport (the socket).
  */
 export {
   CONNECTION_ID_LENGTH,
@@ -20,6 +21,7 @@ export {
   type DtlsTransportEvents,
 } from './transport';
 export { CIPHER_SUITES, type CipherSuite } from './suites';
+export { DROP_REASONS, type DropReason, type DropReport } from './drops';
 export {
   MemoryDtlsSessionStore,
   WRITE_SEQUENCE_GAP,

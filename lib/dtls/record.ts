@@ -1,4 +1,4 @@
-import { ContentType, DTLS_1_0, DTLS_1_2 } from './constants';
+import { ContentType, DTLS_1_2, HandshakeType } from './constants';
 
 /**
  * DTLS 1.2 records (RFC 6347 §4.1): type, version, epoch, 48-bit sequence number, length, fragment;
@@ -23,25 +23,35 @@ export interface DtlsRecord {
   fragment: Buffer;
 }
 
+/** Why the rest of a datagram was not parsed: its header is not DTLS, or its version is not ours. */
+export type RecordParseProblem = 'malformed' | 'bad-version';
+
+/** A datagram's records, and why parsing stopped early (when it did). */
+export interface ParsedDatagram {
+  records: DtlsRecord[];
+  problem?: RecordParseProblem;
+}
+
 /**
- * Splits a datagram into its records. Parsing stops at the first record that is malformed or
- * truncated; the ones before it are returned (RFC 6347 §4.1.2.7: invalid records are dropped, not
- * the datagram's earlier good ones).
+ * Splits a datagram into its records. Parsing stops at the first record that is malformed,
+ * truncated or of a version we do not accept; the ones before it are returned (RFC 6347 §4.1.2.7:
+ * invalid records are dropped, not the datagram's earlier good ones), with the reason it stopped.
  */
-export function parseRecords(datagram: Buffer, cidLength = 0): DtlsRecord[] {
+export function splitRecords(datagram: Buffer, cidLength = 0): ParsedDatagram {
   const records: DtlsRecord[] = [];
   let offset = 0;
   while (datagram.length - offset >= RECORD_HEADER_LENGTH) {
     const type = datagram[offset];
     const version = datagram.readUInt16BE(offset + 1);
-    if (version !== DTLS_1_2 && version !== DTLS_1_0) break;
+    // Every DTLS version is {254, x}: anything else is not a DTLS record at all.
+    if (version >> 8 !== 0xfe) return { records, problem: 'malformed' };
     const cidLengthHere = type === ContentType.tls12Cid ? cidLength : 0;
-    if (type === ContentType.tls12Cid && cidLength === 0) break;
+    if (type === ContentType.tls12Cid && cidLength === 0) return { records, problem: 'malformed' };
     const headerLength = RECORD_HEADER_LENGTH + cidLengthHere;
-    if (datagram.length - offset < headerLength) break;
+    if (datagram.length - offset < headerLength) return { records, problem: 'malformed' };
     const length = datagram.readUInt16BE(offset + headerLength - 2);
     const end = offset + headerLength + length;
-    if (end > datagram.length || length > MAX_CIPHERTEXT_LENGTH) break;
+    if (end > datagram.length || length > MAX_CIPHERTEXT_LENGTH) return { records, problem: 'malformed' };
     const record: DtlsRecord = {
       type,
       version,
@@ -49,11 +59,34 @@ export function parseRecords(datagram: Buffer, cidLength = 0): DtlsRecord[] {
       sequence: datagram.readUIntBE(offset + 5, 6),
       fragment: datagram.subarray(offset + headerLength, end),
     };
+    if (!acceptableVersion(record)) return { records, problem: 'bad-version' };
     if (cidLengthHere > 0) record.cid = datagram.subarray(offset + 11, offset + 11 + cidLengthHere);
     records.push(record);
     offset = end;
   }
-  return records;
+  if (offset < datagram.length) return { records, problem: 'malformed' };
+  return { records };
+}
+
+/** The records of a datagram (see splitRecords), without the reason parsing stopped. */
+export function parseRecords(datagram: Buffer, cidLength = 0): DtlsRecord[] {
+  return splitRecords(datagram, cidLength).records;
+}
+
+/**
+ * DTLS 1.2, the only version we speak; but a ClientHello is sent before the client knows which
+ * version the server will pick, so its record may carry any {254, x} (the DTLS analogue of RFC 5246
+ * appendix E.1: OpenSSL sends DTLS 1.0's {254, 255}, Mbed TLS 2.x sends {254, 0}). Once our
+ * ServerHello has named the version, every other record must say DTLS 1.2.
+ */
+function acceptableVersion(record: DtlsRecord): boolean {
+  if (record.version === DTLS_1_2) return true;
+  return (
+    record.epoch === 0 &&
+    record.type === ContentType.handshake &&
+    record.fragment.length > 0 &&
+    record.fragment[0] === HandshakeType.clientHello
+  );
 }
 
 /** A record; with `cid` (non-empty) in the RFC 9146 form, whose type must then be tls12_cid. */

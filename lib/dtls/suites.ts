@@ -31,3 +31,8 @@ const BY_NAME = new Map(CIPHER_SUITES.map((suite) => [suite.name, suite]));
 export function suiteByName(name: string): CipherSuite | undefined {
   return BY_NAME.get(name);
 }
+
+/** CBC with HMAC: offered only when enabled (its record check is not constant-time). */
+export function isCbc(suite: CipherSuite): boolean {
+  return suite.cipher === 'aes-128-cbc-sha256';
+}

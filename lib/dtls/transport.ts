@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { randomBytes, type KeyObject, type X509Certificate } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { normaliseAddress, peerKey, toPeer } from '../transport/peer';
 import type { DatagramTransport, Peer, PeerAddress, SecurityIdentity } from '../transport/types';
 import { UdpTransport } from '../transport/udp';
@@ -8,11 +8,12 @@ import { connectionKeys, keyBlockLength } from './cipher';
 import { AlertDescription, AlertLevel, ContentType, HandshakeType } from './constants';
 import { DtlsConnection, type ConnectionHost } from './connection';
 import { CookieJar } from './cookie';
-import { loadCertificates, loadP256PrivateKey, spkiOf } from './credentials';
+import { DropLog, type DropReason } from './drops';
 import { HandshakeFailure } from './failure';
+import { HalfOpenBudget } from './half-open';
 import { HANDSHAKE_HEADER_LENGTH, encodeHandshakeFragment, parseHandshakeFragments } from './handshake';
 import { encodeHelloVerifyRequest, parseClientHello, type ClientHello } from './messages';
-import { MAX_SEQUENCE, encodeRecord, parseRecords, type DtlsRecord } from './record';
+import { MAX_SEQUENCE, encodeRecord, splitRecords, type DtlsRecord } from './record';
 import {
   ServerHandshake,
   credentialProblem,
@@ -20,111 +21,20 @@ import {
   type ResumableSession,
 } from './server-handshake';
 import {
+  loadCredentials,
+  type DtlsCloseOptions,
+  type DtlsServerOptions,
+  type DtlsStats,
+  type DtlsTransportEvents,
+} from './transport-options';
+import {
   MemoryDtlsSessionStore,
   WRITE_SEQUENCE_GAP,
   type DtlsSessionStore,
   type StoredDtlsConnection,
 } from './session-store';
-import { CIPHER_SUITES, suiteByName, type CipherSuite } from './suites';
 
-export interface DtlsServerOptions {
-  /** Bind address, default `'::'` (dual-stack, falling back to IPv4 like UdpTransport). */
-  address?: string;
-  /** Default 5684; 0 picks a free port. */
-  port?: number;
-  /** PSK lookup by the identity the client sent (UTF-8 text). undefined = unknown identity. May be async. */
-  pskKey?: (identity: string, peer: Peer) => Buffer | undefined | Promise<Buffer | undefined>;
-  /** Our X.509 certificate chain (PEM or DER, leaf first) and its P-256 private key. */
-  certificate?: { chain: Array<string | Buffer>; privateKey: string | Buffer | KeyObject };
-  /** CA certificates that client certificates must chain to (PEM or DER). */
-  trustedCertificates?: Array<string | Buffer>;
-  /** Our raw public key (RFC 7250): the P-256 private key; the public key is derived. */
-  rawPublicKey?: { privateKey: string | Buffer | KeyObject };
-  /** A client's raw public key (SPKI DER) -> the identity it stands for, or undefined = not trusted. May be async. */
-  clientRawPublicKey?: (spki: Buffer, peer: Peer) => string | undefined | Promise<string | undefined>;
-  /** IANA names; default: every suite we support for which credentials are configured. */
-  cipherSuites?: string[];
-  /** Handshakes in progress per source IP address (default 16). */
-  maxHandshakesPerAddress?: number;
-  /** Sessions (established plus in handshake) in total (default 100000). */
-  maxSessions?: number;
-  /**
-   * A session with no authentic record for this long is forgotten (default 24 h: the default LwM2M
-   * registration lifetime; a device silent for longer has lost its registration anyway, while a
-   * shorter expiry would force sleepy queue-mode devices into a new handshake on every wake-up).
-   */
-  sessionIdleTimeoutMs?: number;
-  /** A handshake that does not complete within this is dropped (default 60 s: covers five retransmissions). */
-  handshakeTimeoutMs?: number;
-  recvBufferSize?: number;
-  /**
-   * Offer a Connection ID (RFC 9146) to clients that ask for one (default true): their records then
-   * find the session by CID, so a NAT rebinding (new address or port) moves it (event `peerMoved`).
-   */
-  connectionId?: boolean;
-  /**
-   * Let clients resume a session (RFC 5246 §7.3 abbreviated handshake: no key exchange, no
-   * certificates) by its session ID, for sessionIdleTimeoutMs after it was established or last
-   * resumed (default true). The credentials are re-checked before resuming (the PSK lookup must give
-   * the same key, the raw key the same identity, the chain must still verify); closeSession() and
-   * fatal alerts make a session unresumable. Resumable sessions live in the session store, so a
-   * later transport with the same store resumes them too.
-   */
-  sessionResumption?: boolean;
-  /**
-   * Where resumable sessions, and the established connections a `close({ keepSessions: true })`
-   * hands over, are kept (see DtlsSessionStore: it holds secret material). Default: a
-   * MemoryDtlsSessionStore of this transport's own, i.e. nothing outlives the transport. Pass the
-   * same store to the next transport on the same port to let it adopt the sessions.
-   */
-  sessionStore?: DtlsSessionStore;
-  /**
-   * What close() does when not told (`keepSessions` of DtlsCloseOptions); default false. Also
-   * settable later (`transport.keepSessionsOnClose`), e.g. when it is known only at close time.
-   */
-  keepSessionsOnClose?: boolean;
-  /** Socket errors and exceptions from event listeners; never thrown. */
-  onError?: (err: Error) => void;
-}
-
-/** Counters since start. */
-export interface DtlsStats {
-  helloVerifyRequests: number;
-  handshakesStarted: number;
-  handshakesCompleted: number;
-  /** Of the completed handshakes, those that resumed a session. */
-  handshakesResumed: number;
-  handshakesFailed: number;
-  /** Valid ClientHellos refused by maxHandshakesPerAddress / maxSessions. */
-  handshakesRefused: number;
-  retransmissions: number;
-  /** Datagrams with no parsable record, or records for no known association. */
-  droppedDatagrams: number;
-  droppedReplays: number;
-  droppedBadMac: number;
-  droppedOther: number;
-  /** send() calls dropped: no established session with the peer (or data over the 2^14-byte record limit). */
-  sendsWithoutSession: number;
-  /** Established connections taken over from the session store at start() (kept by a previous transport). */
-  sessionsAdopted: number;
-  /** Connections in the store not adopted: expired, for another port, suite no longer enabled, malformed, duplicates. */
-  keptSessionsDiscarded: number;
-  /** Adopted connections ended at first use because their credentials no longer hold (PSK changed or removed...). */
-  adoptedSessionsRefused: number;
-}
-
-/** Options of DtlsTransport.close(). */
-export interface DtlsCloseOptions {
-  /**
-   * Close the socket without sending close_notify and save the established sessions in the
-   * session store, for the next DtlsTransport started with the same store (and port) to adopt:
-   * the devices' next records then go on decrypting there, with no new handshake. The sessions
-   * are not reported closed (no `sessionClosed`). Handshakes in progress are dropped either way.
-   * Default: the transport's keepSessionsOnClose (false unless configured): close_notify to every
-   * session and nothing kept.
-   */
-  keepSessions?: boolean;
-}
+export type { DtlsCloseOptions, DtlsServerOptions, DtlsStats, DtlsTransportEvents } from './transport-options';
 
 /** Largest datagram we send in a handshake flight: fits the IPv6 minimum MTU (1280) with headers to spare. */
 export const HANDSHAKE_PMTU = 1200;
@@ -132,6 +42,7 @@ export const HANDSHAKE_PMTU = 1200;
 const DEFAULTS = {
   port: 5684,
   maxHandshakesPerAddress: 16,
+  maxHandshakes: 10_000,
   maxSessions: 100_000,
   sessionIdleTimeoutMs: 24 * 3600_000,
   handshakeTimeoutMs: 60_000,
@@ -151,25 +62,6 @@ const MAX_SWEEP_INTERVAL_MS = 60_000;
 
 function noop(): void {}
 
-/** The events a DtlsTransport emits, with their arguments. */
-export interface DtlsTransportEvents {
-  /**
-   * A handshake completed; the peer carries its security identity. Not emitted for sessions
-   * adopted from the session store at start() (they were reported by the transport that
-   * established them; hasSession() is true for them at once).
-   */
-  session: [peer: Peer];
-  /**
-   * An established session ended (close_notify, idle timeout, closeSession, a new handshake...).
-   * An adopted session whose credentials no longer hold ends at its first use with a reason
-   * starting `kept session refused: `.
-   */
-  sessionClosed: [peer: Peer, reason: string];
-  handshakeFailed: [peer: Peer, reason: string];
-  /** An authentic record with the session's Connection ID came from a new address: the session moved there. */
-  peerMoved: [previous: Peer, current: Peer];
-}
-
 /**
  * A DTLS 1.2 server as a DatagramTransport: the CoAP endpoint above it sees only decrypted
  * application data, with the peer's authenticated identity in `peer.security`.
@@ -179,13 +71,16 @@ export interface DtlsTransportEvents {
  */
 export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements DatagramTransport {
   onError: (err: Error) => void;
+  private readonly drops = new DropLog((drop) => this.safeEmit(() => this.emit('recordsDropped', drop)));
   readonly stats: DtlsStats = {
+    dropped: this.drops.counts,
     helloVerifyRequests: 0,
     handshakesStarted: 0,
     handshakesCompleted: 0,
     handshakesResumed: 0,
     handshakesFailed: 0,
     handshakesRefused: 0,
+    handshakesEvicted: 0,
     retransmissions: 0,
     droppedDatagrams: 0,
     droppedReplays: 0,
@@ -206,10 +101,9 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
   private readonly offerConnectionIds: boolean;
   private readonly store: DtlsSessionStore;
   private readonly sessionResumption: boolean;
-  private readonly handshakesPerAddress = new Map<string, number>();
+  private readonly halfOpen: HalfOpenBudget<DtlsConnection>;
   private readonly cookies = new CookieJar();
   private readonly host: ConnectionHost;
-  private readonly maxHandshakesPerAddress: number;
   private readonly maxSessions: number;
   private readonly sessionIdleTimeoutMs: number;
   private listener: ((data: Buffer, peer: Peer) => void) | undefined;
@@ -227,7 +121,10 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
     super();
     this.onError = options.onError ?? noop;
     this.credentials = loadCredentials(options);
-    this.maxHandshakesPerAddress = options.maxHandshakesPerAddress ?? DEFAULTS.maxHandshakesPerAddress;
+    this.halfOpen = new HalfOpenBudget(
+      options.maxHandshakesPerAddress ?? DEFAULTS.maxHandshakesPerAddress,
+      options.maxHandshakes ?? DEFAULTS.maxHandshakes,
+    );
     this.maxSessions = options.maxSessions ?? DEFAULTS.maxSessions;
     this.sessionIdleTimeoutMs = options.sessionIdleTimeoutMs ?? DEFAULTS.sessionIdleTimeoutMs;
     this.offerConnectionIds = options.connectionId ?? true;
@@ -322,13 +219,18 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
     return closed;
   }
 
+  /** Dropped records by reason, the reasons with none left out (see DtlsStats.dropped). */
+  droppedRecords(): Partial<Record<DropReason, number>> {
+    return this.drops.nonZero();
+  }
+
   get sessionCount(): number {
     return this.established;
   }
 
   /** Handshakes past the cookie exchange and not finished yet. */
   get handshakeCount(): number {
-    return this.connections.size - this.established;
+    return this.halfOpen.size;
   }
 
   /** Sends close_notify and forgets the session (it cannot be resumed either); false when there was none. */
@@ -430,7 +332,7 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
     }
     const address = normaliseAddress(stored.address);
     const peer: Peer = { address, port: stored.port, key: peerKey(address, stored.port) };
-    if (this.connections.has(peer.key) || this.connections.size >= this.maxSessions) return undefined;
+    if (this.connections.has(peer.key) || this.established >= this.maxSessions) return undefined;
     const keys = connectionKeys(suite.cipher, stored.keyBlock);
     return new DtlsConnection(this.host, peer, undefined, 0, { stored, keys });
   }
@@ -448,7 +350,7 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
         }
       },
       established: (connection) => {
-        this.releaseHandshakeSlot(connection);
+        this.halfOpen.release(connection);
         this.established++;
         this.stats.handshakesCompleted++;
         if (connection.resumed) this.stats.handshakesResumed++;
@@ -460,7 +362,7 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
         this.safeEmit(() => this.emit('session', connection.peer));
       },
       failed: (connection, reason) => {
-        this.releaseHandshakeSlot(connection);
+        this.halfOpen.release(connection);
         // A failed resumption ends the session it tried to resume (RFC 5246 §7.2.2).
         if (connection.resumed) this.endResumable(connection.sessionId);
         this.forget(connection);
@@ -485,10 +387,11 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
         this.connections.set(connection.peer.key, connection);
         this.safeEmit(() => this.emit('peerMoved', previous, connection.peer));
       },
-      dropped: (why) => {
+      dropped: (why, peer) => {
         if (why === 'replay') this.stats.droppedReplays++;
         else if (why === 'bad-mac') this.stats.droppedBadMac++;
         else this.stats.droppedOther++;
+        this.drops.add(why, peer);
       },
       retransmitted: () => {
         this.stats.retransmissions++;
@@ -506,7 +409,7 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
     if (this.closing) return;
     if (this.earlyDatagrams !== undefined) {
       if (this.earlyDatagrams.length < MAX_EARLY_DATAGRAMS) this.earlyDatagrams.push([datagram, peer]);
-      else this.stats.droppedDatagrams++;
+      else this.drop('starting', peer, true);
       return;
     }
     try {
@@ -517,11 +420,8 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
   };
 
   private handleDatagram(datagram: Buffer, peer: Peer): void {
-    const records = parseRecords(datagram, CONNECTION_ID_LENGTH);
-    if (records.length === 0) {
-      this.stats.droppedDatagrams++;
-      return;
-    }
+    const { records, problem } = splitRecords(datagram, CONNECTION_ID_LENGTH);
+    if (problem !== undefined) this.drop(problem, peer, records.length === 0);
     for (const record of records) {
       // A record with our CID finds its session whatever address it comes from.
       const connection =
@@ -533,7 +433,7 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
       } else if (connection !== undefined) {
         connection.receive(record, peer);
       } else {
-        this.stats.droppedDatagrams++;
+        this.drop('no-session', peer, true);
       }
     }
   }
@@ -558,7 +458,7 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
       body = first.fragment;
       hello = parseClientHello(body);
     } catch {
-      this.stats.droppedDatagrams++;
+      this.drop('bad-client-hello', peer, true);
       return;
     }
     if (existing !== undefined && existing.startedBy(hello.random)) {
@@ -573,9 +473,10 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
       if (existing.state === 'established') existing.close('client started a new handshake', false);
       else existing.fail(undefined, 'superseded by a new ClientHello');
     }
-    const perAddress = this.handshakesPerAddress.get(peer.address) ?? 0;
-    if (perAddress >= this.maxHandshakesPerAddress || this.connections.size >= this.maxSessions) {
+    // Only established sessions can refuse a handshake; half-open ones make room (below).
+    if (this.established >= this.maxSessions) {
       this.stats.handshakesRefused++;
+      this.drops.add('handshake-refused', peer);
       return;
     }
     const helloMessage = { msgType: HandshakeType.clientHello, messageSeq, body };
@@ -602,6 +503,7 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
       );
       return;
     }
+    this.makeRoomForHandshake(peer.address);
     const connection = new DtlsConnection(
       this.host,
       { address: peer.address, port: peer.port, key: peer.key },
@@ -612,9 +514,15 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
     if (connection.connectionIds !== undefined) {
       this.connectionsById.set(connection.connectionIds.own.toString('hex'), connection);
     }
-    this.handshakesPerAddress.set(peer.address, perAddress + 1);
+    this.halfOpen.add(connection, peer.address);
     this.stats.handshakesStarted++;
     connection.begin();
+  }
+
+  /** Counts a drop by reason (and, for the older counter, as a dropped datagram). */
+  private drop(reason: DropReason, peer: PeerAddress, wholeDatagram: boolean): void {
+    if (wholeDatagram) this.stats.droppedDatagrams++;
+    this.drops.add(reason, peer);
   }
 
   private sendHelloVerifyRequest(record: DtlsRecord, messageSeq: number, cookie: Buffer, peer: Peer): void {
@@ -625,13 +533,17 @@ export class DtlsTransport extends EventEmitter<DtlsTransportEvents> implements 
     this.stats.helloVerifyRequests++;
   }
 
-  private releaseHandshakeSlot(connection: DtlsConnection): void {
-    if (!connection.countedAsHandshake) return;
-    connection.countedAsHandshake = false;
-    const address = connection.peer.address;
-    const count = (this.handshakesPerAddress.get(address) ?? 1) - 1;
-    if (count > 0) this.handshakesPerAddress.set(address, count);
-    else this.handshakesPerAddress.delete(address);
+  /** Evicts the oldest half-open handshakes of this address (or of all) until one more fits. */
+  private makeRoomForHandshake(address: string): void {
+    for (
+      let victim = this.halfOpen.victimFor(address);
+      victim !== undefined;
+      victim = this.halfOpen.victimFor(address)
+    ) {
+      this.stats.handshakesEvicted++;
+      victim.fail(undefined, 'evicted by newer handshakes (too many in progress from its address, or in all)');
+      this.halfOpen.release(victim); // fail() released it already, unless it was no longer handshaking
+    }
   }
 
   private forget(connection: DtlsConnection): void {
@@ -723,45 +635,4 @@ function isClientHelloRecord(record: DtlsRecord): boolean {
     record.fragment.length >= HANDSHAKE_HEADER_LENGTH &&
     record.fragment[0] === HandshakeType.clientHello
   );
-}
-
-/** Loads and checks the configured credentials; throws on a misconfiguration (at construction, not per handshake). */
-function loadCredentials(options: DtlsServerOptions): HandshakeCredentials {
-  const certificate =
-    options.certificate !== undefined
-      ? {
-          chain: loadCertificates(options.certificate.chain).map((certificate: X509Certificate) => certificate.raw),
-          privateKey: loadP256PrivateKey(options.certificate.privateKey),
-        }
-      : undefined;
-  if (certificate !== undefined && certificate.chain.length === 0) throw new Error('certificate.chain is empty');
-  const rawKey = options.rawPublicKey !== undefined ? loadP256PrivateKey(options.rawPublicKey.privateKey) : undefined;
-  const rawPublicKey = rawKey !== undefined ? { spki: spkiOf(rawKey), privateKey: rawKey } : undefined;
-  const trustedCertificates = loadCertificates(options.trustedCertificates ?? []);
-  const canPsk = options.pskKey !== undefined;
-  const canEcdhe =
-    (certificate !== undefined || rawPublicKey !== undefined) &&
-    (trustedCertificates.length > 0 || options.clientRawPublicKey !== undefined);
-  let suites: CipherSuite[];
-  if (options.cipherSuites !== undefined) {
-    suites = options.cipherSuites.map((name) => {
-      const suite = suiteByName(name);
-      if (suite === undefined) throw new Error(`unsupported cipher suite ${name}`);
-      return suite;
-    });
-  } else {
-    suites = CIPHER_SUITES.filter((suite) => (suite.keyExchange === 'psk' ? canPsk : canEcdhe));
-  }
-  suites = suites.filter((suite) => (suite.keyExchange === 'psk' ? canPsk : canEcdhe));
-  if (suites.length === 0) {
-    throw new Error('DTLS: no usable cipher suite (configure pskKey, or a certificate/raw key with client trust)');
-  }
-  return {
-    suites,
-    pskKey: options.pskKey,
-    certificate,
-    rawPublicKey,
-    trustedCertificates,
-    clientRawPublicKey: options.clientRawPublicKey,
-  };
 }

@@ -1,5 +1,6 @@
 import { DtlsTransport } from '../dtls';
 import type { DtlsServerOptions } from '../dtls';
+import type { DropReport } from '../dtls/drops';
 import { MemorySecurityStore } from '../store/memory-security';
 import { DualTransport } from '../transport/dual';
 import type { SessionTransport } from '../transport/dual';
@@ -24,13 +25,21 @@ export interface ListenerOptions {
   recvBufferSize?: number;
 }
 
+/** What the listeners report to the server that opened them. */
+export interface ListenerHooks {
+  error(err: Error): void;
+  handshakeFailed(peer: PeerAddress, reason: string): void;
+  /** DTLS records dropped (throttled: first of a reason, then once a minute per reason). */
+  recordsDropped?(drop: DropReport): void;
+}
+
 /**
  * The listeners of a server (the LwM2M server and the bootstrap server alike): plain UDP, DTLS with device
  * credentials from the security store, or both under one CoAP endpoint (`dual` is set when DTLS is in).
  */
 export function openListeners(
   options: ListenerOptions,
-  hooks: { error(err: Error): void; handshakeFailed(peer: PeerAddress, reason: string): void },
+  hooks: ListenerHooks,
 ): { transport: DatagramTransport; dual?: DualTransport } {
   const plain = !options.plain
     ? undefined
@@ -42,17 +51,14 @@ export function openListeners(
   return { transport: dual, dual };
 }
 
-function dtlsListener(
-  options: ListenerOptions,
-  settings: SecureListenerSettings,
-  hooks: { error(err: Error): void; handshakeFailed(peer: PeerAddress, reason: string): void },
-): DtlsTransport {
+function dtlsListener(options: ListenerOptions, settings: SecureListenerSettings, hooks: ListenerHooks): DtlsTransport {
   const store = options.securityStore;
   const memory = store instanceof MemorySecurityStore ? store : undefined;
   const transport = new DtlsTransport({
     address: options.address,
     // Cellular devices share carrier-NAT addresses by the thousand: after a network outage they all
-    // handshake at once. A cookie exchange comes first, so each of these costs a peer that can receive.
+    // handshake at once. A cookie exchange comes first, so each of these costs a peer that can receive; a
+    // full address evicts its oldest half-open handshake, so a flood from it cannot lock its honest devices out.
     maxHandshakesPerAddress: 500,
     ...settings,
     port: settings.port ?? options.defaultSecurePort,
@@ -64,5 +70,7 @@ function dtlsListener(
     onError: hooks.error,
   });
   transport.on('handshakeFailed', hooks.handshakeFailed);
+  const recordsDropped = hooks.recordsDropped;
+  if (recordsDropped) transport.on('recordsDropped', recordsDropped);
   return transport;
 }

@@ -40,6 +40,7 @@ import { decodeSend } from './send';
 import type { SendReport } from './send';
 import { openListeners } from './listeners';
 import type { SecureListenerSettings } from './listeners';
+import type { DropReport } from '../dtls/drops';
 import type { SecurityInfo, SecurityStore } from './security';
 import type { ObservationStore, RegistrationStore, StoredObservation } from './stores';
 import type { ClusterBus, ClusterCall } from './cluster';
@@ -241,6 +242,8 @@ export interface Lwm2mServerEvents {
   moved: [registration: Registration, previous: Registration];
   /** A DTLS handshake failed (wrong key, unknown identity, untrusted certificate): who and why. */
   handshakeFailed: [peer: PeerAddress, reason: string];
+  /** DTLS records were dropped: the first of a reason, then at most once a minute per reason, with counts. */
+  dtlsRecordsDropped: [drop: DropReport];
 }
 
 export const DEFAULT_SERVER_OPTIONS: Omit<
@@ -416,6 +419,11 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     );
   }
 
+  /** DTLS records dropped by the listener running now, by reason (empty without DTLS or drops). */
+  dtlsDroppedRecords(): Partial<Record<string, number>> {
+    return this.dual?.secure?.droppedRecords?.() ?? {};
+  }
+
   /** Binds the endpoint and starts expiry; safe to call again while running. */
   start(): Promise<PeerAddress> {
     if (this.boundAddress && this.endpoint) return Promise.resolve(this.boundAddress);
@@ -431,6 +439,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       {
         error: (err) => this.emitError(err),
         handshakeFailed: (peer, reason) => this.emit('handshakeFailed', peer, reason),
+        recordsDropped: (drop) => this.emit('dtlsRecordsDropped', drop),
       },
     );
     if (dual) dual.onPeerMoved = (key, current) => void this.followMovedPeer(key, current);

@@ -11,6 +11,8 @@ export interface SessionTransport extends DatagramTransport {
   /** A session followed its peer to a new address (DTLS Connection ID), or ended. Optional. */
   on?(event: 'peerMoved', listener: (previous: Peer, current: Peer) => void): unknown;
   on?(event: 'sessionClosed', listener: (peer: Peer, reason: string) => void): unknown;
+  /** Records dropped since it started, by reason (DTLS: see lib/dtls/drops.ts). Optional. */
+  droppedRecords?(): Partial<Record<string, number>>;
 }
 
 /**

@@ -37,6 +37,8 @@ export interface FleetCounts {
   awake: number;
   sleeping: number;
   secured: number;
+  /** DTLS records the listener dropped, by reason (lib/dtls/drops.ts); absent when none. */
+  dtlsDropped?: Partial<Record<string, number>>;
 }
 
 /** One line of a device's log: an event of its registration, a notification, or an exchange the browser made. */
@@ -408,6 +410,8 @@ export function countsOf(registrations: Registration[], server: Lwm2mServer): Fl
     else if (state === 'sleeping') counts.sleeping++;
     if (registration.security) counts.secured++;
   }
+  const dropped = server.dtlsDroppedRecords();
+  if (Object.keys(dropped).length > 0) counts.dtlsDropped = dropped;
   return counts;
 }
 

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { DropReport } from '../../lib/dtls/drops';
 import type { PeerAddress } from '../../lib/transport/types';
 import type { Node, NodeAPI } from './node-red';
 
@@ -32,5 +33,20 @@ export function handshakeWarner(node: Node): (peer: PeerAddress, reason: string)
     if (warnedUntil.size > 1000) warnedUntil.clear();
     warnedUntil.set(key, now + 60_000);
     node.warn(`DTLS handshake from ${peer.address}:${peer.port} failed: ${reason}`);
+  };
+}
+
+/**
+ * A 'dtlsRecordsDropped' listener that warns on the node. The server reports the first drop of a reason, then
+ * at most one per reason a minute, with the counts: a silent drop on the wire still leaves a line in the log.
+ */
+export function dropWarner(node: Node): (drop: DropReport) => void {
+  return (drop) => {
+    const where = drop.peer.address.includes(':') ? `[${drop.peer.address}]` : drop.peer.address;
+    const counts =
+      drop.total === 1
+        ? ''
+        : `; ${drop.total} dropped for this reason since the listener started, ${drop.sinceLastReport} since the last warning`;
+    node.warn(`DTLS record from ${where}:${drop.peer.port} dropped (${drop.reason}): ${drop.description}${counts}`);
   };
 }

@@ -55,9 +55,17 @@ export function splitPem(bundle: string | undefined): string[] {
   return (bundle ?? '').match(/-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----/g) ?? [];
 }
 
-/** What the config's credentials allow: X.509 with a certificate, RPK with the private key alone. */
-export function secureListener(port: number, credentials: ServerCredentials): SecureListenerOptions {
+/**
+ * What the config's credentials allow: X.509 with a certificate, RPK with the private key alone. CBC suites
+ * only when the config node enables them (`dtlsCbc`).
+ */
+export function secureListener(
+  port: number,
+  credentials: ServerCredentials,
+  config: { dtlsCbc?: boolean } = {},
+): SecureListenerOptions {
   const listener: SecureListenerOptions = { port };
+  if (config.dtlsCbc === true) listener.allowCbcSuites = true;
   const privateKey = credentials.privateKey?.trim();
   const chain = splitPem(credentials.certificate);
   const trusted = splitPem(credentials.trustedCertificates);

@@ -150,28 +150,106 @@ describe('DTLS server: hostile and broken peers', function () {
     }
   });
 
-  it('caps handshakes in progress per source address (cookie-verified ones)', async () => {
+  it('answers a ClientHello in a {254, 0} record (Mbed TLS 2.x) and starts the handshake on its cookie', async () => {
+    server = await startEchoServer({ pskKey });
+    const socket = await udpSocket();
+    const answers: Buffer[] = [];
+    socket.on('message', (datagram) => answers.push(datagram));
+    const mbedtls2 = (datagram: Buffer) => {
+      datagram.writeUInt16BE(0xfe00, 1);
+      return datagram;
+    };
+    try {
+      const random = randomBytes(32);
+      socket.send(mbedtls2(clientHelloDatagram(random, Buffer.alloc(0), 0, 0)), server.port, '127.0.0.1');
+      await waitFor(() => answers.length === 1, 5000, 'the HelloVerifyRequest');
+      socket.send(mbedtls2(clientHelloDatagram(random, cookieOf(answers[0]), 1, 1)), server.port, '127.0.0.1');
+      await waitFor(() => answers.length === 2, 5000, 'the ServerHello flight');
+      assert.deepEqual(
+        parseRecords(answers[1]).map((r) => [r.version, r.fragment[0]]),
+        [
+          [0xfefd, HandshakeType.serverHello],
+          [0xfefd, HandshakeType.serverHelloDone],
+        ],
+      );
+      assert.equal(server.transport.handshakeCount, 1);
+    } finally {
+      await closeSocket(socket);
+    }
+  });
+
+  /** Completes the cookie exchange from each socket in turn: each then holds a half-open handshake. */
+  async function halfOpenFrom(sockets: dgram.Socket[]): Promise<void> {
+    for (const socket of sockets) {
+      const random = randomBytes(32);
+      const verify = new Promise<Buffer>((resolve) => socket.once('message', resolve));
+      socket.send(clientHelloDatagram(random, Buffer.alloc(0), 0, 0), server.port, '127.0.0.1');
+      const cookie = cookieOf(await verify);
+      const flight = new Promise<Buffer>((resolve) => socket.once('message', resolve));
+      socket.send(clientHelloDatagram(random, cookie, 1, 1), server.port, '127.0.0.1');
+      await flight; // the ServerHello: the handshake is in progress
+    }
+  }
+
+  it('caps half-open handshakes per source address: the oldest is evicted, none refused', async () => {
     server = await startEchoServer({ pskKey, maxHandshakesPerAddress: 3 });
     const sockets = await Promise.all(Array.from({ length: 6 }, () => udpSocket()));
     try {
-      await Promise.all(
-        sockets.map(async (socket) => {
-          const random = randomBytes(32);
-          const verify = new Promise<Buffer>((resolve) => socket.once('message', resolve));
-          socket.send(clientHelloDatagram(random, Buffer.alloc(0), 0, 0), server.port, '127.0.0.1');
-          const cookie = cookieOf(await verify);
-          socket.send(clientHelloDatagram(random, cookie, 1, 1), server.port, '127.0.0.1');
-        }),
-      );
-      await waitFor(
-        () => server.transport.stats.handshakesStarted + server.transport.stats.handshakesRefused === 6,
-        5000,
-        'all hellos handled',
-      );
+      await halfOpenFrom(sockets);
       assert.equal(server.transport.handshakeCount, 3);
-      assert.equal(server.transport.stats.handshakesRefused, 3);
+      assert.equal(server.transport.stats.handshakesStarted, 6);
+      assert.equal(server.transport.stats.handshakesEvicted, 3);
+      assert.equal(server.transport.stats.handshakesRefused, 0);
+      const ports = sockets.map((socket) => socket.address().port);
+      assert.deepEqual(
+        server.failures.map((failure) => [failure.peer.port, failure.reason]),
+        ports.slice(0, 3).map((port) => [port, server.failures[0].reason]),
+        'the three oldest, in order',
+      );
+      assert.match(server.failures[0].reason, /^evicted by newer handshakes/);
     } finally {
       await Promise.all(sockets.map(closeSocket));
+    }
+  });
+
+  it('caps half-open handshakes in total (maxHandshakes) the same way', async () => {
+    server = await startEchoServer({ pskKey, maxHandshakesPerAddress: 100, maxHandshakes: 2 });
+    const sockets = await Promise.all(Array.from({ length: 5 }, () => udpSocket()));
+    try {
+      await halfOpenFrom(sockets);
+      assert.equal(server.transport.handshakeCount, 2);
+      assert.equal(server.transport.stats.handshakesEvicted, 3);
+      assert.deepEqual(
+        server.failures.map((failure) => failure.peer.port),
+        sockets.slice(0, 3).map((socket) => socket.address().port),
+      );
+    } finally {
+      await Promise.all(sockets.map(closeSocket));
+    }
+  });
+
+  it('established sessions are never evicted by half-open ones; only maxSessions refuses a handshake', async () => {
+    server = await startEchoServer({ pskKey, maxHandshakesPerAddress: 1, maxHandshakes: 1, maxSessions: 1 });
+    const client = nodeDtlsClient(server.port, psk);
+    await client.connected;
+    const sockets = await Promise.all(Array.from({ length: 2 }, () => udpSocket()));
+    try {
+      for (const socket of sockets) {
+        const random = randomBytes(32);
+        const verify = new Promise<Buffer>((resolve) => socket.once('message', resolve));
+        socket.send(clientHelloDatagram(random, Buffer.alloc(0), 0, 0), server.port, '127.0.0.1');
+        socket.send(clientHelloDatagram(random, cookieOf(await verify), 1, 1), server.port, '127.0.0.1');
+      }
+      await waitFor(() => server.transport.stats.handshakesRefused === 2, 5000, 'both refused');
+      assert.equal(server.transport.sessionCount, 1);
+      assert.equal(server.transport.handshakeCount, 0);
+      assert.equal(server.transport.stats.dropped['handshake-refused'], 2);
+      client.socket.send(Buffer.from('still served'));
+      await waitFor(() => client.messages.length === 1, 5000, 'the echo');
+    } finally {
+      await Promise.all(sockets.map(closeSocket));
+      client.socket.close();
+      await client.closed;
     }
   });
 

@@ -3,11 +3,12 @@ import { execFileSync } from 'node:child_process';
 import { createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { ByteReader, DecodeError, vector } from '../../lib/dtls/bytes';
 import { checkPadding, connectionKeys, keyBlockLength, type RecordContext } from '../../lib/dtls/cipher';
-import { ContentType, DTLS_1_2 } from '../../lib/dtls/constants';
+import { ContentType, DTLS_1_2, HandshakeType } from '../../lib/dtls/constants';
 import { CookieJar } from '../../lib/dtls/cookie';
 import { packDatagrams } from '../../lib/dtls/flight';
 import {
   HandshakeReassembler,
+  encodeHandshakeFragment,
   fragmentMessage,
   parseHandshakeFragments,
   transcriptEntry,
@@ -21,9 +22,15 @@ import {
   pskPreMasterSecret,
   verifyData,
 } from '../../lib/dtls/prf';
-import { encodeRecord, parseRecords } from '../../lib/dtls/record';
+import { encodeRecord, parseRecords, splitRecords } from '../../lib/dtls/record';
 import { ReplayWindow } from '../../lib/dtls/replay';
 import { encodeClientHello } from './helpers';
+
+/** A handshake message of this type with a small body, as one fragment. */
+function encodeHandshakeFragmentOf(type: number): Buffer {
+  const body = Buffer.from('body');
+  return encodeHandshakeFragment(type, body.length, 0, 0, body);
+}
 
 function hasOpensslKdf(): boolean {
   try {
@@ -116,6 +123,44 @@ describe('DTLS primitives', () => {
       badVersion.writeUInt16BE(0x0303, 1);
       assert.equal(parseRecords(Buffer.concat([good, badVersion])).length, 1);
       assert.equal(parseRecords(Buffer.from([1, 2, 3])).length, 0);
+    });
+
+    it('takes any {254, x} record version for a ClientHello in epoch 0 (Mbed TLS 2.x sends {254, 0})', () => {
+      const hello = encodeHandshakeFragmentOf(HandshakeType.clientHello);
+      for (const version of [0xfe00, 0xfeff, 0xfefd, 0xfefc]) {
+        const record = encodeRecord(ContentType.handshake, 0, 0, hello);
+        record.writeUInt16BE(version, 1);
+        const parsed = splitRecords(record);
+        assert.equal(parsed.problem, undefined, version.toString(16));
+        assert.deepEqual(
+          parsed.records.map((r) => r.version),
+          [version],
+        );
+      }
+    });
+
+    it('keeps DTLS 1.2 strict for every other record, and names why it stopped', () => {
+      const withVersion = (record: Buffer, version: number) => {
+        const copy = Buffer.from(record);
+        copy.writeUInt16BE(version, 1);
+        return copy;
+      };
+      const finished = encodeRecord(ContentType.handshake, 0, 1, encodeHandshakeFragmentOf(HandshakeType.finished));
+      const helloInEpoch1 = encodeRecord(
+        ContentType.handshake,
+        1,
+        1,
+        encodeHandshakeFragmentOf(HandshakeType.clientHello),
+      );
+      const data = encodeRecord(ContentType.applicationData, 1, 1, Buffer.from('x'));
+      for (const record of [finished, helloInEpoch1, data]) {
+        assert.deepEqual(splitRecords(withVersion(record, 0xfe00)), { records: [], problem: 'bad-version' });
+        assert.deepEqual(splitRecords(withVersion(record, 0xfeff)), { records: [], problem: 'bad-version' });
+        assert.equal(splitRecords(record).records.length, 1);
+      }
+      assert.deepEqual(splitRecords(withVersion(data, 0x0303)), { records: [], problem: 'malformed' });
+      assert.equal(splitRecords(Buffer.concat([data, Buffer.from([1, 2])])).problem, 'malformed');
+      assert.equal(splitRecords(Buffer.concat([data, Buffer.from([1, 2])])).records.length, 1);
     });
   });
 

@@ -32,6 +32,10 @@ describe('DTLS PSK server with peers we did not write', function () {
 
     for (const cipher of ['PSK-AES128-CCM8', 'PSK-AES128-CBC-SHA256', 'PSK-AES128-GCM-SHA256']) {
       it(`handshakes with ${cipher} and echoes a line`, async () => {
+        if (cipher.includes('CBC')) {
+          await server.close();
+          server = await startEchoServer({ pskKey, allowCbcSuites: true });
+        }
         const client = new PeerProcess('openssl', [
           's_client',
           '-dtls1_2',
@@ -59,6 +63,30 @@ describe('DTLS PSK server with peers we did not write', function () {
         }
       });
     }
+
+    it('CBC suites are off by default: a client offering only CBC gets handshake_failure', async () => {
+      const client = new PeerProcess('openssl', [
+        's_client',
+        '-dtls1_2',
+        '-connect',
+        `127.0.0.1:${server.port}`,
+        '-psk',
+        PSK_KEY.toString('hex'),
+        '-psk_identity',
+        PSK_IDENTITY,
+        '-cipher',
+        'PSK-AES128-CBC-SHA256',
+      ]);
+      try {
+        await waitFor(() => server.failures.length === 1, 10000, 'the failure');
+        assert.match(server.failures[0].reason, /^no cipher suite in common \(client offered .*0x00ae/);
+        await client.waitForExit();
+        assert.match(client.output, /alert handshake failure/);
+        assert.equal(server.transport.sessionCount, 0);
+      } finally {
+        await client.stop();
+      }
+    });
 
     it('a wrong key fails the handshake with decrypt_error, and the event says why', async () => {
       const client = new PeerProcess('openssl', [
@@ -185,6 +213,10 @@ describe('DTLS PSK server with peers we did not write', function () {
       'TLS_PSK_WITH_AES_128_GCM_SHA256',
     ]) {
       it(`handshakes with ${cipher}, echoes, and closes with close_notify`, async () => {
+        if (cipher.includes('CBC')) {
+          await server.close();
+          server = await startEchoServer({ pskKey, allowCbcSuites: true });
+        }
         const client = nodeDtlsClient(server.port, { [PSK_IDENTITY]: PSK_KEY.toString() }, { ciphers: [cipher] });
         await client.connected;
         client.socket.send(Buffer.from('ping'));
@@ -234,6 +266,16 @@ describe('DTLS PSK server with peers we did not write', function () {
       client.socket.close();
       await client.closed;
     });
+  });
+
+  it('naming a CBC suite in cipherSuites without allowCbcSuites is a configuration error', () => {
+    assert.throws(
+      () => new DtlsTransport({ pskKey, cipherSuites: ['TLS_PSK_WITH_AES_128_CBC_SHA256'] }),
+      /TLS_PSK_WITH_AES_128_CBC_SHA256 is a CBC suite: set allowCbcSuites/,
+    );
+    assert.doesNotThrow(
+      () => new DtlsTransport({ pskKey, cipherSuites: ['TLS_PSK_WITH_AES_128_CBC_SHA256'], allowCbcSuites: true }),
+    );
   });
 
   it('binds dual-stack by default: IPv4 peers appear as plain IPv4, IPv6 peers as [addr]:port', async function () {
