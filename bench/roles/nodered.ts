@@ -92,7 +92,8 @@ export const noderedHandlers: Record<string, Handler> = {
     const at = (x: number, y: number) => ({ z: 'tab', x, y });
     const flow = [
       { id: 'tab', type: 'tab', label: 'bench' },
-      { id: 'srv', type: 'lwm2m-server', address: '127.0.0.1', port: '0' },
+      // Throughput into the flow is measured, not the flood guards (notification ceiling and flood limit off).
+      { id: 'srv', type: 'lwm2m-server', address: '127.0.0.1', port: '0', notificationRate: '0', floodSeconds: '0' },
       {
         id: 'n-inject',
         type: 'inject',

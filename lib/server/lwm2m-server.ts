@@ -271,6 +271,20 @@ export const DEFAULT_SERVER_OPTIONS: Omit<
 };
 
 /**
+ * Every flood limit of the LwM2M layer off (a lab, a benchmark): no cap on registrations, no budget of new ones per
+ * address, no notification coalescing, no flood cancellation. The CoAP request budget is `coap.maxRequestsPerSecondPerAddress`.
+ */
+export const NO_FLOOD_LIMITS: Readonly<
+  RegistrationLimits & Pick<NotificationGuardOptions, 'maxNotificationsPerSecond' | 'floodSeconds'>
+> = Object.freeze({
+  maxRegistrations: 0,
+  newRegistrationsPerAddressPerSecond: 0,
+  newRegistrationsBurstPerAddress: 1,
+  maxNotificationsPerSecond: 0,
+  floodSeconds: 0,
+});
+
+/**
  * Requests a second one source address may send (CoAP endpoint token bucket) unless `coap` says otherwise: generous,
  * since many devices can share one address (a carrier NAT, a gateway); per-peer limits still bound one device.
  */
