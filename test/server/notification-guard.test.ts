@@ -109,6 +109,24 @@ describe('notification guard: coalescing and flood cancellation', function () {
     assert.ok(final.at - started >= 1000 - TIMER_SLACK_MS, 'the held value waited for the next turn (pmin 1 s)');
   });
 
+  it('a pmin written later (Write-Attributes on the observed path) is the interval from then on', async function () {
+    await start({ maxNotificationsPerSecond: 0, notificationBurst: 1, floodSeconds: 0 });
+    await server.observe('flood-1', '/3303/0/5700');
+    await server.writeAttributes('flood-1', '/3303/0/5700', { pmin: 1 });
+    const last = valueSeen(5);
+    const started = performance.now();
+    for (let value = 1; value <= 5; value++) device.notify(value);
+    const final = await last;
+    assert.deepEqual(
+      seen.map((item) => [item.notification.value, item.notification.coalesced]),
+      [
+        [1, undefined],
+        [5, 3],
+      ],
+    );
+    assert.ok(final.at - started >= 1000 - TIMER_SLACK_MS, 'held until the next turn of the written pmin');
+  });
+
   it('a sustained flood cancels the observation: RST to the device, an event and a report say why', async function () {
     await start({
       maxNotificationsPerSecond: 20,
