@@ -95,18 +95,18 @@ export class NotificationGuard<T extends Guarded> {
       const elapsed = now - guard.windowStart;
       if (elapsed >= 1000) {
         // Only windows that follow each other count as a sustained flood.
+        const closed = guard.windowCount;
         guard.floodWindows =
-          elapsed < 2000 && guard.windowCount > this.options.floodNotificationsPerSecond ? guard.floodWindows + 1 : 0;
+          elapsed < 2000 && closed > this.options.floodNotificationsPerSecond ? guard.floodWindows + 1 : 0;
         guard.windowStart = now;
         guard.windowCount = 0;
+        if (guard.floodWindows >= this.options.floodSeconds) {
+          this.release(entry);
+          this.handlers.flood(entry, closed);
+          return;
+        }
       }
       guard.windowCount++;
-      if (guard.floodWindows >= this.options.floodSeconds) {
-        const perSecond = guard.windowCount;
-        this.release(entry);
-        this.handlers.flood(entry, perSecond);
-        return;
-      }
     }
     if (guard.intervalMs === 0) {
       this.handlers.pass(entry, notification, 1);

@@ -266,10 +266,12 @@ export class ObservationService {
       `(${perSecond} in the last second)`;
     this.deps.limited?.('notification-flood', `${entry.stored.endpoint} ${entry.stored.path}: ${reason}: cancelled`);
     this.unindex(entry);
+    // A cancel request (GET or FETCH with Observe=1), not only a RST: a device flooding NON notifications matches a
+    // RST against the last one it sent, which has moved on by the time the RST arrives (Wakaama goes on flooding).
+    // With a live handle the RST answers the next notifications meanwhile (passive first, then the request).
     const stop = entry.handle
-      ? entry.handle.cancel('passive')
-      : // Adopted after a restart: no CoAP observation here to answer with a RST; the device is told to stop.
-        this.deps
+      ? entry.handle.cancel('active')
+      : this.deps
           .registrationById(entry.stored.registrationId)
           .then((registration) =>
             registration
