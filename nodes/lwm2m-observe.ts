@@ -1,8 +1,9 @@
 import { normaliseAttributes } from '../lib/server/attributes';
 import { Lwm2mRequestError } from '../lib/server/errors';
 import type { NotificationAttributes } from '../lib/server/attributes';
-import type { Notification } from '../lib/server/observation-service';
+import type { Notification, ObservationEndCause } from '../lib/server/observation-service';
 import type { Registration } from '../lib/server/registration';
+import type { StoredObservation } from '../lib/server/stores';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
 import { serverConfig } from './shared/operation-node';
 import { formatOption } from './shared/options';
@@ -154,6 +155,8 @@ export = function (RED: NodeAPI): void {
           sequence: notification.sequence,
           observationId: notification.observationId,
           time: notification.receivedAt,
+          // Notifications the device sent faster than allowed, left out in favour of this (the latest) value.
+          ...(notification.coalesced !== undefined ? { coalesced: notification.coalesced } : {}),
         },
       };
       if (notification.error) {
@@ -171,7 +174,22 @@ export = function (RED: NodeAPI): void {
         );
       }
     };
-    const onEnded = () => showActive();
+    const onEnded = (observation: StoredObservation, reason: string, cause: ObservationEndCause) => {
+      showActive();
+      // The server cancelled it (the device flooded it): a flow waiting on it learns why. Its own cancel is told
+      // where it happens (input), the end of a registration by register-in (and observed again when it comes back).
+      if (cause !== 'flood' || !observation.owners.includes(owner)) return;
+      node.send({
+        topic: topicOf(observation.endpoint, observation.path),
+        lwm2m: {
+          event: 'cancelled',
+          endpoint: observation.endpoint,
+          path: observation.path,
+          observationId: observation.id,
+          reason,
+        },
+      });
+    };
 
     server.on('notification', onNotification);
     server.on('registered', onRegistered);
@@ -225,11 +243,35 @@ export = function (RED: NodeAPI): void {
           if (msg.cancel) {
             if (patternMode || (endpointSetting === '' && !msg.endpoint && !msg.topic)) {
               patterns.length = 0;
+              const held = (await server.listObservations()).filter((item) => item.owners.includes(owner));
               await server.releaseOwner(owner);
+              // One msg for all of them: the flow waiting on the cancel goes on.
+              node.send({
+                ...msg,
+                payload: held.map((item) => ({ endpoint: item.endpoint, path: item.path })),
+                lwm2m: {
+                  event: 'cancelled',
+                  ...(endpointSetting !== '' ? { endpoint: endpointSetting } : {}),
+                  count: held.length,
+                  reason: 'msg.cancel',
+                },
+              });
             } else {
               target = resolveTarget({ endpoint: config.endpoint, path: config.path }, msg);
               patterns.splice(0, patterns.length, ...patterns.filter((pattern) => !pattern.matches(target!.endpoint)));
-              await server.cancelObservation(target.endpoint, target.path, owner);
+              const observed = await server.cancelObservation(target.endpoint, target.path, owner);
+              node.send({
+                ...msg,
+                topic: topicOf(target.endpoint, target.path),
+                lwm2m: {
+                  event: 'cancelled',
+                  endpoint: target.endpoint,
+                  path: target.path,
+                  // false: this node held no observation there (nothing was sent to the device)
+                  observed,
+                  reason: 'msg.cancel',
+                },
+              });
             }
             showActive();
             return;

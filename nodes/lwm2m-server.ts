@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { ObjectModel } from '../lib/model/object-model';
 import { parseSecurityFile } from '../lib/server/security';
 import { DEFAULT_MAX_WRITE_BYTES } from '../lib/server/write-limit';
+import { DEFAULT_REQUESTS_PER_SECOND_PER_ADDRESS, DEFAULT_SERVER_OPTIONS } from '../lib/server/lwm2m-server';
 import type { QueuedRequestSettled } from '../lib/server/lwm2m-server';
+import type { LimitReport } from '../lib/server/limit-warnings';
 import type { Node, NodeAPI, NodeDef, NodeStatus } from './shared/node-red';
 import type { Lwm2mServerConfigNode } from './shared/server-config';
 import {
@@ -50,6 +52,18 @@ interface ServerConfigDef extends NodeDef {
   redisUrl?: string;
   redisPrefix?: string;
   instanceId?: string;
+  /** Registrations held at most (0 = no cap). */
+  maxRegistrations?: string | number;
+  /** New registrations one address may make at once, then per second. */
+  newRegistrationsBurst?: string | number;
+  newRegistrationsRate?: string | number;
+  /** Requests a second one address may send (0 = no limit). */
+  requestsPerAddress?: string | number;
+  /** Notifications a second per observation when its pmin is not known (0 = no ceiling). */
+  notificationRate?: string | number;
+  /** An observation receiving more than floodRate notifications a second for floodSeconds is cancelled. */
+  floodRate?: string | number;
+  floodSeconds?: string | number;
 }
 
 /** The server's write size limit from its field; a bad value is reported and the default used. */
@@ -99,12 +113,26 @@ export = function (RED: NodeAPI): void {
         queuedRequestTtlMs: numberOr(config.queueTtl, 3600) * 1000,
         maxQueuedPerDevice: numberOr(config.maxQueued, 32),
         maxWriteBytes: configuredWriteLimit(node, config.maxWriteKiB),
+        maxRegistrations: numberOr(config.maxRegistrations, DEFAULT_SERVER_OPTIONS.maxRegistrations),
+        newRegistrationsBurstPerAddress: numberOr(
+          config.newRegistrationsBurst,
+          DEFAULT_SERVER_OPTIONS.newRegistrationsBurstPerAddress,
+        ),
+        newRegistrationsPerAddressPerSecond: numberOr(
+          config.newRegistrationsRate,
+          DEFAULT_SERVER_OPTIONS.newRegistrationsPerAddressPerSecond,
+        ),
+        maxNotificationsPerSecond: numberOr(config.notificationRate, DEFAULT_SERVER_OPTIONS.maxNotificationsPerSecond),
+        notificationBurst: DEFAULT_SERVER_OPTIONS.notificationBurst,
+        floodNotificationsPerSecond: numberOr(config.floodRate, DEFAULT_SERVER_OPTIONS.floodNotificationsPerSecond),
+        floodSeconds: numberOr(config.floodSeconds, DEFAULT_SERVER_OPTIONS.floodSeconds),
         model,
         coap: {
           ackTimeoutMs: numberOr(config.ackTimeout, 2000),
           ackRandomFactor: numberOr(config.ackRandomFactor, 1.5),
           maxRetransmit: numberOr(config.maxRetransmit, 4),
           nstart: numberOr(config.nstart, 1),
+          maxRequestsPerSecondPerAddress: numberOr(config.requestsPerAddress, DEFAULT_REQUESTS_PER_SECOND_PER_ADDRESS),
         },
       },
       node.id,
@@ -143,6 +171,8 @@ export = function (RED: NodeAPI): void {
     };
     const onStopped = () => showStatus(Status.stopped);
     const onServerError = (err: Error) => node.warn(err.message);
+    // Already throttled by the server: the first of a kind, then one line a minute with the count.
+    const onLimited = (report: LimitReport) => node.warn(`limit (${report.kind}): ${report.message}`);
     // A request held for a sleeping device before a redeploy or restart went out: its flow msg is gone, so say it here.
     const onQueuedSettled = (settled: QueuedRequestSettled) =>
       node.log(
@@ -178,6 +208,7 @@ export = function (RED: NodeAPI): void {
     server.on('deregistered', refreshCount);
     server.on('expired', refreshCount);
     server.on('error', onServerError);
+    server.on('limited', onLimited);
     server.on('queuedRequestSettled', onQueuedSettled);
 
     node.register = (user: Node) => {
@@ -224,6 +255,7 @@ export = function (RED: NodeAPI): void {
       server.off('deregistered', refreshCount);
       server.off('expired', refreshCount);
       server.off('error', onServerError);
+      server.off('limited', onLimited);
       server.off('queuedRequestSettled', onQueuedSettled);
       server.off('handshakeFailed', onHandshakeFailed);
       server.off('dtlsRecordsDropped', onRecordsDropped);

@@ -8,7 +8,7 @@
  * registration and observation stores, CoAP endpoint state, dedup cache, expiry index).
  */
 import { writeHeapSnapshot } from 'node:v8';
-import { Lwm2mServer } from '../../lib/server/lwm2m-server';
+import { Lwm2mServer, NO_FLOOD_LIMITS } from '../../lib/server/lwm2m-server';
 import { peerKey } from '../../lib/transport/peer';
 import type { DatagramTransport, Peer, PeerAddress } from '../../lib/transport/types';
 import { LEAN_PATH, LeanProtocol, type LeanDevice } from '../lean-devices';
@@ -107,7 +107,8 @@ export const memoryHandlers: Record<string, Handler> = {
     const transport = new DevicesTransport();
     const coap: Record<string, number> = { maxConcurrentTotal: 100_000 };
     if (args.steadyAfterMs !== undefined) coap.exchangeLifetimeMs = args.steadyAfterMs;
-    const server = new Lwm2mServer({ transport, coap });
+    // Memory per device is measured, with every device admitted (no cap at the bench's 100k devices).
+    const server = new Lwm2mServer({ transport, coap, ...NO_FLOOD_LIMITS });
     server.on('error', () => undefined);
     await server.start();
     const devices = new LeanProtocol('mem-', args.count, (device, data) => transport.fromDevice(device, data), true);

@@ -74,7 +74,7 @@ export const noderedHandlers: Record<string, Handler> = {
   memory: () => process.memoryUsage(),
 
   /** Starts Node-RED with the flow; resolves with the UDP port our server node listens on. */
-  async start(args: { observePattern: string; path: string }) {
+  async start(args: { observePattern: string; path: string; server?: Record<string, string> }) {
     userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lwm2m-bench-red-'));
     const modules = path.join(userDir, 'node_modules');
     fs.mkdirSync(path.join(modules, 'lwm2m-bench-counter'), { recursive: true });
@@ -92,7 +92,15 @@ export const noderedHandlers: Record<string, Handler> = {
     const at = (x: number, y: number) => ({ z: 'tab', x, y });
     const flow = [
       { id: 'tab', type: 'tab', label: 'bench' },
-      { id: 'srv', type: 'lwm2m-server', address: '127.0.0.1', port: '0' },
+      // Throughput into the flow is measured, not the flood guards (notification ceiling and flood limit off),
+      // unless the caller gives the server's settings (bench/floods.ts).
+      {
+        id: 'srv',
+        type: 'lwm2m-server',
+        address: '127.0.0.1',
+        port: '0',
+        ...(args.server ?? { notificationRate: '0', floodSeconds: '0' }),
+      },
       {
         id: 'n-inject',
         type: 'inject',

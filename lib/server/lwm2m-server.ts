@@ -31,7 +31,12 @@ import { compositeFailure } from './composite-errors';
 import { DEFAULT_MAX_WRITE_BYTES, checkWriteSize } from './write-limit';
 import { Lwm2mRequestError, describeCode, transportFailureText } from './errors';
 import { ObservationService, keyOf, plainByPath } from './observation-service';
-import type { Notification } from './observation-service';
+import type { Notification, ObservationEndCause } from './observation-service';
+import { LimitWarnings, watchRequestBudget } from './limit-warnings';
+import type { LimitReport } from './limit-warnings';
+import type { RegistrationLimits } from './registration-admission';
+import type { NotificationGuardOptions } from './notification-guard';
+import { LifetimeWrites, mayWriteLifetime } from './written-lifetime';
 import type { Registration } from './registration';
 import { QueueModeService } from './queue-mode';
 import type { QueuedRequestStore } from './queue-mode';
@@ -46,7 +51,11 @@ import type { ObservationStore, RegistrationStore, StoredObservation } from './s
 import type { ClusterBus, ClusterCall } from './cluster';
 import { INSTANCE_GONE, requestFromWire, requestToWire, responseFromWire, responseToWire } from './cluster';
 
-export interface Lwm2mServerOptions {
+/**
+ * Also, from RegistrationLimits: the cap on registrations held and the budget of new registrations per source
+ * address; from NotificationGuardOptions: the notification ceiling (pmin unknown) and the flood limit.
+ */
+export interface Lwm2mServerOptions extends RegistrationLimits, NotificationGuardOptions {
   /** Bind address ('::' = every IPv6 and IPv4 address, the default). */
   address: string;
   /** UDP port (5683). 0 picks a free one (tests). */
@@ -220,7 +229,13 @@ export interface Lwm2mServerEvents {
   expired: [registration: Registration];
   notification: [notification: Notification];
   /** An observation ended: cancelled, the device answered an error, or its registration ended. */
-  observationEnded: [observation: StoredObservation, reason: string];
+  observationEnded: [observation: StoredObservation, reason: string, cause: ObservationEndCause];
+  /**
+   * A protection limit acted: a Register refused (cap, per-address budget), requests dropped by the per-address
+   * request budget, notifications coalesced or an observation cancelled for flooding. Throttled: the first of a kind
+   * at once, then one report a minute per kind with the count.
+   */
+  limited: [report: LimitReport];
   /** A device pushed values with Send (POST /dp). */
   send: [report: SendReport];
   /** A request held for a sleeping device from before a restart went out (or failed): its caller is gone. */
@@ -261,7 +276,36 @@ export const DEFAULT_SERVER_OPTIONS: Omit<
   maxQueuedPerDevice: 32,
   queuedRequestTtlMs: 3_600_000,
   maxWriteBytes: DEFAULT_MAX_WRITE_BYTES,
+  // About 0.4 GB of memory at the 4 KB a registered, observed device costs (see the README's measurements).
+  maxRegistrations: 100_000,
+  // A carrier NAT's or a load balancer's devices registering at once, then a steady pace: see the README.
+  newRegistrationsBurstPerAddress: 1000,
+  newRegistrationsPerAddressPerSecond: 50,
+  maxNotificationsPerSecond: 10,
+  notificationBurst: 10,
+  floodNotificationsPerSecond: 100,
+  floodSeconds: 10,
 };
+
+/**
+ * Every flood limit of the LwM2M layer off (a lab, a benchmark): no cap on registrations, no budget of new ones per
+ * address, no notification coalescing, no flood cancellation. The CoAP request budget is `coap.maxRequestsPerSecondPerAddress`.
+ */
+export const NO_FLOOD_LIMITS: Readonly<
+  RegistrationLimits & Pick<NotificationGuardOptions, 'maxNotificationsPerSecond' | 'floodSeconds'>
+> = Object.freeze({
+  maxRegistrations: 0,
+  newRegistrationsPerAddressPerSecond: 0,
+  newRegistrationsBurstPerAddress: 1,
+  maxNotificationsPerSecond: 0,
+  floodSeconds: 0,
+});
+
+/**
+ * Requests a second one source address may send (CoAP endpoint token bucket) unless `coap` says otherwise: generous,
+ * since many devices can share one address (a carrier NAT, a gateway); per-peer limits still bound one device.
+ */
+export const DEFAULT_REQUESTS_PER_SECOND_PER_ADDRESS = 5000;
 
 /** RFC 7252 MAX_TRANSMIT_WAIT for the given timing: how long a queue-mode device stays awake at least. */
 export function maxTransmitWaitMs(coap: Partial<CoapEndpointOptions>): number {
@@ -300,6 +344,10 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     { handle: ObservationHandle; held: IncomingResponse[]; timer?: NodeJS.Timeout }
   >();
   private starting?: Promise<PeerAddress>;
+  private readonly limitWarnings = new LimitWarnings((report) => this.emit('limited', report));
+  private readonly lifetimeWrites: LifetimeWrites;
+  /** Watches the endpoint's per-address request budget (drops are counted there) to report them. */
+  private requestBudgetTimer?: NodeJS.Timeout;
 
   constructor(options: Partial<Lwm2mServerOptions> = {}) {
     super();
@@ -323,8 +371,18 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
         updated: (registration, previous) => this.onUpdated(registration, previous),
         deregistered: (registration) => this.onRegistrationEnded(registration, 'deregistered'),
         expired: (registration) => this.onRegistrationEnded(registration, 'expired'),
+        refused: (endpoint, address, refusal) =>
+          this.limitWarnings.note(
+            refusal.kind,
+            `refused the Register of "${endpoint}" from ${address}: ${refusal.reason}`,
+          ),
       },
       this.options.securityStore,
+    );
+    this.lifetimeWrites = new LifetimeWrites(
+      this.model,
+      (registrationId, lifetime) => this.registrationService.adoptWrittenLifetime(registrationId, lifetime),
+      (error) => this.emitError(error),
     );
     this.queueMode = new QueueModeService(
       {
@@ -342,6 +400,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     this.observationService = new ObservationService(this.options.observationStore, {
       model: this.model,
       send: (registration, request) => this.send(registration, request),
+      registrationById: (registrationId) => this.registrations.getById(registrationId),
       observe: (registration, request, listener) => {
         const owner = this.remoteOwner(registration);
         if (owner !== undefined) return this.forwardObserve(owner, registration, request, listener);
@@ -380,8 +439,10 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
         this.queueMode.touchEndpoint(notification.endpoint);
         this.emit('notification', notification);
       },
-      ended: (observation, reason) => this.emit('observationEnded', observation, reason),
+      ended: (observation, reason, cause) => this.emit('observationEnded', observation, reason, cause),
+      limited: (kind, detail) => this.limitWarnings.note(kind, detail),
       error: (error) => this.emitError(error),
+      guard: this.options,
     });
     this.observationService.onIndexed = (stored) => this.releaseHeldNotifications(stored);
   }
@@ -445,7 +506,10 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     if (dual) dual.onPeerMoved = (key, current) => void this.followMovedPeer(key, current);
     // Many devices can share one address (carrier NAT, a gateway): the per-address budget is generous;
     // per-peer limits still bound what one device can cause.
-    const endpoint = new CoapEndpoint(transport, { maxRequestsPerSecondPerAddress: 5000, ...this.options.coap });
+    const endpoint = new CoapEndpoint(transport, {
+      maxRequestsPerSecondPerAddress: DEFAULT_REQUESTS_PER_SECOND_PER_ADDRESS,
+      ...this.options.coap,
+    });
     endpoint.setRequestHandler((request) => this.handleRequest(request));
     endpoint.setUnknownNotificationHandler((notification) => this.observationService.adopt(notification));
     const address = await endpoint.start();
@@ -478,6 +542,11 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       await this.stop();
       throw err;
     }
+    this.requestBudgetTimer = watchRequestBudget(
+      () => endpoint.stats().rateLimited,
+      this.options.coap.maxRequestsPerSecondPerAddress ?? DEFAULT_REQUESTS_PER_SECOND_PER_ADDRESS,
+      this.limitWarnings,
+    );
     this.emit('started', address);
     return address;
   }
@@ -522,6 +591,9 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     this.registrationService.stop();
     this.queueMode.stop();
     this.observationService.detach();
+    clearInterval(this.requestBudgetTimer);
+    this.requestBudgetTimer = undefined;
+    this.limitWarnings.stop();
     const endpoint = this.endpoint;
     this.endpoint = undefined;
     this.dual = undefined;
@@ -817,6 +889,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
       query,
       timeoutMs: options.timeoutMs,
     });
+    if (attributes.pmin !== undefined)
+      this.observationService.setMinPeriod(registration.id, [path], attributes.pmin ?? undefined);
     const key = `${registration.id}|${path}`;
     const owner = options.owner ?? 'api';
     const previous = this.attributeWriters.get(key);
@@ -871,7 +945,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
         const request: OutgoingRequest = query
           ? { method: 'GET', pathSegments, query, accept, timeoutMs, observe: 0 }
           : { method: 'GET', pathSegments, accept, timeoutMs, observe: 0 };
-        const attempt = await this.observationService.start(registration, [path], owner, request);
+        const pmin = attributes?.pmin ?? undefined; // notifications faster than it are coalesced
+        const attempt = await this.observationService.start(registration, [path], owner, request, pmin);
         return { response: attempt.response, outcome: attempt };
       },
     );
@@ -949,7 +1024,11 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     }
     for (const instance of instances) {
       const read = await this.read(endpointName, `/1/${instance}/0`);
-      if (read.value === shortServerId) return `/1/${instance}`;
+      if (read.value === shortServerId) {
+        // Asked for by its Short Server ID, it is this server's account: a lifetime written there is ours.
+        this.lifetimeWrites.learnAccount(registration.id, instance);
+        return `/1/${instance}`;
+      }
     }
     throw new Lwm2mRequestError(
       `${endpointName} has no Server account with Short Server ID ${shortServerId}`,
@@ -1339,6 +1418,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   }
 
   private forgetAttributes(registrationId: string): void {
+    this.lifetimeWrites.forget(registrationId);
     for (const key of this.attributeWriters.keys())
       if (key.startsWith(registrationId + '|')) this.attributeWriters.delete(key);
   }
@@ -1442,10 +1522,13 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     const withRoot: OutgoingRequest = registration.rootPath
       ? { ...request, pathSegments: [...registration.rootPath.split('/').filter(Boolean), ...request.pathSegments] }
       : request;
-    return endpoint.request(peer, withRoot).then(undefined, (err: unknown) => {
+    const sent = endpoint.request(peer, withRoot).then(undefined, (err: unknown) => {
       if (err instanceof CoapRequestError && err.reason === 'timeout') this.queueMode.markAsleep(registration);
       throw transportError(err, registration, request.pathSegments);
     });
+    // A Write of this server's own lifetime (/1/x/1) the device accepts is adopted by its registration.
+    if (request.method === 'GET' || !mayWriteLifetime(request)) return sent;
+    return sent.then((response) => this.lifetimeWrites.follow(registration, request, response));
   }
 
   // ---- several instances (cluster) ---------------------------------------------------------------

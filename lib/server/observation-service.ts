@@ -7,6 +7,8 @@ import type { ObjectModelLookup } from '../model/types';
 import type { Registration } from './registration';
 import type { ObservationChange, ObservationStore, StoredObservation } from './stores';
 import { flatString } from '../transport/peer';
+import { NotificationGuard } from './notification-guard';
+import type { GuardState, NotificationGuardOptions } from './notification-guard';
 
 /** One notification, decoded, as the server emits it. */
 export interface Notification {
@@ -27,12 +29,25 @@ export interface Notification {
   value?: unknown;
   /** Why the payload could not be decoded (the observation goes on). */
   error?: string;
+  /**
+   * Notifications the device sent faster than the observation's pmin (or the server's ceiling) since the previous
+   * one that went on, left out in favour of this one, the latest. Absent when none were.
+   */
+  coalesced?: number;
   receivedAt: Date;
 }
+
+/**
+ * Why an observation ended: its last owner cancelled it, the device ended it with an error code, its registration
+ * ended or was replaced, or the server cancelled it because the device flooded it with notifications.
+ */
+export type ObservationEndCause = 'cancelled' | 'device-error' | 'registration-ended' | 'flood';
 
 export interface ObservationServiceDeps {
   model?: ObjectModelLookup;
   send(registration: Registration, request: OutgoingRequest): Promise<IncomingResponse>;
+  /** The registration an observation belongs to (to tell its device to stop). */
+  registrationById(registrationId: string): Promise<Registration | undefined>;
   observe(
     registration: Registration,
     request: OutgoingRequest,
@@ -44,9 +59,21 @@ export interface ObservationServiceDeps {
   /** The request that cancels a stored observation on the device (GET, or FETCH for a composite one). */
   cancelRequest(stored: StoredObservation, paths: LwM2mPath[]): OutgoingRequest;
   notify(notification: Notification): void;
-  ended(observation: StoredObservation, reason: string): void;
+  ended(observation: StoredObservation, reason: string, cause: ObservationEndCause): void;
+  /** Coalescing and the flood limit (absent: every notification goes on). */
+  guard?: NotificationGuardOptions;
+  /** The notification guard acted: coalescing started on an observation, or one was cancelled for flooding. */
+  limited?(kind: 'notifications-coalesced' | 'notification-flood', detail: string): void;
   error(error: Error): void;
 }
+
+/** No coalescing and no flood limit: every notification goes on. */
+export const UNGUARDED: NotificationGuardOptions = {
+  maxNotificationsPerSecond: 0,
+  notificationBurst: 1,
+  floodNotificationsPerSecond: 0,
+  floodSeconds: 0,
+};
 
 /** Where an observation's notifications go: held in `early` until the observation is stored. */
 interface NotificationSink {
@@ -60,6 +87,7 @@ interface LiveObservation {
   parsedPaths: LwM2mPath[];
   /** Present while this process sent the Observe; absent for one adopted after a restart. */
   handle?: ObservationHandle;
+  guard: GuardState;
 }
 
 /**
@@ -77,22 +105,35 @@ export class ObservationService {
    */
   private readonly byRegistration = new Map<string, LiveObservation | LiveObservation[]>();
   private readonly pending = new Map<string, Promise<unknown>>();
+  private readonly guard: NotificationGuard<LiveObservation>;
 
   constructor(
     private readonly store: ObservationStore,
     private readonly deps: ObservationServiceDeps,
-  ) {}
+  ) {
+    this.guard = new NotificationGuard<LiveObservation>(deps.guard ?? UNGUARDED, {
+      pass: (entry, notification, folded) => this.deliver(entry, notification, folded),
+      coalescing: (entry, intervalMs) =>
+        this.deps.limited?.(
+          'notifications-coalesced',
+          `${entry.stored.endpoint} ${entry.stored.path}: notifications faster than one per ${Math.round(intervalMs)} ms ` +
+            '(its pmin, or the ceiling when none is known) are coalesced: the latest value goes on at each turn',
+        ),
+      flood: (entry, perSecond) => this.cancelFlood(entry, perSecond),
+    });
+  }
 
   /** Mirrors the store in memory (at start). */
   async load(): Promise<void> {
     this.detach();
-    for (const stored of await this.store.list()) this.index({ stored, parsedPaths: pathsOf(stored.path) });
+    for (const stored of await this.store.list()) this.index(this.adopted(stored));
     // A store shared with other server instances: their observations are matched here too.
     this.store.watch?.((change) => this.applyChange(change));
   }
 
   /** Forgets live handles (the endpoint is closing); stored observations stay for the next start. */
   detach(): void {
+    for (const entry of this.live.values()) this.guard.release(entry);
     this.live.clear();
     this.idByToken.clear();
     this.byRegistration.clear();
@@ -117,12 +158,16 @@ export class ObservationService {
     return entry.stored;
   }
 
-  /** Sends Observe; on success stores the observation with `owner`. */
+  /**
+   * Sends Observe; on success stores the observation with `owner`. `pminSeconds`: the pmin the observation was asked
+   * with, if any (notifications faster than it are coalesced).
+   */
   async start(
     registration: Registration,
     paths: LwM2mPath[],
     owner: string,
     request: OutgoingRequest,
+    pminSeconds?: number,
   ): Promise<{ response: IncomingResponse; observation?: StoredObservation }> {
     const key = keyOf(paths);
     const target = targetKey(registration.id, key);
@@ -136,7 +181,7 @@ export class ObservationService {
       sink.entry = entry;
       const held = sink.early ?? [];
       sink.early = undefined;
-      for (const notification of held) this.deliver(entry, notification);
+      for (const notification of held) this.receive(entry, notification);
     };
     const attempt = this.deps
       .observe(registration, request.observe === 0 ? request : { ...request, observe: 0 }, listener)
@@ -169,7 +214,7 @@ export class ObservationService {
                 owners: [owner],
                 createdAt: Date.now(),
               };
-        const entry: LiveObservation = { stored, parsedPaths: paths, handle };
+        const entry: LiveObservation = { stored, parsedPaths: paths, handle, guard: this.guard.state(pminSeconds) };
         this.index(entry);
         await this.store.add(stored);
         resolveLive(entry);
@@ -184,8 +229,60 @@ export class ObservationService {
   }
 
   private onNotification(sink: NotificationSink, notification: IncomingResponse): void {
-    if (sink.entry) this.deliver(sink.entry, notification);
+    if (sink.entry) this.receive(sink.entry, notification);
     else sink.early?.push(notification);
+  }
+
+  /** A notification of a live observation: through the guard, except the last one (the device ended it). */
+  private receive(entry: LiveObservation, notification: IncomingResponse): void {
+    if (!this.live.has(entry.stored.id)) return;
+    if (notification.code.startsWith('2.')) {
+      this.guard.admit(entry, notification);
+      return;
+    }
+    this.guard.flush(entry); // what was held goes first: the flow sees every value before the end
+    this.deliver(entry, notification, 1);
+  }
+
+  /** An observation found in the store (made before a restart, or by another instance). */
+  private adopted(stored: StoredObservation): LiveObservation {
+    return { stored, parsedPaths: pathsOf(stored.path), guard: this.guard.state() };
+  }
+
+  /**
+   * The pmin this server wrote for an observed target changed (Write-Attributes): notifications are coalesced to it.
+   * `undefined` (removed) leaves the ceiling.
+   */
+  setMinPeriod(registrationId: string, paths: readonly LwM2mPath[], pminSeconds: number | undefined): void {
+    const entry = this.liveTarget(registrationId, keyOf(paths));
+    if (entry) this.guard.setMinPeriod(entry, pminSeconds);
+  }
+
+  /** The device flooded the observation past the limit: cancelled (a RST answers its next notification). */
+  private cancelFlood(entry: LiveObservation, perSecond: number): void {
+    const { floodNotificationsPerSecond, floodSeconds } = this.guard.options;
+    const reason =
+      `flooded: more than ${floodNotificationsPerSecond} notifications a second for ${floodSeconds} s ` +
+      `(${perSecond} in the last second)`;
+    this.deps.limited?.('notification-flood', `${entry.stored.endpoint} ${entry.stored.path}: ${reason}: cancelled`);
+    this.unindex(entry);
+    // A cancel request (GET or FETCH with Observe=1), not only a RST: a device flooding NON notifications matches a
+    // RST against the last one it sent, which has moved on by the time the RST arrives (Wakaama goes on flooding).
+    // With a live handle the RST answers the next notifications meanwhile (passive first, then the request).
+    const stop = entry.handle
+      ? entry.handle.cancel('active')
+      : this.deps
+          .registrationById(entry.stored.registrationId)
+          .then((registration) =>
+            registration
+              ? this.deps.send(registration, this.deps.cancelRequest(entry.stored, entry.parsedPaths))
+              : undefined,
+          );
+    void stop.catch(() => undefined);
+    this.store
+      .remove(entry.stored.id)
+      .then(() => this.deps.ended(entry.stored, reason, 'flood'))
+      .catch((err: Error) => this.deps.error(err));
   }
 
   /** Another instance stored or removed an observation: the index follows (nothing is sent to the device). */
@@ -199,11 +296,11 @@ export class ObservationService {
     }
     if (current) {
       // Updated in place: a live observation's listener holds this entry.
-      this.unindex(current);
+      this.unindex(current, false);
       current.stored = change.observation;
       current.parsedPaths = pathsOf(change.observation.path);
       this.index(current);
-    } else this.index({ stored: change.observation, parsedPaths: pathsOf(change.observation.path) });
+    } else this.index(this.adopted(change.observation));
     this.onIndexed?.(change.observation);
   }
 
@@ -215,7 +312,7 @@ export class ObservationService {
     const id = this.idByToken.get(tokenKey(notification.peer.key, notification.token.toString('hex')));
     const entry = id === undefined ? undefined : this.live.get(id);
     if (!entry) return undefined;
-    return (next) => this.deliver(entry, next);
+    return (next) => this.receive(entry, next);
   }
 
   /** Removes `owner` (every owner when omitted); the device is told once nobody is left. */
@@ -231,7 +328,7 @@ export class ObservationService {
     this.unindex(entry);
     await this.store.remove(entry.stored.id);
     await this.cancelOnDevice(entry, registration);
-    this.deps.ended(entry.stored, 'cancelled');
+    this.deps.ended(entry.stored, 'cancelled', 'cancelled');
     return true;
   }
 
@@ -243,7 +340,7 @@ export class ObservationService {
       if (!entry.stored.owners.includes(owner)) continue;
       const registration = await registrationOf(entry.stored);
       if (registration) await this.cancel(registration, entry.parsedPaths, owner);
-      else await this.forget(entry, 'registration gone');
+      else await this.forget(entry, 'registration gone', 'registration-ended');
     }
   }
 
@@ -257,25 +354,25 @@ export class ObservationService {
       // Passive: no request to a device that has gone; a late notification gets a RST.
       void entry.handle?.cancel('passive').catch(() => undefined);
     }
-    for (const stored of byId.values()) this.deps.ended(stored, reason);
+    for (const stored of byId.values()) this.deps.ended(stored, reason, 'registration-ended');
     return [...byId.values()];
   }
 
   /** The device's address changed (Update from a new NAT binding): match its tokens at the new peer. */
   async movePeer(registration: Registration): Promise<void> {
     for (const entry of this.liveOf(registration.id)) {
-      this.unindex(entry);
+      this.unindex(entry, false);
       entry.stored = { ...entry.stored, peerKey: registration.peerKey };
       this.index(entry);
       await this.store.update(entry.stored);
     }
   }
 
-  private async forget(entry: LiveObservation, reason: string): Promise<void> {
+  private async forget(entry: LiveObservation, reason: string, cause: ObservationEndCause): Promise<void> {
     this.unindex(entry);
     await this.store.remove(entry.stored.id);
     void entry.handle?.cancel('passive').catch(() => undefined);
-    this.deps.ended(entry.stored, reason);
+    this.deps.ended(entry.stored, reason, cause);
   }
 
   private async cancelOnDevice(entry: LiveObservation, registration: Registration): Promise<void> {
@@ -291,7 +388,7 @@ export class ObservationService {
     }
   }
 
-  private deliver(entry: LiveObservation, response: IncomingResponse): void {
+  private deliver(entry: LiveObservation, response: IncomingResponse, folded: number): void {
     if (!this.live.has(entry.stored.id)) return;
     const { stored } = entry;
     const notification: Notification = {
@@ -305,10 +402,13 @@ export class ObservationService {
       sequence: response.observe,
       receivedAt: new Date(),
     };
+    if (folded > 1) notification.coalesced = folded - 1;
     if (!response.code.startsWith('2.')) {
       notification.error = `the device ended the observation with ${response.code}`;
       this.deps.notify(notification);
-      void this.forget(entry, `device answered ${response.code}`).catch((err: Error) => this.deps.error(err));
+      void this.forget(entry, `device answered ${response.code}`, 'device-error').catch((err: Error) =>
+        this.deps.error(err),
+      );
       return;
     }
     try {
@@ -339,7 +439,9 @@ export class ObservationService {
     else this.byRegistration.set(registrationId, [others, entry]);
   }
 
-  private unindex(entry: LiveObservation): void {
+  /** Takes the entry out of the indexes; `ended` (the default) also drops what its guard holds. */
+  private unindex(entry: LiveObservation, ended = true): void {
+    if (ended) this.guard.release(entry);
     this.live.delete(entry.stored.id);
     const token = tokenKey(entry.stored.peerKey, entry.stored.token);
     if (this.idByToken.get(token) === entry.stored.id) this.idByToken.delete(token);

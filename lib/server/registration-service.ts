@@ -4,13 +4,15 @@ import { flatString } from '../transport/peer';
 import { ContentFormat } from '../content/types';
 import { ContentCodecError } from '../content/types';
 import { ExpiryWheel } from './expiry-wheel';
-import type { Registration } from './registration';
+import { RegistrationAdmission } from './registration-admission';
+import type { AdmissionRefusal, RegistrationLimits } from './registration-admission';
+import type { ParsedObjectLinks, ParsedRegisterQuery, Registration } from './registration';
 import { RegistrationError, parseObjectLinks, parseRegistrationQuery } from './registration';
 import type { SecurityStore } from './security';
 import { SecurityCheckError, authorizeRegister, checkSameChannel } from './security';
 import type { RegistrationStore } from './stores';
 
-export interface RegistrationServiceOptions {
+export interface RegistrationServiceOptions extends Partial<RegistrationLimits> {
   /** Seconds a registration is kept beyond its lifetime before it expires (network delays, clock drift). */
   lifetimeGraceSeconds: number;
   /** Lifetime assumed when a Register carries none (LwM2M default: 86400 s). */
@@ -22,6 +24,8 @@ export interface RegistrationEvents {
   updated(registration: Registration, previous: Registration): void;
   deregistered(registration: Registration): void;
   expired(registration: Registration): void;
+  /** A Register of a new endpoint was refused by the limits (answered 5.03). */
+  refused?(endpoint: string, address: string, refusal: AdmissionRefusal): void;
 }
 
 /**
@@ -35,6 +39,9 @@ export class RegistrationService {
   private sweepTimer?: NodeJS.Timeout;
   /** When the whole store was last read for expired entries (a store shared with other instances). */
   private lastFullScan = 0;
+  private readonly admission: RegistrationAdmission;
+  /** New endpoints admitted whose registration is still being stored: counted against the cap already. */
+  private admitting = 0;
 
   constructor(
     private readonly store: RegistrationStore,
@@ -42,7 +49,13 @@ export class RegistrationService {
     private readonly events: RegistrationEvents,
     /** Device credentials: who may register as which endpoint (absent: anyone, over any channel). */
     private readonly security?: SecurityStore,
-  ) {}
+  ) {
+    this.admission = new RegistrationAdmission({
+      maxRegistrations: options.maxRegistrations ?? 0,
+      newRegistrationsPerAddressPerSecond: options.newRegistrationsPerAddressPerSecond ?? 0,
+      newRegistrationsBurstPerAddress: options.newRegistrationsBurstPerAddress ?? 1,
+    });
+  }
 
   /** Rebuilds the expiry index from the store and starts sweeping (after a restart or redeploy). */
   async start(): Promise<void> {
@@ -58,10 +71,15 @@ export class RegistrationService {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
     this.wheel.clear();
+    this.admission.clear();
   }
 
   expiresAt(registration: Registration): number {
-    return registration.lastUpdateAt + (registration.lifetime + this.options.lifetimeGraceSeconds) * 1000;
+    // A lifetime the server wrote counts from that Write (the device answered it) when it came after the last Update.
+    const writtenAt = registration.lifetimeWrittenAt;
+    const from =
+      writtenAt !== undefined && writtenAt > registration.lastUpdateAt ? writtenAt : registration.lastUpdateAt;
+    return from + (registration.lifetime + this.options.lifetimeGraceSeconds) * 1000;
   }
 
   /** Handles a request below /rd; returns the CoAP response. */
@@ -89,6 +107,32 @@ export class RegistrationService {
     if (endpoint === undefined) throw new RegistrationError('the endpoint name (ep) is missing', '4.00');
     checkLinkFormat(request);
     const links = parseObjectLinks(request.payload);
+    const known =
+      this.store.getByEndpointSync !== undefined
+        ? this.store.getByEndpointSync(endpoint)
+        : await this.store.getByEndpoint(endpoint);
+    if (known !== undefined) return this.addRegistration(request, endpoint, query, links);
+    // A new endpoint: within the cap and its address's budget, or refused before anything is stored.
+    const held = (this.options.maxRegistrations ?? 0) > 0 ? (await this.store.size()) + this.admitting : 0;
+    const refusal = this.admission.admit(request.peer.address, held);
+    if (refusal !== undefined) {
+      this.events.refused?.(endpoint, request.peer.address, refusal);
+      return refusedResponse(refusal);
+    }
+    this.admitting++;
+    try {
+      return await this.addRegistration(request, endpoint, query, links);
+    } finally {
+      this.admitting--;
+    }
+  }
+
+  private async addRegistration(
+    request: IncomingRequest,
+    endpoint: string,
+    query: ParsedRegisterQuery,
+    links: ParsedObjectLinks,
+  ): Promise<OutgoingResponse> {
     const now = Date.now();
     const registration: Registration = {
       id: newRegistrationId(),
@@ -128,7 +172,11 @@ export class RegistrationService {
       if (!previous) return errorResponse('4.04', `no registration ${registrationId}`);
       checkSameChannel(previous, request.peer, previous.endpoint);
       const query = parseRegistrationQuery(request.query, false, previous.lwm2mVersion);
-      const next: Registration = { ...previous, lastUpdateAt: Date.now() };
+      // A lifetime the device states again replaces one the server wrote (and the mark that said so).
+      const next: Registration =
+        query.lifetime !== undefined && previous.lifetimeSource !== undefined
+          ? { ...withoutWrittenLifetime(previous), lastUpdateAt: Date.now() }
+          : { ...previous, lastUpdateAt: Date.now() };
       if (query.lifetime !== undefined) next.lifetime = query.lifetime;
       if (query.binding !== undefined) next.binding = query.binding;
       if (query.queueMode !== undefined) next.queueMode = query.queueMode;
@@ -168,8 +216,31 @@ export class RegistrationService {
     return { code: '2.02' };
   }
 
+  /**
+   * The server wrote `lifetime` into its own account on the device (/1/x/1) and the device answered 2.04: the
+   * registration expires on it from now on (until the device states a lifetime in an Update or Register). A device
+   * should send an Update with the new `lt` then; some never do (Wakaama), and would be expired on the old one.
+   * Returns the registration as changed, or undefined when it is gone.
+   */
+  adoptWrittenLifetime(
+    registrationId: string,
+    lifetime: number,
+    writtenAt = Date.now(),
+  ): Promise<Registration | undefined> {
+    return this.serialised(`id:${registrationId}`, async () => {
+      const previous = await this.store.getById(registrationId);
+      if (!previous) return undefined;
+      const next: Registration = { ...previous, lifetime, lifetimeSource: 'written', lifetimeWrittenAt: writtenAt };
+      if (!(await this.store.update(next))) return undefined;
+      this.wheel.schedule(next.id, this.expiresAt(next));
+      setImmediate(() => this.events.updated(next, previous));
+      return next;
+    });
+  }
+
   /** Expires every registration whose lifetime (plus grace) has passed. */
   async sweep(now = Date.now()): Promise<void> {
+    this.admission.sweep();
     // A shared store also holds the registrations other instances took, which this wheel never saw: if
     // their instance goes away, someone must expire them. Every instance reads the whole store now and
     // then; the store's atomic removal makes one of them do it.
@@ -221,6 +292,25 @@ function checkLinkFormat(request: IncomingRequest): void {
       '4.00',
     );
   }
+}
+
+/** The registration without the marks of a written lifetime (a new object: `delete` would make it a slow dictionary). */
+function withoutWrittenLifetime(registration: Registration): Registration {
+  const { lifetimeSource: _source, lifetimeWrittenAt: _writtenAt, ...rest } = registration;
+  return rest;
+}
+
+/** 5.03 Service Unavailable with Max-Age (RFC 7252 §5.9.3.4: when to try again) and the reason. */
+function refusedResponse(refusal: AdmissionRefusal): OutgoingResponse {
+  const maxAge = Buffer.alloc(4);
+  maxAge.writeUInt32BE(refusal.retryAfterSeconds);
+  let start = 0;
+  while (start < 3 && maxAge[start] === 0) start++; // a CoAP uint is sent without leading zero bytes
+  return {
+    code: '5.03',
+    options: [{ name: 'Max-Age', value: maxAge.subarray(start) }],
+    payload: Buffer.from(refusal.reason, 'utf8'),
+  };
 }
 
 function errorResponse(code: string, reason: string): OutgoingResponse {

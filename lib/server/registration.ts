@@ -42,6 +42,14 @@ export interface Registration {
   registeredAt: number;
   /** Epoch ms of the last Register or Update. */
   lastUpdateAt: number;
+  /**
+   * 'written' while `lifetime` is one this server wrote into its own account on the device (/1/x/1) and the device
+   * has not stated a lifetime since (Wakaama sends its Updates without `lt`); absent when the device stated it in its
+   * Register or Update (or stated none: the default). Optional: records stored before it existed read as absent.
+   */
+  lifetimeSource?: 'written';
+  /** Epoch ms of that Write: the device answered it, so expiry counts from here at the earliest. */
+  lifetimeWrittenAt?: number;
 }
 
 /** A Register/Update request that cannot be accepted: `code` is what the device is answered with. */

@@ -22,6 +22,8 @@ export interface DeviceSummary {
   queueMode: boolean;
   /** Seconds. */
   lifetime: number;
+  /** 'written': the lifetime this server wrote into its account on the device, not stated by the device since. */
+  lifetimeSource?: 'written';
   registeredAt: number;
   lastUpdateAt: number;
   /** Epoch ms of the last thing heard from the device that this process saw (Register, Update, notification, Send). */
@@ -235,6 +237,7 @@ export class ServerWatch {
       binding: registration.binding,
       queueMode: registration.queueMode,
       lifetime: registration.lifetime,
+      ...(registration.lifetimeSource ? { lifetimeSource: registration.lifetimeSource } : {}),
       registeredAt: registration.registeredAt,
       lastUpdateAt: registration.lastUpdateAt,
       lastSeenAt: this.lastSeenOf(registration),
@@ -268,7 +271,10 @@ export class ServerWatch {
   private onUpdated(registration: Registration, previous: Registration): void {
     this.lastSeen.set(registration.endpoint, registration.lastUpdateAt);
     const changes: string[] = [];
-    if (registration.lifetime !== previous.lifetime) changes.push(`lifetime ${registration.lifetime} s`);
+    if (registration.lifetime !== previous.lifetime)
+      changes.push(
+        `lifetime ${registration.lifetime} s${registration.lifetimeSource === 'written' ? ' (written by this server)' : ''}`,
+      );
     if (registration.binding !== previous.binding) changes.push(`binding ${registration.binding}`);
     if (registration.address !== previous.address || registration.port !== previous.port)
       changes.push(`address ${where(registration)}`);

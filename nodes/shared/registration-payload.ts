@@ -6,6 +6,9 @@ export function registrationPayload(registration: Registration): Record<string, 
     endpoint: registration.endpoint,
     registrationId: registration.id,
     lifetime: registration.lifetime,
+    // 'written': the lifetime this server wrote into its account on the device (/1/x/1), which the device has not
+    // stated in an Update since; 'device': the one the device stated (or the default, when it stated none).
+    lifetimeSource: registration.lifetimeSource ?? 'device',
     version: registration.lwm2mVersion,
     binding: registration.binding,
     queueMode: registration.queueMode,

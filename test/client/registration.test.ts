@@ -49,9 +49,18 @@ describe('client: registration', function () {
 
   it('sends lt= when the server writes the lifetime, and Update on the trigger resource', async function () {
     const client = await bench.registered({ endpointName: 'lt-2', lifetime: 60 });
-    const updated = nextEvent<Registration>(bench.server, 'updated');
+    // The server adopts the lifetime it wrote at once ('updated', lifetimeSource 'written'); the client's own Update
+    // with lt=120 then states it (lifetimeSource absent again).
+    const stated = new Promise<Registration>((resolve) => {
+      const onUpdated = (registration: Registration) => {
+        if (registration.lifetimeSource !== undefined) return;
+        bench.server.off('updated', onUpdated);
+        resolve(registration);
+      };
+      bench.server.on('updated', onUpdated);
+    });
     await bench.server.write('lt-2', '/1/0/1', 120);
-    assert.equal((await updated).lifetime, 120);
+    assert.equal((await stated).lifetime, 120);
     const triggered = nextEvent<Registration>(bench.server, 'updated');
     await bench.server.execute('lt-2', '/1/0/8');
     await triggered;

@@ -1,0 +1,72 @@
+/**
+ * The server configuration node's limits (registrations, new registrations per address, requests per address,
+ * notifications) reach the server, with the documented defaults when a flow does not set them (flows made before
+ * the settings existed).
+ */
+import { strict as assert } from 'node:assert';
+import type { Lwm2mServerConfigNode } from '../../nodes/shared/server-config';
+import { resetHosts } from '../../nodes/shared/server-host';
+import { helper, ourNodes } from './helper';
+
+async function loadServer(settings: Record<string, unknown>): Promise<Lwm2mServerConfigNode> {
+  await helper.load(ourNodes, [
+    { id: 'f1', type: 'tab', label: 'test' },
+    { id: 'srv', type: 'lwm2m-server', address: '127.0.0.1', port: '0', ...settings },
+    { id: 'reg', type: 'lwm2m-register-in', z: 'f1', server: 'srv', wires: [[]] },
+  ]);
+  const config = helper.getNode('srv') as unknown as Lwm2mServerConfigNode;
+  await config.ready();
+  return config;
+}
+
+describe('server node: flood limits', function () {
+  afterEach(async function () {
+    await helper.unload();
+    await resetHosts();
+  });
+
+  it('a flow without the settings gets the defaults', async function () {
+    const { server } = await loadServer({});
+    const { options } = server;
+    assert.deepEqual(
+      [
+        options.maxRegistrations,
+        options.newRegistrationsBurstPerAddress,
+        options.newRegistrationsPerAddressPerSecond,
+        options.coap.maxRequestsPerSecondPerAddress,
+        options.maxNotificationsPerSecond,
+        options.floodNotificationsPerSecond,
+        options.floodSeconds,
+      ],
+      [100_000, 1000, 50, 5000, 10, 100, 10],
+    );
+  });
+
+  it('the settings given (0 turns a limit off) reach the server', async function () {
+    const { server } = await loadServer({
+      maxRegistrations: '0',
+      newRegistrationsBurst: '20000',
+      newRegistrationsRate: '500',
+      requestsPerAddress: '20000',
+      notificationRate: '0',
+      floodRate: '1000',
+      floodSeconds: '0',
+    });
+    const { options } = server;
+    assert.deepEqual(
+      [
+        options.maxRegistrations,
+        options.newRegistrationsBurstPerAddress,
+        options.newRegistrationsPerAddressPerSecond,
+        options.coap.maxRequestsPerSecondPerAddress,
+        options.maxNotificationsPerSecond,
+        options.floodNotificationsPerSecond,
+        options.floodSeconds,
+      ],
+      [0, 20000, 500, 20000, 0, 1000, 0],
+    );
+    const endpoint = (server as unknown as { endpoint: { options: { maxRequestsPerSecondPerAddress: number } } })
+      .endpoint;
+    assert.equal(endpoint.options.maxRequestsPerSecondPerAddress, 20000);
+  });
+});
