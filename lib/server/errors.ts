@@ -6,7 +6,8 @@ import type { CoapCode, CoapRequestError } from '../coap/types';
  * 'reset', 'not-registered', 'bad-request' (a flow mistake caught before anything was sent),
  * 'invalid-response' (the device's payload could not be decoded), 'expired' (a request queued for a
  * sleeping device that did not wake up in time), 'no-session' (a DTLS device with no session to send in: it
- * must handshake again, which it does when it next talks to us).
+ * must handshake again, which it does when it next talks to us), 'cluster-unreachable' (the device talks to another
+ * instance of a cluster, and the link between the instances (Redis) cannot be reached: the request was not sent).
  */
 export class Lwm2mRequestError extends Error {
   override name = 'Lwm2mRequestError';
@@ -23,7 +24,8 @@ export class Lwm2mRequestError extends Error {
       | 'overloaded'
       | 'cancelled'
       | 'expired'
-      | 'no-session',
+      | 'no-session'
+      | 'cluster-unreachable',
     readonly endpoint?: string,
     readonly path?: string,
   ) {

@@ -10,7 +10,8 @@ import type { ClusterBus, ClusterCall } from '../server/cluster';
 import { INSTANCE_GONE, errorFromWire, errorToWire } from '../server/cluster';
 import type { Registration } from '../server/registration';
 import type { SecurityInfo } from '../server/security';
-import type { ObservationChange, StoredObservation } from '../server/stores';
+import type { ObservationChange, StoreOutage, StoredObservation } from '../server/stores';
+import { StoreUnreachableError } from '../server/stores';
 import { MemoryObservationStore, MemoryRegistrationStore } from './memory';
 import { MemorySecurityStore } from './memory-security';
 import type { SecretBox } from './secret-box';
@@ -56,12 +57,15 @@ type ChangeListener = (ops: Array<{ o: 'p' | 'd'; k: string; v?: unknown }>, own
  * (`<prefix><collection>`): endpoint names and other keys are hash fields, never part of a key name,
  * so no name can reach into another key. Values are JSON; secret collections are sealed.
  *
- * Writes are not queued while Redis is unreachable: they fail at once (a device gets 5.00 and tries
- * again; a flow gets the error). Reads are served from each store's memory mirror meanwhile, and the
- * mirrors are re-read in full when the connection is back ('resync'), since pub/sub drops what was
- * published while an instance was away.
+ * Writes are not queued while Redis is unreachable: they fail at once with a StoreUnreachableError (a device
+ * gets 5.03 and tries again; a flow gets the error). Reads are served from each store's memory mirror meanwhile.
+ * An outage begins when either connection is lost; it ends once both are back, subscribed again, and every
+ * mirror has been read again (pub/sub drops what was published while an instance was away): that read-back is
+ * tried again until it works, and only then is the store `upToDate` again.
  *
- * Events: 'ready', 'down' (error: Error), 'resync', 'problem' (message: string: entries that cannot be read).
+ * Events: 'down' (error: Error; once per outage), 'ready' (usable: opened, or back after an outage), 'restored'
+ * (outage: StoreOutage; after the read-back), 'problem' (message: string: entries that cannot be read, a
+ * read-back that failed).
  *
  * Every instance applies every change from the change channel, its own included: Redis publishes them in the
  * order it wrote them, so the mirrors end in Redis's order even when two instances write the same entry at once
@@ -82,7 +86,16 @@ export class RedisLink extends EventEmitter implements ClusterBus {
   private heartbeat?: NodeJS.Timeout;
   private readonly aliveCache = new Map<string, { alive: boolean; at: number }>();
   private readonly owners = new Map<string, string>();
-  private wasDown = false;
+  /** Reads every store's mirror (given to `open`): at start, and again after each outage. */
+  private reload: (() => Promise<unknown>) | undefined;
+  /** `open` has read the mirrors once: from then on an outage ends with a read-back. */
+  private synced = false;
+  /** When the current outage began (a connection lost or refused); undefined while Redis is reachable. */
+  private outageSince: number | undefined;
+  /** Why Redis was last unreachable (for the errors that say so). */
+  private lastError: Error | undefined;
+  private recovering = false;
+  private lastOutageSeen: StoreOutage | undefined;
   private closed = false;
 
   constructor(readonly options: RedisLinkOptions) {
@@ -92,17 +105,25 @@ export class RedisLink extends EventEmitter implements ClusterBus {
     const connection = {
       lazyConnect: true,
       enableOfflineQueue: false,
+      // A command caught by a lost connection fails after the first attempts to reconnect (about 0.6 s), rather
+      // than being sent again whenever Redis returns (an expiry claimed minutes late).
       maxRetriesPerRequest: 1,
       // Back off up to 2 s between attempts, for ever: Redis coming back is recovered from.
       retryStrategy: (times: number) => Math.min(times * 200, 2000),
     };
     this.client = new Redis(options.url, connection);
     this.subscriber = new Redis(options.url, { ...connection, enableOfflineQueue: true });
-    this.client.on('error', (err: Error) => this.markDown(err));
-    this.subscriber.on('error', (err: Error) => this.markDown(err));
-    this.client.on('ready', () => void this.markUp());
-    // Changes published while the subscriber was away are lost: read everything again when it is back.
-    this.subscriber.on('ready', () => void this.markUp());
+    // Every 'error' of either connection is handled here (an unhandled one would be printed by ioredis, and an
+    // EventEmitter 'error' without a listener throws): each is an outage, or part of the current one.
+    for (const connection of [this.client, this.subscriber]) {
+      connection.on('error', (err: Error) => this.markDown(err));
+      // A connection that closes (Redis stopped, the network gone) is an outage from that moment, error or not.
+      connection.on('close', () => this.markDown(new Error('the connection to Redis was lost')));
+      // Both back: read everything again (changes published while this instance was away are lost).
+      connection.on('ready', () =>
+        this.recover().catch((err: Error) => this.emit('problem', `Redis: recovering from the outage: ${err.message}`)),
+      );
+    }
     this.subscriber.on('message', (channel: string, text: string) => this.onMessage(channel, text));
   }
 
@@ -128,6 +149,47 @@ export class RedisLink extends EventEmitter implements ClusterBus {
     this.heartbeat.unref();
   }
 
+  /**
+   * Connects and reads every mirror (`load`), again and again until it works: Redis dropping right after the
+   * connection, or a read failing, must not leave the server down until Node-RED restarts. `load` is also what
+   * reads everything back after each outage. Ends (rejects) only when the link closes first.
+   */
+  async open(load: () => Promise<unknown>): Promise<void> {
+    this.reload = load;
+    for (;;) {
+      try {
+        await this.connect();
+        this.lastOutageSeen = await this.readLastOutage();
+        await load();
+        break;
+      } catch (err) {
+        if (this.closed) throw err;
+        this.emit('problem', `Redis: ${(err as Error).message}; trying again in 2 s`);
+        await delay(2000);
+      }
+    }
+    this.synced = true;
+    // Lost again while reading: the outage goes on, and its end reads everything once more.
+    if (this.bothReady) this.outageSince = undefined;
+    else void this.recover();
+    this.emit('ready');
+  }
+
+  /** Both connections are up: commands and calls can be sent, and changes are heard. */
+  get reachable(): boolean {
+    return this.bothReady;
+  }
+
+  /** Reachable, and every mirror read since the last outage: what the stores hold here is what Redis holds. */
+  get upToDate(): boolean {
+    return this.synced && this.outageSince === undefined && this.bothReady;
+  }
+
+  /** The last outage of this store: the latest this instance saw end, or one another instance recorded. */
+  lastOutage(): StoreOutage | undefined {
+    return this.lastOutageSeen;
+  }
+
   get isClosed(): boolean {
     return this.closed;
   }
@@ -137,11 +199,7 @@ export class RedisLink extends EventEmitter implements ClusterBus {
     this.closed = true;
     this.emit('closed');
     if (this.heartbeat) clearInterval(this.heartbeat);
-    for (const [id, pending] of this.pendingCalls) {
-      clearTimeout(pending.timer);
-      pending.reject(new Error('the Redis link closed'));
-      this.pendingCalls.delete(id);
-    }
+    for (const id of [...this.pendingCalls.keys()]) this.rejectCall(id, new Error('the Redis link closed'));
     await this.client.del(this.aliveKey(this.instanceId)).catch(() => undefined);
     this.client.disconnect();
     this.subscriber.disconnect();
@@ -172,7 +230,7 @@ export class RedisLink extends EventEmitter implements ClusterBus {
 
   /** Every entry of a collection; entries that cannot be read (another key) are reported and left out. */
   async readAll(collection: string): Promise<Map<string, unknown>> {
-    const raw = await this.client.hgetall(this.key(collection));
+    const raw = await this.command(() => this.client.hgetall(this.key(collection)));
     const entries = new Map<string, unknown>();
     let unreadable = 0;
     for (const [key, text] of Object.entries(raw)) {
@@ -204,7 +262,7 @@ export class RedisLink extends EventEmitter implements ClusterBus {
     }
     const message: ChangeMessage = { i: this.instanceId, c: collection, ops: encoded };
     transaction.publish(this.changesChannel, JSON.stringify(message));
-    const results = await transaction.exec();
+    const results = await this.command(() => transaction.exec());
     const failed = results?.find(([err]) => err);
     if (failed) throw failed[0] as Error;
   }
@@ -212,7 +270,37 @@ export class RedisLink extends EventEmitter implements ClusterBus {
   /** Tells the other instances of a change already written (by a script). */
   async announce(collection: string, ops: Array<{ o: 'p' | 'd'; k: string; v?: string }>): Promise<void> {
     const message: ChangeMessage = { i: this.instanceId, c: collection, ops };
-    await this.client.publish(this.changesChannel, JSON.stringify(message));
+    await this.command(() => this.client.publish(this.changesChannel, JSON.stringify(message)));
+  }
+
+  /**
+   * Runs a command on the command connection. While Redis cannot be reached, or when the connection is lost under
+   * it, it fails with a StoreUnreachableError that says so (ioredis's own words, "Stream isn't writeable and
+   * enableOfflineQueue options is false", name no store); an error Redis answered with is passed on as it is.
+   */
+  async command<T>(run: () => Promise<T>): Promise<T> {
+    if (this.client.status !== 'ready') throw this.unreachable();
+    try {
+      return await run();
+    } catch (err) {
+      if ((err as Error).name === 'ReplyError') throw err;
+      throw this.unreachable(err as Error);
+    }
+  }
+
+  /** The error for "Redis cannot be reached now", with its cause. */
+  unreachable(cause = this.lastError): StoreUnreachableError {
+    return new StoreUnreachableError(`Redis at ${this.where} is unreachable${cause ? ` (${cause.message})` : ''}`);
+  }
+
+  /** Where Redis is, without credentials (for errors). */
+  private get where(): string {
+    try {
+      const url = new URL(this.options.url);
+      return `${url.hostname}:${url.port || '6379'}`;
+    } catch {
+      return 'the configured address';
+    }
   }
 
   // ---- cluster bus --------------------------------------------------------------------------------
@@ -232,7 +320,7 @@ export class RedisLink extends EventEmitter implements ClusterBus {
     const now = Date.now();
     const cached = this.aliveCache.get(instanceId);
     if (cached && now - cached.at < 1000) return cached.alive;
-    const alive = (await this.client.exists(this.aliveKey(instanceId))) === 1;
+    const alive = (await this.command(() => this.client.exists(this.aliveKey(instanceId)))) === 1;
     this.aliveCache.set(instanceId, { alive, at: now });
     return alive;
   }
@@ -242,6 +330,8 @@ export class RedisLink extends EventEmitter implements ClusterBus {
   }
 
   call(instanceId: string, call: ClusterCall, timeoutMs: number): Promise<unknown> {
+    // The answer comes back over the subscriber: without both connections there is none to wait for.
+    if (!this.bothReady) return Promise.reject(this.unreachable());
     const id = randomUUID();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -252,7 +342,9 @@ export class RedisLink extends EventEmitter implements ClusterBus {
       this.pendingCalls.set(id, { resolve, reject, timer, to: instanceId });
       const message: RpcMessage = { id, from: this.instanceId, call };
       // Sealed like the stored secrets: a forwarded Write may carry a device's keys.
-      this.client.publish(this.callsChannel(instanceId), this.options.secrets.seal(JSON.stringify(message))).then(
+      this.command(() =>
+        this.client.publish(this.callsChannel(instanceId), this.options.secrets.seal(JSON.stringify(message))),
+      ).then(
         (receivers) => {
           if (receivers === 0)
             this.settleCall(id, undefined, {
@@ -260,7 +352,7 @@ export class RedisLink extends EventEmitter implements ClusterBus {
               message: `server instance ${instanceId} is not listening`,
             });
         },
-        (err: Error) => this.settleCall(id, undefined, errorToWire(err)),
+        (err: Error) => this.rejectCall(id, err),
       );
     });
   }
@@ -289,12 +381,20 @@ export class RedisLink extends EventEmitter implements ClusterBus {
   }
 
   private settleCall(id: string, ok: unknown, err?: ReturnType<typeof errorToWire>): void {
+    if (err) return this.rejectCall(id, errorFromWire(err));
     const pending = this.pendingCalls.get(id);
     if (!pending) return;
     this.pendingCalls.delete(id);
     clearTimeout(pending.timer);
-    if (err) pending.reject(errorFromWire(err));
-    else pending.resolve(ok);
+    pending.resolve(ok);
+  }
+
+  private rejectCall(id: string, error: Error): void {
+    const pending = this.pendingCalls.get(id);
+    if (!pending) return;
+    this.pendingCalls.delete(id);
+    clearTimeout(pending.timer);
+    pending.reject(error);
   }
 
   private onMessage(channel: string, text: string): void {
@@ -342,18 +442,92 @@ export class RedisLink extends EventEmitter implements ClusterBus {
     );
   }
 
+  private get bothReady(): boolean {
+    return this.client.status === 'ready' && this.subscriber.status === 'ready';
+  }
+
   private markDown(err: Error): void {
     if (this.closed) return;
-    this.wasDown = true;
+    this.lastError = err;
+    if (this.outageSince !== undefined) return;
+    this.outageSince = Date.now();
+    // Answers to calls in flight come over the subscriber: none will. The owner may still have acted on the device.
+    for (const [id, pending] of [...this.pendingCalls]) {
+      this.rejectCall(
+        id,
+        new StoreUnreachableError(
+          `the link to Redis at ${this.where} was lost while server instance ${pending.to} handled the request: ` +
+            `its outcome is unknown (${err.message})`,
+        ),
+      );
+    }
     this.emit('down', err);
   }
 
-  private async markUp(): Promise<void> {
-    this.emit('ready');
-    if (!this.wasDown) return;
-    this.wasDown = false;
-    this.emit('resync');
+  /**
+   * Ends an outage once both connections are back: subscribed again first (so no change falls between the
+   * read-back and the subscription), alive again, then every mirror read again, tried again (backing off up to
+   * 10 s) until it works or the link is lost again (whose end starts this once more).
+   */
+  private async recover(): Promise<void> {
+    if (this.recovering || this.closed || !this.synced || this.outageSince === undefined || !this.bothReady) return;
+    this.recovering = true;
+    try {
+      for (let attempt = 1; !this.closed && this.outageSince !== undefined && this.bothReady; attempt++) {
+        try {
+          await this.subscriber.subscribe(this.changesChannel, this.callsChannel(this.instanceId));
+          await this.beat();
+          await this.reload?.();
+          if (!this.bothReady) continue; // lost again meanwhile: what was read may be incomplete
+        } catch (err) {
+          if (this.closed) return;
+          const waitMs = Math.min(500 * 2 ** (attempt - 1), 10_000);
+          this.emit(
+            'problem',
+            `Redis: reading the stores back after the outage failed (attempt ${attempt}): ${(err as Error).message}; ` +
+              `trying again in ${Math.round(waitMs / 100) / 10} s`,
+          );
+          await delay(waitMs);
+          continue;
+        }
+        const outage: StoreOutage = { from: this.outageSince, to: Date.now() };
+        this.outageSince = undefined;
+        this.lastOutageSeen = outage;
+        await this.recordOutage(outage);
+        this.emit('restored', outage);
+        this.emit('ready');
+      }
+    } finally {
+      this.recovering = false;
+    }
   }
+
+  private get lastOutageKey(): string {
+    return `${this.prefix}last-outage`;
+  }
+
+  /**
+   * Kept in Redis for instances that start later: a device whose registration came due during the outage gets
+   * the same grace from them (see RegistrationService). Two instances ending the same outage write nearly the same.
+   */
+  private async recordOutage(outage: StoreOutage): Promise<void> {
+    await this.client.set(this.lastOutageKey, JSON.stringify(outage)).catch(() => undefined);
+  }
+
+  private async readLastOutage(): Promise<StoreOutage | undefined> {
+    const text = await this.command(() => this.client.get(this.lastOutageKey));
+    if (text === null) return undefined;
+    try {
+      const { from, to } = JSON.parse(text) as Partial<StoreOutage>;
+      return typeof from === 'number' && typeof to === 'number' ? { from, to } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 /**
@@ -368,6 +542,20 @@ export class RedisRegistrationStore extends MemoryRegistrationStore {
   constructor(private readonly link: RedisLink) {
     super();
     link.watch(RedisRegistrationStore.collection, false, (ops) => this.apply(ops));
+  }
+
+  /** Expiry waits while Redis is away and until this mirror has been read again. */
+  get reachable(): boolean {
+    return this.link.upToDate;
+  }
+
+  onRestored(listener: (outage: StoreOutage) => void): () => void {
+    this.link.on('restored', listener);
+    return () => this.link.off('restored', listener);
+  }
+
+  lastOutage(): StoreOutage | undefined {
+    return this.link.lastOutage();
   }
 
   /** Reads every registration (at start, and after Redis comes back). */
@@ -445,17 +633,21 @@ export class RedisRegistrationStore extends MemoryRegistrationStore {
    */
   async removeIfUnchanged(registrationId: string, lastUpdateAt: number): Promise<Registration | undefined> {
     const current = this.getByIdSync(registrationId);
-    const claimed = (await this.link.client.eval(
-      CLAIM_SCRIPT,
-      1,
-      this.link.key(RedisRegistrationStore.collection),
-      registrationId,
-      String(lastUpdateAt),
+    const claimed = (await this.link.command(() =>
+      this.link.client.eval(
+        CLAIM_SCRIPT,
+        1,
+        this.link.key(RedisRegistrationStore.collection),
+        registrationId,
+        String(lastUpdateAt),
+      ),
     )) as number;
     if (claimed !== 1) return undefined;
     void super.remove(registrationId);
     this.link.setOwner(registrationId, undefined);
-    await this.link.announce(RedisRegistrationStore.collection, [{ o: 'd', k: registrationId }]);
+    // Removed in Redis: it expired, whatever happens to the news. Instances that miss it (Redis lost right now)
+    // drop it when they read everything back.
+    await this.link.announce(RedisRegistrationStore.collection, [{ o: 'd', k: registrationId }]).catch(() => undefined);
     return current;
   }
 

@@ -188,6 +188,7 @@ export function describeError(err: unknown): { status: number; error: string; co
       closed: 503,
       overloaded: 503,
       'no-session': 503,
+      'cluster-unreachable': 503,
       cancelled: 409,
     };
     return { status: status[code] ?? 502, error: err.message, code };

@@ -226,7 +226,7 @@ export function openServerStores(settings: StoreSettings, problem: StoreProblem)
       dtlsSessions,
       firmwareJobs,
       queuedRequests,
-      ...redisLife(link, load, problem, `(${settings.redisPrefix}, instance ${link.instanceId})`),
+      ...redisLife(link, load, `(${settings.redisPrefix}, instance ${link.instanceId})`),
     };
   }
   return {
@@ -265,7 +265,7 @@ export function openBootstrapStores(settings: StoreSettings, problem: StoreProbl
       (await configStore.load()).forEach(problem);
       await Promise.all([securityStore.load(), dtlsSessions.load()]);
     };
-    return { settings, configStore, securityStore, dtlsSessions, ...redisLife(link, load, problem, '') };
+    return { settings, configStore, securityStore, dtlsSessions, ...redisLife(link, load, '') };
   }
   return {
     settings,
@@ -284,12 +284,11 @@ function fileLife(journal: Journal, ready: Promise<void>): StoresLife {
   return { ready, close: () => journal.close(), describe: `file ${journal.path}` };
 }
 
-/** Read at start (retried until it works) and again after every outage; closed with the link. */
-function redisLife(link: RedisLink, load: () => Promise<unknown>, problem: StoreProblem, detail: string): StoresLife {
-  link.on('resync', () => void load().catch((err: Error) => problem(`Redis: reading back failed: ${err.message}`)));
+/** Read at start and again after every outage (each retried until it works: see RedisLink.open); closed with the link. */
+function redisLife(link: RedisLink, load: () => Promise<unknown>, detail: string): StoresLife {
   return {
     link,
-    ready: connectAndLoad(link, load, problem),
+    ready: link.open(load),
     close: () => link.close(),
     describe: `redis ${redactedUrl(link.options.url)}${detail ? ` ${detail}` : ''}`,
   };
@@ -299,24 +298,6 @@ function redisLife(link: RedisLink, load: () => Promise<unknown>, problem: Store
 function reported<T extends { onError?: (err: Error) => void }>(store: T, problem: StoreProblem): T {
   store.onError = (err) => problem(`DTLS session store: ${err.message}`);
   return store;
-}
-
-/**
- * Connects and reads the stores, again and again until it works: Redis dropping right after the connection, or a
- * read failing, must not leave the server down until Node-RED restarts. Ends (rejects) only when the link closes.
- */
-async function connectAndLoad(link: RedisLink, load: () => Promise<unknown>, problem: StoreProblem): Promise<void> {
-  for (;;) {
-    try {
-      await link.connect();
-      await load();
-      return;
-    } catch (err) {
-      if (link.isClosed) throw err;
-      problem(`Redis: ${(err as Error).message}; trying again in 2 s`);
-      await new Promise((resolve) => setTimeout(resolve, 2000).unref());
-    }
-  }
 }
 
 function fileJournal(settings: StoreSettings, name: string, problem: StoreProblem): Journal {
