@@ -892,7 +892,10 @@ export class RedisBootstrapConfigStore extends MemoryBootstrapConfigStore {
     model?: ObjectModelLookup,
   ) {
     super(model);
-    link.watch(RedisBootstrapConfigStore.collection, true, (ops) => void this.apply(ops));
+    // A configuration another instance stored that does not pass the checks here is reported, not dropped unseen.
+    link.watch(RedisBootstrapConfigStore.collection, true, (ops) => {
+      void this.apply(ops).then((problems) => problems.forEach((problem) => link.emit('problem', problem)));
+    });
   }
 
   /** Reads every configuration back; returns the ones that no longer pass the checks. */
