@@ -14,6 +14,7 @@ import type { ObservationChange, StoreOutage, StoredObservation } from '../serve
 import { StoreUnreachableError } from '../server/stores';
 import { MemoryObservationStore, MemoryRegistrationStore } from './memory';
 import { MemorySecurityStore } from './memory-security';
+import type { SkippedCount } from './problems';
 import type { SecretBox } from './secret-box';
 import { fromJson, toJson } from './secret-box';
 
@@ -64,8 +65,8 @@ type ChangeListener = (ops: Array<{ o: 'p' | 'd'; k: string; v?: unknown }>, own
  * tried again until it works, and only then is the store `upToDate` again.
  *
  * Events: 'down' (error: Error; once per outage), 'ready' (usable: opened, or back after an outage), 'restored'
- * (outage: StoreOutage; after the read-back), 'problem' (message: string: entries that cannot be read, a
- * read-back that failed).
+ * (outage: StoreOutage; after the read-back), 'problem' (message: string, counted?: SkippedCount: entries that
+ * cannot be read, a read-back that failed).
  *
  * Every instance applies every change from the change channel, its own included: Redis publishes them in the
  * order it wrote them, so the mirrors end in Redis's order even when two instances write the same entry at once
@@ -240,11 +241,18 @@ export class RedisLink extends EventEmitter implements ClusterBus {
         unreadable++;
       }
     }
-    if (unreadable > 0)
+    if (unreadable > 0) {
+      const counted: SkippedCount = {
+        kind: 'unreadable-entries',
+        count: unreadable,
+        key: `unreadable-entries:${this.key(collection)}`,
+      };
       this.emit(
         'problem',
-        `${unreadable} entries of ${this.key(collection)} could not be read (another store secret?)`,
+        `${unreadable} entr${unreadable === 1 ? 'y' : 'ies'} of ${this.key(collection)} could not be read (another store secret?)`,
+        counted,
       );
+    }
     return entries;
   }
 
