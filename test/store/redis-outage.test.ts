@@ -79,6 +79,7 @@ describe('a Redis outage under two server instances (redis-server stopped and st
   let silentDevice: CoapEndpoint;
   let aliveDevice: CoapEndpoint;
   let aliveLocation: string[];
+  let aliveUpdatedAt = 0;
   unhandledRejectionsCrash();
 
   before(async function () {
@@ -150,8 +151,24 @@ describe('a Redis outage under two server instances (redis-server stopped and st
       for (const name of ['silent-1', 'alive-1']) assert.ok(instance.registrationStore.getByEndpointSync(name), name);
   });
 
-  it('during the outage: an Update is answered 5.03 naming the store; A still reaches its own device, and a request for a device of B fails at once naming Redis', async () => {
-    const refused = await rawUpdate(aliveDevice, benchB.port, aliveLocation);
+  it('during the outage: an Update is taken (2.04) and kept, a Register is answered 5.03 naming the store; A still reaches its own device, and a request for a device of B fails at once naming Redis', async () => {
+    // Overdue since the outage began, and not expired: its Update is taken into B's memory, for Redis later.
+    const updated = await rawUpdate(aliveDevice, benchB.port, aliveLocation);
+    assert.equal(updated.code, '2.04');
+    assert.equal(b.registrationStore.heldUpdates, 1);
+    aliveUpdatedAt = b.registrationStore.getByEndpointSync('alive-1')!.lastUpdateAt;
+
+    const newcomer = await benchB.rawEndpoint();
+    const refused = await newcomer.request(
+      { address: '127.0.0.1', port: benchB.port },
+      {
+        method: 'POST',
+        pathSegments: ['rd'],
+        query: ['ep=newcomer-1', 'lt=60'],
+        contentFormat: ContentFormat.LINK_FORMAT,
+        payload: Buffer.from('</3/0>'),
+      },
+    );
     assert.equal(refused.code, '5.03');
     assert.match(
       refused.payload.toString(),
@@ -168,7 +185,7 @@ describe('a Redis outage under two server instances (redis-server stopped and st
     });
   });
 
-  it('Redis back: what came due during the outage gets one lifetime from the return; an Update then keeps its device, silence expires the other', async () => {
+  it('Redis back: the Update taken meanwhile is written; what came due during the outage gets one lifetime from the return, so silence expires only the silent one', async () => {
     const restored: StoreOutage[] = [];
     for (const instance of [a, b]) instance.link.once('restored', (outage: StoreOutage) => restored.push(outage));
     redis = await startRedis({ dataDir, port: redis!.port });
@@ -183,6 +200,11 @@ describe('a Redis outage under two server instances (redis-server stopped and st
     assert.equal(expired.length, 0, `expired: ${expired.map((event) => event.endpoint).join(', ')}`);
     for (const instance of [a, b])
       for (const name of ['silent-1', 'alive-1']) assert.ok(instance.registrationStore.getByEndpointSync(name), name);
+    // The Update taken during the outage reached Redis, and A.
+    assert.equal(b.registrationStore.heldUpdates, 0);
+    const stored = await a.link.client.hget(`${prefix}registrations`, aliveLocation[1]);
+    assert.equal((JSON.parse(stored!) as { r: Registration }).r.lastUpdateAt, aliveUpdatedAt);
+    assert.equal(a.registrationStore.getByEndpointSync('alive-1')!.lastUpdateAt, aliveUpdatedAt);
 
     // The live one updates; the silent one expires one lifetime (2 s) after the return, and only it.
     assert.equal((await rawUpdate(aliveDevice, benchB.port, aliveLocation)).code, '2.04');
@@ -203,36 +225,39 @@ describe('the read-back after a Redis outage', function () {
   let dataDir: string;
   let stores: ServerStores | undefined;
   let spy: import('ioredis').default | undefined;
+  const instances: Array<ReturnType<typeof clusterInstance>> = [];
   unhandledRejectionsCrash();
 
-  before(function () {
+  before(async function () {
     if (!haveRedisServer()) this.skip();
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lwm2m-readback-'));
+    redis = await startRedis({ dataDir });
   });
   after(async () => {
     spy?.disconnect();
+    for (const instance of instances) await instance.link.close();
     await stores?.close();
     await redis?.stop();
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('is tried again until it works, and brings what was written meanwhile', async () => {
-    redis = await startRedis({ dataDir });
+    const first = redis!;
     const prefix = 'readback:';
     const problems: string[] = [];
     stores = openServerStores(
-      { kind: 'redis', redisUrl: redis.url, redisPrefix: prefix, instanceId: 'solo', secret: 'read-back test' },
+      { kind: 'redis', redisUrl: first.url, redisPrefix: prefix, instanceId: 'solo', secret: 'read-back test' },
       (message) => problems.push(message),
     );
     stores.link!.on('problem', (message: string) => problems.push(message));
     await stores.ready;
-    spy = new (await import('ioredis')).default(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    spy = new (await import('ioredis')).default(first.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
     spy.on('error', () => undefined);
     await spy.connect();
     // Something the read-back cannot read: it fails until the key is repaired.
     await spy.set(`${prefix}observations`, 'not a hash');
-    await redis.stop('SIGKILL');
-    redis = await startRedis({ dataDir, port: redis.port });
+    await first.stop('SIGKILL');
+    redis = await startRedis({ dataDir, port: first.port });
     await waitFor(
       () => problems.some((message) => /reading .*back.* failed/.test(message)),
       15_000,
@@ -268,5 +293,41 @@ describe('the read-back after a Redis outage', function () {
       20_000,
       'the read-back to succeed and bring the registration written meanwhile',
     );
+  });
+
+  it('keeps a change another instance makes while this one reads everything back', async () => {
+    const [reader, writer] = ['reader', 'writer'].map((id) => clusterInstance(redis!.url, 'readback-race:', id));
+    instances.push(reader, writer);
+    for (const instance of [reader, writer]) await instance.link.open(() => instance.registrationStore.load());
+    // The reader's read is answered; before its answer is applied, the writer registers a device, and the
+    // reader hears of it. What the read brought is older than what was heard.
+    const client = reader.link.client;
+    const hgetall = client.hgetall.bind(client);
+    const subscriber = (reader.link as unknown as { subscriber: import('ioredis').default }).subscriber;
+    (client as unknown as { hgetall: (key: string) => Promise<Record<string, string>> }).hgetall = async (key) => {
+      const snapshot = await hgetall(key);
+      const heard = new Promise((resolve) => subscriber.once('message', resolve));
+      await writer.registrationStore.add({
+        id: 'during-read-1',
+        endpoint: 'registered-during-read',
+        lifetime: 3600,
+        lwm2mVersion: '1.1',
+        binding: 'U',
+        queueMode: false,
+        address: '127.0.0.1',
+        port: 10,
+        peerKey: '127.0.0.1:10',
+        rootPath: '',
+        objects: {},
+        supportedContentFormats: [],
+        additionalAttributes: {},
+        registeredAt: Date.now(),
+        lastUpdateAt: Date.now(),
+      });
+      await heard;
+      return snapshot;
+    };
+    await reader.registrationStore.load();
+    assert.ok(reader.registrationStore.getByEndpointSync('registered-during-read'), 'the change heard during the read');
   });
 });
