@@ -97,13 +97,14 @@ export class RegistrationService {
   /**
    * The store is back after an outage. Every registration that was still alive when it went away is treated as
    * if its device had updated the moment the store was back: it expires one lifetime (plus grace) after that at
-   * the earliest. Why: while the store was unreachable, Updates could not be stored (the device got 5.03 and,
-   * like most clients, went on to re-register, which failed too), so a silence that overlaps the outage says
-   * nothing about the device. One lifetime after the store is back is the first moment silence proves it is
-   * gone: a live device talks within its lifetime. A device that updates (or re-registers) after the outage is
-   * on its own clock again; one that stays silent expires at `outage.to + lifetime + grace`. The cost: a device
-   * that really died during the outage is kept up to one lifetime longer, and a long-lived registration's expiry
-   * moves by at most the outage's length.
+   * the earliest. Why: a silence that overlaps an outage says little about the device. Its Update may have gone
+   * to an instance that died meanwhile (the Redis store keeps an Update taken during an outage in that instance's
+   * memory until Redis is back), a Register in the meantime was answered 5.03, and a client refused once backs
+   * off before it tries again. One lifetime after the store is back is the first moment silence proves a device
+   * gone: a live device talks within its lifetime. A device that updated during the outage, or updates or
+   * registers again after it, is on its own clock; one that stays silent expires at `outage.to + lifetime +
+   * grace`. The cost: a device that really died during the outage is kept up to one lifetime longer, and a
+   * long-lived registration's expiry moves by at most the outage's length.
    */
   private async afterOutage(outage: StoreOutage): Promise<void> {
     try {
