@@ -50,8 +50,9 @@ type ChangeListener = (ops: Array<{ o: 'p' | 'd'; k: string; v?: unknown }>, own
  * (`<prefix><collection>`): endpoint names and other keys are hash fields, never part of a key name,
  * so no name can reach into another key. Values are JSON; secret collections are sealed.
  *
- * Writes are not queued while Redis is unreachable: they fail at once with a StoreUnreachableError (a device
- * gets 5.03 and tries again; a flow gets the error). Reads are served from each store's memory mirror meanwhile.
+ * Writes are not queued while Redis is unreachable: they fail at once with a StoreUnreachableError (a Register gets
+ * 5.03 and is tried again; a flow gets the error); only the registration store keeps Updates for later (see
+ * `beforeReadBack`). Reads are served from each store's memory mirror meanwhile.
  * An outage begins when either connection is lost; it ends once both are back, subscribed again, and every
  * mirror has been read again (pub/sub drops what was published while an instance was away): that read-back is
  * tried again until it works, and only then is the store `upToDate` again.
