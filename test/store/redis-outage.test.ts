@@ -330,4 +330,53 @@ describe('the read-back after a Redis outage', function () {
     await reader.registrationStore.load();
     assert.ok(reader.registrationStore.getByEndpointSync('registered-during-read'), 'the change heard during the read');
   });
+
+  it('reads back only once both connections are back, whichever comes first', async () => {
+    const late = clusterInstance(redis!.url, 'readback-late:', 'late');
+    instances.push(late);
+    await late.link.open(() => late.registrationStore.load());
+    // The command connection comes back seconds after the subscriber: a read-back started when the first connection
+    // was back failed on the other, and was not tried again.
+    late.link.client.options.retryStrategy = () => 3000;
+    const restored = new Promise((resolve) => late.link.once('restored', resolve));
+    const first = redis!;
+    await first.stop('SIGKILL');
+    redis = await startRedis({ dataDir, port: first.port });
+    // Written while the instance is half back, without a change message: only a read-back brings it.
+    const writer = new (await import('ioredis')).default(redis.url);
+    try {
+      await writer.hset(
+        'readback-late:registrations',
+        'late-1',
+        JSON.stringify({
+          r: {
+            id: 'late-1',
+            endpoint: 'written-while-half-back',
+            lifetime: 3600,
+            lwm2mVersion: '1.1',
+            binding: 'U',
+            queueMode: false,
+            address: '127.0.0.1',
+            port: 11,
+            peerKey: '127.0.0.1:11',
+            rootPath: '',
+            objects: {},
+            supportedContentFormats: [],
+            additionalAttributes: {},
+            registeredAt: Date.now(),
+            lastUpdateAt: Date.now(),
+          },
+          o: 'other-instance',
+        }),
+      );
+    } finally {
+      writer.disconnect();
+    }
+    await waitFor(
+      () => late.registrationStore.getByEndpointSync('written-while-half-back') !== undefined,
+      15_000,
+      'the read-back once both connections are back',
+    );
+    await restored;
+  });
 });
