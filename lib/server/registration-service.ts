@@ -139,7 +139,7 @@ export class RegistrationService {
       if (err instanceof RegistrationError) return errorResponse(err.code, err.message);
       if (err instanceof ContentCodecError) return errorResponse('4.00', err.message);
       if (err instanceof SecurityCheckError) return errorResponse('4.03', err.message);
-      if (err instanceof StoreUnreachableError) return storeUnreachableResponse(err);
+      if (err instanceof StoreUnreachableError) return storeUnreachableResponse();
       throw err;
     }
   }
@@ -235,8 +235,9 @@ export class RegistrationService {
 
   /**
    * Expires every registration whose lifetime (plus grace) has passed. Never rejects: a store that fails is
-   * reported (`expiryFailed`) and the registrations concerned are tried again. While the store cannot be reached,
-   * nothing expires (the devices' Updates could not be stored either; see `afterOutage` for what follows).
+   * reported (`expiryFailed`) and the registrations concerned are tried again. While the store cannot be reached
+   * (or has not been read back since), nothing expires: nothing can be claimed, and what this instance holds may
+   * be out of date; see `afterOutage` for what follows.
    */
   async sweep(now = Date.now()): Promise<void> {
     while (this.sweeping) await this.sweeping;
@@ -341,15 +342,19 @@ function checkLinkFormat(request: IncomingRequest): void {
 
 /**
  * The store cannot be reached (Redis down): nothing was stored. 5.03 Service Unavailable, with a Max-Age for when
- * to try again (RFC 7252 5.9.3.4) and the cause: the device did nothing wrong, and 5.00 would say the server broke.
+ * to try again (RFC 7252 5.9.3.4): the device did nothing wrong, and 5.00 would say the server broke. The
+ * diagnostic names the store but not where it is (the device is not told about the server's infrastructure; the
+ * node's status and log say which store, and why).
  */
-function storeUnreachableResponse(err: StoreUnreachableError): OutgoingResponse {
+function storeUnreachableResponse(): OutgoingResponse {
   return {
     code: '5.03',
-    payload: Buffer.from(`registration not stored, try again later: ${err.message}`, 'utf8'),
+    payload: Buffer.from(STORE_UNREACHABLE_DIAGNOSTIC, 'utf8'),
     options: [{ name: 'Max-Age', value: Buffer.from([STORE_UNREACHABLE_MAX_AGE_S]) }],
   };
 }
+
+const STORE_UNREACHABLE_DIAGNOSTIC = "the server's registration store is unreachable: try again later";
 
 function errorResponse(code: string, reason: string): OutgoingResponse {
   // A diagnostic payload (RFC 7252 §5.5.2) tells a developer at the device side why.
