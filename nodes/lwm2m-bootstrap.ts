@@ -4,8 +4,10 @@ import { parseSecurityFile } from '../lib/server/security';
 import type { Lwm2mBootstrapConfigNode } from './shared/bootstrap-config';
 import {
   acquireBootstrap,
+  bootstrapHostKey,
   bootstrapServerFor,
   bootstrapSettled,
+  bootstrapStoreProblemsOf,
   forgetBootstrapConfig,
   releaseBootstrap,
 } from './shared/bootstrap-host';
@@ -15,7 +17,8 @@ import type { Node, NodeAPI, NodeDef, NodeStatus } from './shared/node-red';
 import { numberOr, secureListener } from './shared/options';
 import type { Lwm2mServerConfigNode } from './shared/server-config';
 import { Status } from './shared/status';
-import { storeSettings } from './shared/persistence';
+import { storeEvents, storeSettings } from './shared/persistence';
+import { reportStoreProblems } from './shared/store-problems';
 import { boundPorts, dropWarner, handshakeWarner, userDirPath } from './shared/listener-node';
 
 interface BootstrapConfigDef extends NodeDef {
@@ -121,11 +124,35 @@ export = function (RED: NodeAPI): void {
       lastStatus = status;
       for (const user of users.values()) user.status(status);
     };
+    const storeProblems = bootstrapStoreProblemsOf(bootstrap);
+    let storeDown = false;
     const refresh = () => {
-      if (!bootstrap.running) return;
+      if (!bootstrap.running || storeDown) return;
       const sessions = bootstrap.activeSessions().length;
-      showStatus(Status.ok(`bootstrap ${boundPorts(plainEnabled, bootstrap)}${sessions ? ` · ${sessions} busy` : ''}`));
+      const status = Status.ok(
+        `bootstrap ${boundPorts(plainEnabled, bootstrap)}${sessions ? ` · ${sessions} busy` : ''}`,
+      );
+      // What the store skipped when it was read: yellow, until the stores are opened again.
+      const note = storeProblems?.statusText();
+      showStatus(note ? { ...status, fill: 'yellow', text: `${status.text} · ${note}` } : status);
     };
+    // The stores outlive this node: their problems (those found while they opened too) and Redis going and coming.
+    const stopStoreProblems = reportStoreProblems(node, storeProblems, refresh);
+    const ownKey = bootstrapHostKey(bootstrap.options);
+    const onStoreDown = (key: string, err: Error) => {
+      if (key !== ownKey || storeDown) return;
+      storeDown = true;
+      showStatus(Status.error('store unreachable'));
+      node.error(`store unreachable: ${err.message}`);
+    };
+    const onStoreUp = (key: string) => {
+      if (key !== ownKey || !storeDown) return;
+      storeDown = false;
+      node.log('store reachable again');
+      refresh();
+    };
+    storeEvents.on('down', onStoreDown);
+    storeEvents.on('up', onStoreUp);
     const onStopped = () => showStatus(Status.stopped);
     const onError = (err: Error) => node.warn(err.message);
     const onHandshakeFailed = handshakeWarner(node);
@@ -173,6 +200,9 @@ export = function (RED: NodeAPI): void {
       bootstrap.off('error', onError);
       bootstrap.off('handshakeFailed', onHandshakeFailed);
       bootstrap.off('dtlsRecordsDropped', onRecordsDropped);
+      stopStoreProblems();
+      storeEvents.off('down', onStoreDown);
+      storeEvents.off('up', onStoreUp);
       const stop = users.size > 0 ? releaseBootstrap(bootstrap, node.id) : bootstrapSettled(bootstrap);
       users.clear();
       forgetBootstrapConfig(bootstrap, node.id);

@@ -16,7 +16,9 @@ import {
   settled,
   storeDescription,
   storeEvents,
+  storeProblemsOf,
 } from './shared/server-host';
+import { reportStoreProblems } from './shared/store-problems';
 import { storeSettings } from './shared/persistence';
 import { numberOr, secureListener, writeLimitOption } from './shared/options';
 import { Status } from './shared/status';
@@ -161,13 +163,17 @@ export = function (RED: NodeAPI): void {
         if (!server.running) return;
         server.registrations
           .size()
-          .then((count) => server.running && showStatus(Status.listening(boundPorts(plainEnabled, server), count)))
+          .then(
+            (count) =>
+              server.running &&
+              showStatus(Status.listening(boundPorts(plainEnabled, server), count, storeProblems?.statusText())),
+          )
           .catch(() => undefined);
       }, 1000);
     };
     const onStarted = () => {
       refreshCount();
-      showStatus(Status.listening(boundPorts(plainEnabled, server), 0));
+      showStatus(Status.listening(boundPorts(plainEnabled, server), 0, storeProblems?.statusText()));
     };
     const onStopped = () => showStatus(Status.stopped);
     const onServerError = (err: Error) => node.warn(err.message);
@@ -179,10 +185,12 @@ export = function (RED: NodeAPI): void {
         `held request ${settled.description} for ${settled.endpoint}: ` +
           (settled.code !== undefined ? `the device answered ${settled.code}` : `failed: ${settled.error}`),
       );
-    // The stores outlive this node: their problems reach whichever config node holds them now.
+    // The stores outlive this node: their problems reach whichever config node holds them now, those found while
+    // they opened (before this node existed) included.
+    const storeProblems = storeProblemsOf(server);
+    const stopStoreProblems = reportStoreProblems(node, storeProblems, () => server.running && refreshCount());
     const ownKey = hostKey(server.options);
     let storeDown = false;
-    const onStoreProblem = (key: string, message: string) => key === ownKey && node.warn(`store: ${message}`);
     const onStoreDown = (key: string, err: Error) => {
       if (key !== ownKey || storeDown) return;
       storeDown = true;
@@ -195,7 +203,6 @@ export = function (RED: NodeAPI): void {
       node.log(`store reachable again (${storeDescription(server) ?? store.kind})`);
       if (server.running) onStarted();
     };
-    storeEvents.on('problem', onStoreProblem);
     storeEvents.on('down', onStoreDown);
     storeEvents.on('up', onStoreUp);
     const onHandshakeFailed = handshakeWarner(node);
@@ -259,7 +266,7 @@ export = function (RED: NodeAPI): void {
       server.off('queuedRequestSettled', onQueuedSettled);
       server.off('handshakeFailed', onHandshakeFailed);
       server.off('dtlsRecordsDropped', onRecordsDropped);
-      storeEvents.off('problem', onStoreProblem);
+      stopStoreProblems();
       storeEvents.off('down', onStoreDown);
       storeEvents.off('up', onStoreUp);
       // Users deregister in their own close; whatever is left is released here, and the socket is closed

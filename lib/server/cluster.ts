@@ -18,7 +18,13 @@ export interface ClusterBus {
   readonly instanceId: string;
   /** The instance that last heard from the device of this registration (undefined: not known, treat as ours). */
   ownerOf(registrationId: string): string | undefined;
-  /** Whether an instance is alive (it refreshed its heartbeat recently). */
+  /**
+   * Whether calls can be made now (the bus, e.g. Redis, is reachable). While it is not, nobody can tell whether
+   * an owner is alive, and an answer the device sends goes to its owner: a request for another instance's device
+   * fails at once, saying why.
+   */
+  readonly reachable: boolean;
+  /** Whether an instance is alive (it refreshed its heartbeat recently); rejects when the bus cannot be reached. */
   isAlive(instanceId: string): Promise<boolean>;
   /** Sends a message to another instance's handler; resolves with its answer, rejects with its error. */
   call(instanceId: string, message: ClusterCall, timeoutMs: number): Promise<unknown>;

@@ -7,7 +7,8 @@ import type { CoapCode, CoapRequestError } from '../coap/types';
  * 'invalid-response' (the device's payload could not be decoded), 'expired' (a request queued for a
  * sleeping device that did not wake up in time), 'no-session' (a DTLS device with no session to send in: it
  * must handshake again, which it does when it next talks to us), 'too-large' (a value to write is over the write size
- * limit: nothing was sent).
+ * limit: nothing was sent), 'cluster-unreachable' (the device talks to another instance of a cluster, and the link
+ * between the instances (Redis) cannot be reached: the request was not sent).
  */
 export class Lwm2mRequestError extends Error {
   override name = 'Lwm2mRequestError';
@@ -25,7 +26,8 @@ export class Lwm2mRequestError extends Error {
       | 'cancelled'
       | 'expired'
       | 'no-session'
-      | 'too-large',
+      | 'too-large'
+      | 'cluster-unreachable',
     readonly endpoint?: string,
     readonly path?: string,
   ) {

@@ -48,6 +48,7 @@ import type { SecureListenerSettings } from './listeners';
 import type { DropReport } from '../dtls/drops';
 import type { SecurityInfo, SecurityStore } from './security';
 import type { ObservationStore, RegistrationStore, StoredObservation } from './stores';
+import { StoreUnreachableError } from './stores';
 import type { ClusterBus, ClusterCall } from './cluster';
 import { INSTANCE_GONE, requestFromWire, requestToWire, responseFromWire, responseToWire } from './cluster';
 
@@ -376,6 +377,7 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
             refusal.kind,
             `refused the Register of "${endpoint}" from ${address}: ${refusal.reason}`,
           ),
+        expiryFailed: (error) => this.emitError(error),
       },
       this.options.securityStore,
     );
@@ -1549,7 +1551,10 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
 
   /**
    * Asks the owner instance to do `op` for the device; `here` does it from this instance instead when the owner
-   * has gone (the device's next uplink makes this instance its owner).
+   * has gone (the device's next uplink makes this instance its owner). While the cluster's link cannot be reached
+   * nobody can tell whether the owner lives, and what the device answers goes to the owner (the load balancer
+   * sends it there): sending from here would end in a timeout that blames the device, so the request fails at
+   * once, naming the link.
    */
   private async viaOwner<T>(
     owner: string,
@@ -1559,11 +1564,21 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
     here: () => Promise<T>,
   ): Promise<{ answer: unknown } | { done: T }> {
     const cluster = this.options.cluster!;
-    if (!(await cluster.isAlive(owner).catch(() => false))) return { done: await here() };
+    const unreachable = (cause?: unknown) =>
+      clusterUnreachable(owner, registration, request, cause instanceof Error ? cause : undefined);
+    if (!cluster.reachable) throw unreachable();
+    let alive: boolean;
+    try {
+      alive = await cluster.isAlive(owner);
+    } catch (err) {
+      throw unreachable(err);
+    }
+    if (!alive) return { done: await here() };
     try {
       return { answer: await cluster.call(owner, call, this.forwardTimeoutMs(registration, request)) };
     } catch (err) {
       if ((err as Error).name === INSTANCE_GONE) return { done: await here() };
+      if (err instanceof StoreUnreachableError) throw unreachable(err);
       throw err;
     }
   }
@@ -1931,6 +1946,23 @@ function transportError(err: unknown, registration: Registration, segments: stri
     );
   }
   return err as Error;
+}
+
+/** A request for a device of another instance that cannot be handed over: the cluster's link is unreachable. */
+function clusterUnreachable(
+  owner: string,
+  registration: Registration,
+  request: OutgoingRequest,
+  cause: Error | undefined,
+): Lwm2mRequestError {
+  const path = '/' + request.pathSegments.join('/');
+  return new Lwm2mRequestError(
+    `${path} on ${registration.endpoint}: not sent: the device talks to server instance ${owner}, and the cluster's ` +
+      `store (Redis) that links the instances is unreachable${cause ? `: ${cause.message}` : ''}`,
+    'cluster-unreachable',
+    registration.endpoint,
+    path,
+  );
 }
 
 function result(

@@ -10,7 +10,8 @@ import type { ParsedObjectLinks, ParsedRegisterQuery, Registration } from './reg
 import { RegistrationError, parseObjectLinks, parseRegistrationQuery } from './registration';
 import type { SecurityStore } from './security';
 import { SecurityCheckError, authorizeRegister, checkSameChannel } from './security';
-import type { RegistrationStore } from './stores';
+import type { RegistrationStore, StoreOutage } from './stores';
+import { StoreUnreachableError } from './stores';
 
 export interface RegistrationServiceOptions extends Partial<RegistrationLimits> {
   /** Seconds a registration is kept beyond its lifetime before it expires (network delays, clock drift). */
@@ -26,7 +27,12 @@ export interface RegistrationEvents {
   expired(registration: Registration): void;
   /** A Register of a new endpoint was refused by the limits (answered 5.03). */
   refused?(endpoint: string, address: string, refusal: AdmissionRefusal): void;
+  /** Expiry could not reach the store (tried again): at most one report a minute. */
+  expiryFailed(error: Error): void;
 }
+
+/** Max-Age (s) of the 5.03 a device gets while the store cannot be reached: short outages (a Redis restart) are common. */
+export const STORE_UNREACHABLE_MAX_AGE_S = 10;
 
 /**
  * The Registration interface (LwM2M Core §6.2 / Transport §6.2): Register (POST /rd), Update
@@ -42,6 +48,15 @@ export class RegistrationService {
   private readonly admission: RegistrationAdmission;
   /** New endpoints admitted whose registration is still being stored: counted against the cap already. */
   private admitting = 0;
+  /** The sweep running now: sweeps never overlap (a slow store must not pile them up). */
+  private sweeping?: Promise<void>;
+  /**
+   * Expiry deferred by a store outage, by registration id, for the registration as it was then (`lastUpdateAt`):
+   * an Update since supersedes it. See `afterOutage`.
+   */
+  private readonly grace = new Map<string, { lastUpdateAt: number; until: number }>();
+  private stopRestoredWatch?: () => void;
+  private lastFailureReport = 0;
 
   constructor(
     private readonly store: RegistrationStore,
@@ -60,9 +75,16 @@ export class RegistrationService {
   /** Rebuilds the expiry index from the store and starts sweeping (after a restart or redeploy). */
   async start(): Promise<void> {
     this.wheel.clear();
-    for (const registration of await this.store.list())
-      this.wheel.schedule(registration.id, this.expiresAt(registration));
-    this.sweepTimer = setInterval(() => void this.sweep(), 1000);
+    this.grace.clear();
+    const registrations = await this.store.list();
+    // An outage recorded in a shared store before this instance started: its devices get the same grace here.
+    const outage = this.store.lastOutage?.();
+    if (outage) this.deferForOutage(registrations, outage);
+    for (const registration of registrations) this.wheel.schedule(registration.id, this.expiresAt(registration));
+    this.stopRestoredWatch?.();
+    this.stopRestoredWatch = this.store.onRestored?.((restored) => void this.afterOutage(restored));
+    // An interval sweep is skipped while one still runs; sweep() never rejects.
+    this.sweepTimer = setInterval(() => void (this.sweeping ?? this.sweep()), 1000);
     this.sweepTimer.unref();
     await this.sweep();
   }
@@ -70,16 +92,56 @@ export class RegistrationService {
   stop(): void {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
+    this.stopRestoredWatch?.();
+    this.stopRestoredWatch = undefined;
     this.wheel.clear();
     this.admission.clear();
+    this.grace.clear();
   }
 
+  /** When the registration expires: its lifetime (plus grace) after its last Update, or later after a store outage. */
   expiresAt(registration: Registration): number {
     // A lifetime the server wrote counts from that Write (the device answered it) when it came after the last Update.
     const writtenAt = registration.lifetimeWrittenAt;
     const from =
       writtenAt !== undefined && writtenAt > registration.lastUpdateAt ? writtenAt : registration.lastUpdateAt;
-    return from + (registration.lifetime + this.options.lifetimeGraceSeconds) * 1000;
+    const own = from + (registration.lifetime + this.options.lifetimeGraceSeconds) * 1000;
+    const deferred = this.grace.get(registration.id);
+    return deferred !== undefined && deferred.lastUpdateAt === registration.lastUpdateAt
+      ? Math.max(own, deferred.until)
+      : own;
+  }
+
+  /**
+   * The store is back after an outage. Every registration that was still alive when it went away is treated as
+   * if its device had updated the moment the store was back: it expires one lifetime (plus grace) after that at
+   * the earliest. Why: a silence that overlaps an outage says little about the device. Its Update may have gone
+   * to an instance that died meanwhile (the Redis store keeps an Update taken during an outage in that instance's
+   * memory until Redis is back), a Register in the meantime was answered 5.03, and a client refused once backs
+   * off before it tries again. One lifetime after the store is back is the first moment silence proves a device
+   * gone: a live device talks within its lifetime. A device that updated during the outage, or updates or
+   * registers again after it, is on its own clock; one that stays silent expires at `outage.to + lifetime +
+   * grace`. The cost: a device that really died during the outage is kept up to one lifetime longer, and a
+   * long-lived registration's expiry moves by at most the outage's length.
+   */
+  private async afterOutage(outage: StoreOutage): Promise<void> {
+    try {
+      const registrations = await this.store.list();
+      this.deferForOutage(registrations, outage);
+      for (const registration of registrations) this.wheel.schedule(registration.id, this.expiresAt(registration));
+    } catch (err) {
+      this.reportFailure(err as Error);
+    }
+  }
+
+  private deferForOutage(registrations: Registration[], outage: StoreOutage): void {
+    for (const registration of registrations) {
+      const due = this.expiresAt(registration);
+      // Expired before the store went away (not yet swept), or updated after it was back: not concerned.
+      if (due < outage.from || registration.lastUpdateAt >= outage.to) continue;
+      const until = outage.to + (registration.lifetime + this.options.lifetimeGraceSeconds) * 1000;
+      if (until > due) this.grace.set(registration.id, { lastUpdateAt: registration.lastUpdateAt, until });
+    }
   }
 
   /** Handles a request below /rd; returns the CoAP response. */
@@ -95,6 +157,7 @@ export class RegistrationService {
       if (err instanceof RegistrationError) return errorResponse(err.code, err.message);
       if (err instanceof ContentCodecError) return errorResponse('4.00', err.message);
       if (err instanceof SecurityCheckError) return errorResponse('4.03', err.message);
+      if (err instanceof StoreUnreachableError) return storeUnreachableResponse();
       throw err;
     }
   }
@@ -198,6 +261,7 @@ export class RegistrationService {
       next.port = request.peer.port;
       if (request.peer.key !== previous.peerKey) next.peerKey = flatString(request.peer.key);
       if (!(await this.store.update(next))) return errorResponse('4.04', `no registration ${registrationId}`);
+      this.grace.delete(next.id);
       this.wheel.schedule(next.id, this.expiresAt(next));
       setImmediate(() => this.events.updated(next, previous));
       return { code: '2.04' };
@@ -212,6 +276,7 @@ export class RegistrationService {
       return this.store.remove(registrationId);
     });
     if (!removed) return errorResponse('4.04', `no registration ${registrationId}`);
+    this.grace.delete(registrationId);
     setImmediate(() => this.events.deregistered(removed)); // in order with the deferred registered/updated
     return { code: '2.02' };
   }
@@ -238,9 +303,26 @@ export class RegistrationService {
     });
   }
 
-  /** Expires every registration whose lifetime (plus grace) has passed. */
+  /**
+   * Expires every registration whose lifetime (plus grace) has passed. Never rejects: a store that fails is
+   * reported (`expiryFailed`) and the registrations concerned are tried again. While the store cannot be reached
+   * (or has not been read back since), nothing expires: nothing can be claimed, and what this instance holds may
+   * be out of date; see `afterOutage` for what follows.
+   */
   async sweep(now = Date.now()): Promise<void> {
+    while (this.sweeping) await this.sweeping;
+    const sweeping = this.sweepOnce(now).catch((err: Error) => this.reportFailure(err));
+    this.sweeping = sweeping;
+    try {
+      await sweeping;
+    } finally {
+      if (this.sweeping === sweeping) this.sweeping = undefined;
+    }
+  }
+
+  private async sweepOnce(now: number): Promise<void> {
     this.admission.sweep();
+    if (!this.storeReachable()) return;
     // A shared store also holds the registrations other instances took, which this wheel never saw: if
     // their instance goes away, someone must expire them. Every instance reads the whole store now and
     // then; the store's atomic removal makes one of them do it.
@@ -249,20 +331,54 @@ export class RegistrationService {
       for (const registration of await this.store.list())
         this.wheel.schedule(registration.id, this.expiresAt(registration));
     }
+    let failure: Error | undefined;
     for (const id of this.wheel.takeDue(now)) {
-      const expired = await this.serialised(`id:${id}`, async () => {
-        const registration = await this.store.getById(id);
-        if (!registration) return undefined;
-        if (this.expiresAt(registration) > now) {
-          this.wheel.schedule(id, this.expiresAt(registration));
-          return undefined;
-        }
-        if (this.store.removeIfUnchanged !== undefined)
-          return this.store.removeIfUnchanged(id, registration.lastUpdateAt);
-        return this.store.remove(id);
-      });
-      if (expired) setImmediate(() => this.events.expired(expired));
+      // Gone while sweeping, or a removal failed: the rest waits in the wheel for the next sweep.
+      if (failure !== undefined || !this.storeReachable()) {
+        this.wheel.schedule(id, now);
+        continue;
+      }
+      try {
+        const expired = await this.expireIfDue(id, now);
+        if (expired) setImmediate(() => this.events.expired(expired));
+      } catch (err) {
+        failure = err as Error;
+        this.wheel.schedule(id, now);
+      }
     }
+    if (failure !== undefined) this.reportFailure(failure);
+  }
+
+  /** Read afresh each time: the store may go away in the middle of a sweep. */
+  private storeReachable(): boolean {
+    return this.store.reachable !== false;
+  }
+
+  private expireIfDue(id: string, now: number): Promise<Registration | undefined> {
+    return this.serialised(`id:${id}`, async () => {
+      const registration = await this.store.getById(id);
+      if (!registration) {
+        this.grace.delete(id);
+        return undefined;
+      }
+      if (this.expiresAt(registration) > now) {
+        this.wheel.schedule(id, this.expiresAt(registration));
+        return undefined;
+      }
+      this.grace.delete(id);
+      if (this.store.removeIfUnchanged !== undefined)
+        return this.store.removeIfUnchanged(id, registration.lastUpdateAt);
+      return this.store.remove(id);
+    });
+  }
+
+  private reportFailure(error: Error): void {
+    const now = Date.now();
+    if (now - this.lastFailureReport < FAILURE_REPORT_INTERVAL_MS) return;
+    this.lastFailureReport = now;
+    this.events.expiryFailed(
+      new Error(`expiry could not reach the registration store (tried again): ${error.message}`),
+    );
   }
 
   private serialised<T>(key: string, task: () => Promise<T>): Promise<T> {
@@ -281,6 +397,7 @@ export class RegistrationService {
 }
 
 const FULL_SCAN_INTERVAL_MS = 15_000;
+const FAILURE_REPORT_INTERVAL_MS = 60_000;
 
 /** Most devices send no other registration parameters: one shared, frozen empty set for all of them. */
 const NO_ATTRIBUTES: Record<string, string> = Object.freeze({}) as Record<string, string>;
@@ -312,6 +429,22 @@ function refusedResponse(refusal: AdmissionRefusal): OutgoingResponse {
     payload: Buffer.from(refusal.reason, 'utf8'),
   };
 }
+
+/**
+ * The store cannot be reached (Redis down): nothing was stored. 5.03 Service Unavailable, with a Max-Age for when
+ * to try again (RFC 7252 5.9.3.4): the device did nothing wrong, and 5.00 would say the server broke. The
+ * diagnostic names the store but not where it is (the device is not told about the server's infrastructure; the
+ * node's status and log say which store, and why).
+ */
+function storeUnreachableResponse(): OutgoingResponse {
+  return {
+    code: '5.03',
+    payload: Buffer.from(STORE_UNREACHABLE_DIAGNOSTIC, 'utf8'),
+    options: [{ name: 'Max-Age', value: Buffer.from([STORE_UNREACHABLE_MAX_AGE_S]) }],
+  };
+}
+
+const STORE_UNREACHABLE_DIAGNOSTIC = "the server's registration store is unreachable: try again later";
 
 function errorResponse(code: string, reason: string): OutgoingResponse {
   // A diagnostic payload (RFC 7252 §5.5.2) tells a developer at the device side why.

@@ -26,6 +26,32 @@ export interface RegistrationStore {
    * updated since `lastUpdateAt`, for the one caller that gets there first (expiry happens once).
    */
   removeIfUnchanged?(registrationId: string, lastUpdateAt: number): Promise<Registration | undefined>;
+  /**
+   * Optional, for stores that can be out of reach (Redis): false while changes cannot be stored, and until
+   * everything has been read back after an outage. Expiry waits meanwhile (absent: always reachable).
+   */
+  readonly reachable?: boolean;
+  /**
+   * Optional, with `reachable`: `listener` is told each time the store is back and read again after an
+   * outage, with when it went away and when it was back; returns what stops telling it.
+   */
+  onRestored?(listener: (outage: StoreOutage) => void): () => void;
+  /** Optional, with `reachable`: the last outage any instance sharing the store recorded (read at start). */
+  lastOutage?(): StoreOutage | undefined;
+}
+
+/** When a store could not be reached (ms since the epoch): from the first failure until all was read back. */
+export interface StoreOutage {
+  from: number;
+  to: number;
+}
+
+/**
+ * A store (or the cluster link through it) cannot be reached now: nothing was written. Temporary by nature, so
+ * a device is told 5.03 (try again later), and a flow gets this error with its cause.
+ */
+export class StoreUnreachableError extends Error {
+  override name = 'StoreUnreachableError';
 }
 
 /** An observation the server holds on a device, as stored (plain data). */

@@ -14,6 +14,7 @@ import {
 } from 'node:fs';
 import { promisify } from 'node:util';
 import { dirname } from 'node:path';
+import type { SkippedCount } from './problems';
 import type { SecretBox } from './secret-box';
 import { fromJson, toJson } from './secret-box';
 
@@ -27,8 +28,11 @@ export interface JournalOptions {
   sync?: boolean;
   /** Rewrites the file once it holds this many superseded lines and more than live ones (default 10,000). */
   compactAfterDeadLines?: number;
-  /** Entries that could not be read back (a torn last line after a kill, a secret sealed with another key). */
-  onSkipped?: (reason: string) => void;
+  /**
+   * Entries that could not be read back (a torn last line after a kill, a secret sealed with another key), counted,
+   * or the file failing (no count).
+   */
+  onSkipped?: (reason: string, counted?: SkippedCount) => void;
 }
 
 /** What a collection's owner gives the journal so it can rewrite the file from the live state. */
@@ -123,7 +127,11 @@ export class Journal {
         secret.set(key, entry[3]);
       } else skipped++;
     }
-    if (skipped > 0) options.onSkipped?.(`${skipped} unreadable line(s) in ${path} skipped (a write cut short)`);
+    if (skipped > 0)
+      options.onSkipped?.(
+        `${skipped} unreadable line${skipped === 1 ? '' : 's'} in ${path} skipped (a write cut short by a kill or a crash)`,
+        { kind: 'torn-lines', count: skipped, key: `torn-lines:${path}` },
+      );
     const journal = new Journal(path, options, loaded, sealed);
     journal.lines = total;
     journal.fd = openAppend(path);
@@ -160,6 +168,7 @@ export class Journal {
         this.options.onSkipped?.(
           `${unopened.size} encrypted entr${unopened.size === 1 ? 'y' : 'ies'} of "${name}" in ${this.path} could not ` +
             'be decrypted (written with another secret?): left out now, and kept in the file as they are',
+          { kind: 'unreadable-entries', count: unopened.size, key: `unreadable-entries:${this.path}:${name}` },
         );
       }
     }

@@ -1,492 +1,19 @@
-import { EventEmitter } from 'node:events';
-import { randomUUID } from 'node:crypto';
-import Redis from 'ioredis';
+/** The Redis stores besides registrations: observations, credentials, DTLS sessions, bootstrap configurations, records. */
 import type { BootstrapConfig } from '../bootstrap/config';
 import { MemoryBootstrapConfigStore } from '../bootstrap/config';
 import type { ObjectModelLookup } from '../model/types';
 import { MemoryDtlsSessionStore } from '../dtls/session-store';
 import type { StoredDtlsConnection, StoredDtlsSession } from '../dtls/session-store';
-import type { ClusterBus, ClusterCall } from '../server/cluster';
-import { INSTANCE_GONE, errorFromWire, errorToWire } from '../server/cluster';
-import type { Registration } from '../server/registration';
 import type { SecurityInfo } from '../server/security';
 import type { ObservationChange, StoredObservation } from '../server/stores';
-import { MemoryObservationStore, MemoryRegistrationStore } from './memory';
+import { MemoryObservationStore } from './memory';
 import { MemorySecurityStore } from './memory-security';
-import type { SecretBox } from './secret-box';
-import { fromJson, toJson } from './secret-box';
+import type { RedisLink } from './redis-link';
 
-export interface RedisLinkOptions {
-  /** redis://[user:password@]host:port[/db] (rediss:// for TLS). */
-  url: string;
-  /** Prefix of every key and channel (default 'lwm2m:'): several fleets can share one Redis. */
-  prefix?: string;
-  /** This instance: stable across its restarts (default: a random id). */
-  instanceId?: string;
-  /** Seals secrets (PSK keys, private keys, DTLS secrets) before they reach Redis. */
-  secrets: SecretBox;
-  /** How often this instance says it is alive (ms, default 2000); it counts as gone after 3 missed beats. */
-  heartbeatMs?: number;
-}
-
-/** One change of a collection, as published to the other instances. */
-interface ChangeMessage {
-  /** The instance that made it (its own messages are ignored). */
-  i: string;
-  c: string;
-  ops: Array<{ o: 'p' | 'd'; k: string; v?: string }>;
-}
-
-interface RpcMessage {
-  /** Call id. */
-  id: string;
-  /** Caller instance (where the answer goes). */
-  from: string;
-  call?: ClusterCall;
-  ok?: unknown;
-  err?: ReturnType<typeof errorToWire>;
-}
-
-/** `own`: the change is this instance's, heard back in Redis's order. */
-type ChangeListener = (ops: Array<{ o: 'p' | 'd'; k: string; v?: unknown }>, own: boolean) => void;
-
-/**
- * The connection of one instance to Redis: the command connection, a subscriber connection for the
- * change and call channels, the heartbeat, and the cluster bus. Collections are Redis hashes
- * (`<prefix><collection>`): endpoint names and other keys are hash fields, never part of a key name,
- * so no name can reach into another key. Values are JSON; secret collections are sealed.
- *
- * Writes are not queued while Redis is unreachable: they fail at once (a device gets 5.00 and tries
- * again; a flow gets the error). Reads are served from each store's memory mirror meanwhile, and the
- * mirrors are re-read in full when the connection is back ('resync'), since pub/sub drops what was
- * published while an instance was away.
- *
- * Events: 'ready', 'down' (error: Error), 'resync', 'problem' (message: string: entries that cannot be read).
- *
- * Every instance applies every change from the change channel, its own included: Redis publishes them in the
- * order it wrote them, so the mirrors end in Redis's order even when two instances write the same entry at once
- * (a store also applies its own change at once, for read-your-writes).
- */
-export class RedisLink extends EventEmitter implements ClusterBus {
-  readonly instanceId: string;
-  readonly prefix: string;
-  readonly client: Redis;
-  private readonly subscriber: Redis;
-  private readonly watchers = new Map<string, ChangeListener>();
-  private readonly secretCollections = new Set<string>();
-  private readonly pendingCalls = new Map<
-    string,
-    { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout; to: string }
-  >();
-  private handler: ((message: ClusterCall) => Promise<unknown>) | undefined;
-  private heartbeat?: NodeJS.Timeout;
-  private readonly aliveCache = new Map<string, { alive: boolean; at: number }>();
-  private readonly owners = new Map<string, string>();
-  private wasDown = false;
-  private closed = false;
-
-  constructor(readonly options: RedisLinkOptions) {
-    super();
-    this.instanceId = options.instanceId ?? randomUUID();
-    this.prefix = options.prefix ?? 'lwm2m:';
-    const connection = {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      // Back off up to 2 s between attempts, for ever: Redis coming back is recovered from.
-      retryStrategy: (times: number) => Math.min(times * 200, 2000),
-    };
-    this.client = new Redis(options.url, connection);
-    this.subscriber = new Redis(options.url, { ...connection, enableOfflineQueue: true });
-    this.client.on('error', (err: Error) => this.markDown(err));
-    this.subscriber.on('error', (err: Error) => this.markDown(err));
-    this.client.on('ready', () => void this.markUp());
-    // Changes published while the subscriber was away are lost: read everything again when it is back.
-    this.subscriber.on('ready', () => void this.markUp());
-    this.subscriber.on('message', (channel: string, text: string) => this.onMessage(channel, text));
-  }
-
-  /**
-   * Connects both connections and subscribes. While Redis cannot be reached this waits (ioredis tries again,
-   * backing off), reporting each failure as 'down': a server waits for its store rather than starting empty.
-   */
-  async connect(): Promise<void> {
-    const ready = (connection: Redis) =>
-      new Promise<void>((resolve, reject) => {
-        if (connection.status === 'ready') return resolve();
-        connection.once('ready', () => resolve());
-        this.once('closed', () => reject(new Error('the Redis link closed before Redis could be reached')));
-      });
-    // Failures show up as 'error' events (reported as 'down') and retries; the promises themselves are not waited on.
-    this.client.connect().catch(() => undefined);
-    this.subscriber.connect().catch(() => undefined);
-    await Promise.all([ready(this.client), ready(this.subscriber)]);
-    await this.subscriber.subscribe(this.changesChannel, this.callsChannel(this.instanceId));
-    await this.beat();
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = setInterval(() => void this.beat().catch(() => undefined), this.options.heartbeatMs ?? 2000);
-    this.heartbeat.unref();
-  }
-
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.emit('closed');
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    for (const [id, pending] of this.pendingCalls) {
-      clearTimeout(pending.timer);
-      pending.reject(new Error('the Redis link closed'));
-      this.pendingCalls.delete(id);
-    }
-    await this.client.del(this.aliveKey(this.instanceId)).catch(() => undefined);
-    this.client.disconnect();
-    this.subscriber.disconnect();
-  }
-
-  get connected(): boolean {
-    return this.client.status === 'ready';
-  }
-
-  key(collection: string): string {
-    return `${this.prefix}${collection}`;
-  }
-
-  /** Declares a collection: its changes by other instances go to `listener`. */
-  watch(collection: string, secret: boolean, listener: ChangeListener): void {
-    this.watchers.set(collection, listener);
-    if (secret) this.secretCollections.add(collection);
-  }
-
-  encode(collection: string, value: unknown): string {
-    const json = toJson(value);
-    return this.secretCollections.has(collection) ? this.options.secrets.seal(json) : json;
-  }
-
-  decode(collection: string, text: string): unknown {
-    return fromJson(this.secretCollections.has(collection) ? this.options.secrets.open(text) : text);
-  }
-
-  /** Every entry of a collection; entries that cannot be read (another key) are reported and left out. */
-  async readAll(collection: string): Promise<Map<string, unknown>> {
-    const raw = await this.client.hgetall(this.key(collection));
-    const entries = new Map<string, unknown>();
-    let unreadable = 0;
-    for (const [key, text] of Object.entries(raw)) {
-      try {
-        entries.set(key, this.decode(collection, text));
-      } catch {
-        unreadable++;
-      }
-    }
-    if (unreadable > 0)
-      this.emit(
-        'problem',
-        `${unreadable} entries of ${this.key(collection)} could not be read (another store secret?)`,
-      );
-    return entries;
-  }
-
-  /** Writes (HSET/HDEL) and tells the other instances, in one transaction. */
-  async write(collection: string, ops: Array<{ o: 'p' | 'd'; k: string; v?: unknown }>): Promise<void> {
-    if (ops.length === 0) return;
-    const key = this.key(collection);
-    const encoded = ops.map((op) =>
-      op.o === 'p' ? { o: op.o, k: op.k, v: this.encode(collection, op.v) } : { o: op.o, k: op.k },
-    );
-    const transaction = this.client.multi();
-    for (const op of encoded) {
-      if (op.o === 'p') transaction.hset(key, op.k, op.v!);
-      else transaction.hdel(key, op.k);
-    }
-    const message: ChangeMessage = { i: this.instanceId, c: collection, ops: encoded };
-    transaction.publish(this.changesChannel, JSON.stringify(message));
-    const results = await transaction.exec();
-    const failed = results?.find(([err]) => err);
-    if (failed) throw failed[0] as Error;
-  }
-
-  /** Tells the other instances of a change already written (by a script). */
-  async announce(collection: string, ops: Array<{ o: 'p' | 'd'; k: string; v?: string }>): Promise<void> {
-    const message: ChangeMessage = { i: this.instanceId, c: collection, ops };
-    await this.client.publish(this.changesChannel, JSON.stringify(message));
-  }
-
-  // ---- cluster bus --------------------------------------------------------------------------------
-
-  ownerOf(registrationId: string): string | undefined {
-    return this.owners.get(registrationId);
-  }
-
-  /** Kept by the registration store from what it reads and hears. */
-  setOwner(registrationId: string, owner: string | undefined): void {
-    if (owner === undefined) this.owners.delete(registrationId);
-    else this.owners.set(registrationId, owner);
-  }
-
-  async isAlive(instanceId: string): Promise<boolean> {
-    if (instanceId === this.instanceId) return true;
-    const now = Date.now();
-    const cached = this.aliveCache.get(instanceId);
-    if (cached && now - cached.at < 1000) return cached.alive;
-    const alive = (await this.client.exists(this.aliveKey(instanceId))) === 1;
-    this.aliveCache.set(instanceId, { alive, at: now });
-    return alive;
-  }
-
-  serve(handler: ((message: ClusterCall) => Promise<unknown>) | undefined): void {
-    this.handler = handler;
-  }
-
-  call(instanceId: string, call: ClusterCall, timeoutMs: number): Promise<unknown> {
-    const id = randomUUID();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pendingCalls.delete(id);
-        reject(new Error(`server instance ${instanceId} did not answer within ${Math.round(timeoutMs / 1000)} s`));
-      }, timeoutMs);
-      timer.unref();
-      this.pendingCalls.set(id, { resolve, reject, timer, to: instanceId });
-      const message: RpcMessage = { id, from: this.instanceId, call };
-      // Sealed like the stored secrets: a forwarded Write may carry a device's keys.
-      this.client.publish(this.callsChannel(instanceId), this.options.secrets.seal(JSON.stringify(message))).then(
-        (receivers) => {
-          if (receivers === 0)
-            this.settleCall(id, undefined, {
-              name: INSTANCE_GONE,
-              message: `server instance ${instanceId} is not listening`,
-            });
-        },
-        (err: Error) => this.settleCall(id, undefined, errorToWire(err)),
-      );
-    });
-  }
-
-  private get changesChannel(): string {
-    return `${this.prefix}changes`;
-  }
-
-  private callsChannel(instanceId: string): string {
-    return `${this.prefix}calls:${instanceId}`;
-  }
-
-  private aliveKey(instanceId: string): string {
-    return `${this.prefix}alive:${instanceId}`;
-  }
-
-  private async beat(): Promise<void> {
-    const heartbeatMs = this.options.heartbeatMs ?? 2000;
-    await this.client.set(this.aliveKey(this.instanceId), String(Date.now()), 'PX', heartbeatMs * 3);
-    // Calls waiting on an instance that has gone fail now, not at their time limit.
-    for (const [id, pending] of this.pendingCalls) {
-      this.aliveCache.delete(pending.to);
-      if (!(await this.isAlive(pending.to)))
-        this.settleCall(id, undefined, { name: INSTANCE_GONE, message: `server instance ${pending.to} went away` });
-    }
-  }
-
-  private settleCall(id: string, ok: unknown, err?: ReturnType<typeof errorToWire>): void {
-    const pending = this.pendingCalls.get(id);
-    if (!pending) return;
-    this.pendingCalls.delete(id);
-    clearTimeout(pending.timer);
-    if (err) pending.reject(errorFromWire(err));
-    else pending.resolve(ok);
-  }
-
-  private onMessage(channel: string, text: string): void {
-    let message: unknown;
-    try {
-      message = JSON.parse(channel === this.changesChannel ? text : this.options.secrets.open(text));
-    } catch {
-      if (channel !== this.changesChannel)
-        this.emit('problem', 'a cluster call could not be read (another store secret?)');
-      return;
-    }
-    if (channel === this.changesChannel) {
-      const change = message as ChangeMessage;
-      const listener = this.watchers.get(change.c);
-      if (!listener) return;
-      try {
-        listener(
-          change.ops.map((op) => (op.o === 'p' ? { o: op.o, k: op.k, v: this.decode(change.c, op.v!) } : op)),
-          change.i === this.instanceId,
-        );
-      } catch (err) {
-        this.emit('problem', `a change of ${this.key(change.c)} could not be applied: ${(err as Error).message}`);
-      }
-      return;
-    }
-    const rpc = message as RpcMessage;
-    if (rpc.call === undefined) {
-      this.settleCall(rpc.id, rpc.ok, rpc.err);
-      return;
-    }
-    const answer = (reply: Omit<RpcMessage, 'id' | 'from'>) =>
-      void this.client
-        .publish(
-          this.callsChannel(rpc.from),
-          this.options.secrets.seal(JSON.stringify({ id: rpc.id, from: this.instanceId, ...reply })),
-        )
-        .catch(() => undefined);
-    if (!this.handler) {
-      answer({ err: { name: 'Error', message: `server instance ${this.instanceId} is not serving` } });
-      return;
-    }
-    this.handler(rpc.call).then(
-      (ok) => answer({ ok }),
-      (err: unknown) => answer({ err: errorToWire(err) }),
-    );
-  }
-
-  private markDown(err: Error): void {
-    if (this.closed) return;
-    this.wasDown = true;
-    this.emit('down', err);
-  }
-
-  private async markUp(): Promise<void> {
-    this.emit('ready');
-    if (!this.wasDown) return;
-    this.wasDown = false;
-    this.emit('resync');
-  }
-}
-
-/**
- * Registrations: every instance keeps a mirror in memory (lookups stay synchronous on the request
- * path) kept current from Redis: written through, other instances' changes applied as they are
- * published, everything re-read after an outage. Each entry also records its owner (the instance the
- * device talks to). Expiry is claimed atomically, so a registration expires once in the cluster.
- */
-export class RedisRegistrationStore extends MemoryRegistrationStore {
-  static readonly collection = 'registrations';
-
-  constructor(private readonly link: RedisLink) {
-    super();
-    link.watch(RedisRegistrationStore.collection, false, (ops) => this.apply(ops));
-  }
-
-  /** Reads every registration (at start, and after Redis comes back). */
-  async load(): Promise<void> {
-    const entries = await this.link.readAll(RedisRegistrationStore.collection);
-    for (const registration of [...this.values()])
-      if (!entries.has(registration.id)) await super.remove(registration.id);
-    this.apply([...entries].map(([k, v]) => ({ o: 'p' as const, k, v })));
-  }
-
-  // Applied here at once (read-your-writes) and undone if Redis refuses the write; the change channel then
-  // brings every change, this instance's too, in Redis's order.
-
-  override async add(registration: Registration): Promise<Registration | undefined> {
-    const replaced = this.getByEndpointSync(registration.endpoint);
-    const ops: Array<{ o: 'p' | 'd'; k: string; v?: unknown }> = [
-      { o: 'p', k: registration.id, v: this.entry(registration) },
-    ];
-    if (replaced && replaced.id !== registration.id) ops.push({ o: 'd', k: replaced.id });
-    const replacedOwner = replaced && this.link.ownerOf(replaced.id);
-    void super.add(registration);
-    if (replaced && replaced.id !== registration.id) this.link.setOwner(replaced.id, undefined);
-    this.link.setOwner(registration.id, this.link.instanceId);
-    try {
-      await this.link.write(RedisRegistrationStore.collection, ops);
-    } catch (err) {
-      void super.remove(registration.id);
-      this.link.setOwner(registration.id, undefined);
-      if (replaced) {
-        void super.add(replaced);
-        this.link.setOwner(replaced.id, replacedOwner);
-      }
-      throw err;
-    }
-    return replaced;
-  }
-
-  override async update(registration: Registration): Promise<boolean> {
-    const previous = this.getByIdSync(registration.id);
-    if (!previous) return false;
-    const previousOwner = this.link.ownerOf(registration.id);
-    void super.update(registration);
-    this.link.setOwner(registration.id, this.link.instanceId);
-    try {
-      await this.link.write(RedisRegistrationStore.collection, [
-        { o: 'p', k: registration.id, v: this.entry(registration) },
-      ]);
-    } catch (err) {
-      void super.update(previous);
-      this.link.setOwner(registration.id, previousOwner);
-      throw err;
-    }
-    return true;
-  }
-
-  override async remove(registrationId: string): Promise<Registration | undefined> {
-    const previous = this.getByIdSync(registrationId);
-    if (!previous) return undefined;
-    const previousOwner = this.link.ownerOf(registrationId);
-    void super.remove(registrationId);
-    this.link.setOwner(registrationId, undefined);
-    try {
-      await this.link.write(RedisRegistrationStore.collection, [{ o: 'd', k: registrationId }]);
-    } catch (err) {
-      void super.add(previous);
-      this.link.setOwner(registrationId, previousOwner);
-      throw err;
-    }
-    return previous;
-  }
-
-  /**
-   * Removes the registration only if it was not updated since (`lastUpdateAt`), and only for the one
-   * instance that gets there first: how expiry happens once in a cluster.
-   */
-  async removeIfUnchanged(registrationId: string, lastUpdateAt: number): Promise<Registration | undefined> {
-    const current = this.getByIdSync(registrationId);
-    const claimed = (await this.link.client.eval(
-      CLAIM_SCRIPT,
-      1,
-      this.link.key(RedisRegistrationStore.collection),
-      registrationId,
-      String(lastUpdateAt),
-    )) as number;
-    if (claimed !== 1) return undefined;
-    void super.remove(registrationId);
-    this.link.setOwner(registrationId, undefined);
-    await this.link.announce(RedisRegistrationStore.collection, [{ o: 'd', k: registrationId }]);
-    return current;
-  }
-
-  private entry(registration: Registration): unknown {
-    return { r: registration, o: this.link.instanceId };
-  }
-
-  private apply(ops: Array<{ o: 'p' | 'd'; k: string; v?: unknown }>): void {
-    for (const op of ops) {
-      if (op.o === 'd') {
-        void super.remove(op.k);
-        this.link.setOwner(op.k, undefined);
-        continue;
-      }
-      const { r: registration, o: owner } = op.v as { r: Registration; o: string };
-      if (this.getByIdSync(registration.id)) void super.update(registration);
-      else void super.add(registration);
-      this.link.setOwner(registration.id, owner);
-    }
-  }
-}
-
-/** Removes a registration if its stored lastUpdateAt is the one given: 1 when removed, 0 otherwise. */
-const CLAIM_SCRIPT = `
-local v = redis.call('HGET', KEYS[1], ARGV[1])
-if not v then return 0 end
-local entry = cjson.decode(v)
-if tonumber(entry.r.lastUpdateAt) ~= tonumber(ARGV[2]) then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-return 1
-`;
+// The link (connections, cluster bus) and the registrations have files of their own; all are used from here.
+export { RedisLink } from './redis-link';
+export type { RedisLinkOptions } from './redis-link';
+export { RedisRegistrationStore } from './redis-registrations';
 
 /**
  * Observations, mirrored like registrations. The observation service watches the changes other
@@ -502,10 +29,11 @@ export class RedisObservationStore extends MemoryObservationStore {
   }
 
   async load(): Promise<void> {
-    const entries = await this.link.readAll(RedisObservationStore.collection);
-    for (const observation of [...this.values()])
-      if (!entries.has(observation.id)) this.apply([{ o: 'd', k: observation.id }]);
-    this.apply([...entries].map(([k, v]) => ({ o: 'p' as const, k, v })));
+    await this.link.load(RedisObservationStore.collection, (entries) => {
+      for (const observation of [...this.values()])
+        if (!entries.has(observation.id)) this.apply([{ o: 'd', k: observation.id }]);
+      this.apply([...entries].map(([k, v]) => ({ o: 'p' as const, k, v })));
+    });
   }
 
   watch(listener: (change: ObservationChange) => void): void {
@@ -584,9 +112,11 @@ export class RedisSecurityStore extends MemorySecurityStore {
   }
 
   async load(): Promise<void> {
-    const entries = await this.link.readAll(this.collection);
-    for (const info of [...this.values()]) if (!entries.has(info.endpoint)) await super.remove(info.endpoint);
-    this.apply([...entries].map(([k, v]) => ({ o: 'p' as const, k, v })));
+    await this.link.load(this.collection, (entries) => {
+      for (const info of [...this.values()])
+        if (!entries.has(info.endpoint)) this.apply([{ o: 'd', k: info.endpoint }]);
+      this.apply([...entries].map(([k, v]) => ({ o: 'p' as const, k, v })));
+    });
   }
 
   override async add(info: SecurityInfo): Promise<SecurityInfo | undefined> {
@@ -642,9 +172,13 @@ export class RedisDtlsSessionStore extends MemoryDtlsSessionStore {
   }
 
   async load(): Promise<void> {
-    this.apply([...(await this.link.readAll(this.collection))].map(([k, v]) => ({ o: 'p' as const, k, v })));
-    const kept = (await this.link.readAll(this.keptCollection)).get('connections');
-    if (Array.isArray(kept)) super.saveConnections(kept as StoredDtlsConnection[]);
+    await this.link.load(this.collection, (entries) =>
+      this.apply([...entries].map(([k, v]) => ({ o: 'p' as const, k, v }))),
+    );
+    await this.link.load(this.keptCollection, (entries) => {
+      const kept = entries.get('connections');
+      if (Array.isArray(kept)) super.saveConnections(kept as StoredDtlsConnection[]);
+    });
   }
 
   override setResumable(id: Buffer, session: StoredDtlsSession, expiresAt: number): void {
@@ -700,13 +234,19 @@ export class RedisBootstrapConfigStore extends MemoryBootstrapConfigStore {
     model?: ObjectModelLookup,
   ) {
     super(model);
-    link.watch(RedisBootstrapConfigStore.collection, true, (ops) => void this.apply(ops));
+    // A configuration another instance stored that does not pass the checks here is reported, not dropped unseen.
+    link.watch(RedisBootstrapConfigStore.collection, true, (ops) => {
+      void this.apply(ops).then((problems) => problems.forEach((problem) => link.emit('problem', problem)));
+    });
   }
 
   /** Reads every configuration back; returns the ones that no longer pass the checks. */
   async load(): Promise<string[]> {
-    const entries = await this.link.readAll(RedisBootstrapConfigStore.collection);
-    return this.apply([...entries].map(([k, v]) => ({ o: 'p' as const, k, v })));
+    let problems: string[] = [];
+    await this.link.load(RedisBootstrapConfigStore.collection, async (entries) => {
+      problems = await this.apply([...entries].map(([k, v]) => ({ o: 'p' as const, k, v })));
+    });
+    return problems;
   }
 
   override async set(endpointOrPattern: string, config: unknown): Promise<BootstrapConfig> {
@@ -755,8 +295,10 @@ export class RedisRecordStore<T> {
   }
 
   async load(): Promise<void> {
-    this.records.clear();
-    for (const [key, value] of await this.link.readAll(this.collection)) this.records.set(key, value as T);
+    await this.link.load(this.collection, (entries) => {
+      this.records.clear();
+      for (const [key, value] of entries) this.records.set(key, value as T);
+    });
   }
 
   async save(record: T): Promise<void> {

@@ -22,6 +22,9 @@ import { BootstrapWatch, ServerWatch, countsOf } from './fleet-watch';
 import type { DeviceSummary } from './fleet-watch';
 import type { NodeAPI } from './node-red';
 import type { Lwm2mServerConfigNode } from './server-config';
+import type { StoreProblemLog } from '../../lib/store/problems';
+import { bootstrapStoreProblemsOf } from './bootstrap-host';
+import { storeProblemsOf } from './server-host';
 
 /** The owner of observations made from the editor: flows' observations of the same path are left alone. */
 export const BROWSER_OWNER = 'lwm2m-device-browser';
@@ -199,6 +202,7 @@ export function describeError(err: unknown): { status: number; error: string; co
       closed: 503,
       overloaded: 503,
       'no-session': 503,
+      'cluster-unreachable': 503,
       cancelled: 409,
       'too-large': 413,
     };
@@ -297,6 +301,8 @@ interface ServerListing {
   port?: number;
   securePort?: number;
   counts?: ReturnType<typeof countsOf>;
+  /** What its store skipped or failed to write: `note` in a few words (counts), `messages` in full. */
+  store?: { note?: string; messages: string[] };
 }
 
 async function listServers(): Promise<ServerListing[]> {
@@ -313,6 +319,7 @@ async function listServers(): Promise<ServerListing[]> {
       running: server.running,
       ...listenerPorts(server),
       counts: countsOf(await server.listRegistrations(), server),
+      ...storeProblemsListing(storeProblemsOf(server)),
     });
   }
   for (const watch of bootstrapWatches.values()) {
@@ -324,9 +331,17 @@ async function listServers(): Promise<ServerListing[]> {
       name: node?.name || defaultName('bootstrap', bootstrap.options.address, bootstrap.options.port),
       running: bootstrap.running,
       ...listenerPorts(bootstrap),
+      ...storeProblemsListing(bootstrapStoreProblemsOf(bootstrap)),
     });
   }
   return listing;
+}
+
+function storeProblemsListing(problems: StoreProblemLog | undefined): Pick<ServerListing, 'store'> {
+  const kept = problems?.list() ?? [];
+  if (kept.length === 0) return {};
+  const note = problems!.statusText();
+  return { store: { ...(note ? { note } : {}), messages: kept.map((problem) => problem.message) } };
 }
 
 function listenerPorts(server: Lwm2mServer | BootstrapServer): Pick<ServerListing, 'address' | 'port' | 'securePort'> {

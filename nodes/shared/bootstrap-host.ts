@@ -4,7 +4,8 @@ import { ProvisioningConfigStore } from '../../lib/bootstrap/provisioning';
 import type { Provisioning } from '../../lib/bootstrap/provisioning';
 import { HostRegistry, listenerKey } from './host-registry';
 import { hostStoresKey, openBootstrapStores, reportingStores } from './persistence';
-import type { BootstrapStores, HostStoreSettings, StoreSettings } from './persistence';
+import type { BootstrapStores, HostStoreSettings, ReportedStores, StoreSettings } from './persistence';
+import type { StoreProblemLog } from '../../lib/store/problems';
 
 export type BootstrapHostOptions = Partial<Omit<BootstrapServerOptions, 'configStore' | 'securityStore'>> &
   Pick<BootstrapServerOptions, 'address' | 'port' | 'plain'> & {
@@ -13,7 +14,7 @@ export type BootstrapHostOptions = Partial<Omit<BootstrapServerOptions, 'configS
   };
 
 /** Kept for the life of the process (or until a redeploy changes the store settings). */
-const hosts = new HostRegistry<BootstrapServer, BootstrapStores, HostStoreSettings>(
+const hosts = new HostRegistry<BootstrapServer, BootstrapStores & ReportedStores, HostStoreSettings>(
   reportingStores(openBootstrapStores),
   hostStoresKey,
 );
@@ -44,6 +45,11 @@ export function bootstrapServerFor(
       }),
     { key, settings: store ?? { kind: 'memory' } },
   );
+}
+
+/** What the bootstrap server's stores could not read back or write (undefined for one made elsewhere). */
+export function bootstrapStoreProblemsOf(server: BootstrapServer): StoreProblemLog | undefined {
+  return hosts.storesOf(bootstrapHostKey(server.options))?.problems;
 }
 
 export function acquireBootstrap(server: BootstrapServer, holderId: string): Promise<unknown> {

@@ -32,6 +32,8 @@ import {
   RedisRegistrationStore,
   RedisSecurityStore,
 } from '../../lib/store/redis';
+import { StoreProblemLog } from '../../lib/store/problems';
+import type { SkippedCount } from '../../lib/store/problems';
 import { SecretBox } from '../../lib/store/secret-box';
 import type { NodeAPI } from './node-red';
 
@@ -138,15 +140,20 @@ export interface BootstrapStores extends PersistentStores {
   dtlsSessions: DtlsSessionStore;
 }
 
-/** Reports what could not be read back or written, without stopping anything. */
-export type StoreProblem = (message: string) => void;
+/** Reports what could not be read back (counted, when the store counted it) or written, without stopping anything. */
+export type StoreProblemReporter = (message: string, counted?: SkippedCount) => void;
 
 /**
- * Problems of the stores (an entry that could not be read back, Redis going away and coming back), by host
- * key: the stores outlive the config nodes, which listen here while they exist. Events: 'problem' (key,
- * message), 'down' (key, error), 'up' (key).
+ * Redis going away and coming back, by host key: the stores outlive the config nodes, which listen here while they
+ * exist. Events: 'down' (key, error), 'up' (key). Problems are kept by the stores themselves (`problems`): most
+ * are found while the stores open, before any config node could listen.
  */
 export const storeEvents = new EventEmitter().setMaxListeners(0);
+
+/** Stores as a host keeps them: with their problems, kept for whoever comes to look. */
+export interface ReportedStores {
+  problems: StoreProblemLog;
+}
 
 /** What a host registry opens its stores with: the host's key (for the events) and the settings. */
 export interface HostStoreSettings {
@@ -154,17 +161,24 @@ export interface HostStoreSettings {
   settings: StoreSettings;
 }
 
-/** A host registry's store factory: `open` with its problems and Redis state told through `storeEvents`. */
+/**
+ * A host registry's store factory: `open`, with its problems kept in `problems` (a journal reports them while it is
+ * read, here, before any config node exists) and Redis going and coming told through `storeEvents`.
+ */
 export function reportingStores<S extends PersistentStores>(
-  open: (settings: StoreSettings, problem: StoreProblem) => S,
-): (host: HostStoreSettings) => S {
+  open: (settings: StoreSettings, problem: StoreProblemReporter) => S,
+): (host: HostStoreSettings) => S & ReportedStores {
   return ({ key, settings }) => {
-    const stores = open(settings, (message) => storeEvents.emit('problem', key, message));
+    const problems = new StoreProblemLog();
+    const stores = Object.assign(
+      open(settings, (message, counted) => problems.report(message, counted)),
+      { problems },
+    );
     // Stores closed before they were ever ready (Redis never reached) reject `ready`: waited on or not, that
     // is no crash.
     stores.ready.catch(() => undefined);
     stores.link?.on('down', (err: Error) => storeEvents.emit('down', key, err));
-    stores.link?.on('problem', (message: string) => storeEvents.emit('problem', key, message));
+    stores.link?.on('problem', (message: string, counted?: SkippedCount) => problems.report(message, counted));
     stores.link?.on('ready', () => storeEvents.emit('up', key));
     return stores;
   };
@@ -175,7 +189,7 @@ export function hostStoresKey({ settings }: HostStoreSettings): string {
   return settingsKey(settings);
 }
 
-export function openServerStores(settings: StoreSettings, problem: StoreProblem): ServerStores {
+export function openServerStores(settings: StoreSettings, problem: StoreProblemReporter): ServerStores {
   if (settings.kind === 'file') {
     const journal = fileJournal(settings, 'server', problem);
     return {
@@ -226,7 +240,7 @@ export function openServerStores(settings: StoreSettings, problem: StoreProblem)
       dtlsSessions,
       firmwareJobs,
       queuedRequests,
-      ...redisLife(link, load, problem, `(${settings.redisPrefix}, instance ${link.instanceId})`),
+      ...redisLife(link, load, `(${settings.redisPrefix}, instance ${link.instanceId})`),
     };
   }
   return {
@@ -241,7 +255,7 @@ export function openServerStores(settings: StoreSettings, problem: StoreProblem)
   };
 }
 
-export function openBootstrapStores(settings: StoreSettings, problem: StoreProblem): BootstrapStores {
+export function openBootstrapStores(settings: StoreSettings, problem: StoreProblemReporter): BootstrapStores {
   if (settings.kind === 'file') {
     const journal = fileJournal(settings, 'bootstrap', problem);
     const configStore = new FileBootstrapConfigStore(journal);
@@ -252,7 +266,7 @@ export function openBootstrapStores(settings: StoreSettings, problem: StoreProbl
       dtlsSessions: reported(new FileDtlsSessionStore(journal), problem),
       ...fileLife(
         journal,
-        configStore.restore().then((problems) => problems.forEach(problem)),
+        configStore.restore().then((problems) => problems.forEach((message) => problem(message))),
       ),
     };
   }
@@ -262,10 +276,10 @@ export function openBootstrapStores(settings: StoreSettings, problem: StoreProbl
     const securityStore = new RedisSecurityStore(link);
     const dtlsSessions = reported(new RedisDtlsSessionStore(link), problem);
     const load = async () => {
-      (await configStore.load()).forEach(problem);
+      for (const message of await configStore.load()) problem(message);
       await Promise.all([securityStore.load(), dtlsSessions.load()]);
     };
-    return { settings, configStore, securityStore, dtlsSessions, ...redisLife(link, load, problem, '') };
+    return { settings, configStore, securityStore, dtlsSessions, ...redisLife(link, load, '') };
   }
   return {
     settings,
@@ -284,49 +298,30 @@ function fileLife(journal: Journal, ready: Promise<void>): StoresLife {
   return { ready, close: () => journal.close(), describe: `file ${journal.path}` };
 }
 
-/** Read at start (retried until it works) and again after every outage; closed with the link. */
-function redisLife(link: RedisLink, load: () => Promise<unknown>, problem: StoreProblem, detail: string): StoresLife {
-  link.on('resync', () => void load().catch((err: Error) => problem(`Redis: reading back failed: ${err.message}`)));
+/** Read at start and again after every outage (each retried until it works: see RedisLink.open); closed with the link. */
+function redisLife(link: RedisLink, load: () => Promise<unknown>, detail: string): StoresLife {
   return {
     link,
-    ready: connectAndLoad(link, load, problem),
+    ready: link.open(load),
     close: () => link.close(),
     describe: `redis ${redactedUrl(link.options.url)}${detail ? ` ${detail}` : ''}`,
   };
 }
 
 /** A DTLS session store whose background write failures are reported, not lost. */
-function reported<T extends { onError?: (err: Error) => void }>(store: T, problem: StoreProblem): T {
+function reported<T extends { onError?: (err: Error) => void }>(store: T, problem: StoreProblemReporter): T {
   store.onError = (err) => problem(`DTLS session store: ${err.message}`);
   return store;
 }
 
-/**
- * Connects and reads the stores, again and again until it works: Redis dropping right after the connection, or a
- * read failing, must not leave the server down until Node-RED restarts. Ends (rejects) only when the link closes.
- */
-async function connectAndLoad(link: RedisLink, load: () => Promise<unknown>, problem: StoreProblem): Promise<void> {
-  for (;;) {
-    try {
-      await link.connect();
-      await load();
-      return;
-    } catch (err) {
-      if (link.isClosed) throw err;
-      problem(`Redis: ${(err as Error).message}; trying again in 2 s`);
-      await new Promise((resolve) => setTimeout(resolve, 2000).unref());
-    }
-  }
-}
-
-function fileJournal(settings: StoreSettings, name: string, problem: StoreProblem): Journal {
+function fileJournal(settings: StoreSettings, name: string, problem: StoreProblemReporter): Journal {
   return openJournal(settings.dir!, name, {
     ...(settings.secret ? { secret: settings.secret } : {}),
     onSkipped: problem,
   });
 }
 
-function redisLink(settings: StoreSettings, problem: StoreProblem): RedisLink {
+function redisLink(settings: StoreSettings, problem: StoreProblemReporter): RedisLink {
   if (!settings.secret)
     problem(
       'Redis store: no secret to encrypt device keys with (set "store secret" on the server node, the same on every ' +

@@ -4,7 +4,8 @@ import type { Lwm2mServerOptions } from '../../lib/server/lwm2m-server';
 import type { FirmwareJobStore } from '../../lib/firmware/store';
 import { HostRegistry, listenerKey } from './host-registry';
 import { hostStoresKey, openServerStores, reportingStores } from './persistence';
-import type { HostStoreSettings, ServerStores, StoreSettings } from './persistence';
+import type { HostStoreSettings, ReportedStores, ServerStores, StoreSettings } from './persistence';
+import type { StoreProblemLog } from '../../lib/store/problems';
 
 export type HostOptions = Omit<
   Lwm2mServerOptions,
@@ -23,7 +24,7 @@ const MEMORY: StoreSettings = { kind: 'memory' };
  * Kept for the life of the process (or until a redeploy changes the store settings): a redeploy must lose
  * neither registrations, observations, credentials nor DTLS sessions.
  */
-const hosts = new HostRegistry<Lwm2mServer, ServerStores, HostStoreSettings>(
+const hosts = new HostRegistry<Lwm2mServer, ServerStores & ReportedStores, HostStoreSettings>(
   reportingStores(openServerStores),
   hostStoresKey,
 );
@@ -71,6 +72,11 @@ export function firmwareJobStoreOf(server: Lwm2mServer): FirmwareJobStore | unde
 /** How the server's state is kept, in words ('file /path', 'redis ...', 'memory'). */
 export function storeDescription(server: Lwm2mServer): string | undefined {
   return hosts.storesOf(hostKey(server.options))?.describe;
+}
+
+/** What the server's stores could not read back or write (undefined for a server made elsewhere, in tests). */
+export function storeProblemsOf(server: Lwm2mServer): StoreProblemLog | undefined {
+  return hosts.storesOf(hostKey(server.options))?.problems;
 }
 
 /** `holderId` needs the endpoint: the first holder starts it. */

@@ -3,10 +3,11 @@ import type { NodeStatus } from './node-red';
 /** Status conventions (Node-RED core style): short text; green dot = working, ring = waiting, red = error. */
 export const Status = {
   clear: {} as Record<string, never>,
-  listening: (ports: string, devices: number): NodeStatus => ({
-    fill: 'green',
+  /** `note`: something the user should look at (what the store skipped): yellow, and said after the count. */
+  listening: (ports: string, devices: number, note?: string): NodeStatus => ({
+    fill: note ? 'yellow' : 'green',
     shape: 'dot',
-    text: `${ports} · ${devices} device${devices === 1 ? '' : 's'}`,
+    text: `${ports} · ${devices} device${devices === 1 ? '' : 's'}${note ? ` · ${note}` : ''}`,
   }),
   starting: { fill: 'yellow', shape: 'ring', text: 'starting' } as NodeStatus,
   stopped: { fill: 'grey', shape: 'ring', text: 'stopped' } as NodeStatus,

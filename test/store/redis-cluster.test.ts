@@ -165,7 +165,7 @@ describe('Redis going away and coming back', function () {
     first.set('/3/0/1', 'pump model');
     const downs: Error[] = [];
     instance.link.on('down', (err: Error) => downs.push(err));
-    const resynced = new Promise((resolve) => instance!.link.once('resync', resolve));
+    const resynced = new Promise((resolve) => instance!.link.once('restored', resolve));
 
     await redis.stop('SIGTERM');
     await waitFor(() => downs.length > 0, 5000, 'the link to report Redis down');

@@ -58,6 +58,19 @@ export async function startRedis(options: { port?: number; dataDir?: string } = 
   };
 }
 
+/**
+ * For a describe block: an unhandled promise rejection ends the process, as in Node-RED. Mocha listens for them
+ * itself and re-emits them to nobody, so without this one would pass unnoticed; thrown from here it is an uncaught
+ * exception, which mocha reports as the failure of the running test.
+ */
+export function unhandledRejectionsCrash(): void {
+  const rethrow = (reason: unknown) => {
+    throw reason;
+  };
+  before(() => process.on('unhandledRejection', rethrow));
+  after(() => process.off('unhandledRejection', rethrow));
+}
+
 export const TEST_SECRET = new SecretBox('cluster test secret');
 
 /** One server instance on a shared Redis: its link, stores and server (not started). */
@@ -83,8 +96,10 @@ export function clusterInstance(url: string, prefix: string, instanceId: string,
     registrationStore,
     observationStore,
     async start(): Promise<number> {
-      await link.connect();
-      await Promise.all([registrationStore.load(), observationStore.load(), securityStore.load(), dtlsSessions.load()]);
+      // As the nodes open it: read at start, and read again after each outage.
+      await link.open(() =>
+        Promise.all([registrationStore.load(), observationStore.load(), securityStore.load(), dtlsSessions.load()]),
+      );
       return (await server.start()).port;
     },
     async stop(): Promise<void> {

@@ -1,0 +1,28 @@
+/**
+ * How a config node tells its user what its host's stores could not read back or write. The stores keep their
+ * problems (a journal reports its torn lines and the entries sealed with another secret while it is read, before
+ * the config node exists): the node logs those once, in one warning with the counts, logs later ones as they come,
+ * and shows the counts in its status (see StoreProblemLog.statusText).
+ */
+import type { StoreProblem, StoreProblemLog } from '../../lib/store/problems';
+import type { Node } from './node-red';
+
+/**
+ * Logs on `node` what `problems` held before anyone heard it, then each new problem; `counted` is called when the
+ * counts for the status change. Returns what stops listening (the node's close).
+ */
+export function reportStoreProblems(
+  node: Pick<Node, 'warn'>,
+  problems: StoreProblemLog | undefined,
+  counted: () => void,
+): () => void {
+  if (!problems) return () => undefined;
+  const earlier = problems.takeUnheard();
+  if (earlier.length > 0) node.warn(`store: ${earlier.map((problem) => problem.message).join('; ')}`);
+  const onProblem = (problem: StoreProblem) => {
+    node.warn(`store: ${problem.message}`);
+    if (problem.kind !== 'other') counted();
+  };
+  problems.on('problem', onProblem);
+  return () => problems.off('problem', onProblem);
+}
