@@ -23,6 +23,7 @@ import {
   type EncOption,
   type ParsedPacket,
 } from './codec';
+import { AddressBuckets } from './address-buckets';
 import { maxTransmitWait } from './timeouts';
 import { TimerHeap, type TimerItem } from './timers';
 import {
@@ -423,11 +424,6 @@ interface B1Entry {
   ps: PeerState;
 }
 
-interface Bucket {
-  tokens: number;
-  at: number;
-}
-
 function noop(): void {}
 
 let tokenPool = Buffer.alloc(0);
@@ -516,7 +512,7 @@ export class CoapEndpoint {
   private dedupTail: InEntry | null = null;
   private readonly b1 = new Map<string, B1Entry>();
   private readonly b2 = new Map<string, B2Entry>();
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly buckets = new AddressBuckets(MAX_TRACKED_ADDRESSES);
   private inFlightTotal = 0;
   private separatePending = 0;
   private queuedTotal = 0;
@@ -2217,22 +2213,7 @@ export class CoapEndpoint {
 
   private takeToken(address: string, now: number): boolean {
     const rate = this.o.maxRequestsPerSecondPerAddress;
-    let b = this.buckets.get(address);
-    if (b === undefined) {
-      if (this.buckets.size >= MAX_TRACKED_ADDRESSES) {
-        const oldest = this.buckets.keys().next().value;
-        if (oldest !== undefined) this.buckets.delete(oldest);
-      }
-      b = { tokens: rate, at: now };
-      this.buckets.set(address, b);
-    } else {
-      const t = b.tokens + ((now - b.at) * rate) / 1000;
-      b.tokens = t < rate ? t : rate;
-      b.at = now;
-    }
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
+    return this.buckets.take(address, rate, rate, now) === 0;
   }
 
   private readonly sweep = (): void => {
@@ -2252,8 +2233,7 @@ export class CoapEndpoint {
       this.nonNotifs.delete(k);
     }
     const rate = this.o.maxRequestsPerSecondPerAddress;
-    if (rate > 0)
-      for (const [a, b] of this.buckets) if (b.tokens + ((now - b.at) * rate) / 1000 >= rate) this.buckets.delete(a);
+    if (rate > 0) this.buckets.forgetFull(rate, rate, now);
   };
 
   /** A caller's progress callback: what it throws must not break the exchange, so it is reported instead. */

@@ -5,6 +5,7 @@
  * behind one carrier NAT or load balancer still register, at the budget's pace. Updates and Registers of endpoints
  * the server already holds are never charged or refused here.
  */
+import { AddressBuckets } from '../coap/address-buckets';
 
 export interface RegistrationLimits {
   /** Registrations held at most; a Register of a new endpoint beyond it gets 5.03. 0 = no cap. */
@@ -27,14 +28,8 @@ const FULL_RETRY_SECONDS = 60;
 /** Bound of the per-address buckets kept (the oldest is forgotten: it started full again anyway). */
 const MAX_TRACKED_ADDRESSES = 65_536;
 
-interface Bucket {
-  tokens: number;
-  /** ms (the clock's) of the last refill. */
-  at: number;
-}
-
 export class RegistrationAdmission {
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly buckets = new AddressBuckets(MAX_TRACKED_ADDRESSES);
 
   constructor(
     private readonly limits: RegistrationLimits,
@@ -57,30 +52,14 @@ export class RegistrationAdmission {
     const rate = this.limits.newRegistrationsPerAddressPerSecond;
     if (rate <= 0) return undefined;
     const burst = Math.max(1, this.limits.newRegistrationsBurstPerAddress);
-    const now = this.now();
-    let bucket = this.buckets.get(address);
-    if (bucket === undefined) {
-      if (this.buckets.size >= MAX_TRACKED_ADDRESSES) {
-        const oldest = this.buckets.keys().next().value;
-        if (oldest !== undefined) this.buckets.delete(oldest);
-      }
-      bucket = { tokens: burst, at: now };
-      this.buckets.set(address, bucket);
-    } else {
-      const refilled = bucket.tokens + ((now - bucket.at) * rate) / 1000;
-      bucket.tokens = refilled < burst ? refilled : burst;
-      bucket.at = now;
-    }
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
-      return undefined;
-    }
+    const waitSeconds = this.buckets.take(address, rate, burst, this.now());
+    if (waitSeconds === 0) return undefined;
     return {
       kind: 'registration-budget',
       reason:
         `too many new registrations from ${address} (at most ${burst} at once, then ${rate} per second): ` +
         'try again later',
-      retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / rate)),
+      retryAfterSeconds: Math.max(1, Math.ceil(waitSeconds)),
     };
   }
 
@@ -91,10 +70,7 @@ export class RegistrationAdmission {
       this.buckets.clear();
       return;
     }
-    const burst = Math.max(1, this.limits.newRegistrationsBurstPerAddress);
-    const now = this.now();
-    for (const [address, bucket] of this.buckets)
-      if (bucket.tokens + ((now - bucket.at) * rate) / 1000 >= burst) this.buckets.delete(address);
+    this.buckets.forgetFull(rate, Math.max(1, this.limits.newRegistrationsBurstPerAddress), this.now());
   }
 
   clear(): void {

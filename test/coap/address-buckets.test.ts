@@ -1,0 +1,26 @@
+import { strict as assert } from 'node:assert';
+import { AddressBuckets } from '../../lib/coap/address-buckets';
+
+describe('AddressBuckets (per-address token buckets)', function () {
+  it('gives a burst, then tokens at the rate, and says how long until the next one', function () {
+    const buckets = new AddressBuckets(10);
+    for (let i = 0; i < 3; i++) assert.equal(buckets.take('a', 2, 3, 0), 0);
+    assert.equal(buckets.take('a', 2, 3, 0), 0.5, 'at 2 a second, the next token comes in 0.5 s');
+    assert.equal(buckets.take('b', 2, 3, 0), 0, 'another address has its own bucket');
+    assert.equal(buckets.take('a', 2, 3, 500), 0, 'refilled by one after 500 ms');
+    assert.ok(buckets.take('a', 2, 3, 500) > 0);
+  });
+
+  it('tracks at most maxAddresses (the oldest is forgotten) and forgets buckets that filled up again', function () {
+    const buckets = new AddressBuckets(2);
+    buckets.take('a', 1, 1, 0);
+    buckets.take('b', 1, 1, 0);
+    buckets.take('c', 1, 1, 0);
+    assert.equal(buckets.size, 2);
+    assert.equal(buckets.take('a', 1, 1, 0), 0, "'a' was forgotten: it starts full");
+    buckets.forgetFull(1, 1, 500);
+    assert.equal(buckets.size, 2, 'half a token in: not full yet');
+    buckets.forgetFull(1, 1, 1000);
+    assert.equal(buckets.size, 0);
+  });
+});
