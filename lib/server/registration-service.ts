@@ -367,7 +367,7 @@ export class RegistrationService {
       }
       this.grace.delete(id);
       if (this.store.removeIfUnchanged !== undefined)
-        return this.store.removeIfUnchanged(id, registration.lastUpdateAt);
+        return this.store.removeIfUnchanged(id, registration.lastUpdateAt, registration.lifetimeWrittenAt);
       return this.store.remove(id);
     });
   }

@@ -23,9 +23,14 @@ export interface RegistrationStore {
   size(): Promise<number>;
   /**
    * Optional, for stores shared by several server instances: removes the registration only if it was not
-   * updated since `lastUpdateAt`, for the one caller that gets there first (expiry happens once).
+   * updated since `lastUpdateAt` and no lifetime was written into it since `lifetimeWrittenAt`, for the one caller
+   * that gets there first (expiry happens once).
    */
-  removeIfUnchanged?(registrationId: string, lastUpdateAt: number): Promise<Registration | undefined>;
+  removeIfUnchanged?(
+    registrationId: string,
+    lastUpdateAt: number,
+    lifetimeWrittenAt?: number,
+  ): Promise<Registration | undefined>;
   /**
    * Optional, for stores that can be out of reach (Redis): false while changes cannot be stored, and until
    * everything has been read back after an outage. Expiry waits meanwhile (absent: always reachable).

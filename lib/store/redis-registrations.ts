@@ -148,10 +148,15 @@ export class RedisRegistrationStore extends MemoryRegistrationStore {
   }
 
   /**
-   * Removes the registration only if it was not updated since (`lastUpdateAt`), and only for the one
-   * instance that gets there first: how expiry happens once in a cluster.
+   * Removes the registration only if it was not updated since (`lastUpdateAt`) and no lifetime was written into it
+   * since (`lifetimeWrittenAt`: an instance whose mirror is a moment behind must not expire it on the old lifetime),
+   * and only for the one instance that gets there first: how expiry happens once in a cluster.
    */
-  async removeIfUnchanged(registrationId: string, lastUpdateAt: number): Promise<Registration | undefined> {
+  async removeIfUnchanged(
+    registrationId: string,
+    lastUpdateAt: number,
+    lifetimeWrittenAt?: number,
+  ): Promise<Registration | undefined> {
     const current = this.getByIdSync(registrationId);
     const claimed = (await this.link.command(() =>
       this.link.client.eval(
@@ -160,6 +165,7 @@ export class RedisRegistrationStore extends MemoryRegistrationStore {
         this.link.key(RedisRegistrationStore.collection),
         registrationId,
         String(lastUpdateAt),
+        String(lifetimeWrittenAt ?? -1),
       ),
     )) as number;
     if (claimed !== 1) return undefined;
@@ -191,12 +197,18 @@ export class RedisRegistrationStore extends MemoryRegistrationStore {
   }
 }
 
-/** Removes a registration if its stored lastUpdateAt is the one given: 1 when removed, 0 otherwise. */
+/**
+ * Removes a registration if its stored lastUpdateAt and lifetimeWrittenAt (-1: none) are the ones given: 1 when
+ * removed, 0 otherwise.
+ */
 const CLAIM_SCRIPT = `
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then return 0 end
 local entry = cjson.decode(v)
 if tonumber(entry.r.lastUpdateAt) ~= tonumber(ARGV[2]) then return 0 end
+local written = entry.r.lifetimeWrittenAt
+if type(written) ~= 'number' then written = -1 end
+if written ~= tonumber(ARGV[3]) then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 return 1
 `;

@@ -294,7 +294,15 @@ describe('expiry shared by instances (Redis)', function () {
     // An Update since: the stale expiry is refused everywhere.
     await first.registrationStore.update({ ...registration, lastUpdateAt: 2000 });
     assert.equal(await claimers[1].registrationStore.removeIfUnchanged('r1', 1000), undefined);
-    const claims = await Promise.all(claimers.map((l) => l.registrationStore.removeIfUnchanged('r1', 2000)));
+    // A lifetime written since (the device accepted a Write of /1/x/1): a claim made on the old record is refused.
+    await first.registrationStore.update({
+      ...registration,
+      lastUpdateAt: 2000,
+      lifetime: 300,
+      lifetimeWrittenAt: 2500,
+    });
+    assert.equal(await claimers[1].registrationStore.removeIfUnchanged('r1', 2000), undefined);
+    const claims = await Promise.all(claimers.map((l) => l.registrationStore.removeIfUnchanged('r1', 2000, 2500)));
     assert.equal(claims.filter((claim) => claim !== undefined).length, 1);
     await waitFor(
       () => claimers.every((l) => l.registrationStore.getByIdSync('r1') === undefined),
