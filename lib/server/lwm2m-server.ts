@@ -541,7 +541,8 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
         },
       );
     } catch (err) {
-      await this.stop();
+      // Not stop(): it waits for the start in progress, which is this one.
+      await this.stopNow();
       throw err;
     }
     this.requestBudgetTimer = watchRequestBudget(
@@ -587,6 +588,10 @@ export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   /** Closes the socket and stops timers. Registrations and observations stay in their stores. */
   async stop(): Promise<void> {
     if (this.starting) await this.starting.catch(() => undefined);
+    await this.stopNow();
+  }
+
+  private async stopNow(): Promise<void> {
     this.options.cluster?.serve(undefined);
     for (const held of this.foreignObservations.values()) clearTimeout(held.timer);
     this.foreignObservations.clear();

@@ -84,7 +84,20 @@ export class NotificationGuard<T extends Guarded> {
 
   /** The observation's pmin changed (Write-Attributes). */
   setMinPeriod(entry: T, pminSeconds: number | undefined): void {
-    entry.guard.intervalMs = this.intervalFor(pminSeconds);
+    const guard = entry.guard;
+    guard.intervalMs = this.intervalFor(pminSeconds);
+    const coalescing = guard.coalescing;
+    if (coalescing === undefined) return;
+    // Nothing is coalesced any more: what is held goes on now, before the next notification passes (not after it).
+    if (guard.intervalMs === 0) {
+      this.flush(entry);
+      return;
+    }
+    // The next turn follows the new interval: a shorter pmin must not keep a value held for the old one.
+    if (coalescing.timer !== undefined) {
+      clearTimeout(coalescing.timer);
+      this.arm(entry, coalescing, this.now());
+    }
   }
 
   /** A notification arrived for `entry`: it goes on now, is held to go on later, or ends the observation (flood). */

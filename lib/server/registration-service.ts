@@ -56,6 +56,8 @@ export class RegistrationService {
    */
   private readonly grace = new Map<string, { lastUpdateAt: number; until: number }>();
   private stopRestoredWatch?: () => void;
+  /** Outages whose grace is being granted (see `afterOutage`): expiry waits for it. */
+  private restoring = 0;
   private lastFailureReport = 0;
 
   constructor(
@@ -125,12 +127,16 @@ export class RegistrationService {
    * long-lived registration's expiry moves by at most the outage's length.
    */
   private async afterOutage(outage: StoreOutage): Promise<void> {
+    // From the moment the store is told back (synchronously): a sweep meanwhile would expire without the grace.
+    this.restoring++;
     try {
       const registrations = await this.store.list();
       this.deferForOutage(registrations, outage);
       for (const registration of registrations) this.wheel.schedule(registration.id, this.expiresAt(registration));
     } catch (err) {
       this.reportFailure(err as Error);
+    } finally {
+      this.restoring--;
     }
   }
 
@@ -351,7 +357,7 @@ export class RegistrationService {
 
   /** Read afresh each time: the store may go away in the middle of a sweep. */
   private storeReachable(): boolean {
-    return this.store.reachable !== false;
+    return this.store.reachable !== false && this.restoring === 0;
   }
 
   private expireIfDue(id: string, now: number): Promise<Registration | undefined> {

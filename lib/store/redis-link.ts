@@ -538,9 +538,12 @@ export class RedisLink extends EventEmitter implements ClusterBus {
         const outage: StoreOutage = { from: this.outageSince, to: Date.now() };
         this.outageSince = undefined;
         this.lastOutageSeen = outage;
-        await this.recordOutage(outage);
+        // Told in the same turn as the store becomes usable again: the registration service grants the outage's
+        // grace before any expiry sweep can find the store reachable (an await here let one expire the registrations
+        // that came due during the outage).
         this.emit('restored', outage);
         this.emit('ready');
+        await this.recordOutage(outage);
       }
     } finally {
       this.recovering = false;

@@ -122,6 +122,7 @@ export class RedisRegistrationStore extends MemoryRegistrationStore {
           id,
           encoded,
           String(registration.lastUpdateAt),
+          String(registration.lifetimeWrittenAt ?? -1),
           this.link.changesChannel,
           this.link.changeMessage(collection, [{ o: 'p', k: id, v: encoded }]),
         ),
@@ -215,14 +216,23 @@ return 1
 
 /**
  * Writes a registration held while Redis was away, if it is still there and not updated later (by another instance
- * since Redis came back), and tells every instance: 1 when written, 0 otherwise.
+ * since Redis came back), and tells every instance: 1 when written, 0 otherwise. Newer: a later lastUpdateAt (an
+ * Update), or the same one with a later lifetimeWrittenAt (-1: none; a lifetime the server wrote meanwhile, which
+ * changes no lastUpdateAt).
  */
 const WRITE_IF_NEWER_SCRIPT = `
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then return 0 end
 local entry = cjson.decode(v)
-if tonumber(entry.r.lastUpdateAt) >= tonumber(ARGV[3]) then return 0 end
+local stored = tonumber(entry.r.lastUpdateAt)
+local held = tonumber(ARGV[3])
+if stored > held then return 0 end
+if stored == held then
+  local written = entry.r.lifetimeWrittenAt
+  if type(written) ~= 'number' then written = -1 end
+  if written >= tonumber(ARGV[4]) then return 0 end
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('PUBLISH', ARGV[4], ARGV[5])
+redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1
 `;
