@@ -2,7 +2,9 @@
  * Token buckets keyed by source address: a burst, then a steady rate per second. The CoAP endpoint's request
  * budget and the registration service's budget of new endpoint names both count per address this way. The number
  * of addresses tracked is bounded (the oldest is forgotten: it would start full again anyway), and buckets that
- * have filled up again can be forgotten in housekeeping.
+ * have filled up again can be forgotten in housekeeping. An IPv6 sender is counted by its /64 (one subscriber or
+ * site, as one IPv4 address behind a NAT is): a host picks any address of its /64 at will, so per-/128 budgets
+ * would be none at all.
  */
 
 interface Bucket {
@@ -25,7 +27,8 @@ export class AddressBuckets {
    * Takes one token of `address`'s bucket (`burst` tokens at most, refilled at `rate` a second) at `now` (ms).
    * Returns 0 when there was one; otherwise the seconds until there is one.
    */
-  take(address: string, rate: number, burst: number, now: number): number {
+  take(sender: string, rate: number, burst: number, now: number): number {
+    const address = sender.includes(':') ? budgetKeyOfIpv6(sender) : sender;
     let bucket = this.buckets.get(address);
     if (bucket === undefined) {
       if (this.buckets.size >= this.maxAddresses) {
@@ -55,4 +58,26 @@ export class AddressBuckets {
   clear(): void {
     this.buckets.clear();
   }
+}
+
+/**
+ * The key an IPv6 address is counted under: its /64 prefix (`2001:db8:1:2::/64`); an IPv4-mapped address
+ * (`::ffff:192.0.2.1`) counts as its IPv4 address. Anything unparsable counts as itself.
+ */
+export function budgetKeyOfIpv6(address: string): string {
+  const zone = address.indexOf('%');
+  const bare = zone >= 0 ? address.slice(0, zone) : address;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare);
+  if (mapped) return mapped[1];
+  const halves = bare.split('::');
+  if (halves.length > 2) return address;
+  const head = halves[0] === '' ? [] : halves[0].split(':');
+  const tail = halves.length === 2 && halves[1] !== '' ? halves[1].split(':') : [];
+  const missing = 8 - head.length - tail.length;
+  if (missing < 0 || (halves.length === 1 && missing !== 0)) return address;
+  const groups = [...head, ...new Array<string>(missing).fill('0'), ...tail];
+  return `${groups
+    .slice(0, 4)
+    .map((group) => (parseInt(group, 16) || 0).toString(16))
+    .join(':')}::/64`;
 }

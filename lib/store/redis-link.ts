@@ -118,9 +118,7 @@ export class RedisLink extends EventEmitter implements ClusterBus {
       // A connection that closes (Redis stopped, the network gone) is an outage from that moment, error or not.
       connection.on('close', () => this.markDown(new Error('the connection to Redis was lost')));
       // Both back: read everything again (changes published while this instance was away are lost).
-      connection.on('ready', () =>
-        this.recover().catch((err: Error) => this.emit('problem', `Redis: recovering from the outage: ${err.message}`)),
-      );
+      connection.on('ready', () => this.recoverInBackground());
     }
     this.subscriber.on('message', (channel: string, text: string) => this.onMessage(channel, text));
   }
@@ -169,7 +167,7 @@ export class RedisLink extends EventEmitter implements ClusterBus {
     this.synced = true;
     // Lost again while reading: the outage goes on, and its end reads everything once more.
     if (this.bothReady) this.outageSince = undefined;
-    else void this.recover();
+    else this.recoverInBackground();
     this.emit('ready');
   }
 
@@ -513,6 +511,11 @@ export class RedisLink extends EventEmitter implements ClusterBus {
    * read again, tried again (backing off up to
    * 10 s) until it works or the link is lost again (whose end starts this once more).
    */
+  /** Starts the recovery; what it throws (a listener of 'restored' or 'ready') is a problem, never a rejection. */
+  private recoverInBackground(): void {
+    this.recover().catch((err: Error) => this.emit('problem', `Redis: recovering from the outage: ${err.message}`));
+  }
+
   private async recover(): Promise<void> {
     if (this.recovering || this.closed || !this.synced || this.outageSince === undefined || !this.bothReady) return;
     this.recovering = true;

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { AddressBuckets } from '../../lib/coap/address-buckets';
+import { AddressBuckets, budgetKeyOfIpv6 } from '../../lib/coap/address-buckets';
 
 describe('AddressBuckets (per-address token buckets)', function () {
   it('gives a burst, then tokens at the rate, and says how long until the next one', function () {
@@ -22,5 +22,18 @@ describe('AddressBuckets (per-address token buckets)', function () {
     assert.equal(buckets.size, 2, 'half a token in: not full yet');
     buckets.forgetFull(1, 1, 1000);
     assert.equal(buckets.size, 0);
+  });
+
+  it('counts an IPv6 sender by its /64 (a host may use any address of it), an IPv4-mapped one as IPv4', function () {
+    assert.equal(budgetKeyOfIpv6('2001:db8:1:2::1'), '2001:db8:1:2::/64');
+    assert.equal(budgetKeyOfIpv6('2001:0db8:0001:0002:aaaa:bbbb:cccc:dddd'), '2001:db8:1:2::/64');
+    assert.equal(budgetKeyOfIpv6('fe80::1%eth0'), 'fe80:0:0:0::/64');
+    assert.equal(budgetKeyOfIpv6('::1'), '0:0:0:0::/64');
+    assert.equal(budgetKeyOfIpv6('::ffff:192.0.2.1'), '192.0.2.1');
+    const buckets = new AddressBuckets(10);
+    assert.equal(buckets.take('2001:db8:1:2::1', 1, 1, 0), 0);
+    assert.ok(buckets.take('2001:db8:1:2:ffff::9', 1, 1, 0) > 0, 'another address of the same /64 shares the bucket');
+    assert.equal(buckets.take('2001:db8:1:3::1', 1, 1, 0), 0, 'another /64 has its own');
+    assert.ok(buckets.take('::ffff:192.0.2.1', 1, 1, 0) === 0 && buckets.take('192.0.2.1', 1, 1, 0) > 0);
   });
 });
