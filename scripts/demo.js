@@ -106,7 +106,10 @@ redExit.then(({ code }) => {
     registerRetry: { initialDelayMs: 1000, maxDelayMs: 5000 },
   });
   log(`${count} simulated device(s) ${prefix}1..${prefix}${count} (objects 3,${objects.join(',')}) -> ${serverUri}`);
-  log(`open http://127.0.0.1:${uiPort} and the debug sidebar; Ctrl-C stops the devices and Node-RED`);
+  log(
+    `open http://127.0.0.1:${uiPort}: the debug sidebar, and the devices in the sidebar tab "LwM2M devices" ` +
+      '(menu > View > LwM2M devices); Ctrl-C stops the devices and Node-RED',
+  );
   fleet.on('registered', (client) => log(`${client.endpointName} registered (${client.registrationLocation})`));
 })().catch((err) => {
   log(`failed: ${err.stack || err}`);

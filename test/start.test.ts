@@ -37,6 +37,14 @@ describe('npm start (Node-RED with our nodes and the getting-started flow)', fun
         types: string[];
       }[];
       const ours = nodes.filter((set) => set.module === 'node-red-contrib-lwm2m-server').flatMap((set) => set.types);
+      // Nothing covers the editor on the first visit: no tour, no "Enable Update Notifications" dialog (shown while
+      // telemetryEnabled is not set).
+      const settings = (await (await fetch(`http://127.0.0.1:${port}/settings`)).json()) as {
+        telemetryEnabled?: boolean;
+        editorTheme?: { tours?: boolean };
+      };
+      assert.equal(settings.telemetryEnabled, false);
+      assert.equal(settings.editorTheme?.tours, false);
       for (const type of [
         'lwm2m-server',
         'lwm2m-register-in',

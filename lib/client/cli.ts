@@ -31,7 +31,9 @@ Options:
   -o, --objects <list>      objects besides Security, Server and Device (always there), e.g.
                             3303,3304,3342,3425 or 3303*2 (two instances) or 3303@1.1 (object version);
                             default 3303
-  -c, --change-every <t>    change simulated values every <t> (5s, 500ms, 1m); default: never
+  -c, --change-every <t>    change simulated values every <t> (5s, 500ms, 1m; default 30s): each
+                            sensor moves a little around its typical reading; 0 or never: only
+                            what the server writes changes
   -l, --lifetime <s>        registration lifetime in seconds (default 300)
       --lwm2m <version>     1.0, 1.1 or 1.2 (default 1.1)
   -b, --binding <b>         binding (default U)
@@ -66,6 +68,16 @@ export function parseDuration(text: string): number {
   const value = Number(match[1]);
   const unit = match[2] ?? 's';
   return Math.round(value * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit]!);
+}
+
+/** How often simulated values change by default: slow enough to read, often enough to see observations work. */
+export const DEFAULT_CHANGE_EVERY_MS = 30_000;
+
+/** --change-every: a duration, or 0 / never / off (values change only when the server writes them). */
+function parseChangeEvery(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_CHANGE_EVERY_MS;
+  if (/^\s*(?:never|off)\s*$/i.test(text)) return 0;
+  return parseDuration(text);
 }
 
 function positiveInteger(text: string, name: string, min = 1): number {
@@ -151,7 +163,7 @@ export function parseCommandLine(argv: string[]): CliOptions | undefined {
       .map((item) => item.trim())
       .filter((item) => item !== '' && item !== '0' && item !== '1' && item !== '3');
   }
-  if (values['change-every'] !== undefined) fleet.changeEveryMs = parseDuration(values['change-every']);
+  fleet.changeEveryMs = parseChangeEvery(values['change-every']);
   if (values.lifetime !== undefined) fleet.lifetime = positiveInteger(values.lifetime, 'lifetime');
   if (values.binding !== undefined) fleet.binding = values.binding;
   if (values.queue) fleet.queueMode = true;
@@ -172,6 +184,11 @@ export function parseCommandLine(argv: string[]): CliOptions | undefined {
     quiet: values.quiet === true,
     json: values.json === true,
   };
+}
+
+function changeText(everyMs: number): string {
+  if (everyMs <= 0) return 'values change only when written';
+  return `values change every ${everyMs % 1000 === 0 ? `${everyMs / 1000} s` : `${everyMs} ms`}`;
 }
 
 function mb(bytes: number): string {
@@ -250,7 +267,7 @@ export async function main(
   if (!options.json) {
     io.out(
       `lwm2m-sim: ${o.count} device(s) ${o.prefix}${o.startIndex}..${o.prefix}${o.startIndex + o.count - 1}` +
-        ` -> ${o.serverUri === '' ? `bootstrap ${o.bootstrapUri}` : o.serverUri}${o.serverUri !== '' && o.bootstrapUri ? ` (bootstrap ${o.bootstrapUri})` : ''} (LwM2M ${o.lwm2mVersion}, lifetime ${o.lifetime} s, objects 1,3${o.objects.length ? ',' + o.objects.join(',') : ''})\n`,
+        ` -> ${o.serverUri === '' ? `bootstrap ${o.bootstrapUri}` : o.serverUri}${o.serverUri !== '' && o.bootstrapUri ? ` (bootstrap ${o.bootstrapUri})` : ''} (LwM2M ${o.lwm2mVersion}, lifetime ${o.lifetime} s, objects 1,3${o.objects.length ? ',' + o.objects.join(',') : ''}, ${changeText(o.changeEveryMs)})\n`,
     );
   }
   let firstError: string | undefined;

@@ -1905,6 +1905,7 @@ export class Lwm2mClient extends EventEmitter<Lwm2mClientEvents> {
       random: () => client.options.random(),
       set: (path, value) => client.set(path, value),
       get: (path) => client.get(path),
+      hasObject: (id) => client.objects.has(id) || client.options.objects.some((c) => parseObjectChoice(c).id === id),
       triggerUpdate: () => client.deferUpdate(),
       reboot: (whileDown) => setImmediate(() => client.reboot(whileDown)),
       disable: (seconds) => setImmediate(() => void client.disable(seconds)),

@@ -108,6 +108,9 @@ export class RedisLink extends EventEmitter implements ClusterBus {
       maxRetriesPerRequest: 1,
       // Back off up to 2 s between attempts, for ever: Redis coming back is recovered from.
       retryStrategy: (times: number) => Math.min(times * 200, 2000),
+      // RESP2, as ioredis 5 spoke (ioredis 6 defaults to RESP3): the store needs nothing of RESP3, and RESP2 is what
+      // every Redis, Redis-compatible server and proxy understands (a proxy refusing HELLO would stop the link).
+      protocol: 2 as const,
     };
     this.client = new Redis(options.url, connection);
     this.subscriber = new Redis(options.url, { ...connection, enableOfflineQueue: true });

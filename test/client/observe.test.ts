@@ -136,7 +136,7 @@ describe('client: observations and notifications', function () {
       client.set('/3303/0/5700', value);
       await sleep(20);
     }
-    await sleep(100);
+    await waitFor(() => notifications.length >= 4, 5000, 'four notifications');
     assert.deepEqual(
       notifications.map((n) => n.value),
       [26, 24, 14, 16],
@@ -165,7 +165,7 @@ describe('client: observations and notifications', function () {
       client.set('/3342/0/5500', value);
       await sleep(30);
     }
-    await sleep(100);
+    await waitFor(() => notifications.length >= 2, 5000, 'two notifications');
     assert.deepEqual(
       notifications.map((n) => n.value),
       [true, true],

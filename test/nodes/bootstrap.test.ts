@@ -5,7 +5,7 @@ import { resetBootstrapHosts } from '../../nodes/shared/bootstrap-host';
 import type { Lwm2mServerConfigNode } from '../../nodes/shared/server-config';
 import { resetHosts } from '../../nodes/shared/server-host';
 import { FAST_COAP } from '../client/helpers';
-import { freeUdpPort, helper, nextError, nextMessage, ourNodes } from './helper';
+import { freeUdpPort, helper, nextError, nextMessage, ourNodes, until } from './helper';
 
 const nodes = [
   ...ourNodes,
@@ -91,11 +91,6 @@ describe('bootstrap nodes: lwm2m-bootstrap, -bootstrap-in, -bootstrap-config', f
     await client.start();
     return client;
   }
-
-  const until = async (condition: () => boolean) => {
-    for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 20));
-    assert.ok(condition(), 'in time');
-  };
 
   it('the editor default gives each matching device its own PSK; it registers over DTLS at once', async function () {
     await bootstrapDevice('soil-01');

@@ -4,10 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Lwm2mServerConfigNode } from '../../nodes/shared/server-config';
 import { resetHosts } from '../../nodes/shared/server-host';
-import { delay, freeUdpPort, helper, ourNodes } from './helper';
+import { freeUdpPort, helper, nextMessage, ourNodes, registrationOn, until } from './helper';
 
 const deviceNode = require('../../nodes/lwm2m-device');
 const serverObjectNode = require('../../nodes/lwm2m-server-object');
+/** Node-RED's Complete node: a msg once the device node has handled (done) the msg it was given. */
+const completeNode = require('@node-red/nodes/core/common/24-complete.js');
 
 describe('lwm2m-device node (simulated device) with the server nodes', function () {
   afterEach(async function () {
@@ -18,12 +20,14 @@ describe('lwm2m-device node (simulated device) with the server nodes', function 
   it('registers, serves reads, reports server writes as msgs, and de-registers on close', async function () {
     const port = await freeUdpPort();
     await helper.load(
-      [...ourNodes, deviceNode],
+      [...ourNodes, deviceNode, completeNode],
       [
         { id: 'f1', type: 'tab', label: 'test' },
         { id: 'srv', type: 'lwm2m-server', address: '127.0.0.1', port: String(port) },
         { id: 'reg', z: 'f1', type: 'lwm2m-register-in', server: 'srv', wires: [['regOut']] },
         { id: 'regOut', z: 'f1', type: 'helper' },
+        { id: 'handled', z: 'f1', type: 'complete', scope: ['dev'], wires: [['handledOut']] },
+        { id: 'handledOut', z: 'f1', type: 'helper' },
         {
           id: 'dev',
           z: 'f1',
@@ -42,23 +46,23 @@ describe('lwm2m-device node (simulated device) with the server nodes', function 
     helper.getNode('regOut').on('input', (msg: Record<string, unknown>) => registrations.push(msg));
     const deviceMessages: Record<string, unknown>[] = [];
     helper.getNode('devOut').on('input', (msg: Record<string, unknown>) => deviceMessages.push(msg));
-    for (let i = 0; i < 150 && registrations.length === 0; i++) await delay(20);
+    await until(() => registrations.length > 0, 'the register-in msg');
     assert.equal(registrations[0]?.topic, 'flow-device');
     const objects = (registrations[0].payload as { objects: Record<string, unknown> }).objects;
     assert.ok(objects['3303'] && objects['3425'], 'the configured objects are announced');
 
     // A value set from the flow is what the server reads.
+    const handled = nextMessage(helper.getNode('handledOut'));
     helper.getNode('dev').receive({ topic: '/3303/0/5700', payload: '24.5' });
-    await delay(20);
+    await handled;
     const read = await config.server.read('flow-device', '/3303/0/5700');
     assert.equal(read.value, 24.5);
 
     // A write from the server comes out of the device node.
     await config.server.write('flow-device', '/3425/0/3', 50);
-    for (let i = 0; i < 50 && !deviceMessages.some((msg) => (msg.lwm2m as { event?: string }).event === 'write'); i++) {
-      await delay(20);
-    }
-    const written = deviceMessages.find((msg) => (msg.lwm2m as { event?: string }).event === 'write');
+    const isWrite = (msg: Record<string, unknown>) => (msg.lwm2m as { event?: string }).event === 'write';
+    await until(() => deviceMessages.some(isWrite), 'the write msg from the device node');
+    const written = deviceMessages.find(isWrite);
     assert.ok(written, 'the write reached the flow');
     assert.equal(written.topic, 'flow-device/3425/0/3');
     assert.equal(written.payload, 50);
@@ -106,7 +110,7 @@ describe('lwm2m-device node (simulated device) with the server nodes', function 
       );
       const registrations: Record<string, unknown>[] = [];
       helper.getNode('regOut').on('input', (msg: Record<string, unknown>) => registrations.push(msg));
-      for (let i = 0; i < 250 && registrations.length === 0; i++) await delay(20);
+      await until(() => registrations.length > 0, 'the register-in msg');
       assert.equal(registrations[0]?.topic, 'secure-device');
       assert.equal((registrations[0].payload as { secure?: boolean }).secure, true);
       assert.deepEqual((registrations[0].payload as { security?: unknown }).security, {
@@ -149,14 +153,13 @@ describe('lwm2m-device node (simulated device) with the server nodes', function 
       ],
     );
     const config = helper.getNode('srv') as unknown as Lwm2mServerConfigNode;
-    await config.ready();
-    for (let i = 0; i < 150 && !(await config.server.getRegistration('acct-dev')); i++) await delay(20);
+    await registrationOn(config, 'acct-dev');
     const updated = new Promise((resolve) => config.server.once('updated', resolve));
     const out: Record<string, unknown>[] = [];
     helper.getNode('out').on('input', (msg: Record<string, unknown>) => out.push(msg));
     helper.getNode('act').receive({ action: 'update' });
     await updated;
-    for (let i = 0; i < 50 && out.length === 0; i++) await delay(20);
+    await until(() => out.length > 0, 'the msg of the update action');
     assert.equal((out[0].lwm2m as Record<string, unknown>).path, '/1/0');
     assert.equal((out[0].lwm2m as Record<string, unknown>).code, '2.04');
 
@@ -177,10 +180,12 @@ describe('composite modes of read and write nodes (with a simulated device)', fu
   it('read of "a,b" is one Read-Composite; write mode composite is one Write-Composite', async function () {
     const port = await freeUdpPort();
     await helper.load(
-      [...ourNodes, deviceNode],
+      [...ourNodes, deviceNode, completeNode],
       [
         { id: 'f1', type: 'tab', label: 'test' },
         { id: 'srv', type: 'lwm2m-server', address: '127.0.0.1', port: String(port) },
+        { id: 'handled', z: 'f1', type: 'complete', scope: ['dev'], wires: [['handledOut']] },
+        { id: 'handledOut', z: 'f1', type: 'helper' },
         {
           id: 'dev',
           z: 'f1',
@@ -204,19 +209,20 @@ describe('composite modes of read and write nodes (with a simulated device)', fu
       ],
     );
     const config = helper.getNode('srv') as unknown as Lwm2mServerConfigNode;
-    await config.ready();
-    for (let i = 0; i < 150 && !(await config.server.getRegistration('cmp')); i++) await delay(20);
+    await registrationOn(config, 'cmp');
+    const handled = nextMessage(helper.getNode('handledOut'));
     helper.getNode('dev').receive({ topic: '/3303/0/5700', payload: 18.25 });
+    await handled;
     const out: Record<string, unknown>[] = [];
     helper.getNode('out').on('input', (msg: Record<string, unknown>) => out.push(msg));
     helper.getNode('rd').receive({});
-    for (let i = 0; i < 100 && out.length < 1; i++) await delay(20);
+    await until(() => out.length >= 1, 'the msg of the read');
     const values = out[0].payload as Record<string, unknown>;
     assert.equal(values['/3303/0/5700'], 18.25);
     assert.equal(typeof values['/3/0/9'], 'number');
 
     helper.getNode('wr').receive({ payload: { '/3303/0/5750': 'greenhouse', '/1/0/1': 120 } });
-    for (let i = 0; i < 100 && out.length < 2; i++) await delay(20);
+    await until(() => out.length >= 2, 'the msg of the write');
     assert.equal((out[1].lwm2m as Record<string, unknown>).code, '2.04');
     assert.equal((await config.server.read('cmp', '/3303/0/5750')).value, 'greenhouse');
   });

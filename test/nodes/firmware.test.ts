@@ -4,7 +4,7 @@ import type { Lwm2mServerConfigNode } from '../../nodes/shared/server-config';
 import { resetHosts } from '../../nodes/shared/server-host';
 import { FAST_COAP } from '../client/helpers';
 import { firmwarePackage } from '../firmware/helpers';
-import { helper, nextError, ourNodes } from './helper';
+import { helper, nextError, ourNodes, until } from './helper';
 
 const nodes = [...ourNodes, require('../../nodes/lwm2m-firmware-update')];
 type Msg = Record<string, unknown>;
@@ -52,13 +52,6 @@ describe('lwm2m-firmware-update node', function () {
     await client.start();
     return client;
   }
-
-  const until = async (condition: () => boolean, ms = 15_000) => {
-    for (let waited = 0; !condition(); waited += 20) {
-      if (waited > ms) throw new Error('not in time');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  };
 
   it('updates the devices a pattern matches: progress, a result each (one fails with its cause), a summary', async function () {
     const { progress, results, port } = await setUp({ endpoint: 'valve-*', expectedVersion: '2.0.0', retries: '0' });

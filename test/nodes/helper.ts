@@ -5,6 +5,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import type { Registration } from '../../lib/server/registration';
+import type { Lwm2mServerConfigNode } from '../../nodes/shared/server-config';
 
 const helper = require('node-red-node-test-helper') as {
   init(runtimePath: string, settings?: Record<string, unknown>): void;
@@ -77,6 +79,55 @@ export function nextMessage(node: TestNode, timeoutMs = 5000): Promise<Record<st
 
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Polls until `condition` holds; throws naming `what` after `timeoutMs`. The default is generous (a
+ * datagram lost to a busy machine costs a CoAP retransmission of 2-3 s) and below mocha's 20 s, so a
+ * miss fails with its reason instead of a bare mocha timeout.
+ */
+export async function until(condition: () => boolean, what = 'condition', timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await delay(10);
+  }
+}
+
+/**
+ * Resolves with the registration of `endpoint` once the server of `config` has it (at once if it has).
+ * A simulated device deployed with its server sends its first Register before the server is listening;
+ * its CoAP retransmission registers it 2-3 s later, later still on a busy machine.
+ */
+export async function registrationOn(
+  config: Lwm2mServerConfigNode,
+  endpoint: string,
+  timeoutMs = 15_000,
+): Promise<Registration> {
+  await config.ready();
+  const server = config.server;
+  return new Promise<Registration>((resolve, reject) => {
+    const finish = (settle: () => void) => {
+      clearTimeout(timer);
+      server.off('registered', onRegistered);
+      settle();
+    };
+    const timer = setTimeout(
+      () => finish(() => reject(new Error(`${endpoint} did not register within ${timeoutMs} ms`))),
+      timeoutMs,
+    );
+    const onRegistered = (registration: Registration) => {
+      if (registration.endpoint === endpoint) finish(() => resolve(registration));
+    };
+    server.on('registered', onRegistered);
+    // registered before we listened: the store has it
+    server.getRegistration(endpoint).then(
+      (registration) => {
+        if (registration !== undefined) finish(() => resolve(registration));
+      },
+      (err: Error) => finish(() => reject(err)),
+    );
+  });
 }
 
 /** What a Catch node would get: done(err) reports through node.error(err, msg). */

@@ -3,7 +3,7 @@ import type * as coap from 'coap';
 import type { Lwm2mServerConfigNode } from '../../nodes/shared/server-config';
 import { resetHosts } from '../../nodes/shared/server-host';
 import { CoapDevice } from '../peers/coap-device';
-import { delay, helper, nextError, nextMessage, ourNodes } from './helper';
+import { helper, nextError, nextMessage, ourNodes, until } from './helper';
 import type { TestNode } from './helper';
 
 const TEXT = 0;
@@ -53,13 +53,6 @@ function collect(node: TestNode): Msg[] {
   const messages: Msg[] = [];
   node.on('input', (msg: Msg) => messages.push(msg));
   return messages;
-}
-
-async function until(condition: () => boolean, timeoutMs = 3000): Promise<void> {
-  for (let waited = 0; !condition(); waited += 20) {
-    if (waited >= timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await delay(20);
-  }
 }
 
 describe('Node-RED nodes: discover, create, delete, write attributes, send in, queue events', function () {
@@ -409,8 +402,14 @@ describe('Node-RED nodes: discover, create, delete, write attributes, send in, q
     assert.equal(await device.sendData(JSON.stringify([{ n: '/3/0/9', v: 80 }]), SENML_JSON), '2.04');
     await until(() => all.length === 2);
     assert.deepEqual(all[1].payload, { '/3/0/9': 80 });
-    await delay(50);
-    assert.equal(each.length, 3);
+    // A Send with a /3303 value after it is the barrier: once its value is out, one from the Send before
+    // it would have been out first.
+    assert.equal(await device.sendData(JSON.stringify([{ n: '/3303/0/5700', v: 23 }]), SENML_JSON), '2.04');
+    await until(() => all.length === 3 && each.length >= 4);
+    assert.deepEqual(
+      each.slice(3).map((item) => item.payload),
+      [23],
+    );
     assert.equal(other.length, 0, 'the endpoint filter kept dev-1 out');
   });
 
@@ -445,7 +444,7 @@ describe('Node-RED nodes: discover, create, delete, write attributes, send in, q
       assert.equal((msg.payload as Msg).queue, 'awake');
     }
 
-    await until(() => events.length >= 3, 3000);
+    await until(() => events.length >= 3, 'the sleeping msg');
     assert.equal(details(events[2]).event, 'sleeping');
     assert.equal((events[2].payload as Msg).queue, 'sleeping');
 

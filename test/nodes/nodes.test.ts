@@ -3,7 +3,7 @@ import dgram from 'node:dgram';
 import type { Lwm2mServerConfigNode } from '../../nodes/shared/server-config';
 import { resetHosts } from '../../nodes/shared/server-host';
 import { CoapDevice } from '../peers/coap-device';
-import { delay, freeUdpPort, helper, nextMessage, ourNodes } from './helper';
+import { freeUdpPort, helper, nextMessage, ourNodes, until } from './helper';
 
 const TEXT = 0;
 
@@ -81,15 +81,26 @@ describe('Node-RED nodes', function () {
     assert.equal(payload.lifetime, 60);
     assert.deepEqual((msg.lwm2m as Record<string, unknown>).event, 'registered');
 
-    // Another name does not match the pattern: nothing comes out.
-    let extra = 0;
-    out.on('input', () => extra++);
+    // Another name does not match the pattern: nothing comes out. A matching device registered after it
+    // is the barrier: once its msg is out, a msg for "other" would have been out before it.
+    const later: Record<string, unknown>[] = [];
+    out.on('input', (msg: Record<string, unknown>) => later.push(msg));
     const other = new CoapDevice('other', port);
-    await other.start();
-    await other.register();
-    await delay(100);
-    await other.stop();
-    assert.equal(extra, 0);
+    const second = new CoapDevice('dev-2', port);
+    try {
+      await other.start();
+      await other.register();
+      await second.start();
+      await second.register();
+      await until(() => later.length > 0, 'the msg of dev-2');
+    } finally {
+      await other.stop();
+      await second.stop();
+    }
+    assert.deepEqual(
+      later.map((msg) => msg.topic),
+      ['dev-2'],
+    );
   });
 
   it('read: endpoint and path from msg; value out; device errors to a Catch node', async function () {
@@ -170,11 +181,11 @@ describe('Node-RED nodes', function () {
     out.on('input', (msg: Record<string, unknown>) => messages.push(msg));
     const dev = await startDevice(port);
     await dev.register();
-    for (let i = 0; i < 100 && messages.length < 1; i++) await delay(20);
+    await until(() => messages.length >= 1, 'the observe msg');
     assert.equal(messages[0]?.payload, 21.5);
     assert.equal((messages[0]?.lwm2m as Record<string, unknown>).event, 'observe');
     dev.notify('/3303/0/5700', '22');
-    for (let i = 0; i < 100 && messages.length < 2; i++) await delay(20);
+    await until(() => messages.length >= 2, 'the notification msg');
     assert.equal(messages[1]?.payload, 22);
     assert.equal((messages[1]?.lwm2m as Record<string, unknown>).event, 'notification');
     assert.equal(messages[1]?.topic, 'dev-1/3303/0/5700');
@@ -190,9 +201,8 @@ describe('Node-RED nodes', function () {
     await serverPort();
     const dev = await startDevice(port);
     await dev.register();
-    await delay(50);
     // The device registered after deploy: the observe node waits for it, then observes.
-    for (let i = 0; i < 100 && dev.observerCount('/3303/0/5700') < 1; i++) await delay(20);
+    await until(() => dev.observerCount('/3303/0/5700') >= 1, 'the Observe of the observe node');
     assert.equal(dev.observerCount('/3303/0/5700'), 1);
 
     await helper.unload();
@@ -204,13 +214,9 @@ describe('Node-RED nodes', function () {
     const out = helper.getNode('out');
     const messages: Record<string, unknown>[] = [];
     out.on('input', (msg: Record<string, unknown>) => messages.push(msg));
-    for (let i = 0; i < 100 && messages.length < 1; i++) await delay(20);
+    await until(() => messages.length >= 1, 'the observe msg of the new node (it joined the observation)');
     dev.notify('/3303/0/5700', '30.5');
-    for (let i = 0; i < 100 && !messages.some((msg) => msg.payload === 30.5); i++) await delay(20);
-    assert.ok(
-      messages.some((msg) => msg.payload === 30.5),
-      'the old observation still notifies the new node',
-    );
+    await until(() => messages.some((msg) => msg.payload === 30.5), 'the old observation to notify the new node');
     assert.equal(dev.requests.filter((request) => request.observe === 0).length, 1, 'no second Observe was needed');
   });
 

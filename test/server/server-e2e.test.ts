@@ -19,15 +19,28 @@ function waitFor<T>(
   return once(emitter as never, event).then((args) => args[0] as T);
 }
 
+/** Polls until `condition` holds (a few seconds at most: the server and device are on loopback). */
+async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Sends `packet` `repeat` times from one socket; resolves with the answers, one per copy sent. */
 async function rawExchange(port: number, packet: Parameters<typeof generate>[0], repeat = 1) {
   const socket = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
   const answers: ReturnType<typeof parse>[] = [];
   socket.on('message', (message) => answers.push(parse(message)));
   const bytes = generate(packet);
-  for (let i = 0; i < repeat; i++) socket.send(bytes, port, '127.0.0.1');
-  await new Promise((resolve) => setTimeout(resolve, 150));
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  try {
+    for (let i = 0; i < repeat; i++) socket.send(bytes, port, '127.0.0.1');
+    await until(() => answers.length >= repeat, `${repeat} answer(s)`);
+  } finally {
+    await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
   return answers;
 }
 
@@ -143,8 +156,7 @@ describe('LwM2M server end to end (node-coap as the device, real UDP)', function
     assert.ok(device.requests.some((request) => request.method === 'GET' && request.observe === 1));
     // node-coap keeps its observer until a notification is refused: the next one gets a RST.
     device.notify('/3303/0/5700', '25');
-    for (let i = 0; i < 50 && device.observerCount('/3303/0/5700') > 0; i++)
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    await until(() => device.observerCount('/3303/0/5700') === 0, 'the device to drop its observer');
     assert.equal(device.observerCount('/3303/0/5700'), 0, 'the device no longer has an observer');
   });
 
@@ -197,7 +209,7 @@ describe('LwM2M server end to end (node-coap as the device, real UDP)', function
     const registered = waitFor<Registration>(server, 'registered');
     await device.register();
     await registered;
-    for (let i = 0; i < 50 && observeRequests() < 2; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    await until(() => observeRequests() >= 2, 'a second Observe');
     assert.equal(observeRequests(), 2, 'a new Observe was sent after the new registration');
     const observations = await server.listObservations('dev-1');
     assert.equal(observations.length, 1);

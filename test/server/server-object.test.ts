@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import type { Registration } from '../../lib/server/registration';
 import type { SendReport } from '../../lib/server/send';
-import { Bench, nextEvent } from '../client/helpers';
+import { Bench, nextEvent, waitFor } from '../client/helpers';
 
 describe('Server object actions and Send with our simulated device', function () {
   let bench: Bench;
@@ -87,7 +87,7 @@ describe('large values through the server API', function () {
     assert.equal(client.get('/5/0/3'), 2);
     // Verification runs when the update is executed: the package it checks is the image, byte for byte.
     await bench.server.execute('big', '/5/0/2');
-    for (let i = 0; i < 100 && received === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    await waitFor(() => received !== undefined, 10_000, 'the firmware package on the device');
     assert.ok(received?.equals(image), 'the device received every byte');
   });
 });

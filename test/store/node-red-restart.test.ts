@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Lwm2mClient } from '../../lib/client';
-import { FAST_COAP, sleep, waitFor } from '../client/helpers';
+import { FAST_COAP, waitFor } from '../client/helpers';
 import { freeTcpPort, freeUdpPort } from '../nodes/helper';
 
 const root = path.resolve(__dirname, '..', '..', '..');
@@ -25,6 +26,27 @@ async function startNodeRed(userDir: string, httpPort: number): Promise<{ child:
   await waitFor(() => output.includes('Started flows') || child.exitCode !== null, 20_000, 'Node-RED to start');
   assert.match(output, /Started flows/, output);
   return { child, output: () => output };
+}
+
+/**
+ * Resolves once a CoAP endpoint answers on `port` (a CoAP ping: an empty CON, answered with a Reset).
+ * "Started flows" is logged before the server node's socket is bound.
+ */
+async function coapAnswers(port: number, timeoutMs = 10_000): Promise<void> {
+  const socket = dgram.createSocket('udp4');
+  let answered = false;
+  socket.on('message', () => (answered = true));
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
+  try {
+    const end = Date.now() + timeoutMs;
+    for (let messageId = 1; !answered; messageId++) {
+      if (Date.now() > end) throw new Error(`nothing answered a CoAP ping on port ${port}`);
+      socket.send(Buffer.from([0x40, 0x00, messageId >> 8, messageId & 0xff]), port, '127.0.0.1');
+      await waitFor(() => answered, 200).catch(() => undefined);
+    }
+  } finally {
+    await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
 }
 
 async function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
@@ -118,7 +140,7 @@ describe('Node-RED killed (SIGKILL) and started again on its file store', functi
     await kill(nodeRed.child, 'SIGKILL');
     nodeRed = undefined;
     nodeRed = await startNodeRed(userDir, await freeTcpPort());
-    await sleep(300);
+    await coapAnswers(coapPort);
     device.set('/3/0/9', 22);
     await waitFor(() => fs.readFileSync(out, 'utf8').includes('22'), 10_000, 'a notification after the restart');
     assert.equal(registrations, 1, 'the device never had to register again');

@@ -244,9 +244,19 @@ describe('expiry shared by instances (Redis)', function () {
       const text = await one.link.client.hget('race:registrations', 'race-1');
       return JSON.parse(text!) as { r: { lastUpdateAt: number }; o: string };
     };
-    await sleep(300); // the last changes arrive
-    const truth = await inRedis();
-    for (const instance of [one, two]) {
+    const truth = await inRedis(); // every update above is written: Redis holds the last word
+    const mirrors = [one, two];
+    await waitFor(
+      () =>
+        mirrors.every(
+          (instance) =>
+            instance.registrationStore.getByIdSync('race-1')!.lastUpdateAt === truth.r.lastUpdateAt &&
+            instance.link.ownerOf('race-1') === truth.o,
+        ),
+      5000,
+      'both mirrors to hold what Redis holds',
+    );
+    for (const instance of mirrors) {
       assert.equal(instance.registrationStore.getByIdSync('race-1')!.lastUpdateAt, truth.r.lastUpdateAt);
       assert.equal(instance.link.ownerOf('race-1'), truth.o);
     }

@@ -15,6 +15,8 @@ export interface ObjectContext {
   /** Sets a value like Lwm2mClient.set (observers are notified). */
   set(path: string, value: unknown): void;
   get(path: string): unknown;
+  /** Whether the device has (or is being built with) this object: a sensor may depend on its neighbours. */
+  hasObject(objectId: number): boolean;
   /** Sends a registration Update now (lifetime / binding are taken from the Server object). */
   triggerUpdate(): void;
   /**
