@@ -94,4 +94,71 @@ describe('node edit dialogs in the Node-RED editor (headless Chromium)', functio
     await page!.locator('#node-dialog-cancel').click();
     assert.deepEqual(pageErrors, []);
   });
+
+  it('splits the server dialog into tabs with every field, keeps what is typed in a hidden tab, opens the device browser', async function () {
+    await page!.evaluate(() => RED.editor.editConfig('', 'lwm2m-server', 'srv'));
+    const tabs = page!.locator('#lwm2m-server-tabs .red-ui-tab');
+    await tabs.first().waitFor();
+    // RED.tabs takes a second click within 400 ms for a double click: click until the tab is the active one.
+    const showTab = (label: string) =>
+      waitFor(`the ${label} tab`, async () => {
+        const tab = tabs.filter({ hasText: label });
+        if (await tab.evaluate((li) => li.classList.contains('active'))) return true;
+        await tab.click();
+        return undefined;
+      });
+    assert.deepEqual(await tabs.locator('.red-ui-tab-label').allInnerTexts(), [
+      'Listeners',
+      'Security',
+      'Store',
+      'Timing',
+      'Model',
+      'Limits',
+    ]);
+    // Every setting (and credential) of the node has its field in the dialog, under the same id as before.
+    const missing = await page!.evaluate(() => {
+      const type = RED.nodes.getType('lwm2m-server');
+      return [...Object.keys(type.defaults), ...Object.keys(type.credentials)].filter(
+        (name) => $('#node-config-input-' + name).length !== 1,
+      );
+    });
+    assert.deepEqual(missing, []);
+    // Each field is in exactly one tab: the first shows the listeners only.
+    assert.equal(await page!.locator('#node-config-input-port').isVisible(), true);
+    assert.equal(await page!.locator('#node-config-input-maxRegistrations').isVisible(), false);
+    await screenshot(page!, 'server-dialog-listeners.png');
+
+    await showTab('Limits');
+    const maxRegistrations = page!.locator('#node-config-input-maxRegistrations');
+    assert.equal(await maxRegistrations.isVisible(), true);
+    assert.equal(await page!.locator('#node-config-input-port').isVisible(), false);
+    await maxRegistrations.fill('2500');
+    await screenshot(page!, 'server-dialog-limits.png');
+    // DTLS is off in this flow: the Security tab says so instead of showing fields that do nothing.
+    await showTab('Security');
+    await screenshot(page!, 'server-dialog-security.png');
+    assert.equal(await page!.locator('.lwm2m-no-dtls-row').isVisible(), true);
+    assert.equal(await page!.locator('#node-config-input-certificate').isVisible(), false);
+    await showTab('Timing');
+    await page!.locator('#node-config-input-ackTimeout').fill('3000');
+
+    await page!.locator('#lwm2m-server-open-browser').click();
+    await page!.locator('.lwm2m-db').waitFor({ state: 'visible' });
+    await waitFor('the device browser on this server', async () =>
+      (await page!.locator('.lwm2m-db-servers').inputValue()) === 'srv' ? true : undefined,
+    );
+    await screenshot(page!, 'server-dialog-device-browser.png');
+
+    await page!.locator('#node-config-dialog-ok').click();
+    const saved = await waitFor('the dialog saved', () =>
+      page!.evaluate(() => {
+        const node = RED.nodes.node('srv');
+        return $('#node-config-dialog-ok').length === 0
+          ? { max: node.maxRegistrations, ack: node.ackTimeout }
+          : undefined;
+      }),
+    );
+    assert.deepEqual(saved, { max: '2500', ack: '3000' });
+    assert.deepEqual(pageErrors, []);
+  });
 });
