@@ -58,6 +58,12 @@ describe('node edit dialogs in the Node-RED editor (headless Chromium)', functio
     await red?.stop();
   });
 
+  /** Cancels the open node dialog (the editor's own action: a click could land on a suggestion list). */
+  const cancelDialog = async () => {
+    await page!.evaluate(() => RED.actions.invoke('core:cancel-edit-tray'));
+    await waitFor('the dialog closed', () => page!.evaluate(() => $('#node-dialog-cancel').length === 0));
+  };
+
   afterEach(async function () {
     // A dialog left open by a failed test would hide the next one's.
     await page?.evaluate(() => RED.tray.close && $('.red-ui-tray').length && RED.tray.close()).catch(() => undefined);
@@ -91,7 +97,7 @@ describe('node edit dialogs in the Node-RED editor (headless Chromium)', functio
     await waitFor('the composite list taken', async () =>
       (await field.evaluate((input) => !input.classList.contains('input-error'))) ? true : undefined,
     );
-    await page!.locator('#node-dialog-cancel').click();
+    await cancelDialog();
     assert.deepEqual(pageErrors, []);
   });
 
@@ -159,6 +165,81 @@ describe('node edit dialogs in the Node-RED editor (headless Chromium)', functio
       }),
     );
     assert.deepEqual(saved, { max: '2500', ack: '3000' });
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('completes a path from the object model, and from the registration of the device the node names', async function () {
+    const completions = page!.locator('.red-ui-autoComplete-container');
+    const shown = async () => (await completions.isVisible()) && (await completions.innerText());
+    /** The suggestion list once `fits` it; on a timeout the error tells what the field and the list held. */
+    const listWhere = async (what: string, fits: (list: string) => boolean) => {
+      let last: string | false = false;
+      try {
+        return await waitFor(what, async () => {
+          last = await shown();
+          return last && fits(last) ? last : undefined;
+        });
+      } catch (err) {
+        const value = await page!.evaluate(() => $('#node-input-path').val());
+        throw new Error(
+          `${(err as Error).message}: the field holds ${JSON.stringify(value)}, the list ${JSON.stringify(last)}`,
+        );
+      }
+    };
+
+    await page!.evaluate(() => RED.editor.edit(RED.nodes.node('rd')));
+    const field = page!.locator('#node-input-path');
+    await field.waitFor();
+    // Typed once the dialog stands still (a click waits for that), as a user would.
+    await field.click();
+    await field.pressSequentially('/33');
+    // Objects from /33 on only (the list for /3 goes first, as the user types), with their names.
+    const pathLines = (list: string) => list.split('\n').filter((line) => line.startsWith('/'));
+    await listWhere(
+      'the suggestions for /33',
+      (list) => /\/3303\s+Temperature/.test(list) && pathLines(list).every((line) => line.startsWith('/33')),
+    );
+    await screenshot(page!, 'path-autocomplete.png');
+    await completions.locator('.lwm2m-path-completion', { hasText: 'Temperature' }).click();
+    assert.equal(await field.inputValue(), '/3303');
+
+    // A registered device with an instance 7 of 3303: the suggestions come from its registration.
+    const servers = (await page!.evaluate(
+      () => new Promise((resolve, reject) => $.getJSON('lwm2m/servers').then(resolve, reject)),
+    )) as { servers: { id: string; port?: number }[] };
+    const port = servers.servers.find((server) => server.id === 'srv')!.port;
+    device = new Lwm2mClient({
+      endpointName: 'forms-dev',
+      serverUri: `coap://127.0.0.1:${port}`,
+      lifetime: 60,
+      objects: [{ id: 3303, instances: { 7: {} } }],
+    });
+    await device.start();
+    await page!.locator('.lwm2m-db-device[data-endpoint="forms-dev"]').waitFor({ timeout: 15000 });
+    await page!.locator('#node-input-endpoint').fill('forms-dev');
+    // Typing on after the picked /3303 (Playwright's own typing would put the caret first).
+    await field.focus();
+    await page!.keyboard.press('End');
+    await page!.keyboard.type('/');
+    const underObject = await listWhere('the device instances', (list) => list.includes('/3303/7'));
+    assert.doesNotMatch(underObject, /\/3303\/0\b/);
+    assert.match(underObject, /\/3303\/7\/5700\s+Sensor Value/);
+    await screenshot(page!, 'path-autocomplete-device.png');
+    await page!.keyboard.press('Escape');
+    await cancelDialog();
+
+    // An execute node offers only what can be executed.
+    await page!.evaluate(() => RED.editor.edit(RED.nodes.node('exec')));
+    const execPath = page!.locator('#node-input-path');
+    await execPath.waitFor();
+    await execPath.fill('');
+    await execPath.click();
+    await execPath.pressSequentially('/3/0/');
+    const executable = await listWhere('the executable resources of /3/0', (list) => list.includes('/3/0/4'));
+    assert.match(executable, /\/3\/0\/4\s+Reboot/);
+    assert.doesNotMatch(executable, /\/3\/0\/0\b/, 'Manufacturer (read-only) is not offered to execute');
+    await page!.keyboard.press('Escape');
+    await cancelDialog();
     assert.deepEqual(pageErrors, []);
   });
 });
