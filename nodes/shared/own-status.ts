@@ -1,3 +1,4 @@
+/** The status line of a node that reports its own results rather than its server's state. */
 import type { Node, NodeStatus } from './node-red';
 import { Status } from './status';
 

@@ -45,6 +45,42 @@ describe('node edit dialogs in the Node-RED editor (headless Chromium)', functio
       },
       { id: 'exec', type: 'lwm2m-execute', z: 'f1', server: 'srv', path: '/3/0', x: 140, y: 260, wires: [[]] },
       { id: 'rd', type: 'lwm2m-read', z: 'f1', server: 'srv', x: 140, y: 320, wires: [[]] },
+      {
+        id: 'inj',
+        type: 'inject',
+        z: 'f1',
+        props: [{ p: 'payload' }],
+        repeat: '',
+        crontab: '',
+        once: false,
+        payload: '',
+        payloadType: 'date',
+        x: 120,
+        y: 400,
+        wires: [['rd7', 'rdbad']],
+      },
+      {
+        id: 'rd7',
+        type: 'lwm2m-read',
+        z: 'f1',
+        server: 'srv',
+        endpoint: 'forms-dev',
+        path: '/3303/7/5700',
+        x: 340,
+        y: 380,
+        wires: [[]],
+      },
+      {
+        id: 'rdbad',
+        type: 'lwm2m-read',
+        z: 'f1',
+        server: 'srv',
+        endpoint: 'forms-dev',
+        path: '/3303/7/9999',
+        x: 340,
+        y: 440,
+        wires: [[]],
+      },
     ]);
     browser = await launchChromium();
     page = browser.context.pages()[0] ?? (await browser.context.newPage());
@@ -57,6 +93,22 @@ describe('node edit dialogs in the Node-RED editor (headless Chromium)', functio
     await device?.stop({ timeoutMs: 500 }).catch(() => undefined);
     await red?.stop();
   });
+
+  /** The device `forms-dev`, with an instance 7 of object 3303, registered with the flow's server. */
+  const startDevice = async () => {
+    if (device) return;
+    const servers = (await page!.evaluate(
+      () => new Promise((resolve, reject) => $.getJSON('lwm2m/servers').then(resolve, reject)),
+    )) as { servers: { id: string; port?: number }[] };
+    const port = servers.servers.find((server) => server.id === 'srv')!.port;
+    device = new Lwm2mClient({
+      endpointName: 'forms-dev',
+      serverUri: `coap://127.0.0.1:${port}`,
+      lifetime: 60,
+      objects: [{ id: 3303, instances: { 7: {} } }],
+    });
+    await device.start();
+  };
 
   /** Cancels the open node dialog (the editor's own action: a click could land on a suggestion list). */
   const cancelDialog = async () => {
@@ -204,17 +256,7 @@ describe('node edit dialogs in the Node-RED editor (headless Chromium)', functio
     assert.equal(await field.inputValue(), '/3303');
 
     // A registered device with an instance 7 of 3303: the suggestions come from its registration.
-    const servers = (await page!.evaluate(
-      () => new Promise((resolve, reject) => $.getJSON('lwm2m/servers').then(resolve, reject)),
-    )) as { servers: { id: string; port?: number }[] };
-    const port = servers.servers.find((server) => server.id === 'srv')!.port;
-    device = new Lwm2mClient({
-      endpointName: 'forms-dev',
-      serverUri: `coap://127.0.0.1:${port}`,
-      lifetime: 60,
-      objects: [{ id: 3303, instances: { 7: {} } }],
-    });
-    await device.start();
+    await startDevice();
     await page!.locator('.lwm2m-db-device[data-endpoint="forms-dev"]').waitFor({ timeout: 15000 });
     await page!.locator('#node-input-endpoint').fill('forms-dev');
     // Typing on after the picked /3303 (Playwright's own typing would put the caret first).
@@ -240,6 +282,22 @@ describe('node edit dialogs in the Node-RED editor (headless Chromium)', functio
     assert.doesNotMatch(executable, /\/3\/0\/0\b/, 'Manufacturer (read-only) is not offered to execute');
     await page!.keyboard.press('Escape');
     await cancelDialog();
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('shows what a read node got in its status on the workspace', async function () {
+    await startDevice();
+    // The status label is SVG text.
+    const statusOf = async (id: string) =>
+      (await page!.locator(`#${id} .red-ui-flow-node-status-label`).textContent()) ?? '';
+    await page!.evaluate(
+      () => new Promise((resolve, reject) => $.ajax({ url: 'inject/inj', method: 'POST' }).then(resolve, reject)),
+    );
+    await waitFor('the read answered', async () => (/^2\.05 · \d+ ms$/.test(await statusOf('rd7')) ? true : undefined));
+    await waitFor('the failed read', async () => ((await statusOf('rdbad')) === '4.04 Not Found' ? true : undefined));
+    // The listener node keeps the server's state.
+    assert.match(await statusOf('reg'), /· 1 device$/);
+    await screenshot(page!, 'operation-status.png');
     assert.deepEqual(pageErrors, []);
   });
 });
