@@ -36,4 +36,13 @@ module.exports = tseslint.config(
     },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
+  {
+    // The editor's shared script (served to the browser by Node-RED, required as a module by the unit tests).
+    files: ['resources/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { self: 'readonly', module: 'writable', $: 'readonly', RED: 'readonly', setTimeout: 'readonly' },
+    },
+    rules: { '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }] },
+  },
 );

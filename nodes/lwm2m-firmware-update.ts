@@ -9,6 +9,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
 import { serverConfig } from './shared/operation-node';
 import { numberOr } from './shared/options';
 import { endpointMatcher } from './shared/resolve';
+import { OwnStatus } from './shared/own-status';
 import { Status } from './shared/status';
 import { userDirPath } from './shared/listener-node';
 
@@ -52,7 +53,9 @@ export = function (RED: NodeAPI): void {
     const node = this;
     const serverNode = serverConfig(RED, node, config.server);
     if (!serverNode) return;
-    serverNode.register(node);
+    // Its own status (the campaign's progress and outcome), and the server's only when it has a problem.
+    const status = new OwnStatus(node);
+    serverNode.register(node, status.fromServer);
     let running: FirmwareCampaign | undefined;
     // This node's job records (a campaign id starts with the node's id): what a restart interrupted is resumed.
     const sharedJobs = firmwareJobStoreOf(serverNode.server);
@@ -212,7 +215,7 @@ export = function (RED: NodeAPI): void {
           running = campaign;
           let finished = 0;
           const show = () =>
-            node.status(
+            status.show(
               endpoints.length === 1
                 ? Status.busy('updating')
                 : Status.busy(`${finished}/${endpoints.length}${campaign.isPaused ? ' paused' : ''}`),
@@ -220,7 +223,7 @@ export = function (RED: NodeAPI): void {
           show();
           campaign.on('progress', (progress) => {
             if (endpoints.length === 1)
-              node.status(
+              status.show(
                 Status.busy(progress.percent === undefined ? progress.state : `${progress.state} ${progress.percent}%`),
               );
             send([{ topic: progress.endpoint, payload: progress, lwm2m: { event: 'progress' } }, null]);
@@ -245,7 +248,7 @@ export = function (RED: NodeAPI): void {
           campaign.on('resumed', show);
           return campaign.run().then((summary) => {
             running = undefined;
-            node.status(
+            status.show(
               summary.failed === 0
                 ? Status.ok(`${summary.succeeded} updated`)
                 : Status.error(`${summary.succeeded} ok, ${summary.failed} failed`),
@@ -257,7 +260,7 @@ export = function (RED: NodeAPI): void {
         })
         .catch((err: Error) => {
           running = undefined;
-          node.status(Status.error(err instanceof FirmwareInputError ? 'bad input' : 'error'));
+          status.show(Status.error(err instanceof FirmwareInputError ? 'bad input' : 'error'));
           done(err);
         });
     });
@@ -268,6 +271,7 @@ export = function (RED: NodeAPI): void {
         ...[...resumed].map((job) => job.cancel().catch(() => undefined)),
       ]);
       running = undefined;
+      status.close();
       stopping.then(() => serverNode.deregister(node, removed)).then(done, done);
     });
   }

@@ -7,6 +7,7 @@ import type { StoredObservation } from '../lib/server/stores';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
 import { serverConfig } from './shared/operation-node';
 import { formatOption } from './shared/options';
+import { OwnStatus } from './shared/own-status';
 import { endpointMatcher, failure, isPattern, resolveTarget, topicOf } from './shared/resolve';
 import { Status } from './shared/status';
 
@@ -58,6 +59,9 @@ export = function (RED: NodeAPI): void {
     /** Targets this node watches by pattern: re-armed when a matching device registers. */
     const patterns: { matches: (endpoint: string) => boolean; path: string; attributes: NotificationAttributes }[] = [];
     let active = 0;
+    /** When the last notification for this node came: shown beside the count. */
+    let lastNotificationAt: Date | undefined;
+    const status = new OwnStatus(node);
 
     // Counting walks every observation: at most once a second (a pattern may start thousands at once).
     let statusTimer: NodeJS.Timeout | undefined;
@@ -69,7 +73,7 @@ export = function (RED: NodeAPI): void {
           .listObservations()
           .then((observations) => {
             active = observations.filter((observation) => observation.owners.includes(owner)).length;
-            node.status(active > 0 ? Status.ok(`observing ${active}`) : Status.waiting('not observing'));
+            status.show(Status.observing(active, lastNotificationAt));
           })
           .catch(() => undefined);
       }, 1000);
@@ -143,6 +147,9 @@ export = function (RED: NodeAPI): void {
 
     const onNotification = (notification: Notification) => {
       if (!notification.owners.includes(owner)) return;
+      lastNotificationAt = notification.receivedAt;
+      // A notification for this node means one observation at least, counted or not yet.
+      status.show(Status.observing(Math.max(active, 1), lastNotificationAt));
       const msg: NodeMessage = {
         topic: topicOf(notification.endpoint, notification.path),
         payload: notification.value,
@@ -194,7 +201,7 @@ export = function (RED: NodeAPI): void {
     server.on('notification', onNotification);
     server.on('registered', onRegistered);
     server.on('observationEnded', onEnded);
-    serverNode.register(node);
+    serverNode.register(node, status.fromServer);
 
     const armPattern = async (endpointPattern: string, path: string, attributes: NotificationAttributes) => {
       const matches = endpointMatcher(endpointPattern);
@@ -225,10 +232,10 @@ export = function (RED: NodeAPI): void {
             path,
             attributes: configuredAttributes,
           });
-          node.status(Status.waiting(`waiting for ${endpointSetting}`));
+          status.show(Status.waiting(`waiting for ${endpointSetting}`));
           return;
         }
-        node.status(Status.error((err as { code?: string }).code ?? 'error'));
+        status.show(Status.failed((err as { code?: string }).code ?? 'error'));
         // With a msg, so a Catch node can handle a failure that happened at deploy time too.
         const msg: NodeMessage = { topic: topicOf(endpointSetting, path) };
         failure(msg, err, endpointSetting, path);
@@ -289,11 +296,16 @@ export = function (RED: NodeAPI): void {
           await startObservation(target.endpoint, target.path, attributes, msg);
         })
         .then(() => done())
-        .catch((err: unknown) => done(failure(msg, err, target?.endpoint, target?.path)));
+        .catch((err: unknown) => {
+          const error = failure(msg, err, target?.endpoint, target?.path);
+          status.show(Status.failed((msg.lwm2m as { code?: string }).code ?? 'error'));
+          done(error);
+        });
     });
 
     node.on('close', (removed: boolean, done: () => void) => {
       if (statusTimer) clearTimeout(statusTimer);
+      status.close();
       server.off('notification', onNotification);
       server.off('registered', onRegistered);
       server.off('observationEnded', onEnded);

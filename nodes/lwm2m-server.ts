@@ -146,14 +146,15 @@ export = function (RED: NodeAPI): void {
           .then((text) => Promise.all(parseSecurityFile(text).map((info) => server.securityStore.add(info))))
           .then((added) => node.log(`device credentials: ${added.length} loaded from ${credentialsFile}`))
       : Promise.resolve();
-    const users = new Map<string, Node>();
+    /** Node id -> how that node shows the server's status (its own status line by default). */
+    const users = new Map<string, (status: NodeStatus) => void>();
     let lastStatus: NodeStatus = Status.stopped;
     let started: Promise<void> | undefined;
     let statusTimer: NodeJS.Timeout | undefined;
 
     const showStatus = (status: NodeStatus) => {
       lastStatus = status;
-      for (const user of users.values()) user.status(status);
+      for (const showServerStatus of users.values()) showServerStatus(status);
     };
     // Registrations can arrive by the thousand: count them at most once a second.
     const refreshCount = () => {
@@ -218,9 +219,9 @@ export = function (RED: NodeAPI): void {
     server.on('limited', onLimited);
     server.on('queuedRequestSettled', onQueuedSettled);
 
-    node.register = (user: Node) => {
-      users.set(user.id, user);
-      user.status(lastStatus);
+    node.register = (user: Node, showServerStatus = (status: NodeStatus) => user.status(status)) => {
+      users.set(user.id, showServerStatus);
+      showServerStatus(lastStatus);
       if (users.size === 1) {
         showStatus(Status.starting);
         started = modelLoaded

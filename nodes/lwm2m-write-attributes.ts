@@ -60,7 +60,7 @@ export = function (RED: NodeAPI): void {
       configError = err as Lwm2mRequestError;
       node.error(configError.message);
     }
-    operationNode(RED, node, config, async (server, target, msg) => {
+    const status = operationNode(RED, node, config, async (server, target, msg) => {
       if (configError) throw configError;
       const attributes = inOrder({ ...parseAttributes(msg.attributes, 'msg.attributes'), ...configured });
       const result = await server.writeAttributes(target.endpoint, target.path, attributes, {
@@ -77,7 +77,7 @@ export = function (RED: NodeAPI): void {
       const { attributes: query, ...details } = result;
       return { details: { ...details, attributes, query } };
     });
-    if (configError) node.status(Status.error('bad attributes'));
+    if (configError) status?.show(Status.error('bad attributes'));
   }
   RED.nodes.registerType(
     'lwm2m-write-attributes',

@@ -25,6 +25,7 @@ import type { Lwm2mServerConfigNode } from './server-config';
 import type { StoreProblemLog } from '../../lib/store/problems';
 import { bootstrapStoreProblemsOf } from './bootstrap-host';
 import { storeProblemsOf } from './server-host';
+import { answerPathSuggestions } from './path-suggestions';
 
 /** The owner of observations made from the editor: flows' observations of the same path are left alone. */
 export const BROWSER_OWNER = 'lwm2m-device-browser';
@@ -127,6 +128,11 @@ export function installDeviceBrowser(RED: DeviceBrowserRED): void {
     route(async () => ({ servers: await listServers() })),
   );
   app.get(`${API_ROOT}/servers/:serverId/devices`, ...canRead, route(listDevices));
+  app.get(
+    `${API_ROOT}/paths`,
+    ...canRead,
+    route((req) => answerPathSuggestions(req.query, current().RED.nodes)),
+  );
   app.get(device, ...canRead, route(deviceDetails));
   app.post(
     `${device}/watch`,

@@ -1,3 +1,4 @@
+import { COAP_CODE_TEXT } from '../../lib/server/errors';
 import type { NodeStatus } from './node-red';
 
 /** Status conventions (Node-RED core style): short text; green dot = working, ring = waiting, red = error. */
@@ -15,7 +16,29 @@ export const Status = {
   busy: (text: string): NodeStatus => ({ fill: 'blue', shape: 'ring', text: shorten(text) }),
   ok: (text: string): NodeStatus => ({ fill: 'green', shape: 'dot', text: shorten(text) }),
   waiting: (text: string): NodeStatus => ({ fill: 'yellow', shape: 'ring', text: shorten(text) }),
+  /** An operation the device answered (core http request style): `2.05 · 12 ms`; just the code without a time. */
+  answered: (code: string | undefined, rttMs: number | undefined): NodeStatus => ({
+    fill: 'green',
+    shape: 'dot',
+    text: shorten(`${code ?? 'done'}${rttMs !== undefined ? ` · ${Math.round(rttMs)} ms` : ''}`),
+  }),
+  /** An operation that failed: a device's code with its meaning (`4.04 Not Found`), else why (`timeout`). */
+  failed: (code: string): NodeStatus => ({
+    fill: 'red',
+    shape: 'ring',
+    text: shorten(COAP_CODE_TEXT[code] ? `${code} ${COAP_CODE_TEXT[code]}` : code),
+  }),
+  /** Observations a node holds, and when the last notification came (the runtime's local time). */
+  observing: (count: number, lastAt: Date | undefined): NodeStatus =>
+    count > 0
+      ? { fill: 'green', shape: 'dot', text: shorten(`observing ${count}${lastAt ? ` · last ${clock(lastAt)}` : ''}`) }
+      : { fill: 'yellow', shape: 'ring', text: 'not observing' },
 };
+
+/** HH:MM:SS: a time of day short enough for a status line. */
+function clock(time: Date): string {
+  return [time.getHours(), time.getMinutes(), time.getSeconds()].map((part) => String(part).padStart(2, '0')).join(':');
+}
 
 function shorten(text: string): string {
   return text.length > 32 ? text.slice(0, 31) + '…' : text;

@@ -48,12 +48,14 @@ describe('device browser admin API behind Node-RED adminAuth (real Node-RED proc
       ['POST', '/lwm2m/servers/srv/devices/any/read'],
       ['POST', '/lwm2m/servers/srv/devices/any/write'],
       ['POST', '/lwm2m/servers/srv/devices/any/watch'],
+      ['GET', '/lwm2m/paths?path=/33&server=srv'],
     ]) {
       const answer = await red!.call(method, path, undefined, method === 'POST' ? { path: '/3/0' } : undefined);
       assert.equal(answer.status, 401, `${method} ${path} without a token`);
     }
     const flowsOnly = await red!.token('flows-only');
     assert.equal((await red!.call('GET', '/lwm2m/servers', flowsOnly)).status, 401);
+    assert.equal((await red!.call('GET', '/lwm2m/paths?path=/33', flowsOnly)).status, 401);
   });
 
   it('lets lwm2m.read look and Read, and only lwm2m.write Write', async function () {

@@ -1,14 +1,9 @@
 import { strict as assert } from 'node:assert';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Lwm2mClient } from '../../lib/client';
-import { projectRoot, startNodeRed, waitFor } from './node-red-process';
+import { CHROMIUM, chromiumPresent, launchChromium, openEditor, screenshot } from './chromium';
+import type { Chromium } from './chromium';
+import { startNodeRed, waitFor } from './node-red-process';
 import type { NodeRedProcess } from './node-red-process';
-
-const CHROMIUM = '/usr/bin/chromium';
-/** Where the screenshot of the device browser is saved (git-ignored). */
-export const SCREENSHOT = path.join(projectRoot, 'test-artifacts', 'device-browser.png');
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- page.evaluate bodies run in the editor, where RED is untyped */
 declare const RED: any;
@@ -23,11 +18,10 @@ describe('device browser in the Node-RED editor (headless Chromium)', function (
   this.timeout(90000);
   let red: NodeRedProcess | undefined;
   let device: Lwm2mClient | undefined;
-  let context: import('playwright-core').BrowserContext | undefined;
-  let profileDir: string | undefined;
+  let browser: Chromium | undefined;
 
   before(async function () {
-    if (!fs.existsSync(CHROMIUM)) {
+    if (!chromiumPresent()) {
       console.log(`      (skipped: ${CHROMIUM} is absent; .ci/run installs Debian's chromium)`);
       this.skip();
     }
@@ -36,45 +30,21 @@ describe('device browser in the Node-RED editor (headless Chromium)', function (
       { id: 'srv', type: 'lwm2m-server', name: 'e2e server', address: '127.0.0.1', port: '0', dtlsEnabled: false },
       { id: 'reg', type: 'lwm2m-register-in', z: 'f1', server: 'srv', x: 140, y: 80, wires: [[]] },
     ]);
-    const { chromium } = require('playwright-core') as typeof import('playwright-core');
-    profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lwm2m-chromium-'));
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1400, height: 900 },
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   after(async function () {
-    await context?.close().catch(() => undefined);
+    await browser?.close();
     await device?.stop({ timeoutMs: 500 }).catch(() => undefined);
     await red?.stop();
-    if (profileDir) fs.rmSync(profileDir, { recursive: true, force: true });
   });
 
   it('shows a device appear, reads /3/0, writes, sees a notification, and drags a resource onto the workspace', async function () {
-    const page = context!.pages()[0] ?? (await context!.newPage());
+    const page = browser!.context.pages()[0] ?? (await browser!.context.newPage());
     const pageErrors: string[] = [];
     page.on('pageerror', (err) => pageErrors.push(err.message));
     try {
-      await page.goto(red!.url);
-      // adminAuth: the editor asks who we are first.
-      await page.locator('#node-dialog-login-username').fill('admin');
-      await page.locator('#node-dialog-login-password').fill('admin');
-      await page.locator('#node-dialog-login-submit').click();
-      await page.waitForFunction(
-        () => typeof RED !== 'undefined' && RED.nodes?.getType?.('lwm2m-read') && RED.nodes.workspace('f1'),
-        undefined,
-        { timeout: 30000 },
-      );
+      await openEditor(page, red!, 'f1');
       await page.evaluate(() => RED.sidebar.show('lwm2m-device-browser'));
       const tab = page.locator('.lwm2m-db');
       await tab.locator('.lwm2m-db-servers option', { hasText: 'e2e server' }).waitFor({ state: 'attached' });
@@ -164,8 +134,7 @@ describe('device browser in the Node-RED editor (headless Chromium)', function (
 
       assert.deepEqual(pageErrors, []);
     } finally {
-      fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
-      await page.screenshot({ path: SCREENSHOT }).catch(() => undefined);
+      await screenshot(page, 'device-browser.png');
     }
   });
 });
