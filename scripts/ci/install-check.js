@@ -131,6 +131,11 @@ async function checkNodeRed(redJs, userDir, how) {
     if (response.status !== 200) throw new Error(`GET ${urlPath}: ${response.status} ${await response.text()}`);
     return response.json();
   };
+  const getText = async (urlPath) => {
+    const response = await fetch(base + urlPath, { headers: { Accept: 'text/html' } });
+    if (response.status !== 200) throw new Error(`GET ${urlPath}: ${response.status} ${await response.text()}`);
+    return response.text();
+  };
   try {
     // Node-RED listens once it has loaded the nodes: the first answer is the whole picture.
     const until = Date.now() + 90_000;
@@ -141,25 +146,34 @@ async function checkNodeRed(redJs, userDir, how) {
       if (answered?.status === 200) break;
       await sleep(200);
     }
+    // The admin API drops the registry's `loaded` flag; a set that Node-RED tried to load and could not has `err`
+    // (a failed require, a throwing or rejecting init), one it loaded has none. The editor side: the set's
+    // template is among the node configs the editor fetches (text/html), which Node-RED serves only for sets
+    // enabled and without error; the plugin's likewise among the plugin configs.
     const problems = [];
     const sets = await getJson('/nodes');
+    const editorConfigs = await getText('/nodes');
     for (const name of nodeSets) {
       const id = `${pkg.name}/${name}`;
-      const listed = sets.find((set) => set.id === id);
-      const info = listed && (await getJson(`/nodes/${id}`));
-      if (!listed) problems.push(`node set ${name}: not listed`);
-      else if (info.err || !info.enabled || info.loaded !== true || !info.types?.length) {
+      const info = sets.find((set) => set.id === id);
+      if (!info) problems.push(`node set ${name}: not listed`);
+      else if (info.err || info.enabled !== true || !info.types?.length || info.version !== pkg.version) {
         problems.push(`node set ${name}: ${JSON.stringify(info)}`);
-      } else if (info.version !== pkg.version) problems.push(`node set ${name}: version ${info.version}`);
+      } else if (!editorConfigs.includes(`[red-module:${id}]`)) problems.push(`node set ${name}: no editor template`);
     }
     const pluginList = await getJson('/plugins');
+    const pluginConfigs = await getText('/plugins');
     for (const name of plugins) {
       const id = `${pkg.name}/${name}`;
-      const info = pluginList.some((plugin) => plugin.id === id) ? await getJson(`/plugins/${id}`) : undefined;
+      const info = pluginList.find((plugin) => plugin.id === id);
       if (!info) problems.push(`plugin ${name}: not listed`);
-      else if (info.err || !info.enabled || info.loaded !== true)
+      else if (info.err || info.enabled !== true || !info.runtime || !info.editor) {
         problems.push(`plugin ${name}: ${JSON.stringify(info)}`);
+      } else if (!pluginConfigs.includes(`[red-plugin:${id}]`)) problems.push(`plugin ${name}: no editor template`);
     }
+    const complaints = output.split('\n').filter((line) => /\[(error|warn)\]/.test(line) && line.includes(pkg.name));
+    if (/Failed to register/.test(output)) complaints.push('Node-RED: "Failed to register ... node types"');
+    problems.push(...complaints);
     if (problems.length) throw new Error(`installed from ${how}:\n  ${problems.join('\n  ')}`);
     log(`installed from ${how}: ${nodeSets.length} node sets and ${plugins.length} plugin(s) loaded, no error`);
   } catch (err) {
