@@ -50,7 +50,12 @@ describe('the npm package', function () {
       'CHANGELOG.md',
     ];
     const resources = path.join(root, 'resources');
-    if (fs.existsSync(resources)) needed.push(...fs.readdirSync(resources).map((file) => `resources/${file}`));
+    if (fs.existsSync(resources)) {
+      for (const entry of fs.readdirSync(resources, { recursive: true, withFileTypes: true })) {
+        if (entry.isFile())
+          needed.push(path.relative(root, path.join(entry.parentPath, entry.name)).split(path.sep).join('/'));
+      }
+    }
     assert.deepEqual(
       needed.filter((file) => !files.includes(file.replace(/^\.\//, ''))),
       [],
