@@ -98,7 +98,8 @@ function userDirWith(name, spec) {
     path.join(userDir, 'package.json'),
     JSON.stringify({ name: 'node-red-project', version: '0.0.1', private: true }, null, 2),
   );
-  npm(['install', spec], userDir);
+  // The flags of Node-RED's own palette manager (@node-red/registry's installer): no devDependencies.
+  npm(['install', '--no-update-notifier', '--save', '--save-prefix=~', '--omit=dev', '--engine-strict', spec], userDir);
   return userDir;
 }
 
