@@ -38,5 +38,8 @@ case "$node_red_version" in
   *) echo "node22-leg: expected Node-RED 5, got $node_red_version" >&2; exit 1 ;;
 esac
 scripts/build-peers.sh
-npm test
-node scripts/ci/install-check.js --node-red 5
+# Both run even if the first fails; the leg fails if either did.
+status=0
+npm test || { status=1; echo "node22-leg: npm test FAILED"; }
+node scripts/ci/install-check.js --node-red 5 || { status=1; echo "node22-leg: install check FAILED"; }
+exit $status
