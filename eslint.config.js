@@ -3,7 +3,7 @@ const js = require('@eslint/js');
 const tseslint = require('typescript-eslint');
 
 module.exports = tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.node-red-data/**', 'nodes/**/*.html'] },
+  { ignores: ['dist/**', 'build/**', 'node_modules/**', '.node-red-data/**', 'nodes/**/*.html'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

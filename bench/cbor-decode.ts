@@ -2,7 +2,7 @@
  * Micro-benchmark of the CBOR decoding on the message path: typical LwM2M CBOR and SenML CBOR
  * payloads decoded with decodeNode / decodeNodes, in one process, no network. Run after a build:
  *
- *   node dist/bench/cbor-decode.js [--rounds 7] [--ms 400]
+ *   node build/bench/cbor-decode.js [--rounds 7] [--ms 400]
  *
  * Prints decodes per second of CPU time for each payload (the median of the rounds). Not run by
  * `npm test`.

@@ -1,7 +1,7 @@
 /**
  * Throughput on loopback, server in a child process, client here (not a mocha test):
  *
- *   node dist/bench/coap-bench.js [seconds=3] [window=64] [rounds=3]
+ *   node build/bench/coap-bench.js [seconds=3] [window=64] [rounds=3]
  *
  * Runs are interleaved `rounds` times and the median is reported (the machine may be shared), plus
  * the server process's CPU time per request, which is less sensitive to scheduling noise.

@@ -1,13 +1,13 @@
 /**
  * Floods against the LwM2M server, the server in a child process, the flooding sender here (not a mocha test):
  *
- *   node dist/bench/floods.js registrations [count=100000]
+ *   node build/bench/floods.js registrations [count=100000]
  *       `count` Registers with distinct endpoint names from one address (127.0.0.1), as fast as they are answered;
  *       the server keeps registrations in a file store: its memory (after GC) and journal growth are reported.
- *   node dist/bench/floods.js notifications [seconds=5] [rate=40000]
+ *   node build/bench/floods.js notifications [seconds=5] [rate=40000]
  *       One device, one observation, NON notifications at `rate` a second for `seconds` (the device stops at the
  *       first RST, as Wakaama does): the server's CPU per notification, and how many reached the application.
- *   node dist/bench/floods.js notifications-flow [seconds=5] [rate=40000]
+ *   node build/bench/floods.js notifications-flow [seconds=5] [rate=40000]
  *       The same into a Node-RED flow (lwm2m-observe -> a counter) in the child process: Node-RED's CPU per
  *       notification (FLOOD_LIMITS=off: the server node with its notification ceiling and flood limit off).
  *
@@ -352,6 +352,6 @@ else if (mode === 'notifications-flow')
   void flowServer().then((target) => notifications(Number(first ?? 5), Number(second ?? 40_000), target));
 else
   console.error(
-    'usage: node dist/bench/floods.js registrations [count] | notifications [seconds] [rate] | ' +
+    'usage: node build/bench/floods.js registrations [count] | notifications [seconds] [rate] | ' +
       'notifications-flow [seconds] [rate]',
   );

@@ -1,5 +1,5 @@
 /**
- * A Redis outage under a fleet: `node dist/bench/redis-outage.js [outage s] [lifetime s] [after s] [devices]`
+ * A Redis outage under a fleet: `node build/bench/redis-outage.js [outage s] [lifetime s] [after s] [devices]`
  * (defaults 86, 60, 70, 1000). Two server instances in this process share one redis-server (started here, on a
  * free port, with an append-only file); half of the simulated devices register with each, one observation is made;
  * Redis is killed (SIGKILL) for the outage and started again on its data; after a while the figures are printed:

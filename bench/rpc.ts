@@ -69,7 +69,7 @@ export class BenchChild {
     );
   }
 
-  /** Forks `dist/bench/worker.js <role>` and waits until it is ready (then pins it). */
+  /** Forks `build/bench/worker.js <role>` and waits until it is ready (then pins it). */
   static async start(role: string, options: ChildOptions = {}): Promise<BenchChild> {
     const child = fork(path.join(__dirname, 'worker.js'), [role], {
       execArgv: options.execArgv ?? [],

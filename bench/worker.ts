@@ -1,4 +1,4 @@
-/** Entry point of every benchmark child process: `node dist/bench/worker.js <role>`. */
+/** Entry point of every benchmark child process: `node build/bench/worker.js <role>`. */
 import { serve, type Handler } from './rpc';
 import { rawCleanup, rawHandlers } from './roles/raw';
 import { serverCleanup, serverHandlers } from './roles/server';

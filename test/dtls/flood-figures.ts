@@ -1,7 +1,7 @@
 /**
- * Figures for the half-open handshake budget (not a test: run it by hand after `npm run build`):
+ * Figures for the half-open handshake budget (not a test: run it by hand after `npm run build:test`):
  *
- *   node --expose-gc dist/test/dtls/flood-figures.js
+ *   node --expose-gc build/test/dtls/flood-figures.js
  *
  * 1. An unpaced flood of completed cookie exchanges from 127.0.0.1 against a DtlsTransport with the LwM2M
  *    server's per-address budget (500), while openssl s_client (PSK, CCM_8) handshakes from the same address

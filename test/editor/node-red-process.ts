@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-/** The project root (this file runs from dist/test/editor). */
+/** The project root (this file runs from build/test/editor). */
 export const projectRoot = path.resolve(__dirname, '..', '..', '..');
 
 export interface NodeRedProcess {

@@ -2,7 +2,7 @@
  * Field defects found against AVSystem Anjay's demo client (issue 15), checked against the real client.
  * Optional: runs when ANJAY_DEMO names the demo binary (`output/bin/demo`, built with -DWITH_DEMO=ON).
  *
- *   npm run build && ANJAY_DEMO=/path/demo npx mocha --no-config --timeout 60000 dist/test/interop/anjay-composite.test.js
+ *   npm run build:test && ANJAY_DEMO=/path/demo npx mocha --no-config --timeout 60000 build/test/interop/anjay-composite.test.js
  *
  * - A Read-Composite of paths of one object that are not adjacent: Anjay answers in LwM2M CBOR in request order and
  *   opens the object's map twice; every value must come back.

@@ -7,8 +7,8 @@
  *   ANJAY_DEMO           AVSystem Anjay's demo client (`output/bin/demo`, -DWITH_DEMO=ON): `--bootstrap`, LwM2M
  *                        1.0, 1.1 and 1.2 (Bootstrap-Pack), plain and PSK.
  *
- *   npm run build && WAKAAMA_CLIENT=/path/lwm2mclient WAKAAMA_DTLS_CLIENT=/path/lwm2mclient_tinydtls \
- *     ANJAY_DEMO=/path/demo npx mocha --no-config --timeout 60000 dist/test/interop/bootstrap-clients.test.js
+ *   npm run build:test && WAKAAMA_CLIENT=/path/lwm2mclient WAKAAMA_DTLS_CLIENT=/path/lwm2mclient_tinydtls \
+ *     ANJAY_DEMO=/path/demo npx mocha --no-config --timeout 60000 build/test/interop/bootstrap-clients.test.js
  */
 import { strict as assert } from 'node:assert';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';

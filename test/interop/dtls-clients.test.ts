@@ -7,8 +7,8 @@
  *   ANJAY_DEMO           AVSystem Anjay's demo client (`output/bin/demo`, built with -DWITH_DEMO=ON and
  *                        DTLS_BACKEND=openssl or mbedtls): PSK with each suite we offer.
  *
- *   npm run build && WAKAAMA_DTLS_CLIENT=/path/lwm2mclient_tinydtls ANJAY_DEMO=/path/demo \
- *     npx mocha --no-config --timeout 30000 dist/test/interop/dtls-clients.test.js
+ *   npm run build:test && WAKAAMA_DTLS_CLIENT=/path/lwm2mclient_tinydtls ANJAY_DEMO=/path/demo \
+ *     npx mocha --no-config --timeout 30000 build/test/interop/dtls-clients.test.js
  */
 import { strict as assert } from 'node:assert';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';

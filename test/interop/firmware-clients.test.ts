@@ -11,8 +11,8 @@
  *                   State starts at 1 (Downloading) and writes change nothing, so a job must refuse it cleanly; a
  *                   Block1 write of a package is still a block-wise peer we did not write.
  *
- *   npm run build && ANJAY_DEMO=/path/demo WAKAAMA_CLIENT=/path/lwm2mclient \
- *     npx mocha --no-config --timeout 120000 dist/test/interop/firmware-clients.test.js
+ *   npm run build:test && ANJAY_DEMO=/path/demo WAKAAMA_CLIENT=/path/lwm2mclient \
+ *     npx mocha --no-config --timeout 120000 build/test/interop/firmware-clients.test.js
  */
 import { strict as assert } from 'node:assert';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';

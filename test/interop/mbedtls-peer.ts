@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-/** The repository root (tests run from dist/test/<folder>). */
+/** The repository root (tests run from build/test/<folder>). */
 const ROOT = resolve(__dirname, '../../..');
 const SOURCE = join(ROOT, 'test/peers/mbedtls-client/lwm2m-client.c');
 const BUILT = join(ROOT, 'build/peers/mbedtls-lwm2m-client');

@@ -2,8 +2,8 @@
  * Real devices across a restart of the server on its file store (optional: the clients are built by hand).
  *   WAKAAMA_CLIENT  Eclipse Wakaama's example client without DTLS (`lwm2mclient`, examples/client)
  *   ANJAY_DEMO      AVSystem Anjay's demo client (`output/bin/demo`)
- *   npm run build && WAKAAMA_CLIENT=/path/lwm2mclient ANJAY_DEMO=/path/demo \
- *     npx mocha --no-config --timeout 60000 dist/test/interop/restart-clients.test.js
+ *   npm run build:test && WAKAAMA_CLIENT=/path/lwm2mclient ANJAY_DEMO=/path/demo \
+ *     npx mocha --no-config --timeout 60000 build/test/interop/restart-clients.test.js
  * The device registers, an observation is made, the server stops (nothing but the journal is left) and a new one
  * starts on the same port and file. The device's next Update must be answered 2.04 (a server that forgot it would
  * answer 4.04, and the device would register again), and its observation must still notify.

@@ -1,8 +1,8 @@
 /**
  * Eclipse Wakaama's example client against the server's written lifetime and its notification guard (optional: the
  * client is built by hand):
- *   npm run build && WAKAAMA_CLIENT=/path/lwm2mclient npx mocha --no-config --timeout 60000 \
- *     dist/test/interop/wakaama-limits.test.js
+ *   npm run build:test && WAKAAMA_CLIENT=/path/lwm2mclient npx mocha --no-config --timeout 60000 \
+ *     build/test/interop/wakaama-limits.test.js
  * - Wakaama registers with lifetime 60 s; the server writes 300 s into /1/0/1. Wakaama never sends `lt` in an Update
  *   (and sends none for minutes): a server that kept 60 s expired it at 75 s, and Wakaama fell into bootstrap. The
  *   sweep is run as if 76 s had passed: the registration stays.

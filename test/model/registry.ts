@@ -3,7 +3,7 @@ import * as path from 'node:path';
 
 /**
  * The project root: the nearest folder above this file holding package.json. Tests run compiled from
- * dist/test/model/, so a fixed number of `..` would depend on the build layout.
+ * build/test/model/, so a fixed number of `..` would depend on the build layout.
  */
 export function projectRoot(): string {
   let dir = __dirname;

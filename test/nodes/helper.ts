@@ -36,7 +36,7 @@ helper.init(require.resolve('node-red'), { userDir: testUserDir });
 
 export { helper };
 
-/** Node modules as Node-RED loads them: the compiled files in dist/nodes. */
+/** Node modules as Node-RED loads them: the compiled files in dist/nodes (build/nodes links there). */
 export const ourNodes = [
   require('../../nodes/lwm2m-server'),
   require('../../nodes/lwm2m-register-in'),
