@@ -92,6 +92,16 @@ describe('the editor in German (headless Chromium, browser language de-DE)', fun
     await screenshot(page!, 'editor-german.png');
 
     await page!.evaluate(() => RED.actions.invoke('core:cancel-edit-tray'));
+
+    // The device browser plugin: its own catalog (nodes/plugins/locales/de).
+    await page!.evaluate(() => RED.sidebar.show('lwm2m-device-browser'));
+    const counts = page!.locator('.lwm2m-db-counts');
+    await waitFor('the German counts of the device browser', async () =>
+      /^0 Geräte · 0 gesichert$/.test(await counts.innerText()),
+    );
+    assert.equal(await page!.locator('.lwm2m-db-search').getAttribute('placeholder'), 'Endpoint/Adresse suchen');
+    assert.equal(await page!.locator('.lwm2m-db-empty').innerText(), 'Kein Gerät registriert.');
+    await screenshot(page!, 'device-browser-german.png');
     assert.deepEqual(pageErrors, []);
   });
 });
