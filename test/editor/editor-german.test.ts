@@ -93,6 +93,22 @@ describe('the editor in German (headless Chromium, browser language de-DE)', fun
 
     await page!.evaluate(() => RED.actions.invoke('core:cancel-edit-tray'));
 
+    // The server dialog's tabs: labels from the shared catalog, through the shared editor script.
+    await page!.evaluate(() => RED.editor.editConfig('', 'lwm2m-server', 'srv'));
+    const tabs = page!.locator('#lwm2m-server-tabs .red-ui-tab');
+    await tabs.first().waitFor();
+    assert.deepEqual(await tabs.allInnerTexts(), [
+      'Listener',
+      'Sicherheit',
+      'Speicher',
+      'Zeitverhalten',
+      'Modell',
+      'Grenzen',
+    ]);
+    assert.equal((await page!.locator('#lwm2m-server-open-browser').innerText()).trim(), 'Geräte-Browser öffnen');
+    await screenshot(page!, 'server-dialog-german.png');
+    await page!.evaluate(() => RED.actions.invoke('core:cancel-edit-tray'));
+
     // The device browser plugin: its own catalog (nodes/plugins/locales/de).
     await page!.evaluate(() => RED.sidebar.show('lwm2m-device-browser'));
     const counts = page!.locator('.lwm2m-db-counts');
