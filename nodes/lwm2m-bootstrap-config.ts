@@ -5,6 +5,7 @@ import { bootstrapConfig } from './shared/bootstrap-config';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
 import { namesFromMsg } from './shared/resolve';
 import { Status } from './shared/status';
+import { catalog, t } from './shared/i18n';
 
 type Action = 'add' | 'remove' | 'get' | 'list';
 const ACTIONS: readonly Action[] = ['add', 'remove', 'get', 'list'];
@@ -25,6 +26,7 @@ class BootstrapInputError extends Error {
  * list. PSK accounts provisioned for the DM server named in the bootstrap node reach its security store too.
  */
 export = function (RED: NodeAPI): void {
+  const _ = catalog(RED, 'lwm2m-bootstrap-config');
   function Lwm2mBootstrapConfigNode(this: Node, config: BootstrapConfigNodeDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -66,12 +68,18 @@ export = function (RED: NodeAPI): void {
       const action = ACTIONS.find((candidate) => candidate === value);
       Promise.resolve()
         .then(() => {
-          if (!action) throw new BootstrapInputError(`msg.action must be one of ${ACTIONS.join(', ')}`);
+          if (!action) throw new BootstrapInputError(t('errors.action', { actions: ACTIONS.join(', ') }));
           return run(action, msg);
         })
         .then((payload) => {
           msg.payload = payload;
-          node.status(Status.ok(action === 'list' ? `${(payload as unknown[]).length} configs` : action!));
+          node.status(
+            Status.ok(
+              action === 'list'
+                ? _('lwm2m-bootstrap-config.status.configs', { count: (payload as unknown[]).length })
+                : action!,
+            ),
+          );
           send(msg);
           done();
         })
@@ -91,7 +99,6 @@ export = function (RED: NodeAPI): void {
 
 function keysOf(msg: NodeMessage): string[] {
   const names = namesFromMsg(msg);
-  if (!names)
-    throw new BootstrapInputError('an endpoint name or pattern is needed: msg.endpoint, msg.payload or msg.topic');
+  if (!names) throw new BootstrapInputError(t('errors.endpointPattern'));
   return names;
 }

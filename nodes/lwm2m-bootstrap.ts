@@ -20,6 +20,7 @@ import { Status } from './shared/status';
 import { storeEvents, storeSettings } from './shared/persistence';
 import { reportStoreProblems } from './shared/store-problems';
 import { boundPorts, dropWarner, handshakeWarner, userDirPath } from './shared/listener-node';
+import { catalog, t } from './shared/i18n';
 
 interface BootstrapConfigDef extends NodeDef {
   address?: string;
@@ -49,6 +50,7 @@ interface BootstrapConfigDef extends NodeDef {
 
 /** The LwM2M bootstrap server as a config node: devices ask it for their servers and credentials. */
 export = function (RED: NodeAPI): void {
+  const _ = catalog(RED, 'lwm2m-bootstrap');
   function Lwm2mBootstrapNode(this: Lwm2mBootstrapConfigNode, config: BootstrapConfigDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -112,7 +114,7 @@ export = function (RED: NodeAPI): void {
         ? readFile(configFile, 'utf8').then(async (text) => {
             const entries = Object.entries(JSON.parse(text) as Record<string, unknown>);
             for (const [key, value] of entries) await bootstrap.configStore.set(key, value);
-            node.log(`bootstrap configurations: ${entries.length} loaded from ${configFile}`);
+            node.log(_('lwm2m-bootstrap.log.configsLoaded', { count: entries.length, file: configFile }));
           })
         : undefined,
     ]);
@@ -130,7 +132,8 @@ export = function (RED: NodeAPI): void {
       if (!bootstrap.running || storeDown) return;
       const sessions = bootstrap.activeSessions().length;
       const status = Status.ok(
-        `bootstrap ${boundPorts(plainEnabled, bootstrap)}${sessions ? ` · ${sessions} busy` : ''}`,
+        _('lwm2m-bootstrap.status.listening', { ports: boundPorts(plainEnabled, bootstrap) }) +
+          (sessions ? ` · ${_('lwm2m-bootstrap.status.busy', { count: sessions })}` : ''),
       );
       // What the store skipped when it was read: yellow, until the stores are opened again.
       const note = storeProblems?.statusText();
@@ -142,13 +145,13 @@ export = function (RED: NodeAPI): void {
     const onStoreDown = (key: string, err: Error) => {
       if (key !== ownKey || storeDown) return;
       storeDown = true;
-      showStatus(Status.error('store unreachable'));
-      node.error(`store unreachable: ${err.message}`);
+      showStatus(Status.error(t('status.storeUnreachable')));
+      node.error(t('errors.storeDown', { error: err.message }));
     };
     const onStoreUp = (key: string) => {
       if (key !== ownKey || !storeDown) return;
       storeDown = false;
-      node.log('store reachable again');
+      node.log(t('log.storeBack'));
       refresh();
     };
     storeEvents.on('down', onStoreDown);
@@ -172,13 +175,13 @@ export = function (RED: NodeAPI): void {
       if (users.size === 1) {
         showStatus(Status.starting);
         started = loaded
-          .catch((err: Error) => node.error(`bootstrap files: ${err.message}`))
+          .catch((err: Error) => node.error(_('lwm2m-bootstrap.errors.files', { error: err.message })))
           .then(() => acquireBootstrap(bootstrap, node.id))
           .then(() => refresh())
           .catch((err: Error) => {
-            const reason = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'port in use' : err.message;
+            const reason = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? t('status.portInUse') : err.message;
             showStatus(Status.error(reason));
-            node.error(`LwM2M bootstrap server could not start: ${err.message}`);
+            node.error(_('lwm2m-bootstrap.errors.cannotStart', { error: err.message }));
             throw err;
           });
         started.catch(() => undefined);
@@ -191,7 +194,7 @@ export = function (RED: NodeAPI): void {
         await releaseBootstrap(bootstrap, node.id);
       }
     };
-    node.ready = () => started ?? Promise.reject(new Error('the LwM2M bootstrap node has no users'));
+    node.ready = () => started ?? Promise.reject(new Error(_('lwm2m-bootstrap.errors.noUsers')));
 
     node.on('close', (done: () => void) => {
       for (const event of ['started', 'bootstrapStarted', 'bootstrapFinished', 'bootstrapFailed'] as const)

@@ -3,6 +3,8 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
 import { operationNode } from './shared/operation-node';
 import type { OperationConfig } from './shared/operation-node';
 import { evaluateTypedValue, formatOption, timeoutOption } from './shared/options';
+import { catalog } from './shared/i18n';
+import type { Translate } from './shared/i18n';
 
 interface CreateConfig extends OperationConfig {
   instanceId?: string | number;
@@ -13,14 +15,14 @@ interface CreateConfig extends OperationConfig {
 }
 
 /** The instance id to ask for: the node's wins, then msg.instanceId; blank = the device picks one. */
-function instanceIdOption(configured: unknown, fromMsg: unknown, endpoint: string): number | undefined {
+function instanceIdOption(_: Translate, configured: unknown, fromMsg: unknown, endpoint: string): number | undefined {
   for (const candidate of [configured, fromMsg]) {
     if (candidate === undefined || candidate === null || String(candidate).trim() === '') continue;
     const id = Number(String(candidate).trim());
     // 65535 is reserved (LwM2M Core §7.2: MAX_ID).
     if (!Number.isInteger(id) || id < 0 || id > 65534) {
       throw new Lwm2mRequestError(
-        `instance id must be a whole number 0..65534, got ${JSON.stringify(candidate)}`,
+        _('lwm2m-create.errors.instanceId', { value: JSON.stringify(candidate) }),
         'bad-request',
         endpoint,
       );
@@ -35,18 +37,16 @@ function instanceIdOption(configured: unknown, fromMsg: unknown, endpoint: strin
  * or name). msg.lwm2m.instancePath and msg.topic name the instance the device created.
  */
 export = function (RED: NodeAPI): void {
+  const _ = catalog(RED, 'lwm2m-create');
   function Lwm2mCreateNode(this: Node, config: CreateConfig): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const valueOf = (msg: NodeMessage) => evaluateTypedValue(RED, node, config.value, config.valueType, msg);
     operationNode(RED, node, config, async (server, target, msg) => {
-      const instanceId = instanceIdOption(config.instanceId, msg.instanceId, target.endpoint);
+      const instanceId = instanceIdOption(_, config.instanceId, msg.instanceId, target.endpoint);
       const value = await valueOf(msg);
       if (value === undefined) {
-        throw new Lwm2mRequestError(
-          'nothing to create: the value is undefined (use {} for no resources)',
-          'bad-request',
-        );
+        throw new Lwm2mRequestError(_('lwm2m-create.errors.undefined'), 'bad-request');
       }
       const result = await server.create(target.endpoint, target.path, value, {
         instanceId,

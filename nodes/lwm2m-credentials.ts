@@ -10,6 +10,8 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
 import { serverConfig } from './shared/operation-node';
 import { namesFromMsg } from './shared/resolve';
 import { Status } from './shared/status';
+import { catalog, t } from './shared/i18n';
+import type { Translate } from './shared/i18n';
 
 type Action = 'add' | 'remove' | 'get' | 'list';
 const ACTIONS: readonly Action[] = ['add', 'remove', 'get', 'list'];
@@ -32,6 +34,7 @@ class CredentialsInputError extends Error {
  * text of a JSON or CSV file), remove, get, list. A fleet's keys live in the store, not in node settings.
  */
 export = function (RED: NodeAPI): void {
+  const _ = catalog(RED, 'lwm2m-credentials');
   function Lwm2mCredentialsNode(this: Node, config: CredentialsConfig): void {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -42,7 +45,7 @@ export = function (RED: NodeAPI): void {
     const run = async (action: Action, msg: NodeMessage): Promise<unknown> => {
       switch (action) {
         case 'add': {
-          const infos = entriesOf(msg.payload);
+          const infos = entriesOf(_, msg.payload);
           // Every entry is checked before any is stored: a bad line or a clash in a batch stores nothing.
           await checkClashes(store, infos);
           const added: string[] = [];
@@ -60,7 +63,7 @@ export = function (RED: NodeAPI): void {
         }
         case 'remove': {
           const removed: string[] = [];
-          for (const endpoint of endpointsOf(msg)) {
+          for (const endpoint of endpointsOf(_, msg)) {
             const info = await store.remove(endpoint);
             if (!info) continue;
             // A removed device loses its live session too, not only its next handshake.
@@ -70,7 +73,7 @@ export = function (RED: NodeAPI): void {
           return { removed };
         }
         case 'get': {
-          const [endpoint] = endpointsOf(msg);
+          const [endpoint] = endpointsOf(_, msg);
           const info = await store.getByEndpoint(endpoint);
           return info ? securityInfoToPlain(info, config.revealKeys === true) : null;
         }
@@ -83,12 +86,18 @@ export = function (RED: NodeAPI): void {
       const action = actionOf(config.action, msg);
       Promise.resolve()
         .then(() => {
-          if (!action) throw new CredentialsInputError(`msg.action must be one of ${ACTIONS.join(', ')}`);
+          if (!action) throw new CredentialsInputError(t('errors.action', { actions: ACTIONS.join(', ') }));
           return run(action, msg);
         })
         .then((payload) => {
           msg.payload = payload;
-          node.status(Status.ok(action === 'list' ? `${(payload as unknown[]).length} devices` : action!));
+          node.status(
+            Status.ok(
+              action === 'list'
+                ? _('lwm2m-credentials.status.devices', { count: (payload as unknown[]).length })
+                : action!,
+            ),
+          );
           send(msg);
           done();
         })
@@ -125,22 +134,22 @@ async function checkClashes(store: SecurityStore, infos: SecurityInfo[]): Promis
 }
 
 /** msg.payload as entries: an object, an array of them, or JSON/CSV text (a file read by a file-in node). */
-function entriesOf(payload: unknown): SecurityInfo[] {
+function entriesOf(_: Translate, payload: unknown): SecurityInfo[] {
   if (typeof payload === 'string' || Buffer.isBuffer(payload)) return parseSecurityFile(payload.toString());
   if (Array.isArray(payload))
     return payload.map((entry, i) => {
       try {
         return parseSecurityInfo(entry);
       } catch (err) {
-        throw new CredentialsInputError(`entry ${i + 1}: ${(err as Error).message}`);
+        throw new CredentialsInputError(t('errors.entry', { index: i + 1, error: (err as Error).message }));
       }
     });
   if (payload !== null && typeof payload === 'object') return [parseSecurityInfo(payload)];
-  throw new CredentialsInputError('msg.payload must be device credentials: an object, an array, or JSON/CSV text');
+  throw new CredentialsInputError(_('lwm2m-credentials.errors.payload'));
 }
 
-function endpointsOf(msg: NodeMessage): string[] {
+function endpointsOf(_: Translate, msg: NodeMessage): string[] {
   const names = namesFromMsg(msg);
-  if (!names) throw new CredentialsInputError('an endpoint name is needed: msg.endpoint, msg.payload or msg.topic');
+  if (!names) throw new CredentialsInputError(t('errors.endpointName'));
   return names;
 }

@@ -12,6 +12,7 @@ import { endpointMatcher } from './shared/resolve';
 import { OwnStatus } from './shared/own-status';
 import { Status } from './shared/status';
 import { userDirPath } from './shared/listener-node';
+import { catalog } from './shared/i18n';
 
 interface FirmwareConfig extends NodeDef {
   server?: string;
@@ -48,6 +49,7 @@ class FirmwareInputError extends Error {
  * msg.action pause / resume / cancel steers the campaign in progress.
  */
 export = function (RED: NodeAPI): void {
+  const _ = catalog(RED, 'lwm2m-firmware-update');
   function Lwm2mFirmwareUpdateNode(this: Node, config: FirmwareConfig): void {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -79,7 +81,7 @@ export = function (RED: NodeAPI): void {
                 lwm2m: { event: result.ok ? 'updated' : 'failed', endpoint: result.endpoint },
               },
             ]),
-          (err: Error) => node.warn(`resumed firmware job: ${err.message}`),
+          (err: Error) => node.warn(_('lwm2m-firmware-update.warnings.resumedJob', { error: err.message })),
         )
         .finally(() => resumed.delete(job));
     };
@@ -102,9 +104,7 @@ export = function (RED: NodeAPI): void {
             if (job) followResumed(job);
           }
         })
-        .catch((err: Error) =>
-          node.warn(`firmware jobs interrupted by a restart could not be resumed: ${err.message}`),
-        );
+        .catch((err: Error) => node.warn(_('lwm2m-firmware-update.warnings.notResumed', { error: err.message })));
     }
 
     const targets = async (msg: NodeMessage): Promise<string[]> => {
@@ -117,8 +117,7 @@ export = function (RED: NodeAPI): void {
           : typeof fromMsg === 'string' && fromMsg !== ''
             ? [fromMsg]
             : [];
-      if (wanted.length === 0)
-        throw new FirmwareInputError('no target: set Endpoint, or msg.endpoint (a name or a list)');
+      if (wanted.length === 0) throw new FirmwareInputError(_('lwm2m-firmware-update.errors.noTarget'));
       const registered = (await serverNode.server.listRegistrations()).map((registration) => registration.endpoint);
       const found = new Set<string>();
       for (const item of wanted) {
@@ -127,7 +126,8 @@ export = function (RED: NodeAPI): void {
           for (const endpoint of registered) if (matches(endpoint)) found.add(endpoint);
         } else found.add(item);
       }
-      if (found.size === 0) throw new FirmwareInputError(`no registered device matches ${wanted.join(', ')}`);
+      if (found.size === 0)
+        throw new FirmwareInputError(_('lwm2m-firmware-update.errors.noMatch', { wanted: wanted.join(', ') }));
       return [...found];
     };
 
@@ -136,12 +136,11 @@ export = function (RED: NodeAPI): void {
       const certFile = (config.httpsCertificate ?? '').trim();
       const keyFile = (config.httpsKey ?? '').trim();
       if (!certFile && !keyFile) return {};
-      if (!certFile || !keyFile)
-        throw new FirmwareInputError('HTTPS needs both a certificate file and a key file (or neither)');
+      if (!certFile || !keyFile) throw new FirmwareInputError(_('lwm2m-firmware-update.errors.httpsPair'));
       const [cert, key] = await Promise.all(
         [certFile, keyFile].map((file) =>
           readFile(userDirPath(RED, file)).catch((err: Error) => {
-            throw new FirmwareInputError(`${file} cannot be read: ${err.message}`);
+            throw new FirmwareInputError(_('lwm2m-firmware-update.errors.unreadable', { file, error: err.message }));
           }),
         ),
       );
@@ -177,20 +176,22 @@ export = function (RED: NodeAPI): void {
       if (file) {
         const resolved = userDirPath(RED, file);
         const image = await readFile(resolved).catch((err: Error) => {
-          throw new FirmwareInputError(`the image ${resolved} cannot be read: ${err.message}`);
+          throw new FirmwareInputError(
+            _('lwm2m-firmware-update.errors.imageUnreadable', { file: resolved, error: err.message }),
+          );
         });
         // Recorded with a job store, so that an interrupted job can load the image again.
         return { ...common, image, imageSource: resolved };
       }
       if (Buffer.isBuffer(msg.payload) && msg.payload.length > 0) return { ...common, image: msg.payload };
-      throw new FirmwareInputError('no image: msg.payload (a Buffer), a file, or a URL the devices fetch');
+      throw new FirmwareInputError(_('lwm2m-firmware-update.errors.noImage'));
     };
 
     node.on('input', (msg, send, done) => {
       const action = typeof msg.action === 'string' ? msg.action.toLowerCase() : undefined;
       if (action === 'pause' || action === 'resume' || action === 'cancel') {
         if (!running) {
-          done(new FirmwareInputError(`nothing to ${action}: no update is running`));
+          done(new FirmwareInputError(_('lwm2m-firmware-update.errors.notRunning', { action })));
           return;
         }
         if (action === 'pause') running.pause();
@@ -200,7 +201,7 @@ export = function (RED: NodeAPI): void {
         return;
       }
       if (running) {
-        done(new FirmwareInputError('an update is running: cancel it first (msg.action = "cancel")'));
+        done(new FirmwareInputError(_('lwm2m-firmware-update.errors.running')));
         return;
       }
       Promise.all([targets(msg), jobOptions(msg)])
@@ -217,8 +218,11 @@ export = function (RED: NodeAPI): void {
           const show = () =>
             status.show(
               endpoints.length === 1
-                ? Status.busy('updating')
-                : Status.busy(`${finished}/${endpoints.length}${campaign.isPaused ? ' paused' : ''}`),
+                ? Status.busy(_('lwm2m-firmware-update.status.updating'))
+                : Status.busy(
+                    `${finished}/${endpoints.length}` +
+                      (campaign.isPaused ? ` ${_('lwm2m-firmware-update.status.paused')}` : ''),
+                  ),
             );
           show();
           campaign.on('progress', (progress) => {
@@ -250,8 +254,10 @@ export = function (RED: NodeAPI): void {
             running = undefined;
             status.show(
               summary.failed === 0
-                ? Status.ok(`${summary.succeeded} updated`)
-                : Status.error(`${summary.succeeded} ok, ${summary.failed} failed`),
+                ? Status.ok(_('lwm2m-firmware-update.status.updated', { count: summary.succeeded }))
+                : Status.error(
+                    _('lwm2m-firmware-update.status.someFailed', { ok: summary.succeeded, failed: summary.failed }),
+                  ),
             );
             const { devices, ...totals } = summary;
             send([null, { ...msg, topic: 'summary', payload: { ...totals, devices: devices.map((d) => d.endpoint) } }]);
@@ -260,7 +266,15 @@ export = function (RED: NodeAPI): void {
         })
         .catch((err: Error) => {
           running = undefined;
-          status.show(Status.error(err instanceof FirmwareInputError ? 'bad input' : 'error'));
+          status.show(
+            Status.error(
+              _(
+                err instanceof FirmwareInputError
+                  ? 'lwm2m-firmware-update.status.badInput'
+                  : 'lwm2m-firmware-update.status.error',
+              ),
+            ),
+          );
           done(err);
         });
     });

@@ -10,6 +10,7 @@ import { formatOption } from './shared/options';
 import { OwnStatus } from './shared/own-status';
 import { endpointMatcher, failure, isPattern, resolveTarget, topicOf } from './shared/resolve';
 import { Status } from './shared/status';
+import { catalog, t } from './shared/i18n';
 
 interface ObserveConfig extends NodeDef {
   server?: string;
@@ -32,6 +33,7 @@ interface ObserveConfig extends NodeDef {
  * msg.cancel or when the node is deleted.
  */
 export = function (RED: NodeAPI): void {
+  const _ = catalog(RED, 'lwm2m-observe');
   function Lwm2mObserveNode(this: Node, config: ObserveConfig): void {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -89,7 +91,7 @@ export = function (RED: NodeAPI): void {
       const paths = path.split(',').map((item) => item.trim());
       if (paths.length > 1) {
         // Observe-Composite (LwM2M 1.1): one notification carries every path; attributes go per path.
-        if (Object.keys(attributes).length > 0) node.warn('attributes are not written for a composite observation');
+        if (Object.keys(attributes).length > 0) node.warn(_('lwm2m-observe.warnings.compositeAttributes'));
         const result = await server.observeComposite(endpoint, paths, {
           owner,
           format: formatOption(config.format, msg?.format),
@@ -118,15 +120,18 @@ export = function (RED: NodeAPI): void {
       });
       if (result.attributesReplaced) {
         node.warn(
-          `${endpoint}${path}: attributes ${Object.entries(attributes)
-            .map(([k, v]) => `${k}=${v}`)
-            .join('&')} replace ` +
-            `${result.attributesReplaced.attributes.join('&')} written by node ${result.attributesReplaced.owner}; ` +
-            'in LwM2M 1.0/1.1 a path has one set of attributes (last write wins)',
+          t('warnings.attributesReplaced', {
+            target: `${endpoint}${path}`,
+            attributes: Object.entries(attributes)
+              .map(([k, v]) => `${k}=${v}`)
+              .join('&'),
+            replaced: result.attributesReplaced.attributes.join('&'),
+            owner: result.attributesReplaced.owner,
+          }),
         );
       }
       if (result.attributesNotApplied) {
-        node.warn(`${endpoint}${path}: joined an existing observation; its own attributes stay (LwM2M 1.2)`);
+        node.warn(_('lwm2m-observe.warnings.attributesNotApplied', { target: `${endpoint}${path}` }));
       }
       node.send({
         ...(msg ?? {}),
@@ -177,7 +182,12 @@ export = function (RED: NodeAPI): void {
       for (const pattern of patterns) {
         if (!pattern.matches(registration.endpoint)) continue;
         startObservation(registration.endpoint, pattern.path, pattern.attributes).catch((err: Error) =>
-          node.warn(`observe ${registration.endpoint}${pattern.path}: ${err.message}`),
+          node.warn(
+            _('lwm2m-observe.warnings.failed', {
+              target: `${registration.endpoint}${pattern.path}`,
+              error: err.message,
+            }),
+          ),
         );
       }
     };
@@ -213,7 +223,9 @@ export = function (RED: NodeAPI): void {
           .filter((registration) => matches(registration.endpoint))
           .map((registration) =>
             startObservation(registration.endpoint, path, attributes).catch((err: Error) =>
-              node.warn(`observe ${registration.endpoint}${path}: ${err.message}`),
+              node.warn(
+                _('lwm2m-observe.warnings.failed', { target: `${registration.endpoint}${path}`, error: err.message }),
+              ),
             ),
           ),
       );
@@ -232,14 +244,17 @@ export = function (RED: NodeAPI): void {
             path,
             attributes: configuredAttributes,
           });
-          status.show(Status.waiting(`waiting for ${endpointSetting}`));
+          status.show(Status.waiting(_('lwm2m-observe.status.waitingFor', { endpoint: endpointSetting })));
           return;
         }
         status.show(Status.failed((err as { code?: string }).code ?? 'error'));
         // With a msg, so a Catch node can handle a failure that happened at deploy time too.
         const msg: NodeMessage = { topic: topicOf(endpointSetting, path) };
         failure(msg, err, endpointSetting, path);
-        node.error(`observe ${endpointSetting}${path}: ${err.message}`, msg);
+        node.error(
+          _('lwm2m-observe.warnings.failed', { target: `${endpointSetting}${path}`, error: err.message }),
+          msg,
+        );
       });
     }
 
@@ -287,8 +302,7 @@ export = function (RED: NodeAPI): void {
           const endpoint = endpointSetting || (typeof msg.endpoint === 'string' ? msg.endpoint : '');
           if (endpoint !== '' && isPattern(endpoint)) {
             const path = (config.path ?? '').trim() || String(msg.path ?? '');
-            if (!path)
-              throw new Lwm2mRequestError('no path: set it on the node, or send msg.path', 'bad-request', endpoint);
+            if (!path) throw new Lwm2mRequestError(t('errors.noPath'), 'bad-request', endpoint);
             await armPattern(endpoint, path, attributes);
             return;
           }

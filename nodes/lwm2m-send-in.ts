@@ -2,6 +2,7 @@ import type { SendReport, SentValue } from '../lib/server/send';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
 import { serverConfig } from './shared/operation-node';
 import { endpointFilter, topicOf } from './shared/resolve';
+import { catalog } from './shared/i18n';
 
 interface SendInConfig extends NodeDef {
   server?: string;
@@ -37,6 +38,7 @@ function latestByPath(values: SentValue[], report: SendReport): Record<string, u
  * and path; one msg per Send, or one msg per value.
  */
 export = function (RED: NodeAPI): void {
+  const _ = catalog(RED, 'lwm2m-send-in');
   function Lwm2mSendInNode(this: Node, config: SendInConfig): void {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -48,7 +50,7 @@ export = function (RED: NodeAPI): void {
     const matchesPath = pathMatcher(config.path);
     const perValue = config.output === 'value';
     if (server.options.acceptSend === false) {
-      node.warn('the LwM2M server configuration refuses Send (devices get 4.03): this node will receive nothing');
+      node.warn(_('lwm2m-send-in.warnings.sendRefused'));
     }
 
     const onSend = (report: SendReport) => {

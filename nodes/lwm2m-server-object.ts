@@ -2,6 +2,8 @@ import { Lwm2mRequestError } from '../lib/server/errors';
 import type { Node, NodeAPI, NodeDef } from './shared/node-red';
 import { operationNode } from './shared/operation-node';
 import type { OperationConfig } from './shared/operation-node';
+import { catalog } from './shared/i18n';
+import type { Translate } from './shared/i18n';
 
 interface ServerObjectConfig extends OperationConfig {
   action?: string;
@@ -14,11 +16,15 @@ interface ServerObjectConfig extends OperationConfig {
 const ACTIONS = ['update', 'disable', 'periods', 'mute-send', 'unmute-send', 'bootstrap'] as const;
 type Action = (typeof ACTIONS)[number];
 
-function optionalNumber(...candidates: unknown[]): number | undefined {
+function optionalNumber(_: Translate, ...candidates: unknown[]): number | undefined {
   for (const candidate of candidates) {
     if (candidate === undefined || candidate === null || candidate === '') continue;
     const value = Number(candidate);
-    if (!Number.isFinite(value)) throw new Lwm2mRequestError(`"${candidate}" is not a number`, 'bad-request');
+    if (!Number.isFinite(value))
+      throw new Lwm2mRequestError(
+        _('lwm2m-server-object.errors.notNumber', { value: String(candidate) }),
+        'bad-request',
+      );
     return value;
   }
   return undefined;
@@ -29,18 +35,19 @@ function optionalNumber(...candidates: unknown[]): number | undefined {
  * Trigger, Disable, default notification periods, Mute Send, Bootstrap-Request Trigger.
  */
 export = function (RED: NodeAPI): void {
+  const _ = catalog(RED, 'lwm2m-server-object');
   function Lwm2mServerObjectNode(this: Node, config: ServerObjectConfig): void {
     RED.nodes.createNode(this, config);
     operationNode(RED, this, { ...config, path: '/1' }, async (server, target, msg) => {
       const action = (config.action || (typeof msg.action === 'string' ? msg.action : '')) as Action;
       if (!ACTIONS.includes(action)) {
         throw new Lwm2mRequestError(
-          `unknown action "${action}" (${ACTIONS.join(', ')})`,
+          _('lwm2m-server-object.errors.action', { action, actions: ACTIONS.join(', ') }),
           'bad-request',
           target.endpoint,
         );
       }
-      const shortServerId = optionalNumber(config.shortServerId, msg.shortServerId);
+      const shortServerId = optionalNumber(_, config.shortServerId, msg.shortServerId);
       const account = await server.serverAccountPath(target.endpoint, shortServerId);
       const details = { endpoint: target.endpoint, path: account, action };
       if (action === 'update')
@@ -56,12 +63,15 @@ export = function (RED: NodeAPI): void {
           details: { ...details, ...(await server.triggerBootstrap(target.endpoint, shortServerId)), path: account },
         };
       if (action === 'disable') {
-        const timeoutSeconds = optionalNumber(config.disableTimeout, msg.disableTimeout);
+        const timeoutSeconds = optionalNumber(_, config.disableTimeout, msg.disableTimeout);
         const result = await server.disable(target.endpoint, { shortServerId, timeoutSeconds });
         return { details: { ...details, ...result, path: account } };
       }
       if (action === 'periods') {
-        const periods = { pmin: optionalNumber(config.pmin, msg.pmin), pmax: optionalNumber(config.pmax, msg.pmax) };
+        const periods = {
+          pmin: optionalNumber(_, config.pmin, msg.pmin),
+          pmax: optionalNumber(_, config.pmax, msg.pmax),
+        };
         const results = await server.setDefaultPeriods(target.endpoint, periods, shortServerId);
         return { details: { ...details, code: results[results.length - 1].code, periods } };
       }

@@ -23,6 +23,8 @@ import { storeSettings } from './shared/persistence';
 import { numberOr, secureListener, writeLimitOption } from './shared/options';
 import { Status } from './shared/status';
 import { boundPorts, dropWarner, handshakeWarner, userDirPath } from './shared/listener-node';
+import { catalog, t } from './shared/i18n';
+import type { Translate } from './shared/i18n';
 
 interface ServerConfigDef extends NodeDef {
   address?: string;
@@ -69,16 +71,19 @@ interface ServerConfigDef extends NodeDef {
 }
 
 /** The server's write size limit from its field; a bad value is reported and the default used. */
-function configuredWriteLimit(node: Node, kib: unknown): number {
+function configuredWriteLimit(node: Node, _: Translate, kib: unknown): number {
   try {
-    return writeLimitOption(kib, 'Write size') ?? DEFAULT_MAX_WRITE_BYTES;
+    return writeLimitOption(kib, _('lwm2m-server.label.writeSize')) ?? DEFAULT_MAX_WRITE_BYTES;
   } catch (err) {
-    node.warn(`${(err as Error).message}: ${DEFAULT_MAX_WRITE_BYTES / 1024} KiB used`);
+    node.warn(
+      _('lwm2m-server.warnings.writeSize', { error: (err as Error).message, kib: DEFAULT_MAX_WRITE_BYTES / 1024 }),
+    );
     return DEFAULT_MAX_WRITE_BYTES;
   }
 }
 
 export = function (RED: NodeAPI): void {
+  const _ = catalog(RED, 'lwm2m-server');
   function Lwm2mServerNode(this: Lwm2mServerConfigNode, config: ServerConfigDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -93,8 +98,9 @@ export = function (RED: NodeAPI): void {
     const credentialsFile = userDirPath(RED, config.credentialsFile);
     const modelLoaded: Promise<void> = modelDir
       ? model.loadFolder(modelDir).then((report) => {
-          node.log(`object model: ${report.loaded} definitions loaded from ${modelDir}`);
-          for (const problem of report.errors) node.warn(`object model: ${problem.file}: ${problem.error}`);
+          node.log(_('lwm2m-server.log.modelLoaded', { count: report.loaded, folder: modelDir }));
+          for (const problem of report.errors)
+            node.warn(_('lwm2m-server.warnings.model', { problem: `${problem.file}: ${problem.error}` }));
         })
       : Promise.resolve();
 
@@ -114,7 +120,7 @@ export = function (RED: NodeAPI): void {
         acceptSend: config.acceptSend !== false,
         queuedRequestTtlMs: numberOr(config.queueTtl, 3600) * 1000,
         maxQueuedPerDevice: numberOr(config.maxQueued, 32),
-        maxWriteBytes: configuredWriteLimit(node, config.maxWriteKiB),
+        maxWriteBytes: configuredWriteLimit(node, _, config.maxWriteKiB),
         maxRegistrations: numberOr(config.maxRegistrations, DEFAULT_SERVER_OPTIONS.maxRegistrations),
         newRegistrationsBurstPerAddress: numberOr(
           config.newRegistrationsBurst,
@@ -144,7 +150,9 @@ export = function (RED: NodeAPI): void {
     const credentialsLoaded: Promise<void> = credentialsFile
       ? readFile(credentialsFile, 'utf8')
           .then((text) => Promise.all(parseSecurityFile(text).map((info) => server.securityStore.add(info))))
-          .then((added) => node.log(`device credentials: ${added.length} loaded from ${credentialsFile}`))
+          .then((added) =>
+            node.log(_('lwm2m-server.log.credentialsLoaded', { count: added.length, file: credentialsFile })),
+          )
       : Promise.resolve();
     /** Node id -> how that node shows the server's status (its own status line by default). */
     const users = new Map<string, (status: NodeStatus) => void>();
@@ -179,12 +187,22 @@ export = function (RED: NodeAPI): void {
     const onStopped = () => showStatus(Status.stopped);
     const onServerError = (err: Error) => node.warn(err.message);
     // Already throttled by the server: the first of a kind, then one line a minute with the count.
-    const onLimited = (report: LimitReport) => node.warn(`limit (${report.kind}): ${report.message}`);
+    const onLimited = (report: LimitReport) =>
+      node.warn(_('lwm2m-server.warnings.limit', { kind: report.kind, message: report.message }));
     // A request held for a sleeping device before a redeploy or restart went out: its flow msg is gone, so say it here.
     const onQueuedSettled = (settled: QueuedRequestSettled) =>
       node.log(
-        `held request ${settled.description} for ${settled.endpoint}: ` +
-          (settled.code !== undefined ? `the device answered ${settled.code}` : `failed: ${settled.error}`),
+        settled.code !== undefined
+          ? _('lwm2m-server.log.heldAnswered', {
+              request: settled.description,
+              endpoint: settled.endpoint,
+              code: settled.code,
+            })
+          : _('lwm2m-server.log.heldFailed', {
+              request: settled.description,
+              endpoint: settled.endpoint,
+              error: settled.error,
+            }),
       );
     // The stores outlive this node: their problems reach whichever config node holds them now, those found while
     // they opened (before this node existed) included.
@@ -195,13 +213,13 @@ export = function (RED: NodeAPI): void {
     const onStoreDown = (key: string, err: Error) => {
       if (key !== ownKey || storeDown) return;
       storeDown = true;
-      showStatus(Status.error('store unreachable'));
-      node.error(`store unreachable (${storeDescription(server) ?? store.kind}): ${err.message}`);
+      showStatus(Status.error(t('status.storeUnreachable')));
+      node.error(t('errors.storeUnreachable', { store: storeDescription(server) ?? store.kind, error: err.message }));
     };
     const onStoreUp = (key: string) => {
       if (key !== ownKey || !storeDown) return;
       storeDown = false;
-      node.log(`store reachable again (${storeDescription(server) ?? store.kind})`);
+      node.log(t('log.storeReachable', { store: storeDescription(server) ?? store.kind }));
       if (server.running) onStarted();
     };
     storeEvents.on('down', onStoreDown);
@@ -225,19 +243,27 @@ export = function (RED: NodeAPI): void {
       if (users.size === 1) {
         showStatus(Status.starting);
         started = modelLoaded
-          .catch((err: Error) => node.warn(`object model: ${err.message}`))
+          .catch((err: Error) => node.warn(_('lwm2m-server.warnings.model', { problem: err.message })))
           .then(() => credentialsLoaded)
-          .catch((err: Error) => node.error(`device credentials from ${credentialsFile}: ${err.message}`))
+          .catch((err: Error) =>
+            node.error(_('lwm2m-server.errors.credentials', { file: credentialsFile, error: err.message })),
+          )
           .then(() => acquire(server, node.id))
           .then(() => {
             if (server.address) onStarted();
-            node.log(`registrations kept in: ${storeDescription(server) ?? store.kind}`);
+            node.log(_('lwm2m-server.log.store', { store: storeDescription(server) ?? store.kind }));
           })
           .catch((err: Error) => {
-            const reason = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? `port in use` : err.message;
+            const reason = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? t('status.portInUse') : err.message;
             showStatus(Status.error(reason));
-            const where = [plainEnabled ? port : undefined, dtls?.port].filter((p) => p !== undefined).join(' and ');
-            node.error(`LwM2M server could not start on ${config.address || '::'} port ${where}: ${err.message}`);
+            const where = [plainEnabled ? port : undefined, dtls?.port].filter((p) => p !== undefined).join(', ');
+            node.error(
+              _('lwm2m-server.errors.cannotStart', {
+                address: config.address || '::',
+                ports: where,
+                error: err.message,
+              }),
+            );
             throw err;
           });
         started.catch(() => undefined);
@@ -253,7 +279,7 @@ export = function (RED: NodeAPI): void {
       }
     };
 
-    node.ready = () => started ?? Promise.reject(new Error('the LwM2M server node has no users'));
+    node.ready = () => started ?? Promise.reject(new Error(_('lwm2m-server.errors.noUsers')));
 
     node.on('close', (done: () => void) => {
       if (statusTimer) clearTimeout(statusTimer);

@@ -6,6 +6,8 @@ import { operationNode } from './shared/operation-node';
 import type { OperationConfig } from './shared/operation-node';
 import { timeoutOption } from './shared/options';
 import { Status } from './shared/status';
+import { catalog, t } from './shared/i18n';
+import type { Translate } from './shared/i18n';
 
 const ATTRIBUTE_NAMES = ['pmin', 'pmax', 'gt', 'lt', 'st', 'epmin', 'epmax', 'edge', 'con', 'hqmax'] as const;
 
@@ -16,10 +18,10 @@ interface WriteAttributesConfig extends OperationConfig, Partial<Record<Attribut
 }
 
 /** Attributes from the node's fields or msg.attributes: blank = not written, the word `clear` = removed (null). */
-function parseAttributes(input: unknown, source: string): NotificationAttributes {
+function parseAttributes(_: Translate, input: unknown, source: string): NotificationAttributes {
   if (input === undefined || input === null) return {};
   if (typeof input !== 'object' || Array.isArray(input)) {
-    throw new Lwm2mRequestError(`${source} must be an object like { "pmin": 10, "pmax": 60 }`, 'bad-request');
+    throw new Lwm2mRequestError(_('lwm2m-write-attributes.errors.notObject', { source }), 'bad-request');
   }
   const cleared = Object.fromEntries(
     Object.entries(input as Record<string, unknown>).map(([name, value]) => [
@@ -30,7 +32,10 @@ function parseAttributes(input: unknown, source: string): NotificationAttributes
   try {
     return normaliseAttributes(cleared);
   } catch (err) {
-    throw new Lwm2mRequestError(`${source}: ${(err as Error).message}`, 'bad-request');
+    throw new Lwm2mRequestError(
+      _('lwm2m-write-attributes.errors.invalid', { source, error: (err as Error).message }),
+      'bad-request',
+    );
   }
 }
 
@@ -46,6 +51,7 @@ function inOrder(attributes: NotificationAttributes): NotificationAttributes {
  * The node's fields win over msg.attributes. The server checks them against the device's version.
  */
 export = function (RED: NodeAPI): void {
+  const _ = catalog(RED, 'lwm2m-write-attributes');
   function Lwm2mWriteAttributesNode(this: Node, config: WriteAttributesConfig): void {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -53,8 +59,9 @@ export = function (RED: NodeAPI): void {
     let configError: Lwm2mRequestError | undefined;
     try {
       configured = parseAttributes(
+        _,
         Object.fromEntries(ATTRIBUTE_NAMES.map((name) => [name, config[name]])),
-        "the node's attributes",
+        _('lwm2m-write-attributes.errors.ownAttributes'),
       );
     } catch (err) {
       configError = err as Lwm2mRequestError;
@@ -62,22 +69,25 @@ export = function (RED: NodeAPI): void {
     }
     const status = operationNode(RED, node, config, async (server, target, msg) => {
       if (configError) throw configError;
-      const attributes = inOrder({ ...parseAttributes(msg.attributes, 'msg.attributes'), ...configured });
+      const attributes = inOrder({ ...parseAttributes(_, msg.attributes, 'msg.attributes'), ...configured });
       const result = await server.writeAttributes(target.endpoint, target.path, attributes, {
         owner: node.id,
         timeoutMs: timeoutOption(config.timeout),
       });
       if (result.replaced) {
         node.warn(
-          `${target.endpoint}${result.path}: attributes ${result.attributes.join('&')} replace ` +
-            `${result.replaced.attributes.join('&')} written by node ${result.replaced.owner}; ` +
-            'in LwM2M 1.0/1.1 a path has one set of attributes (last write wins)',
+          t('warnings.attributesReplaced', {
+            target: `${target.endpoint}${result.path}`,
+            attributes: result.attributes.join('&'),
+            replaced: result.replaced.attributes.join('&'),
+            owner: result.replaced.owner,
+          }),
         );
       }
       const { attributes: query, ...details } = result;
       return { details: { ...details, attributes, query } };
     });
-    if (configError) status?.show(Status.error('bad attributes'));
+    if (configError) status?.show(Status.error(_('lwm2m-write-attributes.status.badAttributes')));
   }
   RED.nodes.registerType(
     'lwm2m-write-attributes',

@@ -3,6 +3,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from './shared/node-red';
 import { operationNode } from './shared/operation-node';
 import type { OperationConfig } from './shared/operation-node';
 import { evaluateTypedValue, formatOption, timeoutOption, writeLimitOption } from './shared/options';
+import { catalog } from './shared/i18n';
 
 interface WriteConfig extends OperationConfig {
   value?: string;
@@ -16,6 +17,7 @@ interface WriteConfig extends OperationConfig {
 
 /** Write: the value from the node's typedInput (msg.payload by default) to a resource or instance. */
 export = function (RED: NodeAPI): void {
+  const _ = catalog(RED, 'lwm2m-write');
   function Lwm2mWriteNode(this: Node, config: WriteConfig): void {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -28,11 +30,11 @@ export = function (RED: NodeAPI): void {
       { ...config, path: composite ? config.path || '/' : config.path },
       async (server, target, msg) => {
         const value = await valueOf(msg);
-        if (value === undefined) throw new Lwm2mRequestError('nothing to write: the value is undefined', 'bad-request');
+        if (value === undefined) throw new Lwm2mRequestError(_('lwm2m-write.errors.undefined'), 'bad-request');
         const options = {
           format: formatOption(config.format, msg.format),
           timeoutMs: timeoutOption(config.timeout),
-          maxWriteBytes: writeLimitOption(config.maxSize, 'Max. size'),
+          maxWriteBytes: writeLimitOption(config.maxSize, _('lwm2m-write.label.maxSize')),
         };
         if (composite || msg.mode === 'composite') {
           const result = await server.writeComposite(target.endpoint, value as Record<string, unknown>, options);

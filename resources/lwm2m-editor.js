@@ -8,52 +8,63 @@
  * CommonJS module. The validators and the suggestion filter touch no browser API; the widgets use jQuery and RED
  * only when called.
  *
- * Every text a user reads is in MESSAGES, FORMATS or the HTML, whole sentences with `__name__` placeholders (as
- * Node-RED's i18n writes them), so they can move to locales/ as they are.
+ * Every text a user reads comes from the message catalog (nodes/locales/<lang>/lwm2m-server.json, section `lwm2m`):
+ * `translate` asks the editor's RED._ for it, in the editor's language.
  */
 (function (root, factory) {
   'use strict';
-  var api = factory();
+  var api = factory(root);
   if (typeof module === 'object' && module.exports) module.exports = api;
   else root.lwm2mEditor = api;
-})(typeof self !== 'undefined' ? self : this, function () {
+})(typeof self !== 'undefined' ? self : this, function (root) {
   'use strict';
 
-  var MESSAGES = {
-    'path.read': 'an LwM2M path like /3303/0/5700, or several separated by commas',
-    'path.observe': 'an LwM2M path like /3303/0/5700, or several separated by commas',
-    'path.write': 'an instance, resource or resource instance path like /3303/0/5750',
-    'path.execute': 'a resource path like /3/0/4',
-    'path.discover': 'an object, instance or resource path like /3/0',
-    'path.create': 'an object path like /3303',
-    'path.delete': 'an instance path like /3303/1 (or a resource instance, LwM2M 1.2)',
-    'path.attributes': 'an LwM2M path like /3303/0/5700',
-    'path.filter': 'a path prefix like /3303 or /3303/0, or blank',
-    'path.ids': 'ids are 0..65535',
-    'path.empty-item': 'an empty path between commas',
-    instanceId: 'an instance id 0..65534, or blank',
-    seconds: 'a number of seconds, or blank',
-    'number.min': 'a number >= __min__, or blank',
-    'number.any': 'a number, or blank',
-    'attribute.number': 'a number, or blank',
-    'attribute.number-clear': 'a number, clear, or blank',
-    'attribute.seconds': 'whole seconds >= 0, or blank',
-    'attribute.seconds-clear': 'whole seconds >= 0, clear, or blank',
-    'attribute.integer': 'a whole number >= 0, or blank',
-    'attribute.integer-clear': 'a whole number >= 0, clear, or blank',
-    'attribute.flag': '0 or 1, or blank',
-    'attribute.min': 'a number >= __min__, or blank',
-    'attribute.min-clear': 'a number >= __min__, clear, or blank',
-    'attribute.flag-clear': '0 or 1, clear, or blank',
-    port: 'a UDP port 0..65535',
-    regex: 'invalid regular expression: __error__',
-  };
+  /** The catalog every node set shares: the `lwm2m` section of nodes/locales/<lang>/lwm2m-server.json. */
+  var NAMESPACE = 'node-red-contrib-lwm2m-server/lwm2m-server';
 
-  /** A message with its `__name__` placeholders filled. */
-  function message(key, values) {
-    return MESSAGES[key].replace(/__(\w+)__/g, function (whole, name) {
+  /**
+   * The English catalog, for Node (the unit tests), where there is no editor to ask. The editor asks RED._, which
+   * has the catalog of the editor's language (Node-RED loads every node set's catalog before the nodes' scripts).
+   */
+  var ENGLISH = (function () {
+    if (typeof module !== 'object' || !module.exports || typeof require !== 'function') return undefined;
+    try {
+      // eslint-disable-next-line no-undef, @typescript-eslint/no-require-imports -- Node only (typeof checked above)
+      return require('../nodes/locales/en-US/lwm2m-server.json');
+    } catch {
+      return undefined; // an installed package has its catalogs in dist/nodes/locales only
+    }
+  })();
+
+  /** Fills `__name__` placeholders as Node-RED's i18n does. */
+  function interpolate(text, values) {
+    return String(text).replace(/__(\w+)__/g, function (whole, name) {
       return values && name in values ? String(values[name]) : whole;
     });
+  }
+
+  /**
+   * A shared message by its key in the `lwm2m` section (`editor.path.read`, `label.server`), in the editor's
+   * language; the key when no catalog has it.
+   */
+  function translate(key, values) {
+    var fullKey = NAMESPACE + ':lwm2m.' + key;
+    var RED = typeof root !== 'undefined' && root.RED ? root.RED : undefined;
+    if (RED && typeof RED._ === 'function') {
+      var found = RED._(fullKey, values);
+      if (typeof found === 'string' && found !== fullKey && found !== 'lwm2m.' + key) return found;
+    }
+    var english = ENGLISH
+      ? ('lwm2m.' + key).split('.').reduce(function (at, part) {
+          return at && typeof at === 'object' ? at[part] : undefined;
+        }, ENGLISH)
+      : undefined;
+    return typeof english === 'string' ? interpolate(english, values) : key;
+  }
+
+  /** A validation message (`editor.<key>` in the catalog) with its `__name__` placeholders filled. */
+  function message(key, values) {
+    return translate('editor.' + key, values);
   }
 
   /**
@@ -204,19 +215,24 @@
    * carry an instance: the create node leaves them out.
    */
   var FORMATS = [
-    { value: '', label: 'auto (negotiated with the device)' },
-    { value: '11542', label: 'TLV (11542)' },
-    { value: '110', label: 'SenML JSON (110)' },
-    { value: '112', label: 'SenML CBOR (112)' },
-    { value: '11543', label: 'OMA JSON (11543, LwM2M 1.0)' },
-    { value: '0', label: 'plain text (0, one resource)', single: true },
-    { value: '42', label: 'opaque (42, one opaque resource)', single: true },
+    { value: '', key: 'auto' },
+    { value: '11542', key: 'tlv' },
+    { value: '110', key: 'senmlJson' },
+    { value: '112', key: 'senmlCbor' },
+    { value: '11543', key: 'omaJson' },
+    { value: '0', key: 'text', single: true },
+    { value: '42', key: 'opaque', single: true },
   ];
 
-  /** The formats a select offers: all, or (`instances`) those that can carry an object instance. */
+  /**
+   * The formats a select offers, `{ value, label }` with the label in the editor's language: all, or (`instances`)
+   * those that can carry an object instance.
+   */
   function formatChoices(which) {
     return FORMATS.filter(function (format) {
       return which !== 'instances' || !format.single;
+    }).map(function (format) {
+      return { value: format.value, label: translate('format.' + format.key) };
     });
   }
 
@@ -241,8 +257,8 @@
   // ---- Tabs ------------------------------------------------------------------------------------------------
 
   /**
-   * Tabs (RED.tabs, as core mqtt-broker's dialog): one per child of `content`, labelled by the child's `data-label`
-   * (kept in the HTML). Returns the tabs widget.
+   * Tabs (RED.tabs, as core mqtt-broker's dialog): one per child of `content`, labelled by the catalog key in the
+   * child's `data-label` (a key of the shared `lwm2m` section). Returns the tabs widget.
    */
   function tabs(list, content) {
     var $content = $(content);
@@ -254,7 +270,7 @@
       },
     });
     $content.children().each(function () {
-      widget.addTab({ id: this.id, label: $(this).attr('data-label') });
+      widget.addTab({ id: this.id, label: translate($(this).attr('data-label')) });
     });
     setTimeout(function () {
       widget.resize();
@@ -390,7 +406,8 @@
   }
 
   return {
-    MESSAGES: MESSAGES,
+    NAMESPACE: NAMESPACE,
+    _: translate,
     PATH_KINDS: PATH_KINDS,
     FORMATS: FORMATS,
     message: message,

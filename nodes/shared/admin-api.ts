@@ -26,6 +26,7 @@ import type { StoreProblemLog } from '../../lib/store/problems';
 import { bootstrapStoreProblemsOf } from './bootstrap-host';
 import { storeProblemsOf } from './server-host';
 import { answerPathSuggestions } from './path-suggestions';
+import { t } from './i18n';
 
 /** The owner of observations made from the editor: flows' observations of the same path are left alone. */
 export const BROWSER_OWNER = 'lwm2m-device-browser';
@@ -99,22 +100,19 @@ export function installDeviceBrowser(RED: DeviceBrowserRED): void {
       try {
         reconcile();
       } catch (err) {
-        state?.RED.log.warn(`lwm2m device browser: ${(err as Error).message}`);
+        state?.RED.log.warn(t('warnings.browser', { problem: (err as Error).message }));
       }
     });
   }
   const app = RED.httpAdmin;
   if (!app || appsWithRoutes.has(app)) return;
   if (!RED.auth?.needsPermission) {
-    RED.log.warn('lwm2m device browser: this Node-RED has no admin auth API; the device browser is off');
+    RED.log.warn(t('warnings.browser', { problem: t('warnings.browserNoAuth') }));
     return;
   }
   appsWithRoutes.add(app);
   if (allowsEveryOrigin(RED.settings.httpAdminCors)) {
-    RED.log.warn(
-      'lwm2m device browser: httpAdminCors lets every origin use the admin API, so any web page can use the ' +
-        'device browser through a visitor\'s browser; name the origins you need instead of "*"',
-    );
+    RED.log.warn(t('warnings.browser', { problem: t('warnings.browserCors') }));
   }
   // Checked before the permissions: a cross-site request is refused whoever it claims to be.
   const sameSite = crossSiteGuard(() => (state?.RED ?? RED).settings.httpAdminCors);
@@ -222,7 +220,7 @@ export function describeError(err: unknown): { status: number; error: string; co
 // ---- Finding servers -------------------------------------------------------------------------------
 
 function current(): State {
-  if (!state) throw new ApiError(503, 'the device browser is not installed', 'closed');
+  if (!state) throw new ApiError(503, t('errors.api.notInstalled'), 'closed');
   return state;
 }
 
@@ -282,7 +280,7 @@ function serverWatch(configId: string): ServerWatch {
     reconcile();
     watch = serverWatches.get(configId);
   }
-  if (!watch) throw new ApiError(404, `no lwm2m-server config node ${configId} in the running flows`, 'no-server');
+  if (!watch) throw new ApiError(404, t('errors.api.noServer', { id: configId }), 'no-server');
   return watch;
 }
 
@@ -294,7 +292,7 @@ function bootstrapWatch(configId: string): BootstrapWatch {
     reconcile();
     watch = bootstrapWatches.get(configId);
   }
-  if (!watch) throw new ApiError(404, `no lwm2m-bootstrap config node ${configId} in the running flows`, 'no-server');
+  if (!watch) throw new ApiError(404, t('errors.api.noBootstrap', { id: configId }), 'no-server');
   return watch;
 }
 
@@ -416,7 +414,7 @@ function matchesFilter(device: DeviceSummary, filter: string): boolean {
 
 async function registrationOf(watch: ServerWatch, endpoint: string): Promise<Registration> {
   const registration = await watch.server.getRegistration(endpoint);
-  if (!registration) throw new ApiError(404, `${endpoint} is not registered`, 'not-registered');
+  if (!registration) throw new ApiError(404, t('errors.api.notRegistered', { endpoint }), 'not-registered');
   return registration;
 }
 
@@ -452,7 +450,7 @@ function operation(name: OperationName): (req: AdminRequest) => Promise<unknown>
     const endpoint = req.params.endpoint;
     const body = (typeof req.body === 'object' && req.body !== null ? req.body : {}) as Record<string, unknown>;
     const path = text(body.path);
-    if (!path) throw new ApiError(400, `${name} needs a path`, 'bad-request');
+    if (!path) throw new ApiError(400, t('errors.api.needsPath', { operation: name }), 'bad-request');
     LwM2mPath.parse(path); // InvalidPathError: 400 with the reason
     const server = watch.server;
     const started = Date.now();
@@ -463,7 +461,9 @@ function operation(name: OperationName): (req: AdminRequest) => Promise<unknown>
         path: outcome.path ?? path,
         code: outcome.code,
         rttMs: outcome.rttMs,
-        text: `${name} ${outcome.path ?? path} → ${outcome.code ?? 'done'}${outcome.summary ? `: ${outcome.summary}` : ''}`,
+        text:
+          t('log.exchange', { operation: name, path: outcome.path ?? path, code: outcome.code ?? t('log.done') }) +
+          (outcome.summary ? `: ${outcome.summary}` : ''),
         ...(outcome.values ? { values: outcome.values } : {}),
       });
       return { ...outcome.body, endpoint, path: outcome.path ?? path, code: outcome.code, at: entry.at };
@@ -474,7 +474,7 @@ function operation(name: OperationName): (req: AdminRequest) => Promise<unknown>
         path,
         code,
         rttMs: Date.now() - started,
-        text: `${name} ${path} failed: ${error}`,
+        text: t('log.failed', { operation: name, path, error }),
         error: true,
       });
       throw err;
@@ -515,12 +515,12 @@ async function run(
       return {
         code: found.code,
         rttMs: found.rttMs,
-        summary: `${found.links.length} links`,
+        summary: t('log.links', { count: found.links.length }),
         body: { rttMs: found.rttMs, links: found.links },
       };
     }
     case 'Write': {
-      if (!('value' in body)) throw new ApiError(400, 'Write needs a value', 'bad-request');
+      if (!('value' in body)) throw new ApiError(400, t('errors.api.needsValue'), 'bad-request');
       const mode = body.mode === 'update' ? 'update' : 'replace';
       const written = await server.write(endpoint, path, body.value, { mode });
       return {
@@ -536,14 +536,14 @@ async function run(
       return {
         code: executed.code,
         rttMs: executed.rttMs,
-        ...(args ? { summary: `arguments ${args}` } : {}),
+        ...(args ? { summary: t('log.arguments', { args }) } : {}),
         body: { rttMs: executed.rttMs },
       };
     }
     case 'Create': {
       const instanceId = body.instanceId === undefined || body.instanceId === '' ? undefined : Number(body.instanceId);
       if (instanceId !== undefined && !Number.isInteger(instanceId))
-        throw new ApiError(400, `instanceId must be an integer, got ${String(body.instanceId)}`, 'bad-request');
+        throw new ApiError(400, t('errors.api.instanceId', { value: String(body.instanceId) }), 'bad-request');
       const created = await server.create(
         endpoint,
         path,

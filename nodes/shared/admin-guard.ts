@@ -15,6 +15,7 @@
  * Requests with neither header (curl, scripts, server-to-server) pass: they are not a browser acting for someone.
  * adminAuth is unaffected: its Bearer token rides in a header a foreign page has no access to.
  */
+import { t } from './i18n';
 
 /** What the guard reads of a request (Express's request has all of it). */
 export interface GuardedRequest {
@@ -85,7 +86,7 @@ export async function refusal(req: GuardedRequest, allowedOrigin: CorsOrigin): P
     if (mediaType !== 'application/json') {
       return {
         status: 415,
-        error: `the device browser takes request bodies as application/json only, not ${contentType ? mediaType : 'without a Content-Type'}`,
+        error: contentType ? t('errors.api.notJson', { type: mediaType }) : t('errors.api.noContentType'),
         code: 'unsupported-media-type',
       };
     }
@@ -99,9 +100,11 @@ export async function refusal(req: GuardedRequest, allowedOrigin: CorsOrigin): P
   if (from !== undefined && from !== 'null' && (await corsAllows(from, allowedOrigin))) return undefined;
   return {
     status: 403,
-    error:
-      `cross-site request refused: ${origin !== undefined ? 'Origin' : 'Referer'} ${origin ?? referer} is not this ` +
-      `editor (${host ?? 'no Host'}); behind a proxy that changes Host, list the editor's origin in httpAdminCors`,
+    error: t('errors.api.crossSite', {
+      header: origin !== undefined ? 'Origin' : 'Referer',
+      origin: origin ?? referer,
+      host: host ?? t('errors.api.noHost'),
+    }),
     code: 'cross-site',
   };
 }

@@ -1,6 +1,7 @@
 import type { BootstrapServer } from '../../lib/bootstrap/bootstrap-server';
 import type { Node, NodeAPI } from './node-red';
 import { Status } from './status';
+import { t, useRuntimeCatalogs } from './i18n';
 
 /** What palette nodes see of the lwm2m-bootstrap config node. */
 export interface Lwm2mBootstrapConfigNode extends Node {
@@ -18,10 +19,11 @@ export function bootstrapConfig(
   node: Node,
   configId: string | undefined,
 ): Lwm2mBootstrapConfigNode | undefined {
+  useRuntimeCatalogs(RED);
   const config = configId ? (RED.nodes.getNode(configId) as Lwm2mBootstrapConfigNode | null) : null;
   if (!config || typeof config.register !== 'function') {
-    node.status(Status.error('no bootstrap server'));
-    node.error('no lwm2m-bootstrap configuration node selected');
+    node.status(Status.error(t('status.noBootstrapServer')));
+    node.error(t('errors.noBootstrapServer'));
     return undefined;
   }
   return config;

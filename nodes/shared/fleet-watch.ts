@@ -10,6 +10,7 @@ import type { Registration } from '../../lib/server/registration';
 import type { StoredObservation } from '../../lib/server/stores';
 import { jsonSafe, valuesByPath } from '../../lib/model/tree-json';
 import type { ValueJson } from '../../lib/model/tree-json';
+import { t } from './i18n';
 
 /** A device as the editor's list shows it: plain JSON. */
 export interface DeviceSummary {
@@ -131,7 +132,9 @@ export class ServerWatch {
           this.recordEvent(
             settled.endpoint,
             'held request',
-            `${settled.description} (held before a restart) → ${settled.code ?? `failed: ${settled.error}`}`,
+            settled.code !== undefined
+              ? t('log.heldRequest', { request: settled.description, code: settled.code })
+              : t('log.heldRequestFailed', { request: settled.description, error: settled.error }),
           ),
       ],
     ];
@@ -207,8 +210,8 @@ export class ServerWatch {
       ...(exchange.code === undefined ? { error: true } : {}),
       text:
         exchange.code !== undefined
-          ? `${exchange.method} ${target} → ${exchange.code} (from a flow)`
-          : `${exchange.method} ${target} failed: ${exchange.error ?? 'no answer'}`,
+          ? t('log.fromFlow', { operation: exchange.method, path: target, code: exchange.code })
+          : t('log.failed', { operation: exchange.method, path: target, error: exchange.error ?? t('log.noAnswer') }),
     });
   }
 
@@ -260,10 +263,16 @@ export class ServerWatch {
     this.recordEvent(
       registration.endpoint,
       'registered',
-      `registered from ${where(registration)}: LwM2M ${registration.lwm2mVersion}, binding ${registration.binding}` +
-        `${registration.queueMode ? ' (queue mode)' : ''}, lifetime ${registration.lifetime} s, ${objects} objects` +
-        `${registration.security ? `, ${registration.security.mode} as ${registration.security.identity}` : ', no security'}` +
-        `${replaced ? ' (replaces an older registration)' : ''}`,
+      t('log.registered', {
+        address: where(registration),
+        version: registration.lwm2mVersion,
+        binding: registration.binding + (registration.queueMode ? ` ${t('log.queueMode')}` : ''),
+        lifetime: registration.lifetime,
+        objects,
+        security: registration.security
+          ? t('log.securedAs', { mode: registration.security.mode, identity: registration.security.identity })
+          : t('log.noSecurity'),
+      }) + (replaced ? ` ${t('log.replaces')}` : ''),
     );
     this.fleetChanged();
   }
@@ -273,13 +282,19 @@ export class ServerWatch {
     const changes: string[] = [];
     if (registration.lifetime !== previous.lifetime)
       changes.push(
-        `lifetime ${registration.lifetime} s${registration.lifetimeSource === 'written' ? ' (written by this server)' : ''}`,
+        t(registration.lifetimeSource === 'written' ? 'log.lifetimeWritten' : 'log.lifetime', {
+          lifetime: registration.lifetime,
+        }),
       );
-    if (registration.binding !== previous.binding) changes.push(`binding ${registration.binding}`);
+    if (registration.binding !== previous.binding) changes.push(t('log.binding', { binding: registration.binding }));
     if (registration.address !== previous.address || registration.port !== previous.port)
-      changes.push(`address ${where(registration)}`);
-    if (JSON.stringify(registration.objects) !== JSON.stringify(previous.objects)) changes.push('objects');
-    this.recordEvent(registration.endpoint, 'updated', `update${changes.length ? `: ${changes.join(', ')}` : ''}`);
+      changes.push(t('log.address', { address: where(registration) }));
+    if (JSON.stringify(registration.objects) !== JSON.stringify(previous.objects)) changes.push(t('log.objects'));
+    this.recordEvent(
+      registration.endpoint,
+      'updated',
+      changes.length ? t('log.updatedWith', { changes: changes.join(', ') }) : t('log.updated'),
+    );
     this.fleetChanged();
   }
 
@@ -288,19 +303,23 @@ export class ServerWatch {
     this.recordEvent(
       registration.endpoint,
       kind,
-      kind === 'expired' ? `expired (no Update within the lifetime of ${registration.lifetime} s)` : 'de-registered',
+      kind === 'expired' ? t('log.expired', { lifetime: registration.lifetime }) : t('log.deregistered'),
     );
     this.fleetChanged();
   }
 
   private onMoved(registration: Registration, previous: Registration): void {
-    this.recordEvent(registration.endpoint, 'moved', `moved from ${where(previous)} to ${where(registration)}`);
+    this.recordEvent(
+      registration.endpoint,
+      'moved',
+      t('log.moved', { from: where(previous), to: where(registration) }),
+    );
     this.fleetChanged();
   }
 
   private onQueueState(registration: Registration, state: 'awake' | 'sleeping'): void {
     if (state === 'awake') this.lastSeen.set(registration.endpoint, Date.now());
-    this.recordEvent(registration.endpoint, state, state === 'awake' ? 'awake (listening)' : 'sleeping');
+    this.recordEvent(registration.endpoint, state, t(state === 'awake' ? 'log.awake' : 'log.sleeping'));
     this.fleetChanged();
   }
 
@@ -317,8 +336,8 @@ export class ServerWatch {
       // A node that does not fit its path: the text below still shows the value.
     }
     const text = notification.error
-      ? `notification ${notification.path}: ${notification.error}`
-      : `notification ${notification.path} = ${short(JSON.stringify(jsonSafe(notification.value)))}`;
+      ? t('log.notificationError', { path: notification.path, error: notification.error })
+      : t('log.notification', { path: notification.path, value: short(JSON.stringify(jsonSafe(notification.value))) });
     this.record(notification.endpoint, {
       at: notification.receivedAt.getTime(),
       kind: 'notification',
@@ -332,7 +351,11 @@ export class ServerWatch {
   }
 
   private onObservationEnded(observation: StoredObservation, reason: string): void {
-    this.recordEvent(observation.endpoint, 'observation ended', `observation of ${observation.path} ended: ${reason}`);
+    this.recordEvent(
+      observation.endpoint,
+      'observation ended',
+      t('log.observationEnded', { path: observation.path, reason }),
+    );
   }
 
   private onSend(report: SendReport): void {
@@ -349,7 +372,9 @@ export class ServerWatch {
       at: report.receivedAt.getTime(),
       kind: 'event',
       name: 'send',
-      text: `Send: ${report.values.map((sent) => `${sent.path} = ${short(JSON.stringify(jsonSafe(sent.value)))}`).join(', ')}`,
+      text: t('log.send', {
+        values: report.values.map((sent) => `${sent.path} = ${short(JSON.stringify(jsonSafe(sent.value)))}`).join(', '),
+      }),
       values,
     });
   }
@@ -443,7 +468,11 @@ export class BootstrapWatch {
       [
         'bootstrapStarted',
         (event: { endpoint: string; peer: { address: string; port: number; secure: boolean } }) =>
-          this.add(event.endpoint, 'started', `started from ${event.peer.address}:${event.peer.port}`),
+          this.add(
+            event.endpoint,
+            'started',
+            t('log.bootstrapStarted', { address: `${event.peer.address}:${event.peer.port}` }),
+          ),
       ],
       [
         'bootstrapFinished',
@@ -451,7 +480,11 @@ export class BootstrapWatch {
           this.add(
             event.endpoint,
             'finished',
-            `finished in ${event.durationMs} ms: ${event.summary.servers.map((server) => server.uri ?? '?').join(', ') || 'no server'}`,
+            t('log.bootstrapFinished', {
+              ms: event.durationMs,
+              servers:
+                event.summary.servers.map((server) => server.uri ?? '?').join(', ') || t('log.bootstrapNoServer'),
+            }),
           ),
       ],
       [
@@ -460,7 +493,8 @@ export class BootstrapWatch {
           this.add(
             event.endpoint,
             'failed',
-            `failed at ${event.step}: ${event.reason}${event.code ? ` (${event.code})` : ''}`,
+            t('log.bootstrapFailed', { step: event.step, reason: event.reason }) +
+              (event.code ? ` (${event.code})` : ''),
           ),
       ],
     ];

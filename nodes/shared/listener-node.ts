@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { DropReport } from '../../lib/dtls/drops';
 import type { PeerAddress } from '../../lib/transport/types';
 import type { Node, NodeAPI } from './node-red';
+import { t } from './i18n';
 
 /** A file or folder setting: relative to the Node-RED user directory, where flows and settings live. */
 export function userDirPath(RED: NodeAPI, setting: string | undefined): string {
@@ -32,7 +33,7 @@ export function handshakeWarner(node: Node): (peer: PeerAddress, reason: string)
     if ((warnedUntil.get(key) ?? 0) > now) return;
     if (warnedUntil.size > 1000) warnedUntil.clear();
     warnedUntil.set(key, now + 60_000);
-    node.warn(`DTLS handshake from ${peer.address}:${peer.port} failed: ${reason}`);
+    node.warn(t('warnings.handshakeFailed', { address: peer.address, port: peer.port, reason }));
   };
 }
 
@@ -44,9 +45,14 @@ export function dropWarner(node: Node): (drop: DropReport) => void {
   return (drop) => {
     const where = drop.peer.address.includes(':') ? `[${drop.peer.address}]` : drop.peer.address;
     const counts =
-      drop.total === 1
-        ? ''
-        : `; ${drop.total} dropped for this reason since the listener started, ${drop.sinceLastReport} since the last warning`;
-    node.warn(`DTLS record from ${where}:${drop.peer.port} dropped (${drop.reason}): ${drop.description}${counts}`);
+      drop.total === 1 ? '' : t('warnings.recordsDroppedCounts', { total: drop.total, since: drop.sinceLastReport });
+    node.warn(
+      t('warnings.recordDropped', {
+        address: where,
+        port: drop.peer.port,
+        reason: drop.reason,
+        description: drop.description,
+      }) + counts,
+    );
   };
 }

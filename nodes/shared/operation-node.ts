@@ -4,6 +4,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from './node-red';
 import { OwnStatus } from './own-status';
 import { failure, resolveTarget, topicOf } from './resolve';
 import { Status } from './status';
+import { t, useRuntimeCatalogs } from './i18n';
 
 export interface OperationConfig extends NodeDef {
   server?: string;
@@ -23,10 +24,11 @@ export function serverConfig(
   node: Node,
   configId: string | undefined,
 ): Lwm2mServerConfigNode | undefined {
+  useRuntimeCatalogs(RED);
   const config = configId ? (RED.nodes.getNode(configId) as Lwm2mServerConfigNode | null) : null;
   if (!config || typeof config.register !== 'function') {
-    node.status(Status.error('no LwM2M server'));
-    node.error('no lwm2m-server configuration node selected');
+    node.status(Status.error(t('status.noServer')));
+    node.error(t('errors.noServer'));
     return undefined;
   }
   return config;

@@ -1,6 +1,7 @@
 import type { SecureListenerOptions } from '../../lib/server/lwm2m-server';
 import { Lwm2mRequestError } from '../../lib/server/errors';
 import type { Node, NodeAPI, NodeMessage } from './node-red';
+import { t } from './i18n';
 
 /** Options a node's config sets and a msg may fill. */
 
@@ -31,13 +32,18 @@ export function evaluateTypedValue(
   value: string | undefined,
   type: string | undefined,
   msg: NodeMessage,
-  what = 'value',
+  what: 'value' | 'arguments' = 'value',
 ): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const property = type ? (value ?? '') : 'payload';
     RED.util.evaluateNodeProperty(property, type || 'msg', node, msg, (err, result) =>
       err
-        ? reject(new Lwm2mRequestError(`cannot evaluate the ${what}: ${err.message}`, 'bad-request'))
+        ? reject(
+            new Lwm2mRequestError(
+              t('errors.cannotEvaluate', { what: t(`errors.what.${what}`), error: err.message }),
+              'bad-request',
+            ),
+          )
         : resolve(result),
     );
   });
@@ -92,10 +98,7 @@ export function writeLimitOption(kib: unknown, what: string): number | undefined
   if (kib === undefined || kib === null || String(kib).trim() === '') return undefined;
   const value = Number(String(kib).trim());
   if (!Number.isFinite(value) || value < 0) {
-    throw new Lwm2mRequestError(
-      `${what} must be a number of KiB (0: no limit), got ${JSON.stringify(kib)}`,
-      'bad-request',
-    );
+    throw new Lwm2mRequestError(t('errors.notKiB', { what, value: JSON.stringify(kib) }), 'bad-request');
   }
   return value === 0 ? Number.POSITIVE_INFINITY : Math.round(value * 1024);
 }

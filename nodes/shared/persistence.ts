@@ -36,6 +36,7 @@ import { StoreProblemLog } from '../../lib/store/problems';
 import type { SkippedCount } from '../../lib/store/problems';
 import { SecretBox } from '../../lib/store/secret-box';
 import type { NodeAPI } from './node-red';
+import { t } from './i18n';
 
 export type StoreKind = 'file' | 'memory' | 'redis';
 
@@ -310,7 +311,7 @@ function redisLife(link: RedisLink, load: () => Promise<unknown>, detail: string
 
 /** A DTLS session store whose background write failures are reported, not lost. */
 function reported<T extends { onError?: (err: Error) => void }>(store: T, problem: StoreProblemReporter): T {
-  store.onError = (err) => problem(`DTLS session store: ${err.message}`);
+  store.onError = (err) => problem(t('warnings.sessionStore', { error: err.message }));
   return store;
 }
 
@@ -322,11 +323,7 @@ function fileJournal(settings: StoreSettings, name: string, problem: StoreProble
 }
 
 function redisLink(settings: StoreSettings, problem: StoreProblemReporter): RedisLink {
-  if (!settings.secret)
-    problem(
-      'Redis store: no secret to encrypt device keys with (set "store secret" on the server node, the same on every ' +
-        'instance, or credentialSecret in settings.js): a built-in one is used, which protects nothing',
-    );
+  if (!settings.secret) problem(t('warnings.redisNoSecret'));
   return new RedisLink({
     url: settings.redisUrl!,
     prefix: settings.redisPrefix,

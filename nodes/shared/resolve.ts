@@ -1,6 +1,7 @@
 import { Lwm2mRequestError } from '../../lib/server/errors';
 import type { NodeMessage, NodeStatus } from './node-red';
 import { Status } from './status';
+import { t } from './i18n';
 
 /** `msg.topic` of this package: endpoint name followed by an LwM2M path, `dev-17/3303/0/5700`. */
 export function topicOf(endpoint: string, path: string): string {
@@ -35,14 +36,10 @@ export function resolveTarget(
   const endpoint = text(configured.endpoint) ?? text(msg.endpoint) ?? text(details.endpoint) ?? fromTopic.endpoint;
   const path = text(configured.path) ?? text(msg.path) ?? text(details.path) ?? fromTopic.path;
   if (!endpoint) {
-    throw new Lwm2mRequestError('no endpoint: set it on the node, or send msg.endpoint or msg.topic', 'bad-request');
+    throw new Lwm2mRequestError(t('errors.noEndpoint'), 'bad-request');
   }
   if (needPath && !path) {
-    throw new Lwm2mRequestError(
-      'no path: set it on the node, or send msg.path (e.g. "/3303/0/5700")',
-      'bad-request',
-      endpoint,
-    );
+    throw new Lwm2mRequestError(t('errors.noPath'), 'bad-request', endpoint);
   }
   return { endpoint, path: path ?? '/' };
 }
@@ -116,8 +113,8 @@ export function endpointFilter(
   try {
     return endpointMatcher(pattern);
   } catch (err) {
-    node.status(Status.error('bad endpoint filter'));
-    node.error(`invalid endpoint filter "${pattern}": ${(err as Error).message}`);
+    node.status(Status.error(t('status.badEndpointFilter')));
+    node.error(t('errors.badEndpointFilter', { pattern, error: (err as Error).message }));
     return undefined;
   }
 }

@@ -1,17 +1,26 @@
 import { COAP_CODE_TEXT } from '../../lib/server/errors';
+import { t } from './i18n';
 import type { NodeStatus } from './node-red';
 
-/** Status conventions (Node-RED core style): short text; green dot = working, ring = waiting, red = error. */
+/**
+ * Status conventions (Node-RED core style): short text; green dot = working, ring = waiting, red = error.
+ * The words come from the shared catalog (`lwm2m.status.*` in lwm2m-server.json), in the runtime's language; the
+ * CoAP codes and their reason phrases (`4.04 Not Found`) are the protocol's and stay as they are.
+ */
 export const Status = {
   clear: {} as Record<string, never>,
   /** `note`: something the user should look at (what the store skipped): yellow, and said after the count. */
   listening: (ports: string, devices: number, note?: string): NodeStatus => ({
     fill: note ? 'yellow' : 'green',
     shape: 'dot',
-    text: `${ports} · ${devices} device${devices === 1 ? '' : 's'}${note ? ` · ${note}` : ''}`,
+    text: `${ports} · ${t('status.devices', { count: devices })}${note ? ` · ${note}` : ''}`,
   }),
-  starting: { fill: 'yellow', shape: 'ring', text: 'starting' } as NodeStatus,
-  stopped: { fill: 'grey', shape: 'ring', text: 'stopped' } as NodeStatus,
+  get starting(): NodeStatus {
+    return { fill: 'yellow', shape: 'ring', text: t('status.starting') };
+  },
+  get stopped(): NodeStatus {
+    return { fill: 'grey', shape: 'ring', text: t('status.stopped') };
+  },
   error: (text: string): NodeStatus => ({ fill: 'red', shape: 'ring', text: shorten(text) }),
   busy: (text: string): NodeStatus => ({ fill: 'blue', shape: 'ring', text: shorten(text) }),
   ok: (text: string): NodeStatus => ({ fill: 'green', shape: 'dot', text: shorten(text) }),
@@ -20,9 +29,14 @@ export const Status = {
   answered: (code: string | undefined, rttMs: number | undefined): NodeStatus => ({
     fill: 'green',
     shape: 'dot',
-    text: shorten(`${code ?? 'done'}${rttMs !== undefined ? ` · ${Math.round(rttMs)} ms` : ''}`),
+    text: shorten(
+      `${code ?? t('status.done')}${rttMs !== undefined ? ` · ${t('status.rtt', { ms: Math.round(rttMs) })}` : ''}`,
+    ),
   }),
-  /** An operation that failed: a device's code with its meaning (`4.04 Not Found`), else why (`timeout`). */
+  /**
+   * An operation that failed: a device's code with its meaning (`4.04 Not Found`), else why (`timeout`): the code
+   * as msg.lwm2m.code has it, in every language, so that the status names what a Catch or switch node tests.
+   */
   failed: (code: string): NodeStatus => ({
     fill: 'red',
     shape: 'ring',
@@ -31,8 +45,14 @@ export const Status = {
   /** Observations a node holds, and when the last notification came (the runtime's local time). */
   observing: (count: number, lastAt: Date | undefined): NodeStatus =>
     count > 0
-      ? { fill: 'green', shape: 'dot', text: shorten(`observing ${count}${lastAt ? ` · last ${clock(lastAt)}` : ''}`) }
-      : { fill: 'yellow', shape: 'ring', text: 'not observing' },
+      ? {
+          fill: 'green',
+          shape: 'dot',
+          text: shorten(
+            `${t('status.observing', { count })}${lastAt ? ` · ${t('status.last', { time: clock(lastAt) })}` : ''}`,
+          ),
+        }
+      : { fill: 'yellow', shape: 'ring', text: t('status.notObserving') },
 };
 
 /** HH:MM:SS: a time of day short enough for a status line. */

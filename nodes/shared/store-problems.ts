@@ -6,6 +6,7 @@
  */
 import type { StoreProblem, StoreProblemLog } from '../../lib/store/problems';
 import type { Node } from './node-red';
+import { t } from './i18n';
 
 /**
  * Logs on `node` what `problems` held before anyone heard it, then each new problem; `counted` is called when the
@@ -18,9 +19,10 @@ export function reportStoreProblems(
 ): () => void {
   if (!problems) return () => undefined;
   const earlier = problems.takeUnheard();
-  if (earlier.length > 0) node.warn(`store: ${earlier.map((problem) => problem.message).join('; ')}`);
+  if (earlier.length > 0)
+    node.warn(t('warnings.store', { problem: earlier.map((problem) => problem.message).join('; ') }));
   const onProblem = (problem: StoreProblem) => {
-    node.warn(`store: ${problem.message}`);
+    node.warn(t('warnings.store', { problem: problem.message }));
     if (problem.kind !== 'other') counted();
   };
   problems.on('problem', onProblem);

@@ -22,14 +22,20 @@ export function chromiumPresent(): boolean {
   return fs.existsSync(CHROMIUM);
 }
 
-export async function launchChromium(): Promise<Chromium> {
+/**
+ * `locale`: the browser's language (navigator.language and Accept-Language), from which Node-RED's editor picks its
+ * own: `de-DE` gives the German editor.
+ */
+export async function launchChromium(options: { locale?: string } = {}): Promise<Chromium> {
   const { chromium } = require('playwright-core') as typeof import('playwright-core');
   const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lwm2m-chromium-'));
   const context = await chromium.launchPersistentContext(profileDir, {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1400, height: 900 },
+    ...(options.locale ? { locale: options.locale } : {}),
     args: [
+      ...(options.locale ? [`--lang=${options.locale}`] : []),
       '--no-sandbox',
       '--disable-gpu',
       '--disable-background-networking',

@@ -25,6 +25,8 @@ export interface NodeRedProcess {
 export interface NodeRedSettings {
   adminAuth?: boolean;
   httpAdminCors?: { origin?: string | string[] | boolean; methods?: string };
+  /** The runtime's language (status texts, warnings, log), as settings.js `lang` sets it. */
+  lang?: string;
 }
 
 export async function startNodeRed(
