@@ -189,10 +189,6 @@ export class RedisLink extends EventEmitter implements ClusterBus {
     return this.lastOutageSeen;
   }
 
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -202,10 +198,6 @@ export class RedisLink extends EventEmitter implements ClusterBus {
     await this.client.del(this.aliveKey(this.instanceId)).catch(() => undefined);
     this.client.disconnect();
     this.subscriber.disconnect();
-  }
-
-  get connected(): boolean {
-    return this.client.status === 'ready';
   }
 
   key(collection: string): string {
