@@ -33,7 +33,7 @@ export interface RegistrationEvents {
 }
 
 /** Max-Age (s) of the 5.03 a device gets while the store cannot be reached: short outages (a Redis restart) are common. */
-export const STORE_UNREACHABLE_MAX_AGE_S = 10;
+const STORE_UNREACHABLE_MAX_AGE_S = 10;
 
 /**
  * The Registration interface (LwM2M Core §6.2 / Transport §6.2): Register (POST /rd), Update

@@ -220,7 +220,7 @@ export class RedisLink extends EventEmitter implements ClusterBus {
   }
 
   /** Every entry of a collection; entries that cannot be read (another key) are reported and left out. */
-  async readAll(collection: string): Promise<Map<string, unknown>> {
+  private async readAll(collection: string): Promise<Map<string, unknown>> {
     const raw = await this.command(() => this.client.hgetall(this.key(collection)));
     const entries = new Map<string, unknown>();
     let unreadable = 0;
