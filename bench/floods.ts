@@ -21,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { generate, parse } from 'coap-packet';
 import type { ParsedPacket } from 'coap-packet';
+import { uintBytes } from './coap-raw';
 import { BenchChild } from './rpc';
 
 type Mode = 'registrations' | 'notifications';
@@ -111,21 +112,15 @@ async function serve(mode: Mode): Promise<void> {
 
 // ---------------------------------------------------------------- the flooding sender (this process)
 
-function uint(value: number): Buffer {
-  const bytes: number[] = [];
-  for (let rest = value; rest > 0; rest = Math.floor(rest / 256)) bytes.unshift(rest % 256);
-  return Buffer.from(bytes);
-}
-
 function register(mid: number, endpoint: string): Buffer {
   return generate({
     confirmable: true,
     messageId: mid,
-    token: uint(mid + 1),
+    token: uintBytes(mid + 1),
     code: '0.02',
     options: [
       { name: 'Uri-Path', value: Buffer.from('rd') },
-      { name: 'Content-Format', value: uint(40) },
+      { name: 'Content-Format', value: uintBytes(40) },
       { name: 'Uri-Query', value: Buffer.from(`ep=${endpoint}`) },
       { name: 'Uri-Query', value: Buffer.from('lt=86400') },
       { name: 'Uri-Query', value: Buffer.from('lwm2m=1.1') },
@@ -286,8 +281,8 @@ async function notifications(seconds: number, rate: number, target: FloodedServe
             token: packet.token,
             code: '2.05',
             options: [
-              { name: 'Observe', value: uint(sequence++) },
-              { name: 'Content-Format', value: uint(0) },
+              { name: 'Observe', value: uintBytes(sequence++) },
+              { name: 'Content-Format', value: uintBytes(0) },
             ],
             payload: Buffer.from('21.5'),
           }),
@@ -316,8 +311,8 @@ async function notifications(seconds: number, rate: number, target: FloodedServe
           token,
           code: '2.05',
           options: [
-            { name: 'Observe', value: uint(sequence++ & 0xffffff) },
-            { name: 'Content-Format', value: uint(0) },
+            { name: 'Observe', value: uintBytes(sequence++ & 0xffffff) },
+            { name: 'Content-Format', value: uintBytes(0) },
           ],
           payload: Buffer.from('21.5'),
         }),

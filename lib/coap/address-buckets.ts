@@ -15,6 +15,11 @@ interface Bucket {
 
 export class AddressBuckets {
   private readonly buckets = new Map<string, Bucket>();
+  /**
+   * IPv6 sender -> its key (budgetKeyOfIpv6), remembered: working it out takes about a microsecond, and the CoAP
+   * endpoint asks for every request. Bounded like the buckets (emptied when full).
+   */
+  private readonly ipv6Keys = new Map<string, string>();
 
   constructor(private readonly maxAddresses: number) {}
 
@@ -28,7 +33,7 @@ export class AddressBuckets {
    * Returns 0 when there was one; otherwise the seconds until there is one.
    */
   take(sender: string, rate: number, burst: number, now: number): number {
-    const address = sender.includes(':') ? budgetKeyOfIpv6(sender) : sender;
+    const address = sender.includes(':') ? this.ipv6Key(sender) : sender;
     let bucket = this.buckets.get(address);
     if (bucket === undefined) {
       if (this.buckets.size >= this.maxAddresses) {
@@ -57,6 +62,17 @@ export class AddressBuckets {
 
   clear(): void {
     this.buckets.clear();
+    this.ipv6Keys.clear();
+  }
+
+  private ipv6Key(sender: string): string {
+    let key = this.ipv6Keys.get(sender);
+    if (key === undefined) {
+      if (this.ipv6Keys.size >= this.maxAddresses) this.ipv6Keys.clear();
+      key = budgetKeyOfIpv6(sender);
+      this.ipv6Keys.set(sender, key);
+    }
+    return key;
   }
 }
 

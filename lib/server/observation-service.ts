@@ -68,7 +68,7 @@ export interface ObservationServiceDeps {
 }
 
 /** No coalescing and no flood limit: every notification goes on. */
-export const UNGUARDED: NotificationGuardOptions = {
+const UNGUARDED: NotificationGuardOptions = {
   maxNotificationsPerSecond: 0,
   notificationBurst: 1,
   floodNotificationsPerSecond: 0,

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { makeUintOption } from '../coap/codec';
 import type { IncomingRequest, OutgoingResponse } from '../coap/types';
 import { flatString } from '../transport/peer';
 import { ContentFormat } from '../content/types';
@@ -32,7 +33,7 @@ export interface RegistrationEvents {
 }
 
 /** Max-Age (s) of the 5.03 a device gets while the store cannot be reached: short outages (a Redis restart) are common. */
-export const STORE_UNREACHABLE_MAX_AGE_S = 10;
+const STORE_UNREACHABLE_MAX_AGE_S = 10;
 
 /**
  * The Registration interface (LwM2M Core §6.2 / Transport §6.2): Register (POST /rd), Update
@@ -424,30 +425,26 @@ function withoutWrittenLifetime(registration: Registration): Registration {
 }
 
 /** 5.03 Service Unavailable with Max-Age (RFC 7252 §5.9.3.4: when to try again) and the reason. */
-function refusedResponse(refusal: AdmissionRefusal): OutgoingResponse {
-  const maxAge = Buffer.alloc(4);
-  maxAge.writeUInt32BE(refusal.retryAfterSeconds);
-  let start = 0;
-  while (start < 3 && maxAge[start] === 0) start++; // a CoAP uint is sent without leading zero bytes
+function serviceUnavailable(maxAgeSeconds: number, reason: string): OutgoingResponse {
   return {
     code: '5.03',
-    options: [{ name: 'Max-Age', value: maxAge.subarray(start) }],
-    payload: Buffer.from(refusal.reason, 'utf8'),
+    options: [makeUintOption('Max-Age', maxAgeSeconds)],
+    payload: Buffer.from(reason, 'utf8'),
   };
+}
+
+function refusedResponse(refusal: AdmissionRefusal): OutgoingResponse {
+  return serviceUnavailable(refusal.retryAfterSeconds, refusal.reason);
 }
 
 /**
  * The store cannot be reached (Redis down): nothing was stored. 5.03 Service Unavailable, with a Max-Age for when
- * to try again (RFC 7252 5.9.3.4): the device did nothing wrong, and 5.00 would say the server broke. The
- * diagnostic names the store but not where it is (the device is not told about the server's infrastructure; the
- * node's status and log say which store, and why).
+ * to try again: the device did nothing wrong, and 5.00 would say the server broke. The diagnostic names the store
+ * but not where it is (the device is not told about the server's infrastructure; the node's status and log say
+ * which store, and why).
  */
 function storeUnreachableResponse(): OutgoingResponse {
-  return {
-    code: '5.03',
-    payload: Buffer.from(STORE_UNREACHABLE_DIAGNOSTIC, 'utf8'),
-    options: [{ name: 'Max-Age', value: Buffer.from([STORE_UNREACHABLE_MAX_AGE_S]) }],
-  };
+  return serviceUnavailable(STORE_UNREACHABLE_MAX_AGE_S, STORE_UNREACHABLE_DIAGNOSTIC);
 }
 
 const STORE_UNREACHABLE_DIAGNOSTIC = "the server's registration store is unreachable: try again later";

@@ -24,7 +24,7 @@ const LIFETIME = 1;
  * The Server object instance that is this server's account on the device: the only one it announced, or `known`
  * (learned from its Short Server ID) when it is one of those announced. Undefined when it cannot be told.
  */
-export function ownServerAccount(registration: Registration, known?: number): number | undefined {
+function ownServerAccount(registration: Registration, known?: number): number | undefined {
   const instances = registration.objects[1]?.instances ?? [];
   if (instances.length === 1) return instances[0];
   return known !== undefined && instances.includes(known) ? known : undefined;
@@ -46,11 +46,7 @@ export function mayWriteLifetime(request: OutgoingRequest): boolean {
  * The lifetime (seconds) `request` writes into account `account` (/1/account/1), or undefined when it writes none
  * (another instance, another resource, a value that is not a valid lifetime, a payload we cannot read).
  */
-export function writtenLifetime(
-  request: OutgoingRequest,
-  account: number,
-  model: ObjectModelLookup,
-): number | undefined {
+function writtenLifetime(request: OutgoingRequest, account: number, model: ObjectModelLookup): number | undefined {
   if (!mayWriteLifetime(request)) return undefined;
   const payload = request.payload!;
   try {

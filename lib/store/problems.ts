@@ -68,7 +68,7 @@ export class StoreProblemLog extends EventEmitter<{ problem: [StoreProblem] }> {
   }
 
   /** Lines and entries skipped when the store was read. */
-  skipped(): { tornLines: number; unreadableEntries: number } {
+  private skipped(): { tornLines: number; unreadableEntries: number } {
     let tornLines = 0;
     let unreadableEntries = 0;
     for (const problem of this.current.values()) {

@@ -189,10 +189,6 @@ export class RedisLink extends EventEmitter implements ClusterBus {
     return this.lastOutageSeen;
   }
 
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -202,10 +198,6 @@ export class RedisLink extends EventEmitter implements ClusterBus {
     await this.client.del(this.aliveKey(this.instanceId)).catch(() => undefined);
     this.client.disconnect();
     this.subscriber.disconnect();
-  }
-
-  get connected(): boolean {
-    return this.client.status === 'ready';
   }
 
   key(collection: string): string {
@@ -228,7 +220,7 @@ export class RedisLink extends EventEmitter implements ClusterBus {
   }
 
   /** Every entry of a collection; entries that cannot be read (another key) are reported and left out. */
-  async readAll(collection: string): Promise<Map<string, unknown>> {
+  private async readAll(collection: string): Promise<Map<string, unknown>> {
     const raw = await this.command(() => this.client.hgetall(this.key(collection)));
     const entries = new Map<string, unknown>();
     let unreadable = 0;
@@ -302,8 +294,7 @@ export class RedisLink extends EventEmitter implements ClusterBus {
       if (op.o === 'p') transaction.hset(key, op.k, op.v!);
       else transaction.hdel(key, op.k);
     }
-    const message: ChangeMessage = { i: this.instanceId, c: collection, ops: encoded };
-    transaction.publish(this.changesChannel, JSON.stringify(message));
+    transaction.publish(this.changesChannel, this.changeMessage(collection, encoded));
     const results = await this.command(() => transaction.exec());
     const failed = results?.find(([err]) => err);
     if (failed) throw failed[0] as Error;
@@ -311,8 +302,8 @@ export class RedisLink extends EventEmitter implements ClusterBus {
 
   /** Tells the other instances of a change already written (by a script). */
   async announce(collection: string, ops: Array<{ o: 'p' | 'd'; k: string; v?: string }>): Promise<void> {
-    const message: ChangeMessage = { i: this.instanceId, c: collection, ops };
-    await this.command(() => this.client.publish(this.changesChannel, JSON.stringify(message)));
+    const message = this.changeMessage(collection, ops);
+    await this.command(() => this.client.publish(this.changesChannel, message));
   }
 
   /**
@@ -508,17 +499,17 @@ export class RedisLink extends EventEmitter implements ClusterBus {
     this.emit('down', err);
   }
 
-  /**
-   * Ends an outage once both connections are back: subscribed again first (so no change falls between the
-   * read-back and the subscription), alive again, what the stores kept only in memory written, then every mirror
-   * read again, tried again (backing off up to
-   * 10 s) until it works or the link is lost again (whose end starts this once more).
-   */
   /** Starts the recovery; what it throws (a listener of 'restored' or 'ready') is a problem, never a rejection. */
   private recoverInBackground(): void {
     this.recover().catch((err: Error) => this.emit('problem', `Redis: recovering from the outage: ${err.message}`));
   }
 
+  /**
+   * Ends an outage once both connections are back: subscribed again first (so no change falls between the
+   * read-back and the subscription), alive again, what the stores kept only in memory written, then every mirror
+   * read again, tried again (backing off up to 10 s) until it works or the link is lost again (whose end starts
+   * this once more).
+   */
   private async recover(): Promise<void> {
     if (this.recovering || this.closed || !this.synced || this.outageSince === undefined || !this.bothReady) return;
     this.recovering = true;

@@ -36,4 +36,12 @@ describe('AddressBuckets (per-address token buckets)', function () {
     assert.equal(buckets.take('2001:db8:1:3::1', 1, 1, 0), 0, 'another /64 has its own');
     assert.ok(buckets.take('::ffff:192.0.2.1', 1, 1, 0) === 0 && buckets.take('192.0.2.1', 1, 1, 0) > 0);
   });
+
+  it('keeps counting IPv6 senders by their /64 once more senders came than it remembers keys for', function () {
+    const buckets = new AddressBuckets(2);
+    for (const sender of ['2001:db8:1:1::1', '2001:db8:1:2::1', '2001:db8:1:3::1'])
+      assert.equal(buckets.take(sender, 1, 1, 0), 0);
+    assert.ok(buckets.take('2001:db8:1:3::2', 1, 1, 0) > 0, 'the same /64 as the last one: its bucket is empty');
+    assert.equal(buckets.take('2001:db8:1:1::2', 1, 1, 0), 0, "the first /64's bucket was forgotten: full again");
+  });
 });
