@@ -10,6 +10,11 @@
  *   node build/bench/floods.js notifications-flow [seconds=5] [rate=40000]
  *       The same into a Node-RED flow (lwm2m-observe -> a counter) in the child process: Node-RED's CPU per
  *       notification (FLOOD_LIMITS=off: the server node with its notification ceiling and flood limit off).
+ *   node build/bench/floods.js storm [count=15000]
+ *       A registration storm from one address: `count` lean devices on 127.0.0.1 (a socket each) register, 500 in
+ *       flight, against the bench's server role twice: with the default per-address request budget (5,000 a
+ *       second) and with none. The budget of new registrations per address is off in both (the bench roles run
+ *       with NO_FLOOD_LIMITS): this measures what the request budget costs a fleet behind one address.
  *
  * LWM2M_LIB=/path/to/other/dist/lib runs the server of another build (a before/after comparison);
  * FLOOD_LIMITS=off runs this build with every flood limit off (NO_FLOOD_LIMITS).
@@ -338,6 +343,35 @@ async function notifications(seconds: number, rate: number, target: FloodedServe
   await target.stop();
 }
 
+/** A registration storm from one address, with the default per-address request budget and with none. */
+async function storm(count: number): Promise<void> {
+  for (const [label, coap] of [
+    ['default request budget (5,000/s per address)', {}],
+    ['no request budget', { maxRequestsPerSecondPerAddress: 0 }],
+  ] as const) {
+    const server = await BenchChild.start('server', { label: 'server' });
+    const devices = await BenchChild.start('devices', { label: 'lean devices' });
+    try {
+      const port = await server.call<number>('start', { coap });
+      await server.call('cpuMark');
+      const result = await devices.call<{ registered: number; seconds: number }>(
+        'leanStart',
+        { port, count, prefix: 'storm-', bind: '127.0.0.1', window: 500, timeoutMs: 120_000 },
+        180_000,
+      );
+      const cpuUs = await server.call<number>('cpuRead');
+      console.log(
+        `${label}: ${result.registered}/${count} registered in ${result.seconds.toFixed(1)} s ` +
+          `(${Math.round(result.registered / result.seconds)}/s), server CPU ` +
+          `${(cpuUs / Math.max(1, result.registered)).toFixed(0)} us per registration`,
+      );
+    } finally {
+      await devices.stop();
+      await server.stop();
+    }
+  }
+}
+
 const [mode, first, second] = process.argv.slice(2);
 if (mode === 'serve') void serve(first as Mode);
 else if (mode === 'registrations') void registrations(Number(first ?? 100_000));
@@ -345,8 +379,9 @@ else if (mode === 'notifications')
   void coreServer().then((target) => notifications(Number(first ?? 5), Number(second ?? 40_000), target));
 else if (mode === 'notifications-flow')
   void flowServer().then((target) => notifications(Number(first ?? 5), Number(second ?? 40_000), target));
+else if (mode === 'storm') void storm(Number(first ?? 15_000));
 else
   console.error(
     'usage: node build/bench/floods.js registrations [count] | notifications [seconds] [rate] | ' +
-      'notifications-flow [seconds] [rate]',
+      'notifications-flow [seconds] [rate] | storm [count]',
   );
