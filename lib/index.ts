@@ -3,7 +3,7 @@
  * server and bootstrap server, the DTLS server and security store, the device simulator, the object
  * model and the content codecs.
  */
-export { Lwm2mServer, DEFAULT_SERVER_OPTIONS, executeArguments } from './server/lwm2m-server';
+export { Lwm2mServer, DEFAULT_SERVER_OPTIONS, NO_FLOOD_LIMITS, executeArguments } from './server/lwm2m-server';
 export type {
   Lwm2mServerOptions,
   Lwm2mServerEvents,
@@ -19,6 +19,10 @@ export type {
   SendReport,
 } from './server/lwm2m-server';
 export { Lwm2mRequestError } from './server/errors';
+export type { ObservationEndCause } from './server/observation-service';
+export type { LimitKind, LimitReport } from './server/limit-warnings';
+export type { RegistrationLimits } from './server/registration-admission';
+export type { DropReason, DropReport } from './dtls/drops';
 export type { Registration, Lwm2mVersion } from './server/registration';
 export type { NotificationAttributes } from './server/attributes';
 export type { RegistrationStore, ObservationStore, StoredObservation } from './server/stores';
