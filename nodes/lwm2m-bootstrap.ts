@@ -136,8 +136,7 @@ export = function (RED: NodeAPI): void {
           (sessions ? ` · ${_('lwm2m-bootstrap.status.busy', { count: sessions })}` : ''),
       );
       // What the store skipped when it was read: yellow, until the stores are opened again.
-      const note = storeProblems?.statusText();
-      showStatus(note ? { ...status, fill: 'yellow', text: `${status.text} · ${note}` } : status);
+      showStatus(Status.noted(status, storeProblems?.statusText()));
     };
     // The stores outlive this node: their problems (those found while they opened too) and Redis going and coming.
     const stopStoreProblems = reportStoreProblems(node, storeProblems, refresh);
