@@ -17,8 +17,8 @@ import type { Node, NodeAPI, NodeDef, NodeStatus } from './shared/node-red';
 import { numberOr, secureListener } from './shared/options';
 import type { Lwm2mServerConfigNode } from './shared/server-config';
 import { Status } from './shared/status';
-import { storeEvents, storeSettings } from './shared/persistence';
-import { reportStoreProblems } from './shared/store-problems';
+import { storeSettings } from './shared/persistence';
+import { followStoreLink, reportStoreProblems } from './shared/store-problems';
 import { boundPorts, dropWarner, handshakeWarner, userDirPath } from './shared/listener-node';
 import { catalog, t } from './shared/i18n';
 
@@ -127,35 +127,28 @@ export = function (RED: NodeAPI): void {
       for (const user of users.values()) user.status(status);
     };
     const storeProblems = bootstrapStoreProblemsOf(bootstrap);
-    let storeDown = false;
+    // The stores outlive this node: their problems (those found while they opened too) and Redis going and coming.
+    const storeLink = followStoreLink(bootstrapHostKey(bootstrap.options), {
+      down: (err) => {
+        showStatus(Status.error(t('status.storeUnreachable')));
+        node.error(t('errors.storeDown', { error: err.message }));
+      },
+      up: () => {
+        node.log(t('log.storeBack'));
+        refresh();
+      },
+    });
     const refresh = () => {
-      if (!bootstrap.running || storeDown) return;
+      if (!bootstrap.running || storeLink.down) return;
       const sessions = bootstrap.activeSessions().length;
       const status = Status.ok(
         _('lwm2m-bootstrap.status.listening', { ports: boundPorts(plainEnabled, bootstrap) }) +
           (sessions ? ` · ${_('lwm2m-bootstrap.status.busy', { count: sessions })}` : ''),
       );
       // What the store skipped when it was read: yellow, until the stores are opened again.
-      const note = storeProblems?.statusText();
-      showStatus(note ? { ...status, fill: 'yellow', text: `${status.text} · ${note}` } : status);
+      showStatus(Status.noted(status, storeProblems?.statusText()));
     };
-    // The stores outlive this node: their problems (those found while they opened too) and Redis going and coming.
     const stopStoreProblems = reportStoreProblems(node, storeProblems, refresh);
-    const ownKey = bootstrapHostKey(bootstrap.options);
-    const onStoreDown = (key: string, err: Error) => {
-      if (key !== ownKey || storeDown) return;
-      storeDown = true;
-      showStatus(Status.error(t('status.storeUnreachable')));
-      node.error(t('errors.storeDown', { error: err.message }));
-    };
-    const onStoreUp = (key: string) => {
-      if (key !== ownKey || !storeDown) return;
-      storeDown = false;
-      node.log(t('log.storeBack'));
-      refresh();
-    };
-    storeEvents.on('down', onStoreDown);
-    storeEvents.on('up', onStoreUp);
     const onStopped = () => showStatus(Status.stopped);
     const onError = (err: Error) => node.warn(err.message);
     const onHandshakeFailed = handshakeWarner(node);
@@ -204,8 +197,7 @@ export = function (RED: NodeAPI): void {
       bootstrap.off('handshakeFailed', onHandshakeFailed);
       bootstrap.off('dtlsRecordsDropped', onRecordsDropped);
       stopStoreProblems();
-      storeEvents.off('down', onStoreDown);
-      storeEvents.off('up', onStoreUp);
+      storeLink.stop();
       const stop = users.size > 0 ? releaseBootstrap(bootstrap, node.id) : bootstrapSettled(bootstrap);
       users.clear();
       forgetBootstrapConfig(bootstrap, node.id);

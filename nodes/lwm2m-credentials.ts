@@ -63,7 +63,7 @@ export = function (RED: NodeAPI): void {
         }
         case 'remove': {
           const removed: string[] = [];
-          for (const endpoint of endpointsOf(_, msg)) {
+          for (const endpoint of endpointsOf(msg)) {
             const info = await store.remove(endpoint);
             if (!info) continue;
             // A removed device loses its live session too, not only its next handshake.
@@ -73,7 +73,7 @@ export = function (RED: NodeAPI): void {
           return { removed };
         }
         case 'get': {
-          const [endpoint] = endpointsOf(_, msg);
+          const [endpoint] = endpointsOf(msg);
           const info = await store.getByEndpoint(endpoint);
           return info ? securityInfoToPlain(info, config.revealKeys === true) : null;
         }
@@ -148,7 +148,7 @@ function entriesOf(_: Translate, payload: unknown): SecurityInfo[] {
   throw new CredentialsInputError(_('lwm2m-credentials.errors.payload'));
 }
 
-function endpointsOf(_: Translate, msg: NodeMessage): string[] {
+function endpointsOf(msg: NodeMessage): string[] {
   const names = namesFromMsg(msg);
   if (!names) throw new CredentialsInputError(t('errors.endpointName'));
   return names;

@@ -152,9 +152,12 @@ export = function (RED: NodeAPI): void {
 
     const onNotification = (notification: Notification) => {
       if (!notification.owners.includes(owner)) return;
-      lastNotificationAt = notification.receivedAt;
-      // A notification for this node means one observation at least, counted or not yet.
-      status.show(Status.observing(Math.max(active, 1), lastNotificationAt));
+      const lastAt = notification.receivedAt;
+      lastNotificationAt = lastAt;
+      // A notification for this node means one observation at least, counted or not yet. The text is made only
+      // when the status line is written (at most every STATUS_INTERVAL_MS), not per notification.
+      const count = Math.max(active, 1);
+      status.show(() => Status.observing(count, lastAt));
       const msg: NodeMessage = {
         topic: topicOf(notification.endpoint, notification.path),
         payload: notification.value,

@@ -15,10 +15,9 @@ import {
   serverFor,
   settled,
   storeDescription,
-  storeEvents,
   storeProblemsOf,
 } from './shared/server-host';
-import { reportStoreProblems } from './shared/store-problems';
+import { followStoreLink, reportStoreProblems } from './shared/store-problems';
 import { storeSettings } from './shared/persistence';
 import { numberOr, secureListener, writeLimitOption } from './shared/options';
 import { Status } from './shared/status';
@@ -208,22 +207,16 @@ export = function (RED: NodeAPI): void {
     // they opened (before this node existed) included.
     const storeProblems = storeProblemsOf(server);
     const stopStoreProblems = reportStoreProblems(node, storeProblems, () => server.running && refreshCount());
-    const ownKey = hostKey(server.options);
-    let storeDown = false;
-    const onStoreDown = (key: string, err: Error) => {
-      if (key !== ownKey || storeDown) return;
-      storeDown = true;
-      showStatus(Status.error(t('status.storeUnreachable')));
-      node.error(t('errors.storeUnreachable', { store: storeDescription(server) ?? store.kind, error: err.message }));
-    };
-    const onStoreUp = (key: string) => {
-      if (key !== ownKey || !storeDown) return;
-      storeDown = false;
-      node.log(t('log.storeReachable', { store: storeDescription(server) ?? store.kind }));
-      if (server.running) onStarted();
-    };
-    storeEvents.on('down', onStoreDown);
-    storeEvents.on('up', onStoreUp);
+    const storeLink = followStoreLink(hostKey(server.options), {
+      down: (err) => {
+        showStatus(Status.error(t('status.storeUnreachable')));
+        node.error(t('errors.storeUnreachable', { store: storeDescription(server) ?? store.kind, error: err.message }));
+      },
+      up: () => {
+        node.log(t('log.storeReachable', { store: storeDescription(server) ?? store.kind }));
+        if (server.running) onStarted();
+      },
+    });
     const onHandshakeFailed = handshakeWarner(node);
     server.on('handshakeFailed', onHandshakeFailed);
     const onRecordsDropped = dropWarner(node);
@@ -294,8 +287,7 @@ export = function (RED: NodeAPI): void {
       server.off('handshakeFailed', onHandshakeFailed);
       server.off('dtlsRecordsDropped', onRecordsDropped);
       stopStoreProblems();
-      storeEvents.off('down', onStoreDown);
-      storeEvents.off('up', onStoreUp);
+      storeLink.stop();
       // Users deregister in their own close; whatever is left is released here, and the socket is closed
       // before done() so a redeploy can bind the same port at once.
       const stop = users.size > 0 ? release(server, node.id) : settled(server);

@@ -62,10 +62,9 @@ function editorAssets() {
   for (const rel of filesUnder(path.join(root, 'nodes'))) {
     if (!rel.endsWith('.ts')) assets.set(`nodes/${rel}`, path.join(root, 'nodes', rel));
   }
-  for (const folder of ['icons', 'locales']) {
-    for (const rel of filesUnder(path.join(root, folder)))
-      assets.set(`nodes/${folder}/${rel}`, path.join(root, folder, rel));
-  }
+  // nodes/locales and nodes/plugins/locales came with the walk above; the icons live at the top.
+  for (const rel of filesUnder(path.join(root, 'icons')))
+    assets.set(`nodes/icons/${rel}`, path.join(root, 'icons', rel));
   return assets;
 }
 

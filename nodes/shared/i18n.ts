@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { NodeAPI } from './node-red';
 
-export const MODULE = 'node-red-contrib-lwm2m-server';
+const MODULE = 'node-red-contrib-lwm2m-server';
 /** The node set whose catalog holds the shared `lwm2m` section. */
 const SHARED_SET = 'lwm2m-server';
 
@@ -80,7 +80,7 @@ function english(set: string, key: string, substitutions?: Substitutions): strin
 }
 
 /** Fills `__name__` placeholders as Node-RED's i18n does. */
-export function interpolate(text: string, substitutions?: Substitutions): string {
+function interpolate(text: string, substitutions?: Substitutions): string {
   return text.replace(/__(\w+)__/g, (whole, name: string) =>
     substitutions && name in substitutions ? String(substitutions[name]) : whole,
   );

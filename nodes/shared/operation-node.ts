@@ -67,7 +67,8 @@ export function operationNode(
     }
     const fail = (err: unknown) => {
       const error = failure(msg, err, target?.endpoint, target?.path);
-      status.show(Status.failed(`${(msg.lwm2m as { code?: string }).code ?? 'error'}`));
+      const code = `${(msg.lwm2m as { code?: string }).code ?? 'error'}`;
+      status.show(() => Status.failed(code));
       done(error);
     };
     outcome.then((result) => {
@@ -76,7 +77,7 @@ export function operationNode(
         msg.topic = topicOf(target!.endpoint, String(result.details.path ?? target!.path));
         msg.lwm2m = { ...result.details };
         const { code, rttMs } = result.details as { code?: unknown; rttMs?: unknown };
-        status.show(
+        status.show(() =>
           Status.answered(typeof code === 'string' ? code : undefined, typeof rttMs === 'number' ? rttMs : undefined),
         );
         send(msg);

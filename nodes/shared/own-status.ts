@@ -12,7 +12,8 @@ export const STATUS_INTERVAL_MS = 250;
  * Changes within STATUS_INTERVAL_MS of the last one are held and the latest is shown at its end.
  */
 export class OwnStatus {
-  private own: NodeStatus = Status.clear;
+  /** What the node shows of its own; a function is called only when its status is written. */
+  private own: NodeStatus | (() => NodeStatus) = Status.clear;
   private serverProblem: NodeStatus | undefined;
   private written: string | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -27,7 +28,11 @@ export class OwnStatus {
     this.render();
   };
 
-  show(status: NodeStatus): void {
+  /**
+   * Shows `status`. Given as a function, it is made only when it is written: most of a burst is never shown, and
+   * making a status text (a catalog lookup, a time) per notification or answer would be work thrown away.
+   */
+  show(status: NodeStatus | (() => NodeStatus)): void {
     this.own = status;
     this.render();
   }
@@ -59,7 +64,7 @@ export class OwnStatus {
   }
 
   private write(): void {
-    const status = this.serverProblem ?? this.own;
+    const status = this.serverProblem ?? (typeof this.own === 'function' ? this.own() : this.own);
     const key = JSON.stringify(status);
     if (key === this.written) return;
     this.written = key;

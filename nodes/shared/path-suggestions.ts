@@ -32,7 +32,7 @@ export const MAX_SUGGESTIONS = 100;
 
 let builtins: ObjectModel | undefined;
 /** The model of a server that is not deployed (yet): the built-in definitions, made once. */
-export function builtinModel(): ObjectModel {
+function builtinModel(): ObjectModel {
   builtins ??= ObjectModel.withBuiltins();
   return builtins;
 }

@@ -16,8 +16,6 @@ export type HostOptions = Omit<
   store?: StoreSettings;
 };
 
-export { storeEvents } from './persistence';
-
 const MEMORY: StoreSettings = { kind: 'memory' };
 
 /**

@@ -10,11 +10,9 @@ import type { NodeStatus } from './node-red';
 export const Status = {
   clear: {} as Record<string, never>,
   /** `note`: something the user should look at (what the store skipped): yellow, and said after the count. */
-  listening: (ports: string, devices: number, note?: string): NodeStatus => ({
-    fill: note ? 'yellow' : 'green',
-    shape: 'dot',
-    text: `${ports} · ${t('status.devices', { count: devices })}${note ? ` · ${note}` : ''}`,
-  }),
+  listening: (ports: string, devices: number, note?: string): NodeStatus =>
+    noted({ fill: 'green', shape: 'dot', text: `${ports} · ${t('status.devices', { count: devices })}` }, note),
+  noted,
   get starting(): NodeStatus {
     return { fill: 'yellow', shape: 'ring', text: t('status.starting') };
   },
@@ -54,6 +52,11 @@ export const Status = {
         }
       : { fill: 'yellow', shape: 'ring', text: t('status.notObserving') },
 };
+
+/** `status` with `note` after its text, yellow: something the user should look at (what the store skipped). */
+function noted(status: NodeStatus, note: string | undefined): NodeStatus {
+  return note ? { ...status, fill: 'yellow', text: `${status.text} · ${note}` } : status;
+}
 
 /** HH:MM:SS: a time of day short enough for a status line. */
 function clock(time: Date): string {

@@ -3,9 +3,9 @@
 //
 //   node scripts/ci/install-check.js --node-red 4 [--keep]
 //
-// 1. Clones the project's committed HEAD, installs its dependencies, deletes dist/ and packs it (`npm pack` must
-//    build through `prepare`, as `npm publish` does); checks that the tarball holds what Node-RED loads and
-//    nothing else, and prints its file count and sizes.
+// 1. Clones the project's committed HEAD (no dist/: it is git-ignored), installs its dependencies without running
+//    any script, and packs it (`npm pack` must build through `prepare`, as `npm publish` does); checks that the
+//    tarball holds what Node-RED loads and nothing else, and prints its file count and sizes.
 // 2. Installs `node-red@<major>` into a temporary folder.
 // 3. Installs the package into two fresh Node-RED user directories, from the tarball and from the clone's git
 //    URL (git+file://: npm clones it, installs its devDependencies and runs `prepare`, as for a GitHub URL).
@@ -55,12 +55,13 @@ function run(command, args, cwd) {
 
 const npm = (args, cwd) => run('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], cwd);
 
-/** Clones HEAD, installs, removes dist/ and packs: returns the tarball's path after checking its content. */
+/** Clones HEAD, installs and packs: returns the tarball's path after checking its content. */
 function packCleanClone() {
   const clone = path.join(work, 'clone');
   run('git', ['clone', '--quiet', root, clone], work);
-  npm(['install'], clone);
-  fs.rmSync(path.join(clone, 'dist'), { recursive: true, force: true });
+  // Only TypeScript is needed, for `prepare` in `npm pack`: a plain `npm install` would run `prepare` too, a
+  // whole build that the pack's own build must not find.
+  npm(['install', '--ignore-scripts'], clone);
   const [packed] = JSON.parse(npm(['pack', '--json', '--pack-destination', work], clone));
   const files = packed.files.map((file) => file.path);
   const shipped = /^(dist\/(lib|nodes)\/|resources\/|bin\/|examples\/|(README|CHANGELOG)\.md$|LICENSE$|package\.json$)/;

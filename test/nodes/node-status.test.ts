@@ -96,6 +96,31 @@ describe('OwnStatus (nodes/shared/own-status.ts)', function () {
     }
   });
 
+  it('makes a status given as a function only when it is written: once for the first, once for the latest', async function () {
+    const line = statusLine();
+    const own = new OwnStatus(line);
+    let made = 0;
+    try {
+      for (let i = 0; i < 100; i++) {
+        const rtt = i;
+        own.show(() => {
+          made++;
+          return Status.answered('2.05', rtt);
+        });
+      }
+      const later = line.nextWrite();
+      assert.equal(made, 1, 'the first, written at once');
+      await later;
+      assert.equal(made, 2, 'and the latest, at the end of the interval');
+      assert.deepEqual(line.written, [
+        { fill: 'green', shape: 'dot', text: '2.05 · 0 ms' },
+        { fill: 'green', shape: 'dot', text: '2.05 · 99 ms' },
+      ]);
+    } finally {
+      own.close();
+    }
+  });
+
   it("shows the server's problem over its own result until the server is fine again; nothing after close", async function () {
     const line = statusLine();
     const own = new OwnStatus(line);

@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { NodeStatus } from '../../nodes/shared/node-red';
 import type { Lwm2mServerConfigNode } from '../../nodes/shared/server-config';
-import { openBootstrapStores, openServerStores } from '../../nodes/shared/persistence';
+import { openBootstrapStores, openServerStores, storeEvents } from '../../nodes/shared/persistence';
+import { followStoreLink } from '../../nodes/shared/store-problems';
 import { resetHosts } from '../../nodes/shared/server-host';
 import { resetBootstrapHosts } from '../../nodes/shared/bootstrap-host';
 import { resetDeviceBrowser } from '../../nodes/shared/admin-api';
@@ -165,5 +166,34 @@ describe('store problems found when Node-RED starts (file store, through node-re
     const yellow = statuses.find((status) => /store:/.test(status.text ?? ''))!;
     assert.equal(yellow.fill, 'yellow');
     assert.match(yellow.text!, /store: 1 torn line, 1 unreadable$/);
+  });
+});
+
+describe('followStoreLink (nodes/shared/store-problems.ts): Redis of one host going and coming', function () {
+  it("tells its own host's down and up once each, another host's never, and nothing once stopped", function () {
+    const told: string[] = [];
+    const listening = storeEvents.listenerCount('down') + storeEvents.listenerCount('up');
+    const link = followStoreLink('host-a', {
+      down: (err) => told.push(`down ${err.message}`),
+      up: () => told.push('up'),
+    });
+    try {
+      storeEvents.emit('down', 'host-b', new Error('b'));
+      storeEvents.emit('up', 'host-a');
+      assert.equal(link.down, false);
+      storeEvents.emit('down', 'host-a', new Error('first'));
+      storeEvents.emit('down', 'host-a', new Error('again'));
+      assert.equal(link.down, true);
+      storeEvents.emit('up', 'host-b');
+      storeEvents.emit('up', 'host-a');
+      storeEvents.emit('up', 'host-a');
+      assert.equal(link.down, false);
+      assert.deepEqual(told, ['down first', 'up']);
+    } finally {
+      link.stop();
+    }
+    storeEvents.emit('down', 'host-a', new Error('after stop'));
+    assert.deepEqual(told, ['down first', 'up']);
+    assert.equal(storeEvents.listenerCount('down') + storeEvents.listenerCount('up'), listening);
   });
 });
