@@ -6,12 +6,13 @@
 import type { AnnouncedObject } from '../../lib/model/tree-json';
 import { ObjectModel } from '../../lib/model/object-model';
 import type { ObjectDefinition, ResourceDefinition } from '../../lib/model/types';
+import { t } from './i18n';
 
 export interface PathSuggestion {
   path: string;
   /** 1 object, 2 instance, 3 resource. */
   level: 1 | 2 | 3;
-  /** The object's or resource's name in the model; `instance <id>` for an instance. */
+  /** The object's or resource's name in the model; `instance <id>` for an instance (in the runtime's language). */
   name: string;
   /** A resource's operations (R, W, RW, E, or '' for none). */
   operations?: string;
@@ -82,7 +83,7 @@ function objectSuggestions(
   const found: PathSuggestion[] = [];
   for (const objectId of ordered) {
     const definition = model.getObject(objectId, device?.[objectId]?.version);
-    const name = definition?.name ?? `Object ${objectId}`;
+    const name = definition?.name ?? t('suggestion.object', { id: objectId });
     if (!fits(objectId, name, partial)) continue;
     found.push({ path: `/${objectId}`, level: 1, name, ...(device?.[objectId] ? { onDevice: true } : {}) });
   }
@@ -102,7 +103,7 @@ function instanceSuggestions(
     .map((instanceId) => ({
       path: `/${objectId}/${instanceId}`,
       level: 2,
-      name: `instance ${instanceId}`,
+      name: t('suggestion.instance', { id: instanceId }),
       ...(announced ? { onDevice: true } : {}),
     }));
   // Digits are an instance id being typed; anything else may be a resource's name.
