@@ -116,6 +116,23 @@ describe('OwnStatus (nodes/shared/own-status.ts)', function () {
       own.close();
       own.show(Status.failed('timeout'));
       assert.deepEqual(line.written.at(-1), { fill: 'green', shape: 'dot', text: '2.04 · 7 ms' });
+      // The turn `own` had running when it closed ends before the turn of a status line started now: once that
+      // one has written its held change, a write after close would have come.
+      const barrier = statusLine();
+      const after = new OwnStatus(barrier);
+      try {
+        after.show(Status.answered('2.05', 1));
+        const held = barrier.nextWrite();
+        after.show(Status.failed('4.04'));
+        await held;
+      } finally {
+        after.close();
+      }
+      assert.deepEqual(
+        line.written.at(-1),
+        { fill: 'green', shape: 'dot', text: '2.04 · 7 ms' },
+        'nothing after close',
+      );
     } finally {
       own.close();
     }
