@@ -1,10 +1,9 @@
 import { strict as assert } from 'node:assert';
 import * as dgram from 'node:dgram';
 import { resetDeviceBrowser } from '../../nodes/shared/admin-api';
-import type { Lwm2mServerConfigNode } from '../../nodes/shared/server-config';
 import { resetHosts } from '../../nodes/shared/server-host';
 import { waitFor } from '../client/helpers';
-import { freeUdpPort, helper } from './helper';
+import { freeUdpPort, helper, loadServerNode } from './helper';
 
 const nodes = [
   require('../../nodes/plugins/lwm2m-device-browser'),
@@ -30,21 +29,7 @@ describe('lwm2m-server node: dropped DTLS records are warned about and counted',
 
   it('a burst of garbage and bad-version records: one warning per reason, the counts in the device browser', async () => {
     const securePort = await freeUdpPort();
-    await helper.load(nodes, [
-      { id: 'f1', type: 'tab', label: 'test' },
-      {
-        id: 'srv',
-        type: 'lwm2m-server',
-        address: '127.0.0.1',
-        port: '0',
-        store: 'memory',
-        dtlsEnabled: true,
-        securePort: String(securePort),
-      },
-      { id: 'reg', z: 'f1', type: 'lwm2m-register-in', server: 'srv', wires: [[]] },
-    ]);
-    const config = helper.getNode('srv') as unknown as Lwm2mServerConfigNode;
-    await config.ready();
+    const config = await loadServerNode({ store: 'memory', dtlsEnabled: true, securePort: String(securePort) }, nodes);
     const warnings: string[] = [];
     helper.getNode('srv').on('call:warn', (call: { args: [string] }) => warnings.push(call.args[0]));
 

@@ -4,20 +4,8 @@
  * the settings existed).
  */
 import { strict as assert } from 'node:assert';
-import type { Lwm2mServerConfigNode } from '../../nodes/shared/server-config';
 import { resetHosts } from '../../nodes/shared/server-host';
-import { helper, ourNodes } from './helper';
-
-async function loadServer(settings: Record<string, unknown>): Promise<Lwm2mServerConfigNode> {
-  await helper.load(ourNodes, [
-    { id: 'f1', type: 'tab', label: 'test' },
-    { id: 'srv', type: 'lwm2m-server', address: '127.0.0.1', port: '0', ...settings },
-    { id: 'reg', type: 'lwm2m-register-in', z: 'f1', server: 'srv', wires: [[]] },
-  ]);
-  const config = helper.getNode('srv') as unknown as Lwm2mServerConfigNode;
-  await config.ready();
-  return config;
-}
+import { helper, loadServerNode } from './helper';
 
 describe('server node: flood limits', function () {
   afterEach(async function () {
@@ -26,7 +14,7 @@ describe('server node: flood limits', function () {
   });
 
   it('a flow without the settings gets the defaults', async function () {
-    const { server } = await loadServer({});
+    const { server } = await loadServerNode({});
     const { options } = server;
     assert.deepEqual(
       [
@@ -43,7 +31,7 @@ describe('server node: flood limits', function () {
   });
 
   it('the settings given (0 turns a limit off) reach the server', async function () {
-    const { server } = await loadServer({
+    const { server } = await loadServerNode({
       maxRegistrations: '0',
       newRegistrationsBurst: '20000',
       newRegistrationsRate: '500',
