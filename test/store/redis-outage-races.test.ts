@@ -12,28 +12,19 @@ import path from 'node:path';
 import type { Registration } from '../../lib/server/registration';
 import { RegistrationService } from '../../lib/server/registration-service';
 import { RedisLink, RedisRegistrationStore } from '../../lib/store/redis';
-import { TEST_SECRET, haveRedisServer, startRedis, unhandledRejectionsCrash } from './redis-helpers';
+import {
+  TEST_SECRET,
+  haveRedisServer,
+  startRedis,
+  storedRegistration,
+  unhandledRejectionsCrash,
+} from './redis-helpers';
 
 type RedisServer = Awaited<ReturnType<typeof startRedis>>;
 
+/** With a Server object instance /1/0, whose lifetime the server writes. */
 function registration(endpoint: string, lifetime: number, lastUpdateAt: number): Registration {
-  return {
-    id: `id-${endpoint}`,
-    endpoint,
-    lifetime,
-    lwm2mVersion: '1.1',
-    binding: 'U',
-    queueMode: false,
-    address: '127.0.0.1',
-    port: 5683,
-    peerKey: `127.0.0.1:${endpoint}`,
-    rootPath: '',
-    objects: { 1: { instances: [0] } },
-    supportedContentFormats: [],
-    additionalAttributes: {},
-    registeredAt: lastUpdateAt,
-    lastUpdateAt,
-  };
+  return storedRegistration(endpoint, lifetime, lastUpdateAt, { objects: { 1: { instances: [0] } } });
 }
 
 describe('Redis outage races with expiry (redis-server stopped and started again)', function () {
