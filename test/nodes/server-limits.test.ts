@@ -4,8 +4,22 @@
  * the settings existed).
  */
 import { strict as assert } from 'node:assert';
+import type { Lwm2mServer } from '../../lib/server/lwm2m-server';
 import { resetHosts } from '../../nodes/shared/server-host';
 import { helper, loadServerNode } from './helper';
+
+/** The server's limits, in the order of the settings below. */
+function limitsOf({ options }: Lwm2mServer): unknown[] {
+  return [
+    options.maxRegistrations,
+    options.newRegistrationsBurstPerAddress,
+    options.newRegistrationsPerAddressPerSecond,
+    options.coap.maxRequestsPerSecondPerAddress,
+    options.maxNotificationsPerSecond,
+    options.floodNotificationsPerSecond,
+    options.floodSeconds,
+  ];
+}
 
 describe('server node: flood limits', function () {
   afterEach(async function () {
@@ -15,19 +29,7 @@ describe('server node: flood limits', function () {
 
   it('a flow without the settings gets the defaults', async function () {
     const { server } = await loadServerNode({});
-    const { options } = server;
-    assert.deepEqual(
-      [
-        options.maxRegistrations,
-        options.newRegistrationsBurstPerAddress,
-        options.newRegistrationsPerAddressPerSecond,
-        options.coap.maxRequestsPerSecondPerAddress,
-        options.maxNotificationsPerSecond,
-        options.floodNotificationsPerSecond,
-        options.floodSeconds,
-      ],
-      [100_000, 1000, 50, 5000, 10, 100, 10],
-    );
+    assert.deepEqual(limitsOf(server), [100_000, 1000, 50, 5000, 10, 100, 10]);
   });
 
   it('the settings given (0 turns a limit off) reach the server', async function () {
@@ -40,19 +42,7 @@ describe('server node: flood limits', function () {
       floodRate: '1000',
       floodSeconds: '0',
     });
-    const { options } = server;
-    assert.deepEqual(
-      [
-        options.maxRegistrations,
-        options.newRegistrationsBurstPerAddress,
-        options.newRegistrationsPerAddressPerSecond,
-        options.coap.maxRequestsPerSecondPerAddress,
-        options.maxNotificationsPerSecond,
-        options.floodNotificationsPerSecond,
-        options.floodSeconds,
-      ],
-      [0, 20000, 500, 20000, 0, 1000, 0],
-    );
+    assert.deepEqual(limitsOf(server), [0, 20000, 500, 20000, 0, 1000, 0]);
     const endpoint = (server as unknown as { endpoint: { options: { maxRequestsPerSecondPerAddress: number } } })
       .endpoint;
     assert.equal(endpoint.options.maxRequestsPerSecondPerAddress, 20000);
