@@ -11,8 +11,6 @@ const nodes = [
   require('../../nodes/lwm2m-register-in'),
 ];
 
-type AdminAgent = { get(url: string): import('supertest').Test };
-
 /**
  * Dropped DTLS records reach the user: one warning per reason (throttled) in the Node-RED log, and the counts
  * by reason in the device browser (the devices list of the server).
@@ -41,7 +39,7 @@ describe('lwm2m-server node: dropped DTLS records are warned about and counted',
       socket.send(badVersion, securePort, '127.0.0.1');
       socket.send(Buffer.from('not dtls'), securePort, '127.0.0.1');
     }
-    const api = (helper as unknown as { request(): AdminAgent }).request();
+    const api = helper.request();
     await waitFor(
       () => {
         const dropped = config.server.dtlsDroppedRecords();

@@ -5,6 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import type { Test } from 'supertest';
 import type { Registration } from '../../lib/server/registration';
 import type { Lwm2mServerConfigNode } from '../../nodes/shared/server-config';
 
@@ -16,7 +17,15 @@ const helper = require('node-red-node-test-helper') as {
   startServer(): Promise<void>;
   stopServer(): Promise<void>;
   settings(settings: Record<string, unknown>): void;
+  /** supertest on Node-RED's admin app (the routes of the device browser). */
+  request(): AdminAgent;
 };
+
+export interface AdminAgent {
+  get(url: string): Test;
+  post(url: string): Test;
+  delete(url: string): Test;
+}
 
 export interface TestNode {
   id: string;
