@@ -242,6 +242,9 @@ describe('content: repeated and overlapping entries', () => {
 
   describe('OMA LwM2M JSON (11543)', () => {
     const F = ContentFormat.JSON;
+    /** An OMA JSON payload of `entries` under the base name /3/0/, decoded as `path`. */
+    const decodeEntries = (path: string, entries: object[]) =>
+      decodeNode(json({ bn: '/3/0/', e: entries }), F, p(path), model);
 
     it('a member given twice is a 4.00; entries for the same path merge like SenML records', () => {
       assertCodecError(
@@ -250,50 +253,26 @@ describe('content: repeated and overlapping entries', () => {
         /duplicate member "e"/,
       );
       assert.deepEqual(
-        decodeNode(
-          json({
-            bn: '/3/0/',
-            e: [
-              { n: '9', v: 1 },
-              { n: '9', v: 1 },
-            ],
-          }),
-          F,
-          p('/3/0'),
-          model,
-        ),
+        decodeEntries('/3/0', [
+          { n: '9', v: 1 },
+          { n: '9', v: 1 },
+        ]),
         instance(0, [single(9, 'integer', 1)]),
       );
       assertCodecError(
         () =>
-          decodeNode(
-            json({
-              bn: '/3/0/',
-              e: [
-                { n: '9', v: 1 },
-                { n: '9', v: 2 },
-              ],
-            }),
-            F,
-            p('/3/0'),
-            model,
-          ),
+          decodeEntries('/3/0', [
+            { n: '9', v: 1 },
+            { n: '9', v: 2 },
+          ]),
         /more than one value for \/3\/0\/9/,
       );
       assertCodecError(
         () =>
-          decodeNode(
-            json({
-              bn: '/3/0/',
-              e: [
-                { n: '7/0', v: 1 },
-                { n: '7/0', v: 2 },
-              ],
-            }),
-            F,
-            p('/3/0/7'),
-            model,
-          ),
+          decodeEntries('/3/0/7', [
+            { n: '7/0', v: 1 },
+            { n: '7/0', v: 2 },
+          ]),
         /more than one value for \/3\/0\/7\/0/,
       );
     });

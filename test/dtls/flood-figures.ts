@@ -10,7 +10,7 @@
  *    heap and external memory measured after a GC (run first, on a fresh heap).
  */
 import { CookieFlooder } from './flooder';
-import { PSK_IDENTITY, PSK_KEY, PeerProcess, startEchoServer, waitFor } from './helpers';
+import { PSK_IDENTITY, PSK_KEY, PeerProcess, opensslPskClient, startEchoServer, waitFor } from './helpers';
 
 const pskKey = (identity: string) => (identity === PSK_IDENTITY ? PSK_KEY : undefined);
 
@@ -24,10 +24,7 @@ async function honestUnderFlood(): Promise<void> {
   const attempts = 30;
   for (let i = 0; i < attempts; i++) {
     const sessions = server.sessions.length;
-    const openssl: PeerProcess = new PeerProcess('openssl', [
-      ...['s_client', '-dtls1_2', '-connect', `127.0.0.1:${server.port}`, '-ign_eof'],
-      ...['-psk', PSK_KEY.toString('hex'), '-psk_identity', PSK_IDENTITY, '-cipher', 'PSK-AES128-CCM8'],
-    ]);
+    const openssl: PeerProcess = opensslPskClient(server.port, { extra: ['-ign_eof'] });
     const ok = await waitFor(() => server.sessions.length > sessions, 20_000, 'the handshake').then(
       () => true,
       () => false,

@@ -1,6 +1,15 @@
 import { strict as assert } from 'node:assert';
 import { CookieFlooder } from './flooder';
-import { PSK_IDENTITY, PSK_KEY, PeerProcess, hasBinary, startEchoServer, waitFor, type EchoServer } from './helpers';
+import {
+  PSK_IDENTITY,
+  PSK_KEY,
+  PeerProcess,
+  hasBinary,
+  opensslPskClient,
+  startEchoServer,
+  waitFor,
+  type EchoServer,
+} from './helpers';
 
 const pskKey = (identity: string) => (identity === PSK_IDENTITY ? PSK_KEY : undefined);
 /** As the LwM2M server's DTLS listener sets it (lib/server/listeners.ts). */
@@ -37,19 +46,7 @@ describe('DTLS half-open handshake flood from one address, with openssl s_client
     for (let attempt = 0; attempt < 3; attempt++) {
       const sessions: number = echo.sessions.length;
       const floodBefore = stats.handshakesStarted;
-      const openssl: PeerProcess = new PeerProcess('openssl', [
-        's_client',
-        '-dtls1_2',
-        '-connect',
-        `127.0.0.1:${server.port}`,
-        '-psk',
-        PSK_KEY.toString('hex'),
-        '-psk_identity',
-        PSK_IDENTITY,
-        '-cipher',
-        'PSK-AES128-CCM8',
-        '-ign_eof',
-      ]);
+      const openssl: PeerProcess = opensslPskClient(server.port, { extra: ['-ign_eof'] });
       client = openssl;
       await waitFor(() => echo.sessions.length > sessions || openssl.exited, 30_000, 'the honest handshake');
       assert.deepEqual(echo.sessions[sessions]?.security, { mode: 'psk', identity: PSK_IDENTITY }, openssl.output);

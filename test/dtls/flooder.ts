@@ -47,8 +47,6 @@ function firstMessage(datagram: Buffer): { type: number; cookie?: Buffer } | und
 }
 
 export class CookieFlooder {
-  /** Cookie exchanges answered with a ServerHello: half-open handshakes the server took. */
-  completed = 0;
   private readonly sockets: dgram.Socket[] = [];
   /** Which lane uses a socket now, by socket index. */
   private readonly owners = new Map<number, (datagram: Buffer) => void>();
@@ -122,8 +120,7 @@ export class CookieFlooder {
       if (message?.cookie !== undefined) {
         socket.send(helloDatagram(random, message.cookie, 1), this.port, '127.0.0.1');
       } else if (message?.type === HandshakeType.serverHello) {
-        this.completed++;
-        finish();
+        finish(); // a half-open handshake the server took
       }
     });
     socket.send(helloDatagram(random, Buffer.alloc(0), 0), this.port, '127.0.0.1');

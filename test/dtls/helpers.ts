@@ -110,6 +110,29 @@ export class PeerProcess {
   }
 }
 
+/**
+ * openssl s_client -dtls1_2 to 127.0.0.1:`port` with a PSK: identity PSK_IDENTITY, `key` in hex (PSK_KEY unless
+ * given), `cipher` (PSK-AES128-CCM8 unless given), then the `extra` arguments.
+ */
+export function opensslPskClient(
+  port: number,
+  options: { cipher?: string; key?: string; extra?: string[] } = {},
+): PeerProcess {
+  return new PeerProcess('openssl', [
+    's_client',
+    '-dtls1_2',
+    '-connect',
+    `127.0.0.1:${port}`,
+    '-psk',
+    options.key ?? PSK_KEY.toString('hex'),
+    '-psk_identity',
+    PSK_IDENTITY,
+    '-cipher',
+    options.cipher ?? 'PSK-AES128-CCM8',
+    ...(options.extra ?? []),
+  ]);
+}
+
 /** Runs a command to completion (coap-client); resolves with its output whatever the exit code. */
 export function run(
   command: string,

@@ -4,10 +4,10 @@ import { DtlsTransport } from '../../lib/dtls';
 import {
   PSK_IDENTITY,
   PSK_KEY,
-  PeerProcess,
   UdpRelay,
   hasBinary,
   nodeDtlsClient,
+  opensslPskClient,
   run,
   startEchoServer,
   waitFor,
@@ -36,19 +36,7 @@ describe('DTLS PSK server with peers we did not write', function () {
           await server.close();
           server = await startEchoServer({ pskKey, allowCbcSuites: true });
         }
-        const client = new PeerProcess('openssl', [
-          's_client',
-          '-dtls1_2',
-          '-connect',
-          `127.0.0.1:${server.port}`,
-          '-psk',
-          PSK_KEY.toString('hex'),
-          '-psk_identity',
-          PSK_IDENTITY,
-          '-cipher',
-          cipher,
-          '-ign_eof',
-        ]);
+        const client = opensslPskClient(server.port, { cipher, extra: ['-ign_eof'] });
         try {
           await waitFor(() => server.sessions.length === 1 || client.exited, 10000, 'the handshake');
           assert.deepEqual(server.sessions[0]?.security, { mode: 'psk', identity: PSK_IDENTITY }, client.output);
@@ -65,18 +53,7 @@ describe('DTLS PSK server with peers we did not write', function () {
     }
 
     it('CBC suites are off by default: a client offering only CBC gets handshake_failure', async () => {
-      const client = new PeerProcess('openssl', [
-        's_client',
-        '-dtls1_2',
-        '-connect',
-        `127.0.0.1:${server.port}`,
-        '-psk',
-        PSK_KEY.toString('hex'),
-        '-psk_identity',
-        PSK_IDENTITY,
-        '-cipher',
-        'PSK-AES128-CBC-SHA256',
-      ]);
+      const client = opensslPskClient(server.port, { cipher: 'PSK-AES128-CBC-SHA256' });
       try {
         await waitFor(() => server.failures.length === 1, 10000, 'the failure');
         assert.match(server.failures[0].reason, /^no cipher suite in common \(client offered .*0x00ae/);
@@ -89,18 +66,7 @@ describe('DTLS PSK server with peers we did not write', function () {
     });
 
     it('a wrong key fails the handshake with decrypt_error, and the event says why', async () => {
-      const client = new PeerProcess('openssl', [
-        's_client',
-        '-dtls1_2',
-        '-connect',
-        `127.0.0.1:${server.port}`,
-        '-psk',
-        'deadbeef',
-        '-psk_identity',
-        PSK_IDENTITY,
-        '-cipher',
-        'PSK-AES128-CCM8',
-      ]);
+      const client = opensslPskClient(server.port, { key: 'deadbeef' });
       try {
         await waitFor(() => server.failures.length === 1, 10000, 'the failure');
         assert.equal(server.failures[0].reason, 'bad record MAC / wrong key');
@@ -130,22 +96,6 @@ describe('DTLS PSK server with peers we did not write', function () {
       await server?.close();
     });
 
-    function sClient(port: number, extra: string[] = []): PeerProcess {
-      return new PeerProcess('openssl', [
-        's_client',
-        '-dtls1_2',
-        '-connect',
-        `127.0.0.1:${port}`,
-        '-psk',
-        PSK_KEY.toString('hex'),
-        '-psk_identity',
-        PSK_IDENTITY,
-        '-cipher',
-        'PSK-AES128-CCM8',
-        ...extra,
-      ]);
-    }
-
     it('our first flight is lost: the retransmission timer resends it', async () => {
       let droppedServerHello = false;
       relay.tapFromServer = (datagram) => {
@@ -154,7 +104,7 @@ describe('DTLS PSK server with peers we did not write', function () {
         droppedServerHello = true;
         return [];
       };
-      const client = sClient(await relay.start(), ['-ign_eof']);
+      const client = opensslPskClient(await relay.start(), { extra: ['-ign_eof'] });
       try {
         await waitFor(() => server.sessions.length === 1, 10000, 'the handshake');
         assert.ok(server.transport.stats.retransmissions >= 1);
@@ -173,7 +123,7 @@ describe('DTLS PSK server with peers we did not write', function () {
         droppedFinished = true;
         return [];
       };
-      const client = sClient(await relay.start(), ['-ign_eof']);
+      const client = opensslPskClient(await relay.start(), { extra: ['-ign_eof'] });
       try {
         await waitFor(() => server.sessions.length === 1, 10000, 'the handshake');
         client.write('after a lost Finished\n');
@@ -186,7 +136,7 @@ describe('DTLS PSK server with peers we did not write', function () {
     });
 
     it('refuses renegotiation with no_renegotiation', async () => {
-      const client = sClient(server.port);
+      const client = opensslPskClient(server.port);
       try {
         await waitFor(() => server.sessions.length === 1, 10000, 'the handshake');
         client.write('R\n'); // s_client's interactive "renegotiate" command

@@ -5,14 +5,6 @@ import { resetHosts } from '../../nodes/shared/server-host';
 import { resetBootstrapHosts } from '../../nodes/shared/bootstrap-host';
 import { BROWSER_OWNER, resetDeviceBrowser } from '../../nodes/shared/admin-api';
 import { delay, helper } from '../nodes/helper';
-import type { Test } from 'supertest';
-
-/** supertest on the helper's admin app (the helper's typing in test/nodes leaves request() out). */
-type AdminAgent = {
-  get(url: string): Test;
-  post(url: string): Test;
-  delete(url: string): Test;
-};
 
 /** Node-RED's runtime event bus: RED.comms.publish goes through it as 'comms' events. */
 const runtimeEvents = require('@node-red/util').events as {
@@ -102,7 +94,7 @@ describe('device browser admin API (through node-red-node-test-helper)', functio
     }
   }
 
-  const api = () => (helper as unknown as { request(): AdminAgent }).request();
+  const api = () => helper.request();
 
   it('lists the servers of the running flows, with their ports and counts', async function () {
     const port = await serverPort();

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { Lwm2mClient } from '../../lib/client';
-import { CHROMIUM, chromiumPresent, launchChromium, openEditor, screenshot } from './chromium';
+import { launchChromium, openEditor, screenshot, skipWithoutChromium } from './chromium';
 import type { Chromium } from './chromium';
 import { startNodeRed, waitFor } from './node-red-process';
 import type { NodeRedProcess } from './node-red-process';
@@ -21,10 +21,7 @@ describe('device browser in the Node-RED editor (headless Chromium)', function (
   let browser: Chromium | undefined;
 
   before(async function () {
-    if (!chromiumPresent()) {
-      console.log(`      (skipped: ${CHROMIUM} is absent; .ci/run installs Debian's chromium)`);
-      this.skip();
-    }
+    skipWithoutChromium(this);
     red = await startNodeRed([
       { id: 'f1', type: 'tab', label: 'LwM2M' },
       { id: 'srv', type: 'lwm2m-server', name: 'e2e server', address: '127.0.0.1', port: '0', dtlsEnabled: false },

@@ -6,9 +6,9 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { projectRoot } from './node-red-process';
 import type { NodeRedProcess } from './node-red-process';
 
-export const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = '/usr/bin/chromium';
 /** Screenshots of the editor tests go here (git-ignored). */
-export const ARTIFACTS = path.join(projectRoot, 'test-artifacts');
+const ARTIFACTS = path.join(projectRoot, 'test-artifacts');
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- page.evaluate bodies run in the editor, where RED is untyped */
 declare const RED: any;
@@ -18,8 +18,11 @@ export interface Chromium {
   close(): Promise<void>;
 }
 
-export function chromiumPresent(): boolean {
-  return fs.existsSync(CHROMIUM);
+/** For a `before` hook: skips the suite, saying why, where Chromium is not installed. */
+export function skipWithoutChromium(suite: Mocha.Context): void {
+  if (fs.existsSync(CHROMIUM)) return;
+  console.log(`      (skipped: ${CHROMIUM} is absent; .ci/run installs Debian's chromium)`);
+  suite.skip();
 }
 
 /**

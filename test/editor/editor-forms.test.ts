@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import type { Page } from 'playwright-core';
 import { Lwm2mClient } from '../../lib/client';
-import { chromiumPresent, launchChromium, openEditor, screenshot, CHROMIUM } from './chromium';
+import { launchChromium, openEditor, screenshot, skipWithoutChromium } from './chromium';
 import type { Chromium } from './chromium';
 import { startNodeRed, waitFor } from './node-red-process';
 import type { NodeRedProcess } from './node-red-process';
@@ -24,10 +24,7 @@ describe('node edit dialogs in the Node-RED editor (headless Chromium)', functio
   const pageErrors: string[] = [];
 
   before(async function () {
-    if (!chromiumPresent()) {
-      console.log(`      (skipped: ${CHROMIUM} is absent; .ci/run installs Debian's chromium)`);
-      this.skip();
-    }
+    skipWithoutChromium(this);
     red = await startNodeRed([
       { id: 'f1', type: 'tab', label: 'LwM2M' },
       { id: 'srv', type: 'lwm2m-server', name: 'forms server', address: '127.0.0.1', port: '0', dtlsEnabled: false },

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import type { Page } from 'playwright-core';
-import { CHROMIUM, chromiumPresent, launchChromium, openEditor, screenshot } from './chromium';
+import { launchChromium, openEditor, screenshot, skipWithoutChromium } from './chromium';
 import type { Chromium } from './chromium';
 import { startNodeRed, waitFor } from './node-red-process';
 import type { NodeRedProcess } from './node-red-process';
@@ -22,10 +22,7 @@ describe('the editor in German (headless Chromium, browser language de-DE)', fun
   const pageErrors: string[] = [];
 
   before(async function () {
-    if (!chromiumPresent()) {
-      console.log(`      (skipped: ${CHROMIUM} is absent; .ci/run installs Debian's chromium)`);
-      this.skip();
-    }
+    skipWithoutChromium(this);
     red = await startNodeRed(
       [
         { id: 'f1', type: 'tab', label: 'LwM2M' },

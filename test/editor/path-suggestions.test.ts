@@ -6,7 +6,6 @@ import { MAX_SUGGESTIONS, suggestPaths } from '../../nodes/shared/path-suggestio
 import type { Lwm2mServerConfigNode } from '../../nodes/shared/server-config';
 import { resetHosts } from '../../nodes/shared/server-host';
 import { helper } from '../nodes/helper';
-import type { Test } from 'supertest';
 
 const model = ObjectModel.withBuiltins();
 const paths = (typed: string, device?: Parameters<typeof suggestPaths>[2]) =>
@@ -60,13 +59,10 @@ describe('path suggestions for the editor (nodes/shared/path-suggestions.ts)', f
   });
 });
 
-/** supertest on the helper's admin app. */
-type AdminAgent = { get(url: string): Test };
-
 describe('GET lwm2m/paths (the path fields’ autocomplete, through node-red-node-test-helper)', function () {
   this.timeout(20000);
   let device: Lwm2mClient | undefined;
-  const api = () => (helper as unknown as { request(): AdminAgent }).request();
+  const api = () => helper.request();
 
   beforeEach(async function () {
     await helper.load(

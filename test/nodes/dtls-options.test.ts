@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import type { Lwm2mServerConfigNode } from '../../nodes/shared/server-config';
 import { resetHosts } from '../../nodes/shared/server-host';
-import { freeUdpPort, helper } from './helper';
+import { freeUdpPort, helper, loadServerNode } from './helper';
 
 const nodes = [require('../../nodes/lwm2m-server'), require('../../nodes/lwm2m-register-in')];
 
@@ -13,23 +13,8 @@ describe('lwm2m-server node: DTLS settings', function () {
   });
 
   async function load(settings: Record<string, unknown>): Promise<Lwm2mServerConfigNode> {
-    await helper.load(nodes, [
-      { id: 'f1', type: 'tab', label: 'test' },
-      {
-        id: 'srv',
-        type: 'lwm2m-server',
-        address: '127.0.0.1',
-        port: '0',
-        store: 'memory',
-        dtlsEnabled: true,
-        securePort: String(await freeUdpPort()),
-        ...settings,
-      },
-      { id: 'reg', z: 'f1', type: 'lwm2m-register-in', server: 'srv', wires: [[]] },
-    ]);
-    const config = helper.getNode('srv') as unknown as Lwm2mServerConfigNode;
-    await config.ready();
-    return config;
+    const dtls = { store: 'memory', dtlsEnabled: true, securePort: String(await freeUdpPort()) };
+    return loadServerNode({ ...dtls, ...settings }, nodes);
   }
 
   it('offers no CBC suite unless "Offer CBC cipher suites" is ticked', async () => {

@@ -24,6 +24,16 @@ const coreNodes = [
 const declared = require(path.join(root, 'package.json'))['node-red'].nodes as Record<string, string>;
 const allNodes = [...Object.values(declared).map((file) => require(path.join(root, file))), ...coreNodes];
 
+/** An example flow with its server and bootstrap nodes on 127.0.0.1, any free port (not 5683). */
+function exampleFlow(file: string): Record<string, unknown>[] {
+  const flow = JSON.parse(fs.readFileSync(path.join(examplesDir, file), 'utf8')) as Record<string, unknown>[];
+  for (const node of flow) {
+    if (node.type === 'lwm2m-server' || node.type === 'lwm2m-bootstrap')
+      Object.assign(node, { port: 0, securePort: 0, address: '127.0.0.1' });
+  }
+  return flow;
+}
+
 describe('example flows', function () {
   afterEach(async function () {
     await helper.unload();
@@ -44,13 +54,9 @@ describe('example flows', function () {
 
   for (const file of files) {
     it(`${file} deploys with every node created`, async function () {
-      const flow = JSON.parse(fs.readFileSync(path.join(examplesDir, file), 'utf8')) as Record<string, unknown>[];
-      // Any free port instead of 5683, and simulated devices pointed nowhere: this checks the flow, not a device.
-      for (const node of flow) {
-        if (node.type === 'lwm2m-server' || node.type === 'lwm2m-bootstrap')
-          Object.assign(node, { port: 0, securePort: 0, address: '127.0.0.1' });
-        if (node.type === 'lwm2m-device') node.serverUri = 'coap://127.0.0.1:9';
-      }
+      const flow = exampleFlow(file);
+      // Simulated devices pointed nowhere: this checks the flow, not a device.
+      for (const node of flow) if (node.type === 'lwm2m-device') node.serverUri = 'coap://127.0.0.1:9';
       await helper.load(allNodes, flow);
       for (const node of flow) {
         if (node.type === 'tab') continue;
@@ -59,15 +65,6 @@ describe('example flows', function () {
     });
   }
 });
-
-/** An example flow as the deploy test loads it: the server on 127.0.0.1, any free port. */
-function exampleFlow(file: string): Record<string, unknown>[] {
-  const flow = JSON.parse(fs.readFileSync(path.join(examplesDir, file), 'utf8')) as Record<string, unknown>[];
-  for (const node of flow) {
-    if (node.type === 'lwm2m-server') Object.assign(node, { port: 0, securePort: 0, address: '127.0.0.1' });
-  }
-  return flow;
-}
 
 function nodeNamed(flow: Record<string, unknown>[], type: string, name: string): Record<string, unknown> {
   const found = flow.find((node) => node.type === type && node.name === name);

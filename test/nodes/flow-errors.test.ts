@@ -1,8 +1,7 @@
 import { strict as assert } from 'node:assert';
-import type { Lwm2mServerConfigNode } from '../../nodes/shared/server-config';
 import { resetHosts } from '../../nodes/shared/server-host';
 import { CoapDevice } from '../peers/coap-device';
-import { helper, nextError, nextMessage, ourNodes } from './helper';
+import { flowWith, helper, nextError, nextMessage, ourNodes, serverPort } from './helper';
 
 /**
  * What a Catch node gets from the write, create and read nodes: composite errors name the paths asked for, and a
@@ -12,22 +11,6 @@ import { helper, nextError, nextMessage, ourNodes } from './helper';
 const nodes = [...ourNodes, require('../../nodes/lwm2m-create')];
 type Msg = Record<string, unknown>;
 const details = (msg: Msg) => msg.lwm2m as Record<string, unknown>;
-
-function flowWith(flowNodes: Msg[], server: Msg = {}): Msg[] {
-  return [
-    { id: 'f1', type: 'tab', label: 'test' },
-    {
-      id: 'srv',
-      type: 'lwm2m-server',
-      address: '127.0.0.1',
-      port: '0',
-      ackTimeout: '200',
-      maxRetransmit: '2',
-      ...server,
-    },
-    ...flowNodes.map((node) => ({ z: 'f1', ...node })),
-  ];
-}
 
 describe('Node-RED nodes: composite errors and the write size limit, as a Catch node sees them', function () {
   let device: CoapDevice | undefined;
@@ -40,9 +23,7 @@ describe('Node-RED nodes: composite errors and the write size limit, as a Catch 
   });
 
   async function registeredDevice(): Promise<CoapDevice> {
-    const config = helper.getNode('srv') as unknown as Lwm2mServerConfigNode;
-    await config.ready();
-    device = new CoapDevice('dev-1', config.server.address!.port);
+    device = new CoapDevice('dev-1', await serverPort());
     await device.start();
     await device.register('lt=60&lwm2m=1.1', '</>;rt="oma.lwm2m";ct=110,</1/0>,</3/0>,</3303/0>');
     return device;

@@ -5,6 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import type { Test } from 'supertest';
 import type { Registration } from '../../lib/server/registration';
 import type { Lwm2mServerConfigNode } from '../../nodes/shared/server-config';
 
@@ -16,7 +17,15 @@ const helper = require('node-red-node-test-helper') as {
   startServer(): Promise<void>;
   stopServer(): Promise<void>;
   settings(settings: Record<string, unknown>): void;
+  /** supertest on Node-RED's admin app (the routes of the device browser). */
+  request(): AdminAgent;
 };
+
+export interface AdminAgent {
+  get(url: string): Test;
+  post(url: string): Test;
+  delete(url: string): Test;
+}
 
 export interface TestNode {
   id: string;
@@ -45,6 +54,54 @@ export const ourNodes = [
   require('../../nodes/lwm2m-execute'),
   require('../../nodes/lwm2m-observe'),
 ];
+
+/**
+ * A flow of one tab: the server node `srv` on 127.0.0.1, any free port, with short CoAP timeouts (`server` changes
+ * its settings), and `nodes` on the tab.
+ */
+export function flowWith(
+  nodes: Record<string, unknown>[],
+  server: Record<string, unknown> = {},
+): Record<string, unknown>[] {
+  return [
+    { id: 'f1', type: 'tab', label: 'test' },
+    {
+      id: 'srv',
+      type: 'lwm2m-server',
+      address: '127.0.0.1',
+      port: '0',
+      ackTimeout: '200',
+      maxRetransmit: '2',
+      ...server,
+    },
+    ...nodes.map((node) => ({ z: 'f1', ...node })),
+  ];
+}
+
+/** The UDP port of the server node `srv` of the loaded flow, once it listens. */
+export async function serverPort(): Promise<number> {
+  const config = helper.getNode('srv') as unknown as Lwm2mServerConfigNode;
+  await config.ready();
+  return config.server.address!.port;
+}
+
+/**
+ * Loads `modules` with a flow of the server node `srv` (127.0.0.1, any free port, `settings`) and a register-in node
+ * using it; resolves with the config node once it listens.
+ */
+export async function loadServerNode(
+  settings: Record<string, unknown>,
+  modules: unknown[] = ourNodes,
+): Promise<Lwm2mServerConfigNode> {
+  await helper.load(modules, [
+    { id: 'f1', type: 'tab', label: 'test' },
+    { id: 'srv', type: 'lwm2m-server', address: '127.0.0.1', port: '0', ...settings },
+    { id: 'reg', type: 'lwm2m-register-in', z: 'f1', server: 'srv', wires: [[]] },
+  ]);
+  const config = helper.getNode('srv') as unknown as Lwm2mServerConfigNode;
+  await config.ready();
+  return config;
+}
 
 /** A UDP port that was free a moment ago (for tests that redeploy on a fixed port). */
 export async function freeUdpPort(): Promise<number> {

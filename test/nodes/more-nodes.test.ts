@@ -1,9 +1,8 @@
 import { strict as assert } from 'node:assert';
 import type * as coap from 'coap';
-import type { Lwm2mServerConfigNode } from '../../nodes/shared/server-config';
 import { resetHosts } from '../../nodes/shared/server-host';
 import { CoapDevice } from '../peers/coap-device';
-import { helper, nextError, nextMessage, ourNodes, until } from './helper';
+import { flowWith, helper, nextError, nextMessage, ourNodes, serverPort, until } from './helper';
 import type { TestNode } from './helper';
 
 const TEXT = 0;
@@ -24,28 +23,6 @@ type Msg = Record<string, unknown>;
 
 function details(msg: Msg): Record<string, unknown> {
   return msg.lwm2m as Record<string, unknown>;
-}
-
-function flowWith(nodes: Msg[], server: Msg = {}): Msg[] {
-  return [
-    { id: 'f1', type: 'tab', label: 'test' },
-    {
-      id: 'srv',
-      type: 'lwm2m-server',
-      address: '127.0.0.1',
-      port: '0',
-      ackTimeout: '200',
-      maxRetransmit: '2',
-      ...server,
-    },
-    ...nodes.map((node) => ({ z: 'f1', ...node })),
-  ];
-}
-
-async function serverPort(): Promise<number> {
-  const config = helper.getNode('srv') as unknown as Lwm2mServerConfigNode;
-  await config.ready();
-  return config.server.address!.port;
 }
 
 /** Every msg a helper node receives, in order. */

@@ -6,7 +6,7 @@ import { resetHosts } from '../../nodes/shared/server-host';
 import { OwnStatus } from '../../nodes/shared/own-status';
 import { Status } from '../../nodes/shared/status';
 import { CoapDevice } from '../peers/coap-device';
-import { helper, nextMessage, ourNodes } from './helper';
+import { flowWith, helper, nextMessage, ourNodes, serverPort } from './helper';
 import type { TestNode } from './helper';
 
 const TEXT = 0;
@@ -50,19 +50,9 @@ function statusesOf(node: TestNode) {
   };
 }
 
-function flowWith(port: number, nodes: Record<string, unknown>[]): Record<string, unknown>[] {
-  return [
-    { id: 'f1', type: 'tab', label: 'status' },
-    {
-      id: 'srv',
-      type: 'lwm2m-server',
-      address: '127.0.0.1',
-      port: String(port),
-      ackTimeout: '200',
-      maxRetransmit: '1',
-    },
-    ...nodes.map((node) => ({ z: 'f1', ...node })),
-  ];
+/** The helper's flow, the server retransmitting once. */
+function statusFlow(nodes: Record<string, unknown>[], server: Record<string, unknown> = {}): Record<string, unknown>[] {
+  return flowWith(nodes, { maxRetransmit: '1', ...server });
 }
 
 describe('OwnStatus (nodes/shared/own-status.ts)', function () {
@@ -141,6 +131,23 @@ describe('OwnStatus (nodes/shared/own-status.ts)', function () {
       own.close();
       own.show(Status.failed('timeout'));
       assert.deepEqual(line.written.at(-1), { fill: 'green', shape: 'dot', text: '2.04 · 7 ms' });
+      // The turn `own` had running when it closed ends before the turn of a status line started now: once that
+      // one has written its held change, a write after close would have come.
+      const barrier = statusLine();
+      const after = new OwnStatus(barrier);
+      try {
+        after.show(Status.answered('2.05', 1));
+        const held = barrier.nextWrite();
+        after.show(Status.failed('4.04'));
+        await held;
+      } finally {
+        after.close();
+      }
+      assert.deepEqual(
+        line.written.at(-1),
+        { fill: 'green', shape: 'dot', text: '2.04 · 7 ms' },
+        'nothing after close',
+      );
     } finally {
       own.close();
     }
@@ -161,9 +168,7 @@ describe('operation nodes show their own last result in their status', function 
   });
 
   async function startDevice(): Promise<CoapDevice> {
-    const config = helper.getNode('srv') as unknown as Lwm2mServerConfigNode;
-    await config.ready();
-    device = new CoapDevice('dev-1', config.server.address!.port);
+    device = new CoapDevice('dev-1', await serverPort());
     await device.start();
     device.resources.set('/3303/0/5700', { contentFormat: TEXT, payload: '21.5' });
     return device;
@@ -172,7 +177,7 @@ describe('operation nodes show their own last result in their status', function 
   it("read: the code and round trip after an answer, the code and its meaning after a failure, never the server's device count", async function () {
     await helper.load(
       ourNodes,
-      flowWith(0, [
+      statusFlow([
         { id: 'reg', type: 'lwm2m-register-in', server: 'srv', wires: [[]] },
         { id: 'read', type: 'lwm2m-read', server: 'srv', wires: [['out']] },
         { id: 'out', type: 'helper' },
@@ -212,7 +217,7 @@ describe('operation nodes show their own last result in their status', function 
   it('shows the latest of results that come faster than the status is redrawn', async function () {
     await helper.load(
       ourNodes,
-      flowWith(0, [
+      statusFlow([
         { id: 'read', type: 'lwm2m-read', server: 'srv', endpoint: 'dev-1', wires: [['out']] },
         { id: 'out', type: 'helper' },
       ]),
@@ -220,15 +225,13 @@ describe('operation nodes show their own last result in their status', function 
     await (await startDevice()).register();
     const read = helper.getNode('read');
     const readStatus = statusesOf(read);
-    const results: Promise<unknown>[] = [];
     const out = helper.getNode('out');
     const answered = new Promise<void>((resolve) => {
       let count = 0;
       out.on('input', () => ++count === 5 && resolve());
     });
     for (let i = 0; i < 5; i++) read.receive({ path: '/3303/0/5700' });
-    results.push(answered);
-    await Promise.all(results);
+    await answered;
     // The last one fails: however close behind, the status ends on it.
     const failed = readStatus.next('the failure last', (status) => status.text === '4.04 Not Found');
     read.receive({ path: '/3303/0/1' });
@@ -239,8 +242,10 @@ describe('operation nodes show their own last result in their status', function 
     blocker = dgram.createSocket('udp4');
     await new Promise<void>((resolve) => blocker!.bind(0, '127.0.0.1', () => resolve()));
     const port = (blocker.address() as AddressInfo).port;
-    const flow = flowWith(port, [{ id: 'read', type: 'lwm2m-read', server: 'srv', wires: [[]] }]);
-    (flow[1] as Record<string, unknown>).dtlsEnabled = false;
+    const flow = statusFlow([{ id: 'read', type: 'lwm2m-read', server: 'srv', wires: [[]] }], {
+      port: String(port),
+      dtlsEnabled: false,
+    });
     await helper.load(ourNodes, flow);
     const read = helper.getNode('read');
     const readStatus = statusesOf(read);
@@ -255,7 +260,7 @@ describe('operation nodes show their own last result in their status', function 
   it('observe: how many observations, and the time of the last notification', async function () {
     await helper.load(
       ourNodes,
-      flowWith(0, [
+      statusFlow([
         { id: 'obs', type: 'lwm2m-observe', server: 'srv', startOn: 'input', wires: [['out']] },
         { id: 'out', type: 'helper' },
       ]),

@@ -3,30 +3,9 @@ import dgram from 'node:dgram';
 import type { Lwm2mServerConfigNode } from '../../nodes/shared/server-config';
 import { resetHosts } from '../../nodes/shared/server-host';
 import { CoapDevice } from '../peers/coap-device';
-import { freeUdpPort, helper, nextMessage, ourNodes, until } from './helper';
+import { flowWith, freeUdpPort, helper, nextMessage, ourNodes, serverPort, until } from './helper';
 
 const TEXT = 0;
-
-function flowWith(port: number, nodes: Record<string, unknown>[]): Record<string, unknown>[] {
-  return [
-    { id: 'f1', type: 'tab', label: 'test' },
-    {
-      id: 'srv',
-      type: 'lwm2m-server',
-      address: '127.0.0.1',
-      port: String(port),
-      ackTimeout: '200',
-      maxRetransmit: '2',
-    },
-    ...nodes.map((node) => ({ z: 'f1', ...node })),
-  ];
-}
-
-async function serverPort(): Promise<number> {
-  const config = helper.getNode('srv') as unknown as Lwm2mServerConfigNode;
-  await config.ready();
-  return config.server.address!.port;
-}
 
 describe('Node-RED nodes', function () {
   let device: CoapDevice | undefined;
@@ -49,13 +28,16 @@ describe('Node-RED nodes', function () {
     const port = await freeUdpPort();
     await helper.load(
       ourNodes,
-      flowWith(port, [
-        { id: 'reg', type: 'lwm2m-register-in', server: 'srv', wires: [[]] },
-        { id: 'read', type: 'lwm2m-read', server: 'srv', wires: [[]] },
-        { id: 'write', type: 'lwm2m-write', server: 'srv', wires: [[]] },
-        { id: 'exec', type: 'lwm2m-execute', server: 'srv', wires: [[]] },
-        { id: 'obs', type: 'lwm2m-observe', server: 'srv', startOn: 'input', wires: [[]] },
-      ]),
+      flowWith(
+        [
+          { id: 'reg', type: 'lwm2m-register-in', server: 'srv', wires: [[]] },
+          { id: 'read', type: 'lwm2m-read', server: 'srv', wires: [[]] },
+          { id: 'write', type: 'lwm2m-write', server: 'srv', wires: [[]] },
+          { id: 'exec', type: 'lwm2m-execute', server: 'srv', wires: [[]] },
+          { id: 'obs', type: 'lwm2m-observe', server: 'srv', startOn: 'input', wires: [[]] },
+        ],
+        { port: String(port) },
+      ),
     );
     assert.equal(await serverPort(), port);
     for (const id of ['reg', 'read', 'write', 'exec', 'obs']) assert.ok(helper.getNode(id), id);
@@ -64,7 +46,7 @@ describe('Node-RED nodes', function () {
   it('register-in emits registration events filtered by endpoint pattern', async function () {
     await helper.load(
       ourNodes,
-      flowWith(0, [
+      flowWith([
         { id: 'reg', type: 'lwm2m-register-in', server: 'srv', endpoint: 'dev-*', wires: [['out']] },
         { id: 'out', type: 'helper' },
       ]),
@@ -106,7 +88,7 @@ describe('Node-RED nodes', function () {
   it('read: endpoint and path from msg; value out; device errors to a Catch node', async function () {
     await helper.load(
       ourNodes,
-      flowWith(0, [
+      flowWith([
         { id: 'read', type: 'lwm2m-read', server: 'srv', wires: [['out']] },
         { id: 'out', type: 'helper' },
       ]),
@@ -136,7 +118,7 @@ describe('Node-RED nodes', function () {
   it('write and execute send the value and the arguments', async function () {
     await helper.load(
       ourNodes,
-      flowWith(0, [
+      flowWith([
         { id: 'write', type: 'lwm2m-write', server: 'srv', endpoint: 'dev-1', path: '/3303/0/5701', wires: [['out']] },
         {
           id: 'exec',
@@ -170,7 +152,7 @@ describe('Node-RED nodes', function () {
   it('observe by pattern: observes devices as they register and emits notifications', async function () {
     await helper.load(
       ourNodes,
-      flowWith(0, [
+      flowWith([
         { id: 'obs', type: 'lwm2m-observe', server: 'srv', endpoint: 'dev-*', path: '/3303/0/5700', wires: [['out']] },
         { id: 'out', type: 'helper' },
       ]),
@@ -193,10 +175,13 @@ describe('Node-RED nodes', function () {
 
   it('a redeploy on the same port keeps registrations and observations', async function () {
     const port = await freeUdpPort();
-    const flow = flowWith(port, [
-      { id: 'obs', type: 'lwm2m-observe', server: 'srv', endpoint: 'dev-1', path: '/3303/0/5700', wires: [['out']] },
-      { id: 'out', type: 'helper' },
-    ]);
+    const flow = flowWith(
+      [
+        { id: 'obs', type: 'lwm2m-observe', server: 'srv', endpoint: 'dev-1', path: '/3303/0/5700', wires: [['out']] },
+        { id: 'out', type: 'helper' },
+      ],
+      { port: String(port) },
+    );
     await helper.load(ourNodes, flow);
     await serverPort();
     const dev = await startDevice(port);

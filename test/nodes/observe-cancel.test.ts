@@ -4,46 +4,32 @@
  * flooded it (with the reason; the server node warns). Through node-red-node-test-helper.
  */
 import { strict as assert } from 'node:assert';
-import type { Lwm2mServerConfigNode } from '../../nodes/shared/server-config';
 import { resetHosts } from '../../nodes/shared/server-host';
 import { CoapDevice } from '../peers/coap-device';
 import { NotifyingDevice } from '../peers/notifying-device';
-import { helper, nextMessage, ourNodes } from './helper';
+import { flowWith, helper, nextMessage, ourNodes, serverPort } from './helper';
 import type { TestNode } from './helper';
 
 const TEXT = 0;
 
+/** The server node, an observe node (`observe` changes its settings) and a helper node after it. */
 function flow(server: Record<string, unknown>, observe: Record<string, unknown>): Record<string, unknown>[] {
-  return [
-    { id: 'f1', type: 'tab', label: 'test' },
-    {
-      id: 'srv',
-      type: 'lwm2m-server',
-      address: '127.0.0.1',
-      port: '0',
-      ackTimeout: '200',
-      maxRetransmit: '2',
-      ...server,
-    },
-    {
-      id: 'obs',
-      type: 'lwm2m-observe',
-      z: 'f1',
-      server: 'srv',
-      endpoint: 'dev-1',
-      path: '/3303/0/5700',
-      startOn: 'input',
-      wires: [['out']],
-      ...observe,
-    },
-    { id: 'out', type: 'helper', z: 'f1' },
-  ];
-}
-
-async function serverPort(): Promise<number> {
-  const config = helper.getNode('srv') as unknown as Lwm2mServerConfigNode;
-  await config.ready();
-  return config.server.address!.port;
+  return flowWith(
+    [
+      {
+        id: 'obs',
+        type: 'lwm2m-observe',
+        server: 'srv',
+        endpoint: 'dev-1',
+        path: '/3303/0/5700',
+        startOn: 'input',
+        wires: [['out']],
+        ...observe,
+      },
+      { id: 'out', type: 'helper' },
+    ],
+    server,
+  );
 }
 
 /** The next msg of `node` whose msg.lwm2m.event is `event`. */

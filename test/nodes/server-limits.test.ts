@@ -4,19 +4,21 @@
  * the settings existed).
  */
 import { strict as assert } from 'node:assert';
-import type { Lwm2mServerConfigNode } from '../../nodes/shared/server-config';
+import type { Lwm2mServer } from '../../lib/server/lwm2m-server';
 import { resetHosts } from '../../nodes/shared/server-host';
-import { helper, ourNodes } from './helper';
+import { helper, loadServerNode } from './helper';
 
-async function loadServer(settings: Record<string, unknown>): Promise<Lwm2mServerConfigNode> {
-  await helper.load(ourNodes, [
-    { id: 'f1', type: 'tab', label: 'test' },
-    { id: 'srv', type: 'lwm2m-server', address: '127.0.0.1', port: '0', ...settings },
-    { id: 'reg', type: 'lwm2m-register-in', z: 'f1', server: 'srv', wires: [[]] },
-  ]);
-  const config = helper.getNode('srv') as unknown as Lwm2mServerConfigNode;
-  await config.ready();
-  return config;
+/** The server's limits, in the order of the settings below. */
+function limitsOf({ options }: Lwm2mServer): unknown[] {
+  return [
+    options.maxRegistrations,
+    options.newRegistrationsBurstPerAddress,
+    options.newRegistrationsPerAddressPerSecond,
+    options.coap.maxRequestsPerSecondPerAddress,
+    options.maxNotificationsPerSecond,
+    options.floodNotificationsPerSecond,
+    options.floodSeconds,
+  ];
 }
 
 describe('server node: flood limits', function () {
@@ -26,24 +28,12 @@ describe('server node: flood limits', function () {
   });
 
   it('a flow without the settings gets the defaults', async function () {
-    const { server } = await loadServer({});
-    const { options } = server;
-    assert.deepEqual(
-      [
-        options.maxRegistrations,
-        options.newRegistrationsBurstPerAddress,
-        options.newRegistrationsPerAddressPerSecond,
-        options.coap.maxRequestsPerSecondPerAddress,
-        options.maxNotificationsPerSecond,
-        options.floodNotificationsPerSecond,
-        options.floodSeconds,
-      ],
-      [100_000, 1000, 50, 5000, 10, 100, 10],
-    );
+    const { server } = await loadServerNode({});
+    assert.deepEqual(limitsOf(server), [100_000, 1000, 50, 5000, 10, 100, 10]);
   });
 
   it('the settings given (0 turns a limit off) reach the server', async function () {
-    const { server } = await loadServer({
+    const { server } = await loadServerNode({
       maxRegistrations: '0',
       newRegistrationsBurst: '20000',
       newRegistrationsRate: '500',
@@ -52,19 +42,7 @@ describe('server node: flood limits', function () {
       floodRate: '1000',
       floodSeconds: '0',
     });
-    const { options } = server;
-    assert.deepEqual(
-      [
-        options.maxRegistrations,
-        options.newRegistrationsBurstPerAddress,
-        options.newRegistrationsPerAddressPerSecond,
-        options.coap.maxRequestsPerSecondPerAddress,
-        options.maxNotificationsPerSecond,
-        options.floodNotificationsPerSecond,
-        options.floodSeconds,
-      ],
-      [0, 20000, 500, 20000, 0, 1000, 0],
-    );
+    assert.deepEqual(limitsOf(server), [0, 20000, 500, 20000, 0, 1000, 0]);
     const endpoint = (server as unknown as { endpoint: { options: { maxRequestsPerSecondPerAddress: number } } })
       .endpoint;
     assert.equal(endpoint.options.maxRequestsPerSecondPerAddress, 20000);

@@ -21,8 +21,6 @@ export class NotifyingDevice {
   cancels = 0;
   /** Queries of the Write-Attributes requests received. */
   readonly attributeWrites: string[][] = [];
-  /** Notifications sent so far. */
-  sent = 0;
 
   constructor(
     readonly endpoint: string,
@@ -59,7 +57,6 @@ export class NotifyingDevice {
   /** One NON notification of the observed resource, with the next Observe number. */
   notify(value: number | string): void {
     if (!this.observeToken) throw new Error('nothing observed yet');
-    this.sent++;
     this.send({
       confirmable: false,
       ack: false,

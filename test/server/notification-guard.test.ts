@@ -10,6 +10,7 @@ import type { Lwm2mServerOptions } from '../../lib/server/lwm2m-server';
 import type { LimitReport } from '../../lib/server/limit-warnings';
 import type { Notification } from '../../lib/server/observation-service';
 import type { StoredObservation } from '../../lib/server/stores';
+import { waitFor } from '../client/helpers';
 import { NotifyingDevice } from '../peers/notifying-device';
 
 /** Timers may fire a little before the clock says (ms rounding): gaps are compared with this much slack. */
@@ -150,7 +151,7 @@ describe('notification guard: coalescing and flood cancellation', function () {
     assert.match(reason, /flooded: more than 50 notifications a second for 2 s/);
     // Told both ways: RSTs answer the notifications still coming, and a cancel request (GET with Observe=1) follows
     // (a device flooding NON matches a RST against its latest notification only: Wakaama goes on without it).
-    await waitUntil(() => device.resets > 0 && device.cancels > 0);
+    await waitFor(() => device.resets > 0 && device.cancels > 0, 5000, 'a RST and a cancel request');
     clearInterval(pace);
     assert.deepEqual(await server.listObservations('flood-1'), []);
     const flooded = reports.filter((report) => report.kind === 'notification-flood');
@@ -177,12 +178,3 @@ describe('notification guard: coalescing and flood cancellation', function () {
     assert.equal(reports.length, 0);
   });
 });
-
-/** Waits for a condition the event loop makes true (a datagram on its way); fails the test after 5 s. */
-async function waitUntil(condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met within 5 s');
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}

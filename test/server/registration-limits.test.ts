@@ -114,6 +114,8 @@ describe('registration limits: a cap and a per-address budget of new registratio
     assert.equal((await one.update(locationOf(first))).code, '2.04');
     assert.equal((await one.register('dev-1')).code, '2.01');
     assert.equal((await server.listRegistrations()).length, 3);
+    // A second refusal: counted for the summary, not reported again.
+    assert.equal((await one.register('dev-5')).code, '5.03');
 
     assert.equal(reports.length, 1, 'one report at once; the others wait for the summary');
     assert.equal(reports[0].kind, 'registration-cap');

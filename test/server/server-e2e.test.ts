@@ -7,6 +7,7 @@ import { Lwm2mServer } from '../../lib/server/lwm2m-server';
 import type { Notification } from '../../lib/server/observation-service';
 import { Lwm2mRequestError } from '../../lib/server/errors';
 import type { Registration } from '../../lib/server/registration';
+import { waitFor as until } from '../client/helpers';
 import { CoapDevice } from '../peers/coap-device';
 
 const TEXT = 0;
@@ -19,15 +20,6 @@ function waitFor<T>(
   return once(emitter as never, event).then((args) => args[0] as T);
 }
 
-/** Polls until `condition` holds (a few seconds at most: the server and device are on loopback). */
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** Sends `packet` `repeat` times from one socket; resolves with the answers, one per copy sent. */
 async function rawExchange(port: number, packet: Parameters<typeof generate>[0], repeat = 1) {
   const socket = dgram.createSocket('udp4');
@@ -37,7 +29,7 @@ async function rawExchange(port: number, packet: Parameters<typeof generate>[0],
   const bytes = generate(packet);
   try {
     for (let i = 0; i < repeat; i++) socket.send(bytes, port, '127.0.0.1');
-    await until(() => answers.length >= repeat, `${repeat} answer(s)`);
+    await until(() => answers.length >= repeat, 10_000, `${repeat} answer(s)`);
   } finally {
     await new Promise<void>((resolve) => socket.close(() => resolve()));
   }
@@ -156,7 +148,7 @@ describe('LwM2M server end to end (node-coap as the device, real UDP)', function
     assert.ok(device.requests.some((request) => request.method === 'GET' && request.observe === 1));
     // node-coap keeps its observer until a notification is refused: the next one gets a RST.
     device.notify('/3303/0/5700', '25');
-    await until(() => device.observerCount('/3303/0/5700') === 0, 'the device to drop its observer');
+    await until(() => device.observerCount('/3303/0/5700') === 0, 10_000, 'the device to drop its observer');
     assert.equal(device.observerCount('/3303/0/5700'), 0, 'the device no longer has an observer');
   });
 
@@ -209,7 +201,7 @@ describe('LwM2M server end to end (node-coap as the device, real UDP)', function
     const registered = waitFor<Registration>(server, 'registered');
     await device.register();
     await registered;
-    await until(() => observeRequests() >= 2, 'a second Observe');
+    await until(() => observeRequests() >= 2, 10_000, 'a second Observe');
     assert.equal(observeRequests(), 2, 'a new Observe was sent after the new registration');
     const observations = await server.listObservations('dev-1');
     assert.equal(observations.length, 1);

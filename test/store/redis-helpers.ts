@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { Lwm2mServer } from '../../lib/server/lwm2m-server';
+import type { Registration } from '../../lib/server/registration';
 import {
   RedisDtlsSessionStore,
   RedisLink,
@@ -69,6 +70,33 @@ export function unhandledRejectionsCrash(): void {
   };
   before(() => process.on('unhandledRejection', rethrow));
   after(() => process.off('unhandledRejection', rethrow));
+}
+
+/** A registration record as the stores hold it (id `id-<endpoint>`), for tests that put one in a store or in Redis. */
+export function storedRegistration(
+  endpoint: string,
+  lifetime: number,
+  lastUpdateAt: number,
+  fields: Partial<Registration> = {},
+): Registration {
+  return {
+    id: `id-${endpoint}`,
+    endpoint,
+    lifetime,
+    lwm2mVersion: '1.1',
+    binding: 'U',
+    queueMode: false,
+    address: '127.0.0.1',
+    port: 5683,
+    peerKey: `127.0.0.1:${endpoint}`,
+    rootPath: '',
+    objects: {},
+    supportedContentFormats: [],
+    additionalAttributes: {},
+    registeredAt: lastUpdateAt,
+    lastUpdateAt,
+    ...fields,
+  };
 }
 
 export const TEST_SECRET = new SecretBox('cluster test secret');

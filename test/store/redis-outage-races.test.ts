@@ -12,28 +12,20 @@ import path from 'node:path';
 import type { Registration } from '../../lib/server/registration';
 import { RegistrationService } from '../../lib/server/registration-service';
 import { RedisLink, RedisRegistrationStore } from '../../lib/store/redis';
-import { TEST_SECRET, haveRedisServer, startRedis, unhandledRejectionsCrash } from './redis-helpers';
+import { waitFor } from '../client/helpers';
+import {
+  TEST_SECRET,
+  haveRedisServer,
+  startRedis,
+  storedRegistration,
+  unhandledRejectionsCrash,
+} from './redis-helpers';
 
 type RedisServer = Awaited<ReturnType<typeof startRedis>>;
 
+/** With a Server object instance /1/0, whose lifetime the server writes. */
 function registration(endpoint: string, lifetime: number, lastUpdateAt: number): Registration {
-  return {
-    id: `id-${endpoint}`,
-    endpoint,
-    lifetime,
-    lwm2mVersion: '1.1',
-    binding: 'U',
-    queueMode: false,
-    address: '127.0.0.1',
-    port: 5683,
-    peerKey: `127.0.0.1:${endpoint}`,
-    rootPath: '',
-    objects: { 1: { instances: [0] } },
-    supportedContentFormats: [],
-    additionalAttributes: {},
-    registeredAt: lastUpdateAt,
-    lastUpdateAt,
-  };
+  return storedRegistration(endpoint, lifetime, lastUpdateAt, { objects: { 1: { instances: [0] } } });
 }
 
 describe('Redis outage races with expiry (redis-server stopped and started again)', function () {
@@ -120,13 +112,8 @@ describe('Redis outage races with expiry (redis-server stopped and started again
     const down = new Promise((resolve) => link.once('down', resolve));
     await redis!.stop('SIGKILL');
     await down;
-    await new Promise<void>((resolve) => {
-      const due = setInterval(() => {
-        if (Date.now() < store.getByIdSync('id-sleepy')!.lastUpdateAt + 2100) return;
-        clearInterval(due);
-        resolve();
-      }, 50);
-    });
+    const dueAt = store.getByIdSync('id-sleepy')!.lastUpdateAt + 2100;
+    await waitFor(() => Date.now() >= dueAt, 5000, 'sleepy to come due');
 
     // The last thing the link does at the end of the outage is to write down when it was (for instances starting
     // later): an expiry sweep that runs while that write is on its way must already see the outage's grace.

@@ -19,7 +19,13 @@ import { Bench, waitFor } from '../client/helpers';
 import { openServerStores } from '../../nodes/shared/persistence';
 import type { ServerStores } from '../../nodes/shared/persistence';
 import type { RedisRegistrationStore } from '../../lib/store/redis';
-import { clusterInstance, haveRedisServer, startRedis, unhandledRejectionsCrash } from './redis-helpers';
+import {
+  clusterInstance,
+  haveRedisServer,
+  startRedis,
+  storedRegistration,
+  unhandledRejectionsCrash,
+} from './redis-helpers';
 import { UdpBalancer } from './udp-balancer';
 
 type RedisServer = Awaited<ReturnType<typeof startRedis>>;
@@ -264,23 +270,11 @@ describe('the read-back after a Redis outage', function () {
     // Written by another instance while this one could not read (no change message reaches it).
     await waitFor(() => spy!.status === 'ready', 5000, 'the spy connection back');
     const entry = {
-      r: {
+      r: storedRegistration('written-meanwhile', 3600, Date.now(), {
         id: 'meanwhile-1',
-        endpoint: 'written-meanwhile',
-        lifetime: 3600,
-        lwm2mVersion: '1.1',
-        binding: 'U',
-        queueMode: false,
-        address: '127.0.0.1',
         port: 9,
         peerKey: '127.0.0.1:9',
-        rootPath: '',
-        objects: {},
-        supportedContentFormats: [],
-        additionalAttributes: {},
-        registeredAt: Date.now(),
-        lastUpdateAt: Date.now(),
-      },
+      }),
       o: 'other-instance',
     };
     await spy.hset(`${prefix}registrations`, 'meanwhile-1', JSON.stringify(entry));
@@ -305,23 +299,13 @@ describe('the read-back after a Redis outage', function () {
     (client as unknown as { hgetall: (key: string) => Promise<Record<string, string>> }).hgetall = async (key) => {
       const snapshot = await hgetall(key);
       const heard = new Promise((resolve) => subscriber.once('message', resolve));
-      await writer.registrationStore.add({
-        id: 'during-read-1',
-        endpoint: 'registered-during-read',
-        lifetime: 3600,
-        lwm2mVersion: '1.1',
-        binding: 'U',
-        queueMode: false,
-        address: '127.0.0.1',
-        port: 10,
-        peerKey: '127.0.0.1:10',
-        rootPath: '',
-        objects: {},
-        supportedContentFormats: [],
-        additionalAttributes: {},
-        registeredAt: Date.now(),
-        lastUpdateAt: Date.now(),
-      });
+      await writer.registrationStore.add(
+        storedRegistration('registered-during-read', 3600, Date.now(), {
+          id: 'during-read-1',
+          port: 10,
+          peerKey: '127.0.0.1:10',
+        }),
+      );
       await heard;
       return snapshot;
     };
@@ -347,23 +331,11 @@ describe('the read-back after a Redis outage', function () {
         'readback-late:registrations',
         'late-1',
         JSON.stringify({
-          r: {
+          r: storedRegistration('written-while-half-back', 3600, Date.now(), {
             id: 'late-1',
-            endpoint: 'written-while-half-back',
-            lifetime: 3600,
-            lwm2mVersion: '1.1',
-            binding: 'U',
-            queueMode: false,
-            address: '127.0.0.1',
             port: 11,
             peerKey: '127.0.0.1:11',
-            rootPath: '',
-            objects: {},
-            supportedContentFormats: [],
-            additionalAttributes: {},
-            registeredAt: Date.now(),
-            lastUpdateAt: Date.now(),
-          },
+          }),
           o: 'other-instance',
         }),
       );

@@ -17,7 +17,6 @@ import { resetDeviceBrowser } from '../../nodes/shared/admin-api';
 import { waitFor } from '../client/helpers';
 import { freeUdpPort, helper } from '../nodes/helper';
 import type { TestNode } from '../nodes/helper';
-import type { Test } from 'supertest';
 
 const nodeModules = [
   require('../../nodes/plugins/lwm2m-device-browser'),
@@ -121,7 +120,7 @@ describe('store problems found when Node-RED starts (file store, through node-re
     assert.equal(yellow.fill, 'yellow');
     assert.match(yellow.text!, /· 0 devices · store: 1 torn line, 3 unreadable$/);
 
-    const api = (helper as unknown as { request(): { get(url: string): Test } }).request();
+    const api = helper.request();
     const listing = await api.get('/lwm2m/servers').expect(200);
     const entry = (
       listing.body as { servers: Array<{ id: string; store?: { note?: string; messages: string[] } }> }
