@@ -85,7 +85,8 @@ async function serve(mode: Mode): Promise<void> {
   let cpuMark = process.cpuUsage();
   let notificationsMark = 0;
   let markedAt = 0;
-  process.on('message', async (message: string) => {
+  // The parent's commands; a failed one is reported to it (an async listener's rejection would be lost).
+  const answer = async (message: string): Promise<void> => {
     if (message === 'memory') {
       (globalThis as { gc?: () => void }).gc?.();
       const memory = process.memoryUsage();
@@ -111,6 +112,9 @@ async function serve(mode: Mode): Promise<void> {
       rmSync(dir, { recursive: true, force: true });
       process.exit(0);
     }
+  };
+  process.on('message', (message: string) => {
+    answer(message).catch((err: Error) => process.send!({ error: err.message }));
   });
   process.send!({ port });
 }

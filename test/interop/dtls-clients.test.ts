@@ -80,7 +80,9 @@ describe('interop: the DTLS server with Eclipse Wakaama (tinydtls) as the client
     const server = () => run.state.bench.server;
     let registered: Promise<Registration> | undefined;
     // Wakaama sends its first Register only after the handshake, on its 2 s CoAP retransmission.
-    const client = await startWakaama({}, () => (registered = nextEvent<Registration>(server(), 'registered', 15_000)));
+    const client = await startWakaama({}, () => {
+      registered = nextEvent<Registration>(server(), 'registered', 15_000);
+    });
     const registration = await registered!;
     assert.deepEqual(registration.security, { mode: 'psk', identity: IDENTITY });
     assert.match(registration.peerKey, /^coaps:\/\/127\.0\.0\.1:\d+$/);
@@ -174,10 +176,9 @@ describe('interop: the DTLS server with AVSystem Anjay demo as the client (optio
   it('registers with TLS_PSK_WITH_AES_128_CCM_8; read, write, observe (1.2 attributes), execute, de-register', async function () {
     const server = () => run.state.bench.server;
     let registered: Promise<Registration> | undefined;
-    const client = await startAnjay(
-      { ciphersuite: '0xC0A8' },
-      () => (registered = nextEvent<Registration>(server(), 'registered', 10_000)),
-    );
+    const client = await startAnjay({ ciphersuite: '0xC0A8' }, () => {
+      registered = nextEvent<Registration>(server(), 'registered', 10_000);
+    });
     const registration = await registered!;
     assert.deepEqual(registration.security, { mode: 'psk', identity: IDENTITY });
     assert.match(registration.peerKey, /^coaps:\/\/127\.0\.0\.1:\d+$/);
@@ -214,10 +215,9 @@ describe('interop: the DTLS server with AVSystem Anjay demo as the client (optio
   ]) {
     it(`registers with ${name} and is read`, async function () {
       let registered: Promise<Registration> | undefined;
-      await startAnjay(
-        { ciphersuite: suite },
-        () => (registered = nextEvent<Registration>(run.state.bench.server, 'registered', 10_000)),
-      );
+      await startAnjay({ ciphersuite: suite }, () => {
+        registered = nextEvent<Registration>(run.state.bench.server, 'registered', 10_000);
+      });
       assert.deepEqual((await registered!).security, { mode: 'psk', identity: IDENTITY });
       assert.equal((await run.state.bench.server.read(endpoint, '/3/0/0')).value, 'anjay');
     });
@@ -225,10 +225,9 @@ describe('interop: the DTLS server with AVSystem Anjay demo as the client (optio
 
   it('with --use-connection-id (mbedTLS backend): a DTLS Connection ID is negotiated and used', async function () {
     let registered: Promise<Registration> | undefined;
-    const client = await startAnjay(
-      { ciphersuite: '0xC0A8', extra: ['--use-connection-id'] },
-      () => (registered = nextEvent<Registration>(run.state.bench.server, 'registered', 10_000)),
-    );
+    const client = await startAnjay({ ciphersuite: '0xC0A8', extra: ['--use-connection-id'] }, () => {
+      registered = nextEvent<Registration>(run.state.bench.server, 'registered', 10_000);
+    });
     assert.deepEqual((await registered!).security, { mode: 'psk', identity: IDENTITY });
     // avs_commons logs the CID with mbedTLS; its OpenSSL backend has no CID and ignores the option.
     const negotiated = await client.waitFor(/negotiated CID = [0-9a-f]+/, 2000, 'the CID').then(
@@ -244,10 +243,9 @@ describe('interop: the DTLS server with AVSystem Anjay demo as the client (optio
 
   it('reconnect (a new handshake, resuming the session when the server allows): the device is still reachable', async function () {
     let registered: Promise<Registration> | undefined;
-    const client = await startAnjay(
-      { ciphersuite: '0xC0A8' },
-      () => (registered = nextEvent<Registration>(run.state.bench.server, 'registered', 10_000)),
-    );
+    const client = await startAnjay({ ciphersuite: '0xC0A8' }, () => {
+      registered = nextEvent<Registration>(run.state.bench.server, 'registered', 10_000);
+    });
     await registered;
     assert.equal((await run.state.bench.server.read(endpoint, '/3/0/0')).value, 'anjay');
     const before = client.output.length;
