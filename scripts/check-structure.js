@@ -146,15 +146,17 @@ function main() {
         (component.length > loop.length - 1 ? ` (${component.length} files in the knot)` : ''),
     );
   }
-  // The index.ts of lib/ is the package's face; it imports every folder by design and nobody imports it.
+  // lib/index.ts is the package's face: it imports every folder by design and nothing in lib/ imports it. Other
+  // files directly in lib/ (the error base class) form the folder '.', below everything.
+  const face = path.join(libDir, 'index.ts');
   const folderGraph = new Map();
   for (const [file, { imports }] of facts) {
+    if (file === face) continue;
     const from = folderOf(file);
-    if (from === '.') continue;
     if (!folderGraph.has(from)) folderGraph.set(from, new Set());
     for (const target of imports) {
       const to = folderOf(target);
-      if (to !== from && to !== '.') folderGraph.get(from).add(to);
+      if (to !== from) folderGraph.get(from).add(to);
     }
   }
   for (const component of cycles(folderGraph)) {
