@@ -100,7 +100,7 @@ export = function (RED: NodeAPI): void {
       node.error(_('lwm2m-device.errors.device', { endpoint, error: err.message }));
     });
 
-    node.on('input', (msg: NodeMessage, send, done) => {
+    node.on('input', (msg: NodeMessage, _send, done) => {
       Promise.resolve()
         .then(async () => {
           const command = typeof msg.command === 'string' ? msg.command : undefined;
@@ -120,7 +120,7 @@ export = function (RED: NodeAPI): void {
         .catch((err: Error) => done(err));
     });
 
-    node.on('close', (removed: boolean, done: () => void) => {
+    node.on('close', (done: () => void) => {
       // The device leaves the server cleanly either way; a redeploy registers it again.
       client.stop({ deregister: true, timeoutMs: 2000 }).then(done, done);
     });

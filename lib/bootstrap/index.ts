@@ -1,3 +1,4 @@
+/** The bootstrap server's public surface: the server, its configuration model and provisioning. */
 export {
   BootstrapServer,
   DEFAULT_BOOTSTRAP_OPTIONS,

@@ -1,3 +1,7 @@
+/**
+ * Provisioning in front of the stored bootstrap configurations: a default configuration for devices without
+ * one, and the DM server's PSKs copied into its security store before a configuration is stored.
+ */
 import { randomBytes } from 'node:crypto';
 import { SecurityInfoError } from '../server/security';
 import type { PskSecurityInfo, SecurityStore } from '../server/security';

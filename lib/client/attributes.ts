@@ -2,11 +2,24 @@
  * Notification attributes on the device side (LwM2M Core §5.1.2): what Write-Attributes stores per path
  * and how an observation finds the attributes that govern it.
  */
+import {
+  attributeSetProblem,
+  attributeTargetProblem,
+  attributeValueProblem,
+  isAttributeOfVersion,
+  isResourceOnly,
+  notificationAttribute,
+  NOTIFICATION_ATTRIBUTES,
+  type AttributeVersion,
+  type NotificationAttributeName,
+} from '../model/attributes';
 import type { LwM2mPath } from '../model/path';
 import type { ResourceDefinition } from '../model/types';
+import { isDecimalNumber } from '../content/values';
 import { ClientError } from './errors';
 
-export type ClientLwm2mVersion = '1.0' | '1.1' | '1.2';
+/** The LwM2M version a simulated device speaks. */
+export type ClientLwm2mVersion = AttributeVersion;
 
 export interface ClientAttributes {
   pmin?: number;
@@ -21,19 +34,7 @@ export interface ClientAttributes {
   hqmax?: number;
 }
 
-export type AttributeName = keyof ClientAttributes;
-
-const BY_VERSION: Record<ClientLwm2mVersion, readonly AttributeName[]> = {
-  '1.0': ['pmin', 'pmax', 'gt', 'lt', 'st'],
-  '1.1': ['pmin', 'pmax', 'gt', 'lt', 'st', 'epmin', 'epmax'],
-  '1.2': ['pmin', 'pmax', 'gt', 'lt', 'st', 'epmin', 'epmax', 'edge', 'con', 'hqmax'],
-};
-const INTEGER = new Set<AttributeName>(['pmin', 'pmax', 'epmin', 'epmax', 'hqmax', 'edge', 'con']);
-/** Attributes that only make sense on a resource and are never inherited from an object or instance. */
-const RESOURCE_ONLY = new Set<AttributeName>(['gt', 'lt', 'st', 'edge']);
-const NUMERIC_TYPES = new Set(['integer', 'unsigned', 'float']);
-/** The order attributes are listed in (Discover). */
-const ORDER: readonly AttributeName[] = ['pmin', 'pmax', 'gt', 'lt', 'st', 'epmin', 'epmax', 'edge', 'con', 'hqmax'];
+export type AttributeName = NotificationAttributeName;
 
 /**
  * Applies a Write-Attributes query (`pmin=10`, `gt=25.5`, `st` to remove st) to the attributes a path
@@ -47,47 +48,30 @@ export function applyAttributeQuery(
   resource: ResourceDefinition | undefined,
 ): ClientAttributes {
   const next: ClientAttributes = { ...current };
-  const allowed = BY_VERSION[version];
   if (query.length === 0) throw new ClientError('4.00', 'Write-Attributes without attributes');
   for (const item of query) {
     const eq = item.indexOf('=');
-    const name = (eq < 0 ? item : item.slice(0, eq)) as AttributeName;
-    if (!(allowed as readonly string[]).includes(name)) {
+    const name = eq < 0 ? item : item.slice(0, eq);
+    const spec = notificationAttribute(name);
+    if (spec === undefined || !isAttributeOfVersion(spec, version)) {
       throw new ClientError('4.00', `attribute "${name}" is not supported in LwM2M ${version}`);
     }
-    if (RESOURCE_ONLY.has(name)) {
-      if (path.level < 3) throw new ClientError('4.00', `attribute "${name}" applies to a resource, not ${path}`);
-      const wanted = name === 'edge' ? resource?.type === 'boolean' : NUMERIC_TYPES.has(resource?.type ?? '');
-      if (!wanted) throw new ClientError('4.00', `attribute "${name}" does not apply to ${path} (${resource?.type})`);
-    }
+    const targetProblem = attributeTargetProblem(spec, path.level, resource);
+    if (targetProblem !== undefined) throw new ClientError('4.00', `attribute "${name}" on ${path} ${targetProblem}`);
     if (eq < 0) {
-      delete next[name];
+      delete next[spec.name];
       continue;
     }
     const text = item.slice(eq + 1);
-    const value = Number(text);
-    if (text.trim() === '' || !Number.isFinite(value)) {
-      throw new ClientError('4.00', `attribute ${name}=${text} is not a number`);
-    }
-    if (INTEGER.has(name) && (!Number.isInteger(value) || value < 0)) {
-      throw new ClientError('4.00', `attribute ${name}=${text} must be a whole number >= 0`);
-    }
-    if ((name === 'edge' || name === 'con') && value > 1) throw new ClientError('4.00', `${name} must be 0 or 1`);
-    if (name === 'st' && value < 0) throw new ClientError('4.00', 'st must be >= 0');
-    next[name] = value;
+    // decimal numbers only (`1`, `-2.5`, `1e3`), as the link format writes them: not `0x10` nor ` 5`
+    const value = isDecimalNumber(text) ? Number(text) : Number.NaN;
+    if (!Number.isFinite(value)) throw new ClientError('4.00', `attribute ${name}=${text} is not a number`);
+    const valueProblem = attributeValueProblem(spec, value);
+    if (valueProblem !== undefined) throw new ClientError('4.00', `attribute ${name}=${text} ${valueProblem}`);
+    next[spec.name] = value;
   }
-  if (next.pmin !== undefined && next.pmax !== undefined && next.pmax < next.pmin && next.pmax !== 0) {
-    throw new ClientError('4.00', `pmax (${next.pmax}) is less than pmin (${next.pmin})`);
-  }
-  if (next.epmin !== undefined && next.epmax !== undefined && next.epmax < next.epmin && next.epmax !== 0) {
-    throw new ClientError('4.00', `epmax (${next.epmax}) is less than epmin (${next.epmin})`);
-  }
-  if (next.lt !== undefined && next.gt !== undefined) {
-    if (!(next.lt < next.gt)) throw new ClientError('4.00', `lt (${next.lt}) must be less than gt (${next.gt})`);
-    if (next.st !== undefined && !(next.lt + 2 * next.st < next.gt)) {
-      throw new ClientError('4.00', 'lt + 2*st must be less than gt');
-    }
-  }
+  const setProblem = attributeSetProblem(next);
+  if (setProblem !== undefined) throw new ClientError('4.00', setProblem);
   return next;
 }
 
@@ -111,11 +95,11 @@ export function effectiveAttributes(
     const attrs = stored.get(key);
     if (attrs === undefined) continue;
     const own = level === ids.length - 1;
-    for (const name of ORDER) {
-      const value = attrs[name];
+    for (const spec of NOTIFICATION_ATTRIBUTES) {
+      const value = attrs[spec.name];
       if (value === undefined) continue;
-      if (RESOURCE_ONLY.has(name) && !own) continue;
-      out[name] = value;
+      if (!own && isResourceOnly(spec)) continue;
+      out[spec.name] = value;
     }
   }
   return out;
@@ -125,9 +109,9 @@ export function effectiveAttributes(
 export function attributeParams(attrs: ClientAttributes | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (attrs === undefined) return out;
-  for (const name of ORDER) {
-    const value = attrs[name];
-    if (value !== undefined) out[name] = String(value);
+  for (const spec of NOTIFICATION_ATTRIBUTES) {
+    const value = attrs[spec.name];
+    if (value !== undefined) out[spec.name] = String(value);
   }
   return out;
 }

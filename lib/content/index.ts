@@ -24,16 +24,13 @@ import {
   encodeLwm2mCborPatch,
   lwm2mCborCodec,
 } from './lwm2m-cbor';
+import { checkDeletionPaths, deletionRecords, nodesToRecords, type OutRecord } from './senml-encode';
 import {
-  checkDeletionPaths,
-  deletionRecords,
-  nodesToRecords,
   recordsToNodes,
   recordsToPatch,
   recordsToPaths,
   recordsToTimestamped,
   type JsonFlavor,
-  type OutRecord,
   type PatchContent,
   type SenmlRecord,
 } from './senml';

@@ -6,6 +6,12 @@
  * separators and "=" and a trailing comma, and rejects anything else that is not a link list with
  * ContentCodecError('4.00') naming the offset.
  */
+import {
+  attributeValueProblem,
+  notificationAttribute,
+  PROPERTY_RANGES,
+  type NotificationAttributeSpec,
+} from '../model/attributes';
 import { LwM2mPath } from '../model/path';
 import { fail, isDecimalNumber } from './values';
 
@@ -215,26 +221,19 @@ export interface DiscoveredLink {
   attributes: LinkAttributes;
 }
 
-const INTEGER_ATTRIBUTES = new Set(['pmin', 'pmax', 'epmin', 'epmax', 'edge', 'con', 'hqmax']);
-
-/**
- * Attributes a device states about itself, with their defined ranges (LwM2M Core, attribute table):
- * `dim`, the number of instances of a multiple resource, 0 to 255; `ssid`, a Short Server ID, 1 to
- * 65534 (0 and 65535 are reserved).
- */
-const RANGED_ATTRIBUTES: Readonly<Record<string, readonly [min: number, max: number]>> = {
-  dim: [0, 255],
-  ssid: [1, 65534],
-};
-
 /**
  * The value of a ranged attribute (dim, ssid) of `link`; ContentCodecError('4.00') naming the link
  * when it is not an integer in its range. One exception: `ssid=0` on a Security object instance
  * (`objectId` 0) is read as 0, since some devices mark their Bootstrap-Server account so in a
  * Bootstrap-Discover answer (no LwM2M server has that id).
  */
-function rangedAttribute(link: Link, name: string, value: string | true, objectId: number | undefined): number {
-  const [min, max] = RANGED_ATTRIBUTES[name];
+function rangedAttribute(
+  link: Link,
+  name: keyof typeof PROPERTY_RANGES,
+  value: string | true,
+  objectId: number | undefined,
+): number {
+  const [min, max] = PROPERTY_RANGES[name];
   const n = value === true ? undefined : parseNonNegativeInteger(value);
   if (n === 0 && name === 'ssid' && objectId === 0) return 0;
   if (n === undefined || n < min || n > max) {
@@ -254,7 +253,6 @@ export function checkLinkAttributes(link: Link, objectId = leadingObjectId(link.
   if (params.dim !== undefined) rangedAttribute(link, 'dim', params.dim, objectId);
   if (params.ssid !== undefined) rangedAttribute(link, 'ssid', params.ssid, objectId);
 }
-const DECIMAL_ATTRIBUTES = new Set(['gt', 'lt', 'st']);
 
 /** True when a link is the LwM2M root link (`rt="oma.lwm2m"`, possibly among other types). */
 export function isLwm2mRootLink(link: Link): boolean {
@@ -337,16 +335,11 @@ export function decodeAttributes(link: Link, objectId?: number): LinkAttributes 
   const attributes: LinkAttributes = {};
   for (const name of Object.keys(link.params)) {
     const value = link.params[name];
+    const spec = notificationAttribute(name);
     if (name === 'dim' || name === 'ssid') {
       attributes[name] = rangedAttribute(link, name, value, objectId);
-    } else if (INTEGER_ATTRIBUTES.has(name)) {
-      const n = value === true ? undefined : parseNonNegativeInteger(value);
-      if (n === undefined) fail(`link format: <${link.uri}> attribute ${name}=${value} is not a non-negative integer`);
-      (attributes as Record<string, number>)[name] = n;
-    } else if (DECIMAL_ATTRIBUTES.has(name)) {
-      if (value === true || !isDecimalNumber(value))
-        fail(`link format: <${link.uri}> attribute ${name}=${value} is not a number`);
-      (attributes as Record<string, number>)[name] = Number(value);
+    } else if (spec !== undefined) {
+      attributes[spec.name] = notificationValue(link, spec, value);
     } else if (name === 'ver') {
       if (value === true || !isVersion(value))
         fail(`link format: <${link.uri}> attribute ver=${value} is not a version`);
@@ -357,6 +350,26 @@ export function decodeAttributes(link: Link, objectId?: number): LinkAttributes 
     }
   }
   return attributes;
+}
+
+/**
+ * The value of a notification attribute (pmin, gt, edge, ...) of `link`, as the attribute table types and
+ * bounds it: whole numbers as plain digits, the others as decimal numbers; ContentCodecError('4.00') naming
+ * the link otherwise.
+ */
+function notificationValue(link: Link, spec: NotificationAttributeSpec, value: string | true): number {
+  const where = `link format: <${link.uri}> attribute ${spec.name}=${value}`;
+  let n: number | undefined;
+  if (spec.type === 'integer') {
+    n = value === true ? undefined : parseNonNegativeInteger(value);
+    if (n === undefined) fail(`${where} is not a non-negative integer`);
+  } else {
+    n = value === true || !isDecimalNumber(value) ? Number.NaN : Number(value);
+    if (!Number.isFinite(n)) fail(`${where} is not a number`);
+  }
+  const problem = attributeValueProblem(spec, n);
+  if (problem !== undefined) fail(`${where} ${problem}`);
+  return n;
 }
 
 function isVersion(text: string): boolean {

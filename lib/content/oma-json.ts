@@ -9,15 +9,10 @@ import type { LwM2mPath } from '../model/path';
 import type { LwM2mNode, ObjectModelLookup } from '../model/types';
 import { ContentFormat, type NodeCodec } from './types';
 import { JsonObject, parseJson } from './json';
-import {
-  nodeToRecords,
-  recordsToNode,
-  resolveSenml,
-  type OutRecord,
-  type RawSenmlRecord,
-  type SenmlRecord,
-} from './senml';
-import { describe, fail, integerText } from './values';
+import { jsonValueText } from './json-value';
+import { nodeToRecords, type OutRecord } from './senml-encode';
+import { recordsToNode, resolveSenml, type RawSenmlRecord, type SenmlRecord } from './senml';
+import { describe, fail } from './values';
 
 const WHAT = 'LwM2M JSON';
 
@@ -119,30 +114,13 @@ export function serializeOmaJson(records: readonly OutRecord[]): Buffer {
       first = false;
     }
     if (record.field !== undefined) {
-      text += (first ? '"' : ',"') + OMA_FIELD[record.field] + '":' + jsonValue(record, i);
+      text +=
+        (first ? '"' : ',"') + OMA_FIELD[record.field] + '":' + jsonValueText(record.value, 'base64', WHAT, 'entry', i);
     }
     text += '}';
   }
   text += ']}';
   return Buffer.from(text, 'utf8');
-}
-
-function jsonValue(record: OutRecord, index: number): string {
-  const value = record.value;
-  switch (typeof value) {
-    case 'number':
-      if (!Number.isFinite(value)) fail(`${WHAT}: entry ${index}: ${value} cannot be represented in JSON`, '4.06');
-      // integral doubles beyond 2^53 in their exact digits (String() would round them)
-      return Number.isInteger(value) && Math.abs(value) < 1e21 ? integerText(value) : String(value);
-    case 'bigint':
-      return value.toString();
-    case 'boolean':
-      return value ? 'true' : 'false';
-    case 'string':
-      return JSON.stringify(value);
-    default:
-      return '"' + (value as Buffer).toString('base64') + '"';
-  }
 }
 
 function omaJsonCodec(format: number): NodeCodec {

@@ -12,11 +12,10 @@ import type { LwM2mPath } from '../model/path';
 import type { LwM2mNode, ObjectModelLookup } from '../model/types';
 import { ContentFormat, type NodeCodec } from './types';
 import { CborMap, readCbor } from './cbor-reader';
+import { nodeToRecords, type OutRecord } from './senml-encode';
 import {
-  nodeToRecords,
   recordsToNode,
   resolveSenml,
-  type OutRecord,
   type RawSenmlRecord,
   setCommonField,
   type CommonSenmlField,

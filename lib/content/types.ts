@@ -1,3 +1,4 @@
+/** The content layer's shared vocabulary: Content-Format numbers, the codec interface and the codec error. */
 import type { LwM2mPath } from '../model/path';
 import type { LwM2mNode, ObjectModelLookup } from '../model/types';
 

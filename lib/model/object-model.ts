@@ -1,3 +1,4 @@
+/** The object definitions a server knows (builtins plus a user's DDF folder), looked up by id and version. */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { builtinDefinitions, compareVersions, isDefinitionSet, parseDefinitionSet } from './builtins';

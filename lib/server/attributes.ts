@@ -1,3 +1,15 @@
+/**
+ * Notification attributes on the server side: checking what a flow asks to write against the device's LwM2M
+ * version and the target (the rules are the model's attribute table), and the Write-Attributes query.
+ */
+import {
+  ATTRIBUTES_BY_VERSION,
+  attributeSetProblem,
+  attributeTargetProblem,
+  attributeValueProblem,
+  isAttributeOfVersion,
+  notificationAttribute,
+} from '../model/attributes';
 import type { ResourceDefinition } from '../model/types';
 import type { Lwm2mVersion } from './registration';
 
@@ -23,15 +35,6 @@ export interface NotificationAttributes {
   hqmax?: number | null;
 }
 
-const ATTRIBUTES_BY_VERSION: Record<Lwm2mVersion, readonly (keyof NotificationAttributes)[]> = {
-  '1.0': ['pmin', 'pmax', 'gt', 'lt', 'st'],
-  '1.1': ['pmin', 'pmax', 'gt', 'lt', 'st', 'epmin', 'epmax'],
-  '1.2': ['pmin', 'pmax', 'gt', 'lt', 'st', 'epmin', 'epmax', 'edge', 'con', 'hqmax'],
-};
-
-const NUMERIC_RESOURCE_TYPES = new Set(['integer', 'unsigned', 'float']);
-const INTEGER_ATTRIBUTES = new Set(['pmin', 'pmax', 'epmin', 'epmax', 'hqmax']);
-
 export class AttributeError extends Error {
   override name = 'AttributeError';
 }
@@ -47,19 +50,19 @@ export function attributesToQuery(
   pathLevel: number,
   resource?: ResourceDefinition,
 ): string[] {
-  const allowed = ATTRIBUTES_BY_VERSION[version];
   const query: string[] = [];
   const entries = Object.entries(attributes).filter(([, value]) => value !== undefined);
   if (entries.length === 0) throw new AttributeError('no attributes given');
   for (const [name, value] of entries) {
-    if (!(allowed as readonly string[]).includes(name)) {
-      const known = Object.values(ATTRIBUTES_BY_VERSION).some((list) => (list as readonly string[]).includes(name));
-      throw new AttributeError(
-        known
-          ? `attribute "${name}" is not part of LwM2M ${version} (allowed: ${allowed.join(', ')})`
-          : `unknown attribute "${name}"`,
-      );
+    const spec = notificationAttribute(name);
+    if (spec === undefined) throw new AttributeError(`unknown attribute "${name}"`);
+    if (!isAttributeOfVersion(spec, version)) {
+      const allowed = ATTRIBUTES_BY_VERSION[version];
+      throw new AttributeError(`attribute "${name}" is not part of LwM2M ${version} (allowed: ${allowed.join(', ')})`);
     }
+    // where an attribute may be set holds for removing it too: the device refuses either with 4.00
+    const targetProblem = attributeTargetProblem(spec, pathLevel, resource);
+    if (targetProblem !== undefined) throw new AttributeError(`attribute "${name}" ${targetProblem}`);
     if (value === null) {
       query.push(name);
       continue;
@@ -67,40 +70,12 @@ export function attributesToQuery(
     if (typeof value !== 'number' || !Number.isFinite(value)) {
       throw new AttributeError(`attribute "${name}" must be a number, got ${JSON.stringify(value)}`);
     }
-    if (INTEGER_ATTRIBUTES.has(name) && (!Number.isInteger(value) || value < 0)) {
-      throw new AttributeError(`attribute "${name}" must be a whole number of seconds >= 0, got ${value}`);
-    }
-    if ((name === 'edge' || name === 'con') && value !== 0 && value !== 1) {
-      throw new AttributeError(`attribute "${name}" must be 0 or 1, got ${value}`);
-    }
-    if (name === 'st' && value < 0) throw new AttributeError(`attribute "st" must be >= 0, got ${value}`);
-    if (name === 'gt' || name === 'lt' || name === 'st') {
-      if (pathLevel < 3)
-        throw new AttributeError(`attribute "${name}" applies to a resource, not to an object or instance`);
-      if (resource && !NUMERIC_RESOURCE_TYPES.has(resource.type)) {
-        throw new AttributeError(`attribute "${name}" needs a numeric resource; ${resource.name} is ${resource.type}`);
-      }
-    }
-    if (name === 'edge' && pathLevel < 3) throw new AttributeError('attribute "edge" applies to a resource');
-    if (name === 'edge' && resource && resource.type !== 'boolean') {
-      throw new AttributeError(`attribute "edge" needs a boolean resource; ${resource.name} is ${resource.type}`);
-    }
+    const valueProblem = attributeValueProblem(spec, value);
+    if (valueProblem !== undefined) throw new AttributeError(`attribute "${name}" ${valueProblem}`);
     query.push(`${name}=${value}`);
   }
-
-  const { pmin, pmax, gt, lt, st, epmin, epmax } = attributes;
-  if (typeof pmin === 'number' && typeof pmax === 'number' && pmax < pmin) {
-    throw new AttributeError(`pmax (${pmax}) must not be less than pmin (${pmin})`);
-  }
-  if (typeof epmin === 'number' && typeof epmax === 'number' && epmax < epmin) {
-    throw new AttributeError(`epmax (${epmax}) must not be less than epmin (${epmin})`);
-  }
-  if (typeof lt === 'number' && typeof gt === 'number') {
-    if (!(lt < gt)) throw new AttributeError(`lt (${lt}) must be less than gt (${gt})`);
-    if (typeof st === 'number' && !(lt + 2 * st < gt)) {
-      throw new AttributeError(`lt + 2*st (${lt + 2 * st}) must be less than gt (${gt})`);
-    }
-  }
+  const setProblem = attributeSetProblem(attributes);
+  if (setProblem !== undefined) throw new AttributeError(setProblem);
   return query;
 }
 
