@@ -6,12 +6,7 @@
 import { createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { Lwm2mServer } from '../server/lwm2m-server';
-import type {
-  FirmwareDeviceRegistration,
-  PackageDelivery,
-  PackagePublication,
-  PackagePublishOptions,
-} from './device';
+import type { FirmwareDeviceRegistration, PackageDelivery, PackagePublication, PackagePublishOptions } from './device';
 import { Failure } from './failure';
 import { packageServerFor, type HttpPublishedPackage, type PublishedPackage } from './package-server';
 

@@ -25,14 +25,8 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Lwm2mRequestError } from '../server/errors';
 import type { Lwm2mServer } from '../server/lwm2m-server';
-import type {
-  FirmwareDevice,
-  FirmwareDeviceRegistration,
-  FirmwareJobLink,
-  FirmwareWriteOptions,
-  PackageDelivery,
-  PackagePublication,
-} from './device';
+import { CancelGate } from './cancel-gate';
+import type { FirmwareJobLink } from './device';
 import { Failure } from './failure';
 import {
   FirmwareJobError,
@@ -42,43 +36,39 @@ import {
   type FirmwareJobState,
   type FirmwareProgress,
 } from './job-types';
-import { chooseMethod } from './method';
 import { JobRecorder } from './record';
-import { causeOfResult, FirmwareUpdateState as S, resultText } from './results';
+import { resultText } from './results';
 import { serverLink } from './server-device';
-import { DeviceStatus, RESULT_DEFERRED, stateName, type StatusOwner } from './status';
-
-const OPAQUE = 42;
+import { FirmwareStateMachine, type MachineReporter } from './state-machine';
+import { DeviceStatus, type StatusOwner } from './status';
 
 /** Transfer progress is told every this many percent, or after this long when it moved at all. */
 const PROGRESS_STEP = 5;
 const PROGRESS_EVERY_MS = 1000;
 
+/**
+ * One firmware job: checks its options, runs its state machine once (state-machine.ts) against the device,
+ * turns the outcome into its result or FirmwareJobError, tells every transition ('progress') and saves it
+ * (record.ts), and cancels.
+ */
 export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
   readonly endpoint: string;
   readonly id: string;
   private readonly options: FirmwareJobOptions;
-  private readonly device: FirmwareDevice;
-  private readonly packages: PackageDelivery;
+  private readonly gate = new CancelGate();
   private readonly status: DeviceStatus;
+  private readonly machine: FirmwareStateMachine;
   private readonly recorder: JobRecorder;
   private phase: FirmwareJobState = 'starting';
   private running?: Promise<FirmwareJobResult>;
   private startedAt = 0;
-  private method?: 'push' | 'pull';
-  private cancelRequested = false;
-  private cancelReject?: (err: Error) => void;
-  private readonly cancelGate: Promise<never>;
-  private published?: PackagePublication;
-  /** The Block1 write of a push, while it runs (a cancel waits for it: an exchange cannot be aborted). */
-  private pushing?: Promise<unknown>;
   /** The last transfer progress told (percent, when), to throttle per-block progress. */
   private lastPercent = -1;
   private lastPercentAt = 0;
 
   /**
-   * A job on a device of `server` (through its public API), or on any device and package delivery (`link`:
-   * a FirmwareDevice and a PackageDelivery of one's own, a fake in tests).
+   * A job on a device of `server` (through its public API), or on the device and package delivery of `link`
+   * (of one's own: a fake in tests).
    */
   constructor(server: Lwm2mServer, options: FirmwareJobOptions);
   constructor(link: FirmwareJobLink, options: FirmwareJobOptions);
@@ -99,16 +89,13 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
     this.endpoint = options.endpoint;
     this.id = options.id ?? 'fota-' + randomBytes(6).toString('hex');
     this.options = options;
-    const link = isLink(target) ? target : serverLink(target, options.endpoint);
-    if (link.device.endpoint !== options.endpoint) {
-      throw new TypeError(`the device is ${link.device.endpoint}, the job's endpoint ${options.endpoint}`);
+    const { device, packages } = isLink(target) ? target : serverLink(target, options.endpoint);
+    if (device.endpoint !== options.endpoint) {
+      throw new TypeError(`the device is ${device.endpoint}, not the job's endpoint ${options.endpoint}`);
     }
-    this.device = link.device;
-    this.packages = link.packages;
-    this.status = new DeviceStatus(this.device, options, this.statusOwner());
+    this.status = new DeviceStatus(device, options, this.statusOwner());
+    this.machine = new FirmwareStateMachine(device, packages, options, this.status, this.gate, this.reporter());
     this.recorder = new JobRecorder(this.id, options, (err) => void this.emit('storeError', err));
-    this.cancelGate = new Promise<never>((_resolve, reject) => (this.cancelReject = reject));
-    this.cancelGate.catch(() => undefined);
   }
 
   /** The job's phase now. */
@@ -128,18 +115,15 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
    */
   async cancel(): Promise<void> {
     if (!this.running) {
-      this.cancelRequested = true;
+      this.gate.requested = true;
       return;
     }
-    if (!this.cancelRequested) {
-      this.cancelRequested = true;
-      this.cancelReject?.(new Failure('cancelled by the caller', 'cancelled'));
+    if (!this.gate.requested) {
+      this.gate.close();
       this.status.wakeUp();
     }
     await this.running.catch(() => undefined);
   }
-
-  // ---- the state machine -------------------------------------------------------------------------
 
   private async execute(): Promise<FirmwareJobResult> {
     this.startedAt = Date.now();
@@ -147,16 +131,17 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
     if (totalMs !== undefined) this.status.overallDeadline = this.startedAt + totalMs;
     this.status.listen();
     try {
-      if (this.cancelRequested) throw new Failure('cancelled before it started', 'cancelled');
+      if (this.gate.requested) throw new Failure('cancelled before it started', 'cancelled');
       const resumeFrom = this.options.resumeFrom;
-      const version = resumeFrom === undefined ? await this.deliverAndUpdate() : await this.resume(resumeFrom);
+      const version =
+        resumeFrom === undefined ? await this.machine.deliverAndUpdate() : await this.machine.resume(resumeFrom);
       const result: FirmwareJobResult = {
         endpoint: this.endpoint,
         ok: true,
         result: this.status.result,
         resultText: resultText(this.status.result),
         firmwareVersion: version,
-        method: this.method,
+        method: this.machine.method,
         durationMs: Date.now() - this.startedAt,
       };
       this.progress('done', `updated${version === undefined ? '' : ` to ${version}`}`, 100);
@@ -167,386 +152,10 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
       this.emit('failed', failure);
       throw failure;
     } finally {
-      this.published?.expire();
+      this.machine.published?.expire();
       await this.status.stopListening();
       await this.recorder.forget();
     }
-  }
-
-  private async deliverAndUpdate(): Promise<string | undefined> {
-    await this.prepare();
-    await this.download();
-    await this.checkPackage();
-    return this.update();
-  }
-
-  /** Continues an interrupted job from what the device says now (see resumeFrom). */
-  private async resume(from: FirmwareJobState): Promise<string | undefined> {
-    this.progress('starting', `resuming the firmware update of ${this.endpoint}, interrupted while ${from}`);
-    const registration = await this.device.registration();
-    if (!registration) throw new Failure(`${this.endpoint} is not registered`, 'request-failed');
-    await this.status.read();
-    const asked = this.options.method;
-    if (asked === 'push' || asked === 'pull') this.method = asked;
-    const afterUpdate = from === 'updating' || from === 'deferred' || from === 'verifying';
-    if (afterUpdate && this.status.updateEnded()) {
-      // The update ended while nobody watched: its Update Result is the outcome.
-      return this.verify();
-    }
-    if (this.status.state === S.DOWNLOADED) {
-      await this.status.observe();
-      if (this.status.result === RESULT_DEFERRED) {
-        // It deferred the update we executed before the restart: executing it again would not change that.
-        return this.update(false);
-      }
-      this.progress('downloaded', 'the device has the package already: on with Update');
-      await this.checkPackage();
-      return this.update();
-    }
-    if (this.status.state === S.UPDATING) {
-      // No Observe now: the reboot that comes ends observations; the registration and the polls tell.
-      this.progress('updating', 'the device is installing the package: waiting for it to come back');
-      return this.update(false);
-    }
-    this.progress('starting', `the device is ${stateName(this.status.state)}: delivering the package again`);
-    return this.deliverAndUpdate();
-  }
-
-  private async prepare(): Promise<void> {
-    this.progress('starting', `firmware update of ${this.endpoint}`);
-    const registration = await this.device.registration();
-    if (!registration) throw new Failure(`${this.endpoint} is not registered`, 'request-failed');
-    try {
-      await this.status.read();
-    } catch (err) {
-      if (err instanceof Lwm2mRequestError && /^4\.0[45]$/.test(err.code)) {
-        throw new Failure(`the device has no Firmware Update object (/5/0/3: ${err.code})`, 'unsupported-delivery');
-      }
-      throw err;
-    }
-    this.method = await this.chooseMethod(registration);
-    // A failure result left from an earlier attempt is cleared too, so that any failure seen later is this job's.
-    const staleFailure = this.status.result !== undefined && this.status.result >= 2;
-    if (this.status.state !== S.IDLE || staleFailure || this.options.alwaysReset) {
-      const why = staleFailure
-        ? `Update Result ${this.status.result} left from before`
-        : `State is ${stateName(this.status.state)}`;
-      this.progress('resetting', `${why}: resetting the firmware update state machine`);
-      await this.resetDevice();
-      await this.status.read();
-      if (this.status.state !== S.IDLE) {
-        throw new Failure(`the device stays in ${stateName(this.status.state)} after a reset`, 'unsupported-delivery');
-      }
-    }
-    await this.status.observe();
-  }
-
-  private async chooseMethod(registration: FirmwareDeviceRegistration): Promise<'push' | 'pull'> {
-    const asked = this.options.method ?? 'auto';
-    if (asked !== 'auto') return asked;
-    const delivery = await this.readOptional('/5/0/9');
-    const protocols = await this.readOptional('/5/0/8');
-    return chooseMethod(this.options, registration, delivery, protocols);
-  }
-
-  private async download(): Promise<void> {
-    const started = Date.now();
-    const image = this.options.image;
-    const downloadMs =
-      this.options.timeouts?.downloadMs ??
-      (this.method === 'push' && image
-        ? this.device.transferTimeoutMs(image.length) + 60_000
-        : 1_800_000);
-    const deadline = started + downloadMs;
-    const before = this.status.reports;
-    if (this.method === 'push') {
-      this.progress('downloading', `pushing ${image!.length} bytes to /5/0/0 (Block1)`, 0);
-      // onProgress rides on the CoAP request of the write (OutgoingRequest.onProgress: one call per block).
-      const writeOptions: FirmwareWriteOptions = {
-        format: OPAQUE,
-        timeoutMs: downloadMs,
-        // A firmware package is meant to be large: the server's write size limit is for values from flows.
-        maxWriteBytes: Number.POSITIVE_INFINITY,
-        onProgress: (sent, total) => this.transferProgress('pushed', sent, total),
-      };
-      try {
-        if (this.cancelRequested) throw new Failure('cancelled by the caller', 'cancelled', 'downloading');
-        this.pushing = this.device.write('/5/0/0', image!, writeOptions);
-        await this.race(this.pushing);
-      } catch (err) {
-        if (err instanceof Failure) throw err;
-        await this.status.read().catch(() => undefined);
-        if (this.status.result !== undefined && this.status.result >= 2) throw this.resultFailure('downloading');
-        if (err instanceof Lwm2mRequestError && err.code === 'timeout') {
-          throw new Failure(
-            `pushing the package did not finish within ${downloadMs} ms`,
-            'download-timeout',
-            'downloading',
-          );
-        }
-        throw new Failure(`pushing the package failed: ${(err as Error).message}`, 'request-failed', 'downloading');
-      }
-      this.progress('downloading', 'package written: waiting for the device to check it', 100);
-    } else {
-      const uri = this.options.uri ?? (await this.publish());
-      this.progress('downloading', `the device pulls ${uri}`, 0);
-      await this.request(() =>
-        this.device.write('/5/0/1', uri, { timeoutMs: this.options.timeouts?.requestMs }),
-      );
-    }
-    await this.status.waitUntil('downloading', deadline, () => {
-      if (this.status.reports === before) return undefined;
-      if (this.status.state === S.DOWNLOADED) return true;
-      if (this.status.state === S.IDLE && this.status.result !== undefined && this.status.result >= 2) {
-        throw this.resultFailure('downloading');
-      }
-      return undefined;
-    });
-    this.progress('downloaded', `the device has the package (${Date.now() - started} ms)`, 100);
-  }
-
-  /** Package name/version, when expected, before the update. */
-  private async checkPackage(): Promise<void> {
-    const checks: Array<[string, string | undefined, string]> = [
-      ['/5/0/6', this.options.expectedPackageName, 'Package Name'],
-      ['/5/0/7', this.options.expectedPackageVersion, 'Package Version'],
-    ];
-    for (const [path, expected, name] of checks) {
-      if (expected === undefined) continue;
-      const value = await this.readOptional(path);
-      if (value !== expected) {
-        await this.resetDevice().catch(() => undefined);
-        throw new Failure(
-          `${name} (${path}) is ${JSON.stringify(value ?? null)}, expected ${JSON.stringify(expected)}: not updating`,
-          'verification-failed',
-          'downloaded',
-        );
-      }
-    }
-  }
-
-  /**
-   * Executes Update (unless `execute` is false: a resumed job whose device updates already) and waits for the
-   * device to come back with an Update Result; a deferral (Update Result 11) is waited out.
-   */
-  private async update(execute = true): Promise<string | undefined> {
-    const updateMs = this.options.timeouts?.updateMs ?? 600_000;
-    let deadline = Date.now() + updateMs;
-    this.status.cameBack = false;
-    this.status.sawUpdating = this.status.state === S.UPDATING;
-    let deferral: 'no' | 'waiting' | 'applying' = 'no';
-    const retryEvery = this.options.timeouts?.deferredRetryMs;
-    let retryAt = Infinity;
-    let deferredUntil = Infinity;
-    if (execute) {
-      // Cancelled at 'downloaded': fail in that phase, so that the package is cancelled on the device.
-      if (this.cancelRequested) throw new Failure('cancelled by the caller', 'cancelled', this.phase);
-      this.progress('updating', 'executing Update (/5/0/2)');
-      await this.request(() =>
-        this.device.execute('/5/0/2', this.options.timeouts?.requestMs),
-      );
-      this.progress('updating', 'the device installs the package and reboots');
-    }
-    for (;;) {
-      const phase: FirmwareJobState = deferral === 'waiting' ? 'deferred' : 'updating';
-      const how = await this.status.waitUntil(phase, deadline, () => {
-        if (this.status.cameBack) return 'back' as const;
-        const result = this.status.result;
-        if (deferral === 'no' && result === RESULT_DEFERRED) return 'deferred' as const;
-        if (deferral === 'waiting' && this.status.state === S.UPDATING) return 'applying' as const;
-        if (deferral === 'waiting' && Date.now() >= retryAt) return 'retry' as const;
-        // Asked again, it started and deferred once more (Anjay does): back to waiting, within the same limit.
-        if (deferral === 'applying' && result === RESULT_DEFERRED && this.status.state === S.DOWNLOADED)
-          return 'deferred-again' as const;
-        if (this.status.sawUpdating && this.status.updateEnded()) return 'reported' as const;
-        return undefined;
-      });
-      if (how === 'deferred') {
-        // Not a failure (object 5 v1.1): the device applies the package later, on its own terms.
-        deferral = 'waiting';
-        const deferredMs = this.options.timeouts?.deferredMs ?? 86_400_000;
-        deadline = Date.now() + deferredMs;
-        deferredUntil = deadline;
-        if (retryEvery !== undefined && retryEvery > 0) retryAt = Date.now() + retryEvery;
-        this.progress(
-          'deferred',
-          `the device deferred the update (Update Result 11): waiting up to ${deferredMs} ms for it to apply it`,
-        );
-        continue;
-      }
-      if (how === 'deferred-again') {
-        deferral = 'waiting';
-        deadline = deferredUntil;
-        if (retryEvery !== undefined && retryEvery > 0) retryAt = Date.now() + retryEvery;
-        this.progress('deferred', 'the device deferred the update again (Update Result 11)');
-        continue;
-      }
-      if (how === 'retry') {
-        retryAt = Date.now() + retryEvery!;
-        this.progress('deferred', 'asking the device again: executing Update (/5/0/2)');
-        // Refused (4.xx) or unanswered: the device still defers; the wait goes on until the deferral limit.
-        await this.device.execute('/5/0/2', this.options.timeouts?.requestMs)
-          .catch(() => undefined);
-        continue;
-      }
-      if (how === 'applying') {
-        deferral = 'applying';
-        deadline = Date.now() + updateMs;
-        this.progress('updating', 'the device applies the deferred update');
-        continue;
-      }
-      if (how === 'back') {
-        this.status.cameBack = false;
-        this.progress(phase, 'the device is back: reading its State and Update Result');
-        try {
-          await this.status.read();
-        } catch {
-          continue; // not answering yet: wait for the next sign of life or poll
-        }
-        if (!this.status.updateEnded()) continue;
-      }
-      break;
-    }
-    return this.verify();
-  }
-
-  /**
-   * The device reports how its update ended: Idle with a result (1 success, or a failure after a reboot into
-   * the old firmware), or back in Downloaded with a failure (the package kept for another try: Anjay does this).
-   */
-  private updateEnded(): boolean {
-    const result = this.status.result;
-    if (result === undefined || result === 0 || result === RESULT_DEFERRED) return false;
-    return this.status.state === S.IDLE || (this.status.state === S.DOWNLOADED && result >= 2);
-  }
-
-  /** The outcome: Update Result 1 and, when expected, the new /3/0/3. */
-  private async verify(): Promise<string | undefined> {
-    this.progress('verifying', `Update Result ${this.status.result}: ${resultText(this.status.result)}`);
-    const version = await this.readOptional('/3/0/3').then((v) => (v === undefined ? undefined : String(v)));
-    const expected = this.options.expectedFirmwareVersion;
-    if (this.status.result === 1 || (this.status.result === 0 && expected !== undefined)) {
-      if (expected !== undefined && version !== expected) {
-        throw new Failure(
-          `the device reports ${this.status.result === 1 ? 'success' : 'no result'} but runs ${JSON.stringify(version ?? null)}, ` +
-            `expected ${JSON.stringify(expected)} (/3/0/3)`,
-          'verification-failed',
-          'verifying',
-        );
-      }
-      return version;
-    }
-    throw this.resultFailure('updating');
-  }
-
-  // ---- helpers -----------------------------------------------------------------------------------
-
-  /** Back to Idle: empty Package URI, else an empty Package. */
-  private async resetDevice(): Promise<void> {
-    const timeoutMs = this.options.timeouts?.requestMs;
-    try {
-      await this.device.write('/5/0/1', '', { timeoutMs });
-    } catch (err) {
-      if (err instanceof Lwm2mRequestError && (err.code === 'timeout' || err.code === 'not-registered')) throw err;
-      await this.device.write('/5/0/0', Buffer.alloc(0), { format: OPAQUE, timeoutMs });
-    }
-  }
-
-  /** Pull of the image: the package delivery serves it for this device; the URI to write to /5/0/1. */
-  private async publish(): Promise<string> {
-    const registration = await this.device.registration();
-    if (!registration) throw new Failure(`${this.endpoint} is not registered`, 'request-failed', 'downloading');
-    const { baseUri, pullVia, httpPort, httpsCertificate } = this.options;
-    this.published = await this.packages.publish(this.options.image!, registration, {
-      baseUri,
-      pullVia,
-      httpPort,
-      httpsCertificate,
-      onProgress: this.pullProgress,
-    });
-    return this.published.uri;
-  }
-
-  private async readOptional(path: string): Promise<unknown> {
-    try {
-      return await this.race(this.device.read(path, this.options.timeouts?.requestMs));
-    } catch (err) {
-      if (err instanceof Lwm2mRequestError && /^4\.0[45]$/.test(err.code)) return undefined;
-      throw err;
-    }
-  }
-
-  /** One request: its failure becomes a 'request-failed' Failure (a cancel wins over it). */
-  private async request<T>(send: () => Promise<T>): Promise<T> {
-    // A cancel asked for in a progress listener of this very transition: nothing more may reach the device
-    // (an Execute Update sent after it could not be taken back).
-    if (this.cancelRequested) throw new Failure('cancelled by the caller', 'cancelled', this.phase);
-    try {
-      return await this.race(send());
-    } catch (err) {
-      if (err instanceof Failure) throw err;
-      throw new Failure((err as Error).message, 'request-failed', this.phase);
-    }
-  }
-
-  private race<T>(promise: Promise<T>): Promise<T> {
-    promise.catch(() => undefined);
-    return Promise.race([promise, this.cancelGate]);
-  }
-
-  private resultFailure(phase: FirmwareJobState): Failure {
-    const result = this.status.result;
-    return new Failure(
-      `Update Result ${result ?? '?'}: ${resultText(result)}`,
-      result === undefined || result < 2 ? 'unknown-result' : causeOfResult(result),
-      phase,
-    );
-  }
-
-  private progress(state: FirmwareJobState, detail: string, percent?: number): void {
-    this.phase = state;
-    const event: FirmwareProgress = { endpoint: this.endpoint, state, detail };
-    if (percent !== undefined) event.percent = percent;
-    this.emit('progress', event);
-    this.recorder.persist(event, {
-      phase: this.phase,
-      startedAt: this.startedAt,
-      method: this.method,
-      deviceState: this.status.state,
-      deviceResult: this.status.result,
-    });
-  }
-
-  /** A download of the served package moved (every Block2 block, every HTTP slice). */
-  private readonly pullProgress = (sent: number, total: number): void => {
-    if (this.phase === 'downloading') this.transferProgress('the device fetched', sent, total);
-  };
-
-  /**
-   * Transfer progress, throttled: every PROGRESS_STEP percent, or after PROGRESS_EVERY_MS when it moved at
-   * all. 100 is left to the end of the transfer (the device has yet to check the package then).
-   */
-  private transferProgress(verb: string, sent: number, total: number): void {
-    const percent = Math.floor((sent * 100) / total);
-    // 0 was told when the transfer started.
-    if (percent >= 100 || percent <= Math.max(this.lastPercent, 0)) return;
-    const now = Date.now();
-    if (percent < this.lastPercent + PROGRESS_STEP && now < this.lastPercentAt + PROGRESS_EVERY_MS) return;
-    this.lastPercent = percent;
-    this.lastPercentAt = now;
-    this.progress('downloading', `${verb} ${sent} of ${total} bytes`, percent);
-  }
-
-  /** What the device status needs of this job. */
-  private statusOwner(): StatusOwner {
-    return {
-      id: this.id,
-      race: (promise) => this.race(promise),
-      cancelled: () => this.cancelRequested,
-      tell: (detail) => {
-        if (this.running) this.progress(this.phase, detail);
-      },
-    };
   }
 
   /** Turns whatever ended the job into its FirmwareJobError; a cancel also cancels on the device. */
@@ -566,14 +175,14 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
     // device decides when to apply, and cancelling would undo what its owner may have postponed on purpose.)
     const touched = phase === 'downloading' || phase === 'downloaded' || phase === 'deferred';
     if (touched && (failure.cause === 'cancelled' || failure.cause === 'download-timeout')) {
-      await this.cancelOnDevice();
+      await this.machine.cancelOnDevice();
     }
     const result: FirmwareJobResult = {
       endpoint: this.endpoint,
       ok: false,
       result: this.status.result,
       resultText: resultText(this.status.result),
-      method: this.method,
+      method: this.machine.method,
       durationMs: Date.now() - this.startedAt,
       cause: failure.cause,
       phase,
@@ -586,23 +195,56 @@ export class FirmwareJob extends EventEmitter<FirmwareJobEvents> {
     );
   }
 
-  private async cancelOnDevice(): Promise<void> {
-    if (this.pushing) {
-      this.progress('cancelling', 'waiting for the Block1 transfer of the package to end');
-      await this.pushing.catch(() => undefined);
-      await this.status.read().catch(() => undefined);
-    }
-    if (this.status.state === S.UPDATING) {
-      this.progress('cancelling', 'the device is installing the package already: nothing to cancel on it');
-      return;
-    }
-    this.progress('cancelling', 'cancelling on the device');
-    const timeoutMs = this.options.timeouts?.requestMs;
-    try {
-      await this.device.execute('/5/0/10', timeoutMs);
-    } catch {
-      await this.resetDevice().catch(() => undefined);
-    }
+  // ---- progress ----------------------------------------------------------------------------------
+
+  private progress(state: FirmwareJobState, detail: string, percent?: number): void {
+    this.phase = state;
+    const event: FirmwareProgress = { endpoint: this.endpoint, state, detail };
+    if (percent !== undefined) event.percent = percent;
+    this.emit('progress', event);
+    this.recorder.persist(event, {
+      phase: this.phase,
+      startedAt: this.startedAt,
+      method: this.machine.method,
+      deviceState: this.status.state,
+      deviceResult: this.status.result,
+    });
+  }
+
+  /**
+   * Transfer progress, throttled: every PROGRESS_STEP percent, or after PROGRESS_EVERY_MS when it moved at
+   * all. 100 is left to the end of the transfer (the device has yet to check the package then).
+   */
+  private transferProgress(verb: string, sent: number, total: number): void {
+    const percent = Math.floor((sent * 100) / total);
+    // 0 was told when the transfer started.
+    if (percent >= 100 || percent <= Math.max(this.lastPercent, 0)) return;
+    const now = Date.now();
+    if (percent < this.lastPercent + PROGRESS_STEP && now < this.lastPercentAt + PROGRESS_EVERY_MS) return;
+    this.lastPercent = percent;
+    this.lastPercentAt = now;
+    this.progress('downloading', `${verb} ${sent} of ${total} bytes`, percent);
+  }
+
+  /** What the state machine tells this job. */
+  private reporter(): MachineReporter {
+    return {
+      phase: () => this.phase,
+      progress: (state, detail, percent) => this.progress(state, detail, percent),
+      transfer: (verb, sent, total) => this.transferProgress(verb, sent, total),
+    };
+  }
+
+  /** What the device status needs of this job. */
+  private statusOwner(): StatusOwner {
+    return {
+      id: this.id,
+      race: (promise) => this.gate.race(promise),
+      cancelled: () => this.gate.requested,
+      tell: (detail) => {
+        if (this.running) this.progress(this.phase, detail);
+      },
+    };
   }
 }
 
