@@ -1,21 +1,7 @@
 /**
- * FOTA for one device and one image: the LwM2M Firmware Update (object 5) state machine driven from the server.
- *
- *   starting -> [resetting] -> downloading -> downloaded -> [verifying package] -> updating -> verifying -> done
- *
- * - starting: reads /5/0/3 State (and, for method 'auto', /5/0/9 Delivery Method and /5/0/8 Protocol Support).
- * - resetting: State is not Idle (or a retry asks for it): an empty Package URI (/5/0/1), else an empty
- *   Package (/5/0/0), brings the device back to Idle.
- * - downloading: push writes the image to /5/0/0 (opaque, Block1, a timeout scaled with its size); pull serves
- *   it under an unguessable `/fw/<random>` path of this server and writes that coap:// URI (or the caller's URI)
- *   to /5/0/1. /5/0/3 and /5/0/5 are observed (polled when Observe fails) until State = 2 Downloaded, or Idle
- *   with a failing Update Result.
- * - updating: executes /5/0/2 Update and waits for the device to come back: a Register or Update from it
- *   (observations die with a reboot), then /5/0/3 and /5/0/5 are read again; a device that updates without a
- *   reboot is seen through its notifications or the polls.
- * - deferred: the device answered the Update with Update Result 11 (deferred, object 5 v1.1+): the job waits
- *   (timeouts.deferredMs) for it to apply the package by itself, watching State and Update Result as before.
- * - verifying: Update Result 1 and, when expected, the new /3/0/3 Firmware Version.
+ * FOTA for one device and one image: FirmwareJob, the public face of a job. It checks its options, runs the
+ * object-5 state machine once (state-machine.ts: the phases starting -> ... -> verifying -> done) against a
+ * device of an Lwm2mServer or any FirmwareDevice, and turns its outcome into the job's result.
  *
  * A job resolves with a FirmwareJobResult (ok) or rejects with a FirmwareJobError (its cause, the phase,
  * the Update Result and its text). Every transition is a 'progress' event, and, with a store, a saved

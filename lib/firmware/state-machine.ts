@@ -1,8 +1,25 @@
 /**
- * The LwM2M Firmware Update (object 5) state machine of one job, driven from the server: prepare (State,
- * method, reset), download (push or pull), check the package, execute Update and wait out the reboot or a
- * deferral, verify; resume after a restart; cancel on the device. It talks to the device only through a
- * FirmwareDevice and a PackageDelivery, and tells its FirmwareJob of every transition (see job.ts).
+ * The LwM2M Firmware Update (object 5) state machine of one job, driven from the server. It talks to the device
+ * only through a FirmwareDevice and a PackageDelivery (device.ts), and tells its FirmwareJob of every
+ * transition (job.ts).
+ *
+ *   starting -> [resetting] -> downloading -> downloaded -> [verifying package] -> updating -> verifying -> done
+ *
+ * - starting: reads /5/0/3 State (and, for method 'auto', /5/0/9 Delivery Method and /5/0/8 Protocol Support).
+ * - resetting: State is not Idle (or a retry asks for it): an empty Package URI (/5/0/1), else an empty
+ *   Package (/5/0/0), brings the device back to Idle.
+ * - downloading: push writes the image to /5/0/0 (opaque, Block1, a timeout scaled with its size); pull serves
+ *   it under an unguessable `/fw/<random>` path of this server and writes that coap:// URI (or the caller's URI)
+ *   to /5/0/1. /5/0/3 and /5/0/5 are observed (polled when Observe fails) until State = 2 Downloaded, or Idle
+ *   with a failing Update Result.
+ * - updating: executes /5/0/2 Update and waits for the device to come back: a Register or Update from it
+ *   (observations die with a reboot), then /5/0/3 and /5/0/5 are read again; a device that updates without a
+ *   reboot is seen through its notifications or the polls.
+ * - deferred: the device answered the Update with Update Result 11 (deferred, object 5 v1.1+): the job waits
+ *   (timeouts.deferredMs) for it to apply the package by itself, watching State and Update Result as before.
+ * - verifying: Update Result 1 and, when expected, the new /3/0/3 Firmware Version.
+ * - resume: a job interrupted by a restart continues from what the device says now (see resumeFrom).
+ * - a cancel or a download timeout: /5/0/10 Cancel, else a reset, leaves the device Idle (cancelOnDevice).
  */
 import { Lwm2mRequestError } from '../server/errors';
 import type { CancelGate } from './cancel-gate';
