@@ -65,6 +65,7 @@ export class FirmwareStateMachine {
     private readonly job: MachineReporter,
   ) {}
 
+  /** A job from the start: delivers the package, updates, verifies; resolves with the new /3/0/3 (if read). */
   async deliverAndUpdate(): Promise<string | undefined> {
     await this.prepare();
     await this.download();
