@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { FirmwareCampaign } from '../lib/firmware/campaign';
 import type { FirmwareCampaignJobOptions } from '../lib/firmware/campaign';
-import type { FirmwareJob, FirmwareMethod } from '../lib/firmware/job';
+import type { FirmwareJob } from '../lib/firmware/job';
+import type { FirmwareMethod } from '../lib/firmware/job-types';
 import { resumeJobs } from '../lib/firmware/resume';
 import type { FirmwareJobRecord, FirmwareJobStore } from '../lib/firmware/store';
 import { firmwareJobStoreOf } from './shared/server-host';

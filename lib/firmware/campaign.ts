@@ -7,15 +7,15 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Lwm2mServer } from '../server/lwm2m-server';
+import { FirmwareJob } from './job';
 import {
-  FirmwareJob,
   FirmwareJobError,
   type FirmwareJobOptions,
   type FirmwareJobResult,
+  type FirmwareJobStore,
   type FirmwareProgress,
-} from './job';
+} from './job-types';
 import type { FirmwareFailureCause } from './results';
-import type { FirmwareJobStore } from './store';
 
 /** What every job of the campaign gets, besides its endpoint. */
 export type FirmwareCampaignJobOptions = FirmwareJobOptions extends infer O

@@ -8,9 +8,16 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Lwm2mServer } from '../server/lwm2m-server';
-import { FirmwareJob, type FirmwareJobCommon, type FirmwareJobOptions, type FirmwareJobResult } from './job';
+import { FirmwareJob } from './job';
+import type {
+  FirmwareImageRef,
+  FirmwareJobCommon,
+  FirmwareJobOptions,
+  FirmwareJobRecord,
+  FirmwareJobResult,
+  FirmwareJobStore,
+} from './job-types';
 import { resultText } from './results';
-import type { FirmwareImageRef, FirmwareJobRecord, FirmwareJobStore } from './store';
 
 export interface ResumeJobsOptions {
   /** Create the jobs that continue the resumable records (default true); false: report and remove them all. */

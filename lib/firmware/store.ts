@@ -8,73 +8,10 @@
  * either. Stores for files or Redis implement FirmwareJobStore; MemoryFirmwareJobStore is for tests and for
  * a single process.
  */
-import type { FirmwareJobCommon, FirmwareJobState, FirmwareMethod } from './job';
+import type { FirmwareJobRecord, FirmwareJobStore } from './job-types';
 
-/** The image of a job, by reference. */
-export interface FirmwareImageRef {
-  /** SHA-256 of the bytes, hex: a reloaded image must match it. */
-  sha256: string;
-  size: number;
-  /** Where the bytes can be loaded again: a file path or an http(s):// URL; absent when they came from a msg. */
-  source?: string;
-}
-
-/** The job options a record keeps: what a resumed job needs besides the image (all JSON). */
-export type FirmwareJobRecordOptions = Pick<
-  FirmwareJobCommon,
-  | 'expectedPackageName'
-  | 'expectedPackageVersion'
-  | 'expectedFirmwareVersion'
-  | 'baseUri'
-  | 'pullVia'
-  | 'httpPort'
-  | 'timeouts'
-  | 'pollIntervalMs'
-  | 'observe'
->;
-
-export interface FirmwareJobRecord {
-  /** The job's id (a resumed job keeps it). */
-  id: string;
-  endpoint: string;
-  /** The campaign the job belongs to, if any. */
-  campaignId?: string;
-  /** The method asked for. */
-  method: FirmwareMethod;
-  /** The method chosen once the device was asked (push or pull). */
-  deliveredBy?: 'push' | 'pull';
-  /** The job's phase at the last transition. */
-  state: FirmwareJobState;
-  /** The last progress detail. */
-  detail: string;
-  /** The last transfer progress, 0 to 100. */
-  percent?: number;
-  /** Attempt number within its campaign (1 for a lone job). */
-  attempts: number;
-  /** How many times the job was resumed after a restart. */
-  resumed?: number;
-  /** ms since the epoch. */
-  startedAt: number;
-  updatedAt: number;
-  /** The image pushed or served (absent when the device pulls a URI of its own). */
-  image?: FirmwareImageRef;
-  /** The URI the device pulls (a job given a URI). */
-  uri?: string;
-  /** The device's last reported /5/0/3 State and /5/0/5 Update Result. */
-  deviceState?: number;
-  deviceResult?: number;
-  options: FirmwareJobRecordOptions;
-}
-
-/** Persistence of firmware job records. Implementations must store copies (records are mutated by jobs). */
-export interface FirmwareJobStore {
-  /** Creates or replaces the record with this id. */
-  save(record: FirmwareJobRecord): Promise<void>;
-  /** Removes it (no error when there is none). */
-  remove(id: string): Promise<void>;
-  /** Every record held. */
-  list(): Promise<FirmwareJobRecord[]>;
-}
+// The record and the store interface are shared with the job (job-types.ts); their usual import path stays here.
+export type { FirmwareImageRef, FirmwareJobRecord, FirmwareJobRecordOptions, FirmwareJobStore } from './job-types';
 
 /** Records in a Map of this process (JSON copies, like a real store would hold). */
 export class MemoryFirmwareJobStore implements FirmwareJobStore {
