@@ -1,7 +1,7 @@
 /**
  * Client-side bootstrap helpers (LwM2M 1.1/1.2 Core §6.1, Transport §6.1): the Bootstrap-Discover answer,
  * and the check that the provisioned configuration holds a usable LwM2M Server account (Bootstrap-Finish).
- * The bootstrap state machine itself lives in client.ts (it drives the client's socket).
+ * The bootstrap state machine and the answers to the Bootstrap-Server live in bootstrap-handler.ts.
  */
 import type { ResourceValue } from '../model/types';
 import type { PskCredentials } from './dtls-transport';
