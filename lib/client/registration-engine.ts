@@ -97,6 +97,7 @@ export class RegistrationEngine {
     this.attempts = 0;
   }
 
+  /** Registers (unless a Register is under way), retrying per `registerRetry`; the state is 'registering'. */
   register(): void {
     // after a bootstrap the socket to the new server is opened by the Register itself
     if (this.registerInFlight || (this.connection.endpoint === undefined && this.options.bootstrapUri === undefined))
@@ -118,7 +119,7 @@ export class RegistrationEngine {
       }
       if (this.lifecycle.state !== 'registering') return;
     }
-    const query = [`ep=${this.options.endpointName}`, `lt=${this.currentLifetime()}`, `lwm2m=${o.lwm2mVersion}`];
+    const query = [`ep=${o.endpointName}`, `lt=${this.currentLifetime()}`, `lwm2m=${o.lwm2mVersion}`];
     const binding = this.currentBinding();
     if (o.lwm2mVersion === '1.0') query.push(`b=${o.queueMode && !binding.includes('Q') ? binding + 'Q' : binding}`);
     else {
@@ -197,11 +198,13 @@ export class RegistrationEngine {
     this.timers.set('update', (lifetime - margin) * 1000, () => void this.update());
   }
 
+  /** An Update soon (once, however often asked before it goes out), when registered. */
   deferUpdate(): void {
     if (this.lifecycle.state !== 'registered' || this.timers.has('deferredUpdate')) return;
     this.timers.set('deferredUpdate', 0, () => void this.update());
   }
 
+  /** Sends an Update now (with lt= / b= / the objects when they changed); registers again when it fails. */
   async update(): Promise<void> {
     if (this.lifecycle.state !== 'registered' || this.location === undefined) return;
     if (this.updateInFlight) {
@@ -259,6 +262,7 @@ export class RegistrationEngine {
     this.register();
   }
 
+  /** De-registers when registered; the location is forgotten whatever the answer. */
   async sendDeregister(timeoutMs: number | undefined): Promise<void> {
     const location = this.location;
     const endpoint = this.connection.endpoint;
@@ -273,6 +277,7 @@ export class RegistrationEngine {
     if (response.code === '2.02' || response.code === '4.04') this.events.emit('deregistered');
   }
 
+  /** Disable (/1/x/4): De-register, and register again after `seconds`. */
   async disable(seconds: number): Promise<void> {
     if (this.lifecycle.state !== 'registered') return;
     this.timers.clearAll(['simulate']);
@@ -310,6 +315,7 @@ export class RegistrationEngine {
     });
   }
 
+  /** Objects or instances came or went: announced with the next Update (at once when registered). */
   markObjectsChanged(): void {
     this.objectsChanged = true;
     if (this.lifecycle.state === 'registered') this.deferUpdate();
@@ -317,29 +323,25 @@ export class RegistrationEngine {
 
   /** Queue mode: reachable now and for queueAwakeMs after the last exchange, then asleep. */
   awake(): void {
-    if (!this.options.queueMode || this.connection.transport === undefined) return;
-    if (
-      !this.connection.transport.receiving &&
-      (this.lifecycle.state === 'registered' || this.lifecycle.state === 'registering')
-    ) {
-      this.connection.transport.receiving = true;
+    const transport = this.connection.transport;
+    if (!this.options.queueMode || transport === undefined) return;
+    const state = this.lifecycle.state;
+    if (!transport.receiving && (state === 'registered' || state === 'registering')) {
+      transport.receiving = true;
       this.events.emit('wake');
     }
     this.timers.set('sleep', this.options.queueAwakeMs, () => {
-      if (this.connection.transport === undefined || this.lifecycle.state !== 'registered') return;
-      this.connection.transport.receiving = false;
+      const asleep = this.connection.transport;
+      if (asleep === undefined || this.lifecycle.state !== 'registered') return;
+      asleep.receiving = false;
       this.events.emit('sleep');
     });
   }
 
   /** Simulated reboot (Device /3/0/4 does this): silent, observations gone, registers again. */
   reboot(whileDown?: () => 'stay-down' | void): void {
-    if (
-      this.lifecycle.state === 'stopped' ||
-      this.lifecycle.state === 'offline' ||
-      this.lifecycle.state === 'bootstrapping'
-    )
-      return;
+    const state = this.lifecycle.state;
+    if (state === 'stopped' || state === 'offline' || state === 'bootstrapping') return;
     this.timers.clearAll(['simulate']);
     this.notifier.clear('device rebooted');
     this.lifecycle.state = 'rebooting';
