@@ -238,6 +238,7 @@ export class DeviceObjects {
     });
   }
 
+  /** An instance of `object` with the resources of `spec` (values, or ResourceOptions with handlers). */
   buildInstance(object: ClientObject, id: number, spec: InstanceSpec): ClientInstance {
     const instance = new ClientInstance(object.id, id);
     for (const [key, entry] of Object.entries(spec)) {
@@ -259,7 +260,7 @@ export class DeviceObjects {
     return instance;
   }
 
-  instanceAt(path: LwM2mPath): ClientInstance {
+  private instanceAt(path: LwM2mPath): ClientInstance {
     if (path.level < 2) throw new ValueError(`${path} is not an instance or resource path`);
     const instance = this.objects.get(path.objectId!)?.instances.get(path.instanceId!);
     if (instance === undefined)
