@@ -13,5 +13,9 @@ export class ClientError extends Error {
 }
 
 export const notFound = (what: string): ClientError => new ClientError('4.04', `${what} not found`);
-export const methodNotAllowed = (what: string): ClientError => new ClientError('4.05', what);
 export const badRequest = (what: string): ClientError => new ClientError('4.00', what);
+
+/** A diagnostic payload for an error response: the message, at most 200 characters. */
+export function diagnostic(message: string): Buffer {
+  return Buffer.from(message.slice(0, 200), 'utf8');
+}

@@ -6,7 +6,6 @@
 import { LwM2mPath } from '../model/path';
 import { coerceValue } from '../model/values';
 import type {
-  LwM2mMultipleResource,
   LwM2mNode,
   LwM2mObject,
   LwM2mObjectInstance,
@@ -254,6 +253,17 @@ export function numericValue(node: LwM2mNode | undefined): number | undefined {
   return undefined;
 }
 
-export function isMultipleNode(node: LwM2mNode): node is LwM2mMultipleResource {
-  return node.kind === 'multipleResource';
+/** The content a write stores: one value, or the resource instances (merged with the old ones for an update). */
+export function contentOf(
+  slot: ResourceSlot,
+  resource: LwM2mResource,
+  path: LwM2mPath,
+  merge: boolean,
+): ResourceContent {
+  if (resource.kind === 'multipleResource') {
+    if (!slot.def.multiple) throw new ClientError('4.00', `${path} is a single resource`);
+    return merge ? new Map([...(slot.instances ?? []), ...resource.instances]) : resource.instances;
+  }
+  if (slot.def.multiple) throw new ClientError('4.00', `${path} is a multiple resource`);
+  return resource.value;
 }

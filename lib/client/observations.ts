@@ -17,6 +17,11 @@ import type { Peer } from '../transport/types';
 import type { ClientAttributes } from './attributes';
 import { numericValue } from './object-tree';
 
+/** The key of an observation: the observing peer and the token of its Observe request. */
+export function observationKey(peerKey: string, token: Buffer): string {
+  return peerKey + '|' + token.toString('hex');
+}
+
 export class Observation {
   lastSentAt: number;
   lastEvalAt: number;

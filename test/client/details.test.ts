@@ -61,7 +61,7 @@ describe('client: details', function () {
       const client = new Lwm2mClient({ endpointName: 'links', lwm2mVersion: '1.2', objects: ['3303*2', 6] });
       const objects = client
         .objectIds()
-        .map((id) => (client as unknown as { objects: Map<number, never> }).objects.get(id)!);
+        .map((id) => (client as unknown as { objects: { object(id: number): never } }).objects.object(id)!);
       assert.equal(
         registrationLinks(objects, { lwm2mVersion: '1.2', rootPath: '/lwm2m', contentFormats: [110] }),
         '</lwm2m>;rt="oma.lwm2m";ct=110,</lwm2m/1>;ver=1.2,</lwm2m/1/0>,</lwm2m/3>;ver=1.2,</lwm2m/3/0>,' +

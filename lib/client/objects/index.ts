@@ -1,3 +1,4 @@
+/** The built-in object implementations of the client, and the choice of one for an object definition. */
 import type { ObjectDefinition } from '../../model/types';
 import { connectivityObject, deviceObject, locationObject, securityObject, serverObject } from './core';
 import type { DeviceInfo } from './core';

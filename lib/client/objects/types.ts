@@ -1,3 +1,4 @@
+/** What an object implementation is (ObjectImplementation) and what it may do with its device (ObjectContext). */
 import type { PeerAddress } from '../../transport/types';
 import type { DownloadTls } from '../download';
 import type { ClientLwm2mVersion } from '../attributes';
