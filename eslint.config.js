@@ -13,6 +13,19 @@ module.exports = tseslint.config(
     },
   },
   {
+    // Type-aware rules that catch real bugs: a promise nobody awaits or catches (its rejection is lost, or crashes
+    // the process as an unhandled rejection), and a promise given where a callback's result is ignored (an async
+    // listener on an EventEmitter, an async function as a condition).
+    files: ['lib/**/*.ts', 'nodes/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],
+    languageOptions: {
+      parserOptions: { project: ['./tsconfig.build.json', './tsconfig.json'], tsconfigRootDir: __dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+    },
+  },
+  {
     // Node-RED's node constructors are plain functions called with `this`: `const node = this` is the idiom.
     files: ['nodes/**/*.ts'],
     rules: { '@typescript-eslint/no-this-alias': 'off' },

@@ -1,3 +1,5 @@
+import { NOTIFICATION_ATTRIBUTE_NAMES } from '../lib/model/attributes';
+import type { NotificationAttributeName } from '../lib/model/attributes';
 import { normaliseAttributes } from '../lib/server/attributes';
 import type { NotificationAttributes } from '../lib/server/attributes';
 import { Lwm2mRequestError } from '../lib/server/errors';
@@ -9,11 +11,7 @@ import { Status } from './shared/status';
 import { catalog, t } from './shared/i18n';
 import type { Translate } from './shared/i18n';
 
-const ATTRIBUTE_NAMES = ['pmin', 'pmax', 'gt', 'lt', 'st', 'epmin', 'epmax', 'edge', 'con', 'hqmax'] as const;
-
-type AttributeName = (typeof ATTRIBUTE_NAMES)[number];
-
-interface WriteAttributesConfig extends OperationConfig, Partial<Record<AttributeName, string>> {
+interface WriteAttributesConfig extends OperationConfig, Partial<Record<NotificationAttributeName, string>> {
   timeout?: string | number;
 }
 
@@ -41,8 +39,13 @@ function parseAttributes(_: Translate, input: unknown, source: string): Notifica
 
 /** The attributes in the order of the specification (pmin, pmax, gt, lt, st, ...), whatever order they came in. */
 function inOrder(attributes: NotificationAttributes): NotificationAttributes {
-  const known = ATTRIBUTE_NAMES.filter((name) => name in attributes).map((name) => [name, attributes[name]]);
-  const others = Object.entries(attributes).filter(([name]) => !(ATTRIBUTE_NAMES as readonly string[]).includes(name));
+  const known = NOTIFICATION_ATTRIBUTE_NAMES.filter((name) => name in attributes).map((name) => [
+    name,
+    attributes[name],
+  ]);
+  const others = Object.entries(attributes).filter(
+    ([name]) => !(NOTIFICATION_ATTRIBUTE_NAMES as readonly string[]).includes(name),
+  );
   return Object.fromEntries([...known, ...others]) as NotificationAttributes;
 }
 
@@ -60,7 +63,7 @@ export = function (RED: NodeAPI): void {
     try {
       configured = parseAttributes(
         _,
-        Object.fromEntries(ATTRIBUTE_NAMES.map((name) => [name, config[name]])),
+        Object.fromEntries(NOTIFICATION_ATTRIBUTE_NAMES.map((name) => [name, config[name]])),
         _('lwm2m-write-attributes.errors.ownAttributes'),
       );
     } catch (err) {
