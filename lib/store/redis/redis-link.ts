@@ -39,7 +39,8 @@ type ChangeListener = (ops: Array<{ o: 'p' | 'd'; k: string; v?: unknown }>, own
 
 /**
  * The connection of one instance to Redis: the command connection, a subscriber connection for the
- * change and call channels, the heartbeat, and the cluster bus. Collections are Redis hashes
+ * change and call channels, and the cluster bus (calls, heartbeat, owners: RedisClusterBus, which this link
+ * is the server's face of). Collections are Redis hashes
  * (`<prefix><collection>`): endpoint names and other keys are hash fields, never part of a key name,
  * so no name can reach into another key. Values are JSON; secret collections are sealed.
  *
