@@ -23,7 +23,7 @@ import type { SecurityStore } from '../server/security';
 import { openListeners } from '../server/listeners';
 import type { DropReport } from '../dtls/drops';
 import { SecurityCheckError, authorizeRegister } from '../server/security';
-import { MemorySecurityStore } from '../store/memory-security';
+import { MemorySecurityStore } from '../server/memory-security-store';
 import { DualTransport } from '../transport/dual';
 import type { SessionTransport } from '../transport/dual';
 import type { DatagramTransport, Peer, PeerAddress, SecurityIdentity } from '../transport/types';

@@ -1,3 +1,5 @@
+// Several server instances serving one fleet: the ClusterBus interface between them (Redis's in lib/store/redis)
+// and requests, responses and errors as plain data on the wire between instances.
 import type { IncomingResponse, OutgoingRequest } from '../coap/types';
 import type { Peer } from '../transport/types';
 import { Lwm2mRequestError } from './errors';

@@ -1,7 +1,7 @@
 import { DtlsTransport } from '../dtls';
 import type { DtlsServerOptions } from '../dtls';
 import type { DropReport } from '../dtls/drops';
-import { MemorySecurityStore } from '../store/memory-security';
+import { MemorySecurityStore } from './memory-security-store';
 import { DualTransport } from '../transport/dual';
 import type { SessionTransport } from '../transport/dual';
 import type { DatagramTransport, PeerAddress } from '../transport/types';

@@ -1,3 +1,5 @@
+// Device credentials: the SecurityInfo a device must authenticate with, the SecurityStore interface (memory one in
+// memory-security-store.ts), parsing credentials from plain data, and the checks a Register passes against them.
 import { createHash, createPublicKey } from 'node:crypto';
 import type { Peer } from '../transport/types';
 

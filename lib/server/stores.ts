@@ -1,3 +1,5 @@
+// The server's store interfaces for registrations and observations (the memory ones are in memory-stores.ts; file
+// and Redis ones in lib/store), and what a store that can be out of reach reports.
 import type { Registration } from './registration';
 
 /**

@@ -1,11 +1,10 @@
-import { EventEmitter } from 'node:events';
-
 /**
  * What a store could not read back (or write), kept as state. A journal reports its torn lines and the entries
  * sealed with another secret while it is read, which happens when the stores are made: before any config node
  * listens. So a problem is kept until someone has heard it, and the counts stay readable (node status, device
  * browser) for as long as the stores are open.
  */
+import { EventEmitter } from 'node:events';
 
 /** 'torn-lines': journal lines cut short by a kill; 'unreadable-entries': sealed with another secret. */
 export type StoreProblemKind = 'torn-lines' | 'unreadable-entries' | 'other';

@@ -1,3 +1,4 @@
+// Sealing what a store must not keep in clear (file and Redis stores alike): AES-256-GCM under a stretched secret.
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
 
 /**

@@ -1,57 +1,38 @@
+// The Node-RED side of the stores: a config node's fields as store settings (Node-RED's user directory and credential
+// secret), the stores of each host opened through the library's factory (lib/store/factory.ts) with translated
+// messages, their problems kept, and Redis going and coming told to the config nodes.
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import type { BootstrapConfigStore } from '../../lib/bootstrap/config';
-import { MemoryBootstrapConfigStore } from '../../lib/bootstrap/config';
-import { MemoryDtlsSessionStore } from '../../lib/dtls';
-import type { DtlsSessionStore } from '../../lib/dtls';
-import type { SecurityStore } from '../../lib/server/security';
-import { MemoryFirmwareJobStore } from '../../lib/firmware/store';
-import type { FirmwareJobRecord, FirmwareJobStore } from '../../lib/firmware/store';
-import type { ObservationStore, RegistrationStore } from '../../lib/server/stores';
-import type { QueuedRequestRecord, QueuedRequestStore } from '../../lib/server/queue-mode';
 import {
-  FileBootstrapConfigStore,
-  FileDtlsSessionStore,
-  FileObservationStore,
-  FileRecordStore,
-  FileRegistrationStore,
-  FileSecurityStore,
-  openJournal,
-  safeFileName,
-} from '../../lib/store/file';
-import type { Journal } from '../../lib/store/journal';
-import { MemoryObservationStore, MemoryRecordStore, MemoryRegistrationStore } from '../../lib/store/memory';
-import { MemorySecurityStore } from '../../lib/store/memory-security';
-import {
-  RedisBootstrapConfigStore,
-  RedisDtlsSessionStore,
-  RedisLink,
-  RedisObservationStore,
-  RedisRecordStore,
-  RedisRegistrationStore,
-  RedisSecurityStore,
-} from '../../lib/store/redis';
+  openBootstrapStores as openLibBootstrapStores,
+  openServerStores as openLibServerStores,
+} from '../../lib/store/factory';
+import type {
+  BootstrapStores,
+  PersistentStores,
+  ServerStores,
+  StoreKind,
+  StoreMessages,
+  StoreProblemReporter,
+  StoreSettings,
+} from '../../lib/store/factory';
+import { safeFileName } from '../../lib/store/file';
 import { StoreProblemLog } from '../../lib/store/problems';
 import type { SkippedCount } from '../../lib/store/problems';
-import { SecretBox } from '../../lib/store/secret-box';
 import type { NodeAPI } from './node-red';
 import { t } from './i18n';
 
-export type StoreKind = 'file' | 'memory' | 'redis';
-
-/** Where a server (or bootstrap server) keeps its state, from its config node. */
-export interface StoreSettings {
-  kind: StoreKind;
-  /** file: the folder of the journal (`<userDir>/lwm2m-store/<listener>`). */
-  dir?: string;
-  /** Seals secrets in files and in Redis. */
-  secret?: string;
-  redisUrl?: string;
-  redisPrefix?: string;
-  /** redis: this instance, stable across restarts (default `<hostname>:<port>`). */
-  instanceId?: string;
-}
+// The factory's types and words, under the names the nodes have always used.
+export type {
+  BootstrapStores,
+  PersistentStores,
+  ServerStores,
+  StoreKind,
+  StoreProblemReporter,
+  StoreSettings,
+} from '../../lib/store/factory';
+export { redactedUrl } from '../../lib/store/factory';
 
 /** What the config node's fields say, with the defaults filled in. */
 export function storeSettings(
@@ -112,38 +93,6 @@ export function settingsKey(settings: StoreSettings): string {
   ]);
 }
 
-/** The stores of one host, and their life: ready before the server starts, closed when replaced. */
-export interface PersistentStores {
-  settings: StoreSettings;
-  /** Resolves once the stores hold what was saved (Redis: once connected and read). */
-  ready: Promise<void>;
-  close(): Promise<void>;
-  /** Redis: the link (cluster bus, status events). */
-  link?: RedisLink;
-  /** Short words for the config node's status and log. */
-  describe: string;
-}
-
-export interface ServerStores extends PersistentStores {
-  registrationStore: RegistrationStore;
-  observationStore: ObservationStore;
-  securityStore: SecurityStore;
-  dtlsSessions: DtlsSessionStore;
-  /** Records of running firmware jobs: what a restart interrupted is resumed from them. */
-  firmwareJobs: FirmwareJobStore;
-  /** Requests held for sleeping devices: they still go out after a redeploy or a restart. */
-  queuedRequests: QueuedRequestStore;
-}
-
-export interface BootstrapStores extends PersistentStores {
-  configStore: BootstrapConfigStore;
-  securityStore: SecurityStore;
-  dtlsSessions: DtlsSessionStore;
-}
-
-/** Reports what could not be read back (counted, when the store counted it) or written, without stopping anything. */
-export type StoreProblemReporter = (message: string, counted?: SkippedCount) => void;
-
 /**
  * Redis going away and coming back, by host key: the stores outlive the config nodes, which listen here while they
  * exist. Events: 'down' (key, error), 'up' (key). Problems are kept by the stores themselves (`problems`): most
@@ -190,156 +139,16 @@ export function hostStoresKey({ settings }: HostStoreSettings): string {
   return settingsKey(settings);
 }
 
+/** The factory's messages in the user's language. */
+const MESSAGES: StoreMessages = {
+  sessionStoreFailed: (error) => t('warnings.sessionStore', { error }),
+  redisNoSecret: () => t('warnings.redisNoSecret'),
+};
+
 export function openServerStores(settings: StoreSettings, problem: StoreProblemReporter): ServerStores {
-  if (settings.kind === 'file') {
-    const journal = fileJournal(settings, 'server', problem);
-    return {
-      settings,
-      registrationStore: new FileRegistrationStore(journal),
-      observationStore: new FileObservationStore(journal),
-      securityStore: new FileSecurityStore(journal),
-      dtlsSessions: reported(new FileDtlsSessionStore(journal), problem),
-      firmwareJobs: new FileRecordStore<FirmwareJobRecord>(journal, 'firmware-jobs', (record) => record.id),
-      // A held Write may carry a device's keys (/0/x/5): sealed like the credentials.
-      queuedRequests: new FileRecordStore<QueuedRequestRecord>(journal, 'queued-requests', (record) => record.id, true),
-      ...fileLife(journal, Promise.resolve()),
-    };
-  }
-  if (settings.kind === 'redis') {
-    const link = redisLink(settings, problem);
-    // Per instance: an instance resumes its own jobs when it starts again, never those another one runs.
-    const firmwareJobs = new RedisRecordStore<FirmwareJobRecord>(
-      link,
-      `firmware-jobs:${link.instanceId}`,
-      (record) => record.id,
-    );
-    // Held by the instance the device talks to (a request from another one is forwarded there first).
-    const queuedRequests = new RedisRecordStore<QueuedRequestRecord>(
-      link,
-      `queued-requests:${link.instanceId}`,
-      (record) => record.id,
-      true,
-    );
-    const registrationStore = new RedisRegistrationStore(link);
-    const observationStore = new RedisObservationStore(link);
-    const securityStore = new RedisSecurityStore(link);
-    const dtlsSessions = reported(new RedisDtlsSessionStore(link), problem);
-    const load = () =>
-      Promise.all([
-        registrationStore.load(),
-        observationStore.load(),
-        securityStore.load(),
-        dtlsSessions.load(),
-        firmwareJobs.load(),
-        queuedRequests.load(),
-      ]);
-    return {
-      settings,
-      registrationStore,
-      observationStore,
-      securityStore,
-      dtlsSessions,
-      firmwareJobs,
-      queuedRequests,
-      ...redisLife(link, load, `(${settings.redisPrefix}, instance ${link.instanceId})`),
-    };
-  }
-  return {
-    settings,
-    registrationStore: new MemoryRegistrationStore(),
-    observationStore: new MemoryObservationStore(),
-    securityStore: new MemorySecurityStore(),
-    dtlsSessions: new MemoryDtlsSessionStore(),
-    firmwareJobs: new MemoryFirmwareJobStore(),
-    queuedRequests: new MemoryRecordStore<QueuedRequestRecord>((record) => record.id),
-    ...MEMORY_LIFE,
-  };
+  return openLibServerStores(settings, { onProblem: problem, messages: MESSAGES });
 }
 
 export function openBootstrapStores(settings: StoreSettings, problem: StoreProblemReporter): BootstrapStores {
-  if (settings.kind === 'file') {
-    const journal = fileJournal(settings, 'bootstrap', problem);
-    const configStore = new FileBootstrapConfigStore(journal);
-    return {
-      settings,
-      configStore,
-      securityStore: new FileSecurityStore(journal),
-      dtlsSessions: reported(new FileDtlsSessionStore(journal), problem),
-      ...fileLife(
-        journal,
-        configStore.restore().then((problems) => problems.forEach((message) => problem(message))),
-      ),
-    };
-  }
-  if (settings.kind === 'redis') {
-    const link = redisLink({ ...settings, redisPrefix: `${settings.redisPrefix ?? 'lwm2m:'}bs:` }, problem);
-    const configStore = new RedisBootstrapConfigStore(link);
-    const securityStore = new RedisSecurityStore(link);
-    const dtlsSessions = reported(new RedisDtlsSessionStore(link), problem);
-    const load = async () => {
-      for (const message of await configStore.load()) problem(message);
-      await Promise.all([securityStore.load(), dtlsSessions.load()]);
-    };
-    return { settings, configStore, securityStore, dtlsSessions, ...redisLife(link, load, '') };
-  }
-  return {
-    settings,
-    configStore: new MemoryBootstrapConfigStore(),
-    securityStore: new MemorySecurityStore(),
-    dtlsSessions: new MemoryDtlsSessionStore(),
-    ...MEMORY_LIFE,
-  };
-}
-
-type StoresLife = Omit<PersistentStores, 'settings'>;
-
-const MEMORY_LIFE: StoresLife = { ready: Promise.resolve(), close: async () => undefined, describe: 'memory' };
-
-function fileLife(journal: Journal, ready: Promise<void>): StoresLife {
-  return { ready, close: () => journal.close(), describe: `file ${journal.path}` };
-}
-
-/** Read at start and again after every outage (each retried until it works: see RedisLink.open); closed with the link. */
-function redisLife(link: RedisLink, load: () => Promise<unknown>, detail: string): StoresLife {
-  return {
-    link,
-    ready: link.open(load),
-    close: () => link.close(),
-    describe: `redis ${redactedUrl(link.options.url)}${detail ? ` ${detail}` : ''}`,
-  };
-}
-
-/** A DTLS session store whose background write failures are reported, not lost. */
-function reported<T extends { onError?: (err: Error) => void }>(store: T, problem: StoreProblemReporter): T {
-  store.onError = (err) => problem(t('warnings.sessionStore', { error: err.message }));
-  return store;
-}
-
-function fileJournal(settings: StoreSettings, name: string, problem: StoreProblemReporter): Journal {
-  return openJournal(settings.dir!, name, {
-    ...(settings.secret ? { secret: settings.secret } : {}),
-    onSkipped: problem,
-  });
-}
-
-function redisLink(settings: StoreSettings, problem: StoreProblemReporter): RedisLink {
-  if (!settings.secret) problem(t('warnings.redisNoSecret'));
-  return new RedisLink({
-    url: settings.redisUrl!,
-    prefix: settings.redisPrefix,
-    instanceId: settings.instanceId,
-    // Redis has no key file beside it: without a configured or Node-RED secret, every instance must share one.
-    secrets: new SecretBox(settings.secret ?? 'node-red-contrib-lwm2m-server: no secret configured'),
-  });
-}
-
-/** A Redis URL without its password, for status and logs. */
-export function redactedUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url;
-  }
+  return openLibBootstrapStores(settings, { onProblem: problem, messages: MESSAGES });
 }

@@ -7,7 +7,7 @@ import { candidateFormats, memoCandidateFormats } from '../../lib/server/content
 import type { Lwm2mVersion, Registration } from '../../lib/server/registration';
 import { parseObjectLinks } from '../../lib/server/registration';
 import type { StoredObservation } from '../../lib/server/stores';
-import { MemoryObservationStore, MemoryRegistrationStore } from '../../lib/store/memory';
+import { MemoryObservationStore, MemoryRegistrationStore } from '../../lib/server/memory-stores';
 import { flatString } from '../../lib/transport/peer';
 
 function registration(

@@ -10,7 +10,7 @@ import {
   publicKeyFingerprint,
   securityInfoToPlain,
 } from '../../lib/server/security';
-import { MemorySecurityStore } from '../../lib/store/memory-security';
+import { MemorySecurityStore } from '../../lib/server/memory-security-store';
 import type { SecurityIdentity } from '../../lib/transport/types';
 import { CoapDevice } from '../peers/coap-device';
 import { StampingTransport } from '../peers/stamping-transport';

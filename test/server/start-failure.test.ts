@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import dgram from 'node:dgram';
 import { Lwm2mServer } from '../../lib/server/lwm2m-server';
 import type { StoredObservation } from '../../lib/server/stores';
-import { MemoryObservationStore } from '../../lib/store/memory';
+import { MemoryObservationStore } from '../../lib/server/memory-stores';
 
 class FailingObservationStore extends MemoryObservationStore {
   override list(): Promise<StoredObservation[]> {

@@ -13,7 +13,7 @@ import { Lwm2mServer } from '../../lib/server/lwm2m-server';
 import type { Lwm2mServerOptions } from '../../lib/server/lwm2m-server';
 import type { Registration } from '../../lib/server/registration';
 import { FileRegistrationStore, openJournal } from '../../lib/store/file';
-import type { Journal } from '../../lib/store/journal';
+import type { Journal } from '../../lib/store/file/journal';
 import { CoapDevice } from '../peers/coap-device';
 
 const TEXT = 0;

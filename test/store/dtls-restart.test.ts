@@ -6,7 +6,7 @@ import { Lwm2mClient } from '../../lib/client';
 import type { Lwm2mServer } from '../../lib/server/lwm2m-server';
 import type { Notification } from '../../lib/server/observation-service';
 import { FileDtlsSessionStore } from '../../lib/store/file';
-import type { Journal } from '../../lib/store/journal';
+import type { Journal } from '../../lib/store/file/journal';
 import { FAST_COAP, nextEvent } from '../client/helpers';
 import { FileServers } from './file-servers';
 

@@ -1,7 +1,7 @@
 import { Lwm2mServer } from '../../lib/server/lwm2m-server';
 import type { Lwm2mServerOptions } from '../../lib/server/lwm2m-server';
 import { FileObservationStore, FileRegistrationStore, FileSecurityStore, openJournal } from '../../lib/store/file';
-import type { Journal } from '../../lib/store/journal';
+import type { Journal } from '../../lib/store/file/journal';
 
 export interface FileServer {
   server: Lwm2mServer;

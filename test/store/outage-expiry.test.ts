@@ -8,7 +8,7 @@ import type { Registration } from '../../lib/server/registration';
 import { RegistrationService } from '../../lib/server/registration-service';
 import type { StoreOutage } from '../../lib/server/stores';
 import { StoreUnreachableError } from '../../lib/server/stores';
-import { MemoryRegistrationStore } from '../../lib/store/memory';
+import { MemoryRegistrationStore } from '../../lib/server/memory-stores';
 
 /** A memory store that can be out of reach, as the Redis store is during an outage. */
 class FlakyStore extends MemoryRegistrationStore {

@@ -7,7 +7,7 @@ import type { Lwm2mRequestError } from '../../lib/server/errors';
 import type { QueuedRequestSettled } from '../../lib/server/lwm2m-server';
 import type { QueuedRequestRecord } from '../../lib/server/queue-mode';
 import { FileRecordStore } from '../../lib/store/file';
-import type { Journal } from '../../lib/store/journal';
+import type { Journal } from '../../lib/store/file/journal';
 import { waitFor } from '../client/helpers';
 import { CoapDevice } from '../peers/coap-device';
 import { FileServers } from './file-servers';

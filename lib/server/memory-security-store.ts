@@ -1,5 +1,7 @@
-import type { PskSecurityInfo, RpkSecurityInfo, SecurityInfo, SecurityStore } from '../server/security';
-import { SecurityInfoError, clashMessage, publicKeyFingerprint } from '../server/security';
+// The memory implementation of the security store (security.ts): device credentials in process memory. The
+// default store, and what the file and Redis security stores build on.
+import type { PskSecurityInfo, RpkSecurityInfo, SecurityInfo, SecurityStore } from './security';
+import { SecurityInfoError, clashMessage, publicKeyFingerprint } from './security';
 
 /** Device credentials in process memory, indexed by endpoint, PSK identity and public key fingerprint. */
 export class MemorySecurityStore implements SecurityStore {

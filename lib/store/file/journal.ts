@@ -1,3 +1,4 @@
+// The journal: a crash-safe key-value file of JSON lines, compacted by an atomic rename; what the file stores write to.
 import {
   close,
   closeSync,
@@ -14,9 +15,9 @@ import {
 } from 'node:fs';
 import { promisify } from 'node:util';
 import { dirname } from 'node:path';
-import type { SkippedCount } from './problems';
-import type { SecretBox } from './secret-box';
-import { fromJson, toJson } from './secret-box';
+import type { SkippedCount } from '../problems';
+import type { SecretBox } from '../secret-box';
+import { fromJson, toJson } from '../secret-box';
 
 export interface JournalOptions {
   /** Where secrets are sealed; required when a collection is declared secret. */
@@ -377,4 +378,12 @@ function syncDirectory(path: string): void {
   } catch {
     // Some file systems refuse to fsync a directory; the rename is still atomic there.
   }
+}
+
+/** A collection's live entries (`JournalCollection.entries`) from its values and the key each is kept under. */
+export function* keyedEntries<T>(
+  values: Iterable<T>,
+  keyOf: (value: T) => string,
+): IterableIterator<[string, unknown]> {
+  for (const value of values) yield [keyOf(value), value];
 }

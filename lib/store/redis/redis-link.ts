@@ -1,14 +1,17 @@
-/** One instance's link to Redis: its two connections, outages and the read-back after them, and the cluster bus. */
+// One instance's link to Redis: its two connections, the collections the stores keep there, outages and the
+// read-back after them; the cluster bus runs on it (cluster-bus.ts).
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
-import type { ClusterBus, ClusterCall } from '../server/cluster';
-import { INSTANCE_GONE, errorFromWire, errorToWire } from '../server/cluster';
-import type { StoreOutage } from '../server/stores';
-import { StoreUnreachableError } from '../server/stores';
-import type { SkippedCount } from './problems';
-import type { SecretBox } from './secret-box';
-import { fromJson, toJson } from './secret-box';
+import type { RedisOptions } from 'ioredis';
+import type { ClusterBus, ClusterCall } from '../../server/cluster';
+import type { StoreOutage } from '../../server/stores';
+import { StoreUnreachableError } from '../../server/stores';
+import type { SkippedCount } from '../problems';
+import type { SecretBox } from '../secret-box';
+import { fromJson, toJson } from '../secret-box';
+import { RedisClusterBus } from './cluster-bus';
+import { readLastOutage, recordOutage } from './last-outage';
 
 export interface RedisLinkOptions {
   /** redis://[user:password@]host:port[/db] (rediss:// for TLS). */
@@ -31,22 +34,13 @@ interface ChangeMessage {
   ops: Array<{ o: 'p' | 'd'; k: string; v?: string }>;
 }
 
-interface RpcMessage {
-  /** Call id. */
-  id: string;
-  /** Caller instance (where the answer goes). */
-  from: string;
-  call?: ClusterCall;
-  ok?: unknown;
-  err?: ReturnType<typeof errorToWire>;
-}
-
 /** `own`: the change is this instance's, heard back in Redis's order. */
 type ChangeListener = (ops: Array<{ o: 'p' | 'd'; k: string; v?: unknown }>, own: boolean) => void;
 
 /**
  * The connection of one instance to Redis: the command connection, a subscriber connection for the
- * change and call channels, the heartbeat, and the cluster bus. Collections are Redis hashes
+ * change and call channels, and the cluster bus (calls, heartbeat, owners: RedisClusterBus, which this link
+ * is the server's face of). Collections are Redis hashes
  * (`<prefix><collection>`): endpoint names and other keys are hash fields, never part of a key name,
  * so no name can reach into another key. Values are JSON; secret collections are sealed.
  *
@@ -72,14 +66,8 @@ export class RedisLink extends EventEmitter implements ClusterBus {
   private readonly subscriber: Redis;
   private readonly watchers = new Map<string, ChangeListener>();
   private readonly secretCollections = new Set<string>();
-  private readonly pendingCalls = new Map<
-    string,
-    { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout; to: string }
-  >();
-  private handler: ((message: ClusterCall) => Promise<unknown>) | undefined;
-  private heartbeat?: NodeJS.Timeout;
-  private readonly aliveCache = new Map<string, { alive: boolean; at: number }>();
-  private readonly owners = new Map<string, string>();
+  /** Calls between instances, their heartbeats, and who owns each device. */
+  private readonly bus: RedisClusterBus;
   /** Reads every store's mirror (given to `open`): at start, and again after each outage. */
   private reload: (() => Promise<unknown>) | undefined;
   /** `open` has read the mirrors once: from then on an outage ends with a read-back. */
@@ -100,20 +88,9 @@ export class RedisLink extends EventEmitter implements ClusterBus {
     super();
     this.instanceId = options.instanceId ?? randomUUID();
     this.prefix = options.prefix ?? 'lwm2m:';
-    const connection = {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      // A command caught by a lost connection fails after the first attempts to reconnect (about 0.6 s), rather
-      // than being sent again whenever Redis returns (an expiry claimed minutes late).
-      maxRetriesPerRequest: 1,
-      // Back off up to 2 s between attempts, for ever: Redis coming back is recovered from.
-      retryStrategy: (times: number) => Math.min(times * 200, 2000),
-      // RESP2, as ioredis 5 spoke (ioredis 6 defaults to RESP3): the store needs nothing of RESP3, and RESP2 is what
-      // every Redis, Redis-compatible server and proxy understands (a proxy refusing HELLO would stop the link).
-      protocol: 2 as const,
-    };
-    this.client = new Redis(options.url, connection);
-    this.subscriber = new Redis(options.url, { ...connection, enableOfflineQueue: true });
+    this.client = new Redis(options.url, connectionOptions());
+    this.subscriber = new Redis(options.url, { ...connectionOptions(), enableOfflineQueue: true });
+    this.bus = new RedisClusterBus(this, options.secrets, options.heartbeatMs ?? 2000);
     // Every 'error' of either connection is handled here (an unhandled one would be printed by ioredis, and an
     // EventEmitter 'error' without a listener throws): each is an outage, or part of the current one.
     for (const connection of [this.client, this.subscriber]) {
@@ -141,11 +118,8 @@ export class RedisLink extends EventEmitter implements ClusterBus {
     this.client.connect().catch(() => undefined);
     this.subscriber.connect().catch(() => undefined);
     await Promise.all([ready(this.client), ready(this.subscriber)]);
-    await this.subscriber.subscribe(this.changesChannel, this.callsChannel(this.instanceId));
-    await this.beat();
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = setInterval(() => void this.beat().catch(() => undefined), this.options.heartbeatMs ?? 2000);
-    this.heartbeat.unref();
+    await this.subscriber.subscribe(this.changesChannel, this.bus.ownChannel);
+    await this.bus.startHeartbeat();
   }
 
   /**
@@ -158,7 +132,7 @@ export class RedisLink extends EventEmitter implements ClusterBus {
     for (;;) {
       try {
         await this.connect();
-        this.lastOutageSeen = await this.readLastOutage();
+        this.lastOutageSeen = await readLastOutage(this);
         await load();
         break;
       } catch (err) {
@@ -193,9 +167,7 @@ export class RedisLink extends EventEmitter implements ClusterBus {
     if (this.closed) return;
     this.closed = true;
     this.emit('closed');
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    for (const id of [...this.pendingCalls.keys()]) this.rejectCall(id, new Error('the Redis link closed'));
-    await this.client.del(this.aliveKey(this.instanceId)).catch(() => undefined);
+    await this.bus.close();
     this.client.disconnect();
     this.subscriber.disconnect();
   }
@@ -336,132 +308,41 @@ export class RedisLink extends EventEmitter implements ClusterBus {
     }
   }
 
-  // ---- cluster bus --------------------------------------------------------------------------------
+  // ---- cluster bus (cluster-bus.ts): the server's ClusterBus is this link ----------------------------
 
   ownerOf(registrationId: string): string | undefined {
-    return this.owners.get(registrationId);
+    return this.bus.ownerOf(registrationId);
   }
 
   /** Kept by the registration store from what it reads and hears. */
   setOwner(registrationId: string, owner: string | undefined): void {
-    if (owner === undefined) this.owners.delete(registrationId);
-    else this.owners.set(registrationId, owner);
+    this.bus.setOwner(registrationId, owner);
   }
 
-  async isAlive(instanceId: string): Promise<boolean> {
-    if (instanceId === this.instanceId) return true;
-    const now = Date.now();
-    const cached = this.aliveCache.get(instanceId);
-    if (cached && now - cached.at < 1000) return cached.alive;
-    const alive = (await this.command(() => this.client.exists(this.aliveKey(instanceId)))) === 1;
-    this.aliveCache.set(instanceId, { alive, at: now });
-    return alive;
+  isAlive(instanceId: string): Promise<boolean> {
+    return this.bus.isAlive(instanceId);
   }
 
   serve(handler: ((message: ClusterCall) => Promise<unknown>) | undefined): void {
-    this.handler = handler;
+    this.bus.serve(handler);
   }
 
   call(instanceId: string, call: ClusterCall, timeoutMs: number): Promise<unknown> {
-    // The answer comes back over the subscriber: without both connections there is none to wait for.
-    if (!this.bothReady) return Promise.reject(this.unreachable());
-    const id = randomUUID();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pendingCalls.delete(id);
-        reject(new Error(`server instance ${instanceId} did not answer within ${Math.round(timeoutMs / 1000)} s`));
-      }, timeoutMs);
-      timer.unref();
-      this.pendingCalls.set(id, { resolve, reject, timer, to: instanceId });
-      const message: RpcMessage = { id, from: this.instanceId, call };
-      // Sealed like the stored secrets: a forwarded Write may carry a device's keys.
-      this.command(() =>
-        this.client.publish(this.callsChannel(instanceId), this.options.secrets.seal(JSON.stringify(message))),
-      ).then(
-        (receivers) => {
-          if (receivers === 0)
-            this.settleCall(id, undefined, {
-              name: INSTANCE_GONE,
-              message: `server instance ${instanceId} is not listening`,
-            });
-        },
-        (err: Error) => this.rejectCall(id, err),
-      );
-    });
+    return this.bus.call(instanceId, call, timeoutMs);
   }
 
-  private callsChannel(instanceId: string): string {
-    return `${this.prefix}calls:${instanceId}`;
-  }
-
-  private aliveKey(instanceId: string): string {
-    return `${this.prefix}alive:${instanceId}`;
-  }
-
-  private async beat(): Promise<void> {
-    const heartbeatMs = this.options.heartbeatMs ?? 2000;
-    await this.client.set(this.aliveKey(this.instanceId), String(Date.now()), 'PX', heartbeatMs * 3);
-    // Calls waiting on an instance that has gone fail now, not at their time limit.
-    for (const [id, pending] of this.pendingCalls) {
-      this.aliveCache.delete(pending.to);
-      if (!(await this.isAlive(pending.to)))
-        this.settleCall(id, undefined, { name: INSTANCE_GONE, message: `server instance ${pending.to} went away` });
-    }
-  }
-
-  private settleCall(id: string, ok: unknown, err?: ReturnType<typeof errorToWire>): void {
-    if (err) return this.rejectCall(id, errorFromWire(err));
-    const pending = this.pendingCalls.get(id);
-    if (!pending) return;
-    this.pendingCalls.delete(id);
-    clearTimeout(pending.timer);
-    pending.resolve(ok);
-  }
-
-  private rejectCall(id: string, error: Error): void {
-    const pending = this.pendingCalls.get(id);
-    if (!pending) return;
-    this.pendingCalls.delete(id);
-    clearTimeout(pending.timer);
-    pending.reject(error);
-  }
-
+  /** A change of a collection, or a message of the cluster bus (calls and answers, on this instance's channel). */
   private onMessage(channel: string, text: string): void {
-    let message: unknown;
+    if (channel !== this.changesChannel) return this.bus.receive(text);
+    let change: ChangeMessage;
     try {
-      message = JSON.parse(channel === this.changesChannel ? text : this.options.secrets.open(text));
+      change = JSON.parse(text) as ChangeMessage;
     } catch {
-      if (channel !== this.changesChannel)
-        this.emit('problem', 'a cluster call could not be read (another store secret?)');
       return;
     }
-    if (channel === this.changesChannel) {
-      const change = message as ChangeMessage;
-      const held = this.heldChanges.get(change.c);
-      if (held) held.push(change);
-      else this.deliver(change);
-      return;
-    }
-    const rpc = message as RpcMessage;
-    if (rpc.call === undefined) {
-      this.settleCall(rpc.id, rpc.ok, rpc.err);
-      return;
-    }
-    const answer = (reply: Omit<RpcMessage, 'id' | 'from'>) =>
-      void this.client
-        .publish(
-          this.callsChannel(rpc.from),
-          this.options.secrets.seal(JSON.stringify({ id: rpc.id, from: this.instanceId, ...reply })),
-        )
-        .catch(() => undefined);
-    if (!this.handler) {
-      answer({ err: { name: 'Error', message: `server instance ${this.instanceId} is not serving` } });
-      return;
-    }
-    this.handler(rpc.call).then(
-      (ok) => answer({ ok }),
-      (err: unknown) => answer({ err: errorToWire(err) }),
-    );
+    const held = this.heldChanges.get(change.c);
+    if (held) held.push(change);
+    else this.deliver(change);
   }
 
   private get bothReady(): boolean {
@@ -487,15 +368,13 @@ export class RedisLink extends EventEmitter implements ClusterBus {
     if (this.outageSince !== undefined) return;
     this.outageSince = Date.now();
     // Answers to calls in flight come over the subscriber: none will. The owner may still have acted on the device.
-    for (const [id, pending] of [...this.pendingCalls]) {
-      this.rejectCall(
-        id,
+    this.bus.failCalls(
+      (to) =>
         new StoreUnreachableError(
-          `the link to Redis at ${this.where} was lost while server instance ${pending.to} handled the request: ` +
+          `the link to Redis at ${this.where} was lost while server instance ${to} handled the request: ` +
             `its outcome is unknown (${err.message})`,
         ),
-      );
-    }
+    );
     this.emit('down', err);
   }
 
@@ -516,8 +395,8 @@ export class RedisLink extends EventEmitter implements ClusterBus {
     try {
       for (let attempt = 1; !this.closed && this.outageSince !== undefined && this.bothReady; attempt++) {
         try {
-          await this.subscriber.subscribe(this.changesChannel, this.callsChannel(this.instanceId));
-          await this.beat();
+          await this.subscriber.subscribe(this.changesChannel, this.bus.ownChannel);
+          await this.bus.beat();
           for (const write of this.pendingWriters) await write();
           await this.reload?.();
           if (!this.bothReady) continue; // lost again meanwhile: what was read may be incomplete
@@ -540,35 +419,28 @@ export class RedisLink extends EventEmitter implements ClusterBus {
         // that came due during the outage).
         this.emit('restored', outage);
         this.emit('ready');
-        await this.recordOutage(outage);
+        await recordOutage(this.client, this.prefix, outage);
       }
     } finally {
       this.recovering = false;
     }
   }
+}
 
-  private get lastOutageKey(): string {
-    return `${this.prefix}last-outage`;
-  }
-
-  /**
-   * Kept in Redis for instances that start later: a device whose registration came due during the outage gets
-   * the same grace from them (see RegistrationService). Two instances ending the same outage write nearly the same.
-   */
-  private async recordOutage(outage: StoreOutage): Promise<void> {
-    await this.client.set(this.lastOutageKey, JSON.stringify(outage)).catch(() => undefined);
-  }
-
-  private async readLastOutage(): Promise<StoreOutage | undefined> {
-    const text = await this.command(() => this.client.get(this.lastOutageKey));
-    if (text === null) return undefined;
-    try {
-      const { from, to } = JSON.parse(text) as Partial<StoreOutage>;
-      return typeof from === 'number' && typeof to === 'number' ? { from, to } : undefined;
-    } catch {
-      return undefined;
-    }
-  }
+/** How both connections behave (a new object each: ioredis keeps its own). */
+function connectionOptions(): RedisOptions {
+  return {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    // A command caught by a lost connection fails after the first attempts to reconnect (about 0.6 s), rather
+    // than being sent again whenever Redis returns (an expiry claimed minutes late).
+    maxRetriesPerRequest: 1,
+    // Back off up to 2 s between attempts, for ever: Redis coming back is recovered from.
+    retryStrategy: (times: number) => Math.min(times * 200, 2000),
+    // RESP2, as ioredis 5 spoke (ioredis 6 defaults to RESP3): the store needs nothing of RESP3, and RESP2 is what
+    // every Redis, Redis-compatible server and proxy understands (a proxy refusing HELLO would stop the link).
+    protocol: 2 as const,
+  };
 }
 
 function delay(ms: number): Promise<void> {

@@ -1,5 +1,7 @@
-import type { Registration } from '../server/registration';
-import type { ObservationStore, RegistrationStore, StoredObservation } from '../server/stores';
+// The memory implementations of the server's store interfaces (stores.ts, queue-mode.ts): registrations,
+// observations and plain records in process memory. The default stores, and what the file and Redis stores build on.
+import type { Registration } from './registration';
+import type { ObservationStore, RegistrationStore, StoredObservation } from './stores';
 import { flatString } from '../transport/peer';
 
 /** Registrations in process memory, indexed by id, endpoint name and transport peer. */

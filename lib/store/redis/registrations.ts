@@ -1,8 +1,9 @@
-/** Registrations in Redis, mirrored in memory by every instance; expiry claimed once in the cluster. */
-import type { Registration } from '../server/registration';
-import type { StoreOutage } from '../server/stores';
-import { StoreUnreachableError } from '../server/stores';
-import { MemoryRegistrationStore } from './memory';
+// The Redis registration store: registrations in Redis, mirrored in memory by every instance; expiry claimed once
+// in the cluster.
+import type { Registration } from '../../server/registration';
+import type { StoreOutage } from '../../server/stores';
+import { StoreUnreachableError } from '../../server/stores';
+import { MemoryRegistrationStore } from '../../server/memory-stores';
 import type { RedisLink } from './redis-link';
 
 /**
