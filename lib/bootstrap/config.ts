@@ -2,6 +2,7 @@
  * Bootstrap configurations: what a bootstrap server provisions on a device, as plain data (a flow supplies it
  * as a msg, a file holds it as JSON), checked by `parseBootstrapConfig` with errors that name the field.
  */
+import { Lwm2mError } from '../errors';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { ContentFormat } from '../content/types';
 import { ObjectModel } from '../model/object-model';
@@ -93,7 +94,7 @@ export interface BootstrapConfig {
   lwm2mVersion?: '1.0' | '1.1' | '1.2';
 }
 
-export class BootstrapConfigError extends Error {
+export class BootstrapConfigError extends Lwm2mError {
   override name = 'BootstrapConfigError';
 }
 

@@ -15,6 +15,7 @@
  * to BS-Delete (nothing to delete), a 4.xx to the write of the bootstrap account itself (a device may refuse
  * a second one: skipped with a warning), a 4.15 to a Write in SenML (retried once in TLV, which is kept).
  */
+import { Lwm2mError } from '../errors';
 import type { IncomingResponse, OutgoingRequest } from '../coap/types';
 import { CoapRequestError } from '../coap/types';
 import { transportFailureText } from '../server/errors';
@@ -52,18 +53,18 @@ export interface BootstrapSummary {
   warnings: string[];
 }
 
-export class BootstrapStepError extends Error {
+export class BootstrapStepError extends Lwm2mError {
   override name = 'BootstrapStepError';
   constructor(
     message: string,
     readonly step: BootstrapStep,
     readonly path?: string,
     /** The device's CoAP code, or 'timeout' / 'reset' / 'closed'. */
-    readonly code?: string,
+    code?: string,
     /** The device's diagnostic payload (text), when it sent one. */
     readonly diagnostic?: string,
   ) {
-    super(message);
+    super(message, code);
   }
 }
 

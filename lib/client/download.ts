@@ -4,6 +4,7 @@
  * http:// and https:// with node:http(s) (https trusting the given CAs, else the system's). Failures carry the Firmware
  * Update Result the device should report (LwM2M Core E.6, /5/0/5).
  */
+import { Lwm2mError } from '../errors';
 import { lookup } from 'node:dns/promises';
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -35,7 +36,7 @@ export interface DownloadTls {
   rejectUnauthorized?: boolean;
 }
 
-export class DownloadError extends Error {
+export class DownloadError extends Lwm2mError {
   override name = 'DownloadError';
   constructor(
     message: string,

@@ -2,13 +2,14 @@
  * An LwM2M client-side refusal with the CoAP code to answer the server with. Resource handlers throw it
  * (`throw new ClientError('4.00', 'valve is locked')`); the diagnostic message goes out as the payload.
  */
-export class ClientError extends Error {
+import { Lwm2mError } from '../errors';
+export class ClientError extends Lwm2mError {
   override name = 'ClientError';
   constructor(
-    readonly code: string,
+    override readonly code: string,
     message?: string,
   ) {
-    super(message ?? code);
+    super(message ?? code, code);
   }
 }
 

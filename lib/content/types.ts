@@ -1,4 +1,5 @@
 /** The content layer's shared vocabulary: Content-Format numbers, the codec interface and the codec error. */
+import { Lwm2mError } from '../errors';
 import type { LwM2mPath } from '../model/path';
 import type { LwM2mNode, ObjectModelLookup } from '../model/types';
 
@@ -44,12 +45,12 @@ export interface NodeCodec {
  * Bad or unsupported content. `coapCode` is the code to answer a device with
  * ('4.00' malformed, '4.15' unsupported format, '4.06' cannot encode as asked).
  */
-export class ContentCodecError extends Error {
+export class ContentCodecError extends Lwm2mError {
   override name = 'ContentCodecError';
   constructor(
     message: string,
     readonly coapCode: '4.00' | '4.06' | '4.15' = '4.00',
   ) {
-    super(message);
+    super(message, coapCode);
   }
 }

@@ -3,6 +3,7 @@
  * its progress events, its result and error, and the record it saves (FirmwareJobRecord) with the store
  * interface that keeps it. Here rather than in job.ts or store.ts so that both import it one way.
  */
+import { Lwm2mError } from '../errors';
 import type { KeyObject } from 'node:crypto';
 import type { FirmwareFailureCause } from './results';
 
@@ -138,14 +139,14 @@ export interface FirmwareJobResult {
   phase?: FirmwareJobState;
 }
 
-export class FirmwareJobError extends Error {
+export class FirmwareJobError extends Lwm2mError {
   override name = 'FirmwareJobError';
   constructor(
     message: string,
     override readonly cause: FirmwareFailureCause,
     readonly result: FirmwareJobResult,
   ) {
-    super(message);
+    super(message, cause);
   }
 }
 

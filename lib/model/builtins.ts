@@ -42,13 +42,14 @@
  *   resource, so one entry describes several versions (e.g. /1/x/23 Mute Send: `"since": "1.1"`).
  *   A resource whose mandatory flag changed between versions cannot be expressed; none of ours did.
  */
+import { Lwm2mError } from '../errors';
 import coreDefinitions from './definitions/core.json';
 import ipsoDefinitions from './definitions/ipso.json';
 import type { ObjectDefinition, Operations, ResourceDefinition, ResourceType } from './types';
 
 export const DEFINITION_SET_FORMAT = 'lwm2m-objects@1';
 
-export class DefinitionFormatError extends Error {
+export class DefinitionFormatError extends Lwm2mError {
   override name = 'DefinitionFormatError';
   constructor(
     readonly source: string,

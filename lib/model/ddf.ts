@@ -16,10 +16,11 @@
  * A missing MultipleInstances means Single and a missing Mandatory means Optional, as a DDF editor would
  * have written them.
  */
+import { Lwm2mError } from '../errors';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import type { ObjectDefinition, Operations, ResourceDefinition, ResourceType } from './types';
 
-export class DdfError extends Error {
+export class DdfError extends Lwm2mError {
   override name = 'DdfError';
   constructor(
     /** The file (or other source name) the XML came from. */

@@ -2,6 +2,7 @@
  * An LwM2M path: `/`, `/3`, `/3/0`, `/3/0/1` or `/3/0/7/1`.
  * Immutable; parse once at the edge (flow input, CoAP Uri-Path) and pass the object around.
  */
+import { Lwm2mError } from '../errors';
 export class LwM2mPath {
   readonly objectId?: number;
   readonly instanceId?: number;
@@ -142,7 +143,7 @@ export class LwM2mPath {
   }
 }
 
-export class InvalidPathError extends Error {
+export class InvalidPathError extends Lwm2mError {
   override name = 'InvalidPathError';
 }
 

@@ -5,6 +5,7 @@
  * - `toPlain` turns a value tree read from a device into plain msg data.
  * - `fromPlain` turns plain msg data into a value tree to write to a device.
  */
+import { Lwm2mError } from '../errors';
 import { LwM2mPath } from './path';
 import { findResourceByName } from './object-model';
 import type {
@@ -20,7 +21,7 @@ import type {
   ResourceValue,
 } from './types';
 
-export class ValueError extends Error {
+export class ValueError extends Lwm2mError {
   override name = 'ValueError';
 }
 

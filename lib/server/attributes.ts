@@ -2,6 +2,7 @@
  * Notification attributes on the server side: checking what a flow asks to write against the device's LwM2M
  * version and the target (the rules are the model's attribute table), and the Write-Attributes query.
  */
+import { Lwm2mError } from '../errors';
 import {
   ATTRIBUTES_BY_VERSION,
   attributeSetProblem,
@@ -35,7 +36,7 @@ export interface NotificationAttributes {
   hqmax?: number | null;
 }
 
-export class AttributeError extends Error {
+export class AttributeError extends Lwm2mError {
   override name = 'AttributeError';
 }
 

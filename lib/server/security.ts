@@ -1,5 +1,6 @@
 // Device credentials: the SecurityInfo a device must authenticate with, the SecurityStore interface (memory one in
 // memory-security-store.ts), parsing credentials from plain data, and the checks a Register passes against them.
+import { Lwm2mError } from '../errors';
 import { createHash, createPublicKey } from 'node:crypto';
 import type { Peer } from '../transport/types';
 
@@ -44,7 +45,7 @@ export interface SecurityStore {
   list(): Promise<SecurityInfo[]>;
 }
 
-export class SecurityInfoError extends Error {
+export class SecurityInfoError extends Lwm2mError {
   override name = 'SecurityInfoError';
 }
 
@@ -203,8 +204,12 @@ function spkiOf(value: unknown, endpoint: string): Buffer {
 // ---- who may register as what ---------------------------------------------------------------------
 
 /** Why a device may not register, update or de-register as it asked: answered with 4.03 and this text. */
-export class SecurityCheckError extends Error {
+export class SecurityCheckError extends Lwm2mError {
   override name = 'SecurityCheckError';
+  declare readonly code: '4.03';
+  constructor(message: string) {
+    super(message, '4.03');
+  }
 }
 
 /**

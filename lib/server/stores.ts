@@ -1,5 +1,6 @@
 // The server's store interfaces for registrations and observations (the memory ones are in memory-stores.ts; file
 // and Redis ones in lib/store), and what a store that can be out of reach reports.
+import { Lwm2mError } from '../errors';
 import type { Registration } from './registration';
 
 /**
@@ -57,7 +58,7 @@ export interface StoreOutage {
  * A store (or the cluster link through it) cannot be reached now: nothing was written. Temporary by nature, so
  * a device is told 5.03 (try again later), and a flow gets this error with its cause.
  */
-export class StoreUnreachableError extends Error {
+export class StoreUnreachableError extends Lwm2mError {
   override name = 'StoreUnreachableError';
 }
 
