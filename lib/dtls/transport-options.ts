@@ -1,3 +1,8 @@
+/**
+ * The DTLS server's settings, counters and events (the types a DtlsTransport user deals with), and the
+ * handshake credentials its settings make.
+ */
+
 import type { KeyObject, X509Certificate } from 'node:crypto';
 import type { Peer } from '../transport/types';
 import { loadCertificates, loadP256PrivateKey, spkiOf } from './credentials';
@@ -5,11 +10,6 @@ import type { DropReason, DropReport } from './drops';
 import type { HandshakeCredentials } from './server-handshake';
 import type { DtlsSessionStore } from './session-store';
 import { CIPHER_SUITES, isCbc, suiteByName, type CipherSuite } from './suites';
-
-/**
- * The DTLS server's settings, counters and events (the types a DtlsTransport user deals with), and the
- * handshake credentials its settings make.
- */
 
 export interface DtlsServerOptions {
   /** Bind address, default `'::'` (dual-stack, falling back to IPv4 like UdpTransport). */
