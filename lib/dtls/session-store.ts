@@ -2,7 +2,7 @@
 
 import { createHmac } from 'node:crypto';
 import { SessionCache } from './session-cache';
-import type { SessionCredential, StoredDtlsConnection, StoredDtlsSession } from './session-data';
+import type { StoredDtlsConnection, StoredDtlsSession } from './session-data';
 
 export type { SessionCredential, StoredDtlsConnection, StoredDtlsSession } from './session-data';
 

@@ -7,7 +7,7 @@ import type { KeyObject, X509Certificate } from 'node:crypto';
 import type { Peer } from '../transport/types';
 import { loadCertificates, loadP256PrivateKey, spkiOf } from './credentials';
 import type { DropReason, DropReport } from './drops';
-import type { HandshakeCredentials } from './server-handshake';
+import type { HandshakeCredentials } from './handshake-credentials';
 import type { DtlsSessionStore } from './session-store';
 import { CIPHER_SUITES, isCbc, suiteByName, type CipherSuite } from './suites';
 
