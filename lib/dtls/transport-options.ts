@@ -120,6 +120,29 @@ export interface DtlsStats {
   adoptedSessionsRefused: number;
 }
 
+/** Counters at zero, with `dropped` the drop log's counts by reason. */
+export function emptyStats(dropped: Record<DropReason, number>): DtlsStats {
+  return {
+    dropped,
+    helloVerifyRequests: 0,
+    handshakesStarted: 0,
+    handshakesCompleted: 0,
+    handshakesResumed: 0,
+    handshakesFailed: 0,
+    handshakesRefused: 0,
+    handshakesEvicted: 0,
+    retransmissions: 0,
+    droppedDatagrams: 0,
+    droppedReplays: 0,
+    droppedBadMac: 0,
+    droppedOther: 0,
+    sendsWithoutSession: 0,
+    sessionsAdopted: 0,
+    keptSessionsDiscarded: 0,
+    adoptedSessionsRefused: 0,
+  };
+}
+
 /** Options of DtlsTransport.close(). */
 export interface DtlsCloseOptions {
   /**
