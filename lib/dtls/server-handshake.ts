@@ -26,7 +26,7 @@ import { pskClientKeyExchange } from './psk-key-exchange';
 import type { SessionCredential, StoredDtlsSession } from './session-data';
 import type { CipherSuite } from './suites';
 
-export { credentialProblem, type HandshakeCredentials } from './handshake-credentials';
+export type { HandshakeCredentials } from './handshake-credentials';
 
 /** The Connection IDs of a session (RFC 9146): ours is on the records the client sends, the client's on ours. */
 export interface ConnectionIds {
