@@ -13,7 +13,7 @@
  * numbers, keys and replay window), flight-sender (our flights), client-flight (the client's
  * flights), record-backlog (records in order), credential-recheck and connection-handover (an
  * adopted connection), connection (one peer's association), client-hello (the record that starts a
- * handshake), handshake-admission (cookies and the half-open budget over half-open), peer-table
+ * handshake), handshake-admission (the cookie check and the half-open budget), peer-table
  * (associations by address and CID), kept-connections (handing connections over between
  * transports), store-calls (the transport's use of its store), drops (dropped records, by reason),
  * transport-options (settings, counters, events), transport (the socket).
