@@ -1,10 +1,10 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { BulkCipher } from './suites';
-
 /**
  * Record protection: one object per direction and epoch, for the two suite families we implement:
  * AEAD (AES-128-CCM_8, AES-128-GCM; RFC 6655 / RFC 5288) and AES-128-CBC with HMAC-SHA256 (RFC 5246 §6.2.3.2).
  */
+
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { BulkCipher } from './suites';
 
 /** The record header fields that go into the additional data / MAC (RFC 5246 §6.2.3.3). */
 export interface RecordContext {

@@ -1,12 +1,12 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { uint16, vector } from './bytes';
-import type { ClientHello } from './messages';
-
 /**
  * Stateless HelloVerifyRequest cookies (RFC 6347 §4.2.1): an HMAC over the client's address and
  * port and the ClientHello fields the client must repeat, keyed by a secret that rotates. Nothing
  * is stored per client: a spoofed ClientHello flood costs one HMAC per datagram and no memory.
  */
+
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { uint16, vector } from './bytes';
+import type { ClientHello } from './messages';
 
 export const COOKIE_LENGTH = 32;
 

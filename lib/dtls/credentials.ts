@@ -1,8 +1,8 @@
+/** Loading our keys and certificates, and verifying what clients present (X.509 chains, raw keys). */
+
 import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { AlertDescription } from './constants';
 import { HandshakeFailure } from './failure';
-
-/** Loading our keys and certificates, and verifying what clients present (X.509 chains, raw keys). */
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 /** Intermediate CAs a client may send between its certificate and a trusted one. */

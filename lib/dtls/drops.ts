@@ -1,10 +1,10 @@
-import type { PeerAddress } from '../transport/types';
-
 /**
  * Records and datagrams the DTLS server drops, counted by reason and reported at most once per reason a
  * minute: a drop is silent on the wire (RFC 6347 §4.1.2.7), so this is the only trace a misbehaving (or
  * misconfigured) device leaves.
  */
+
+import type { PeerAddress } from '../transport/types';
 
 /** Why a record (or what was left of a datagram) was dropped, and how that reads in a log line. */
 export const DROP_REASONS = {

@@ -1,10 +1,10 @@
-import { ByteReader, DecodeError } from './bytes';
-
 /**
  * DTLS handshake framing (RFC 6347 §4.2.2-4.2.3): every handshake message carries a 12-byte header
  * (type, length, message_seq, fragment_offset, fragment_length) so that it can be split across
  * records and reassembled whatever order the fragments arrive in.
  */
+
+import { ByteReader, DecodeError } from './bytes';
 
 export const HANDSHAKE_HEADER_LENGTH = 12;
 

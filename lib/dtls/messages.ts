@@ -1,3 +1,5 @@
+/** Encoding and decoding of the handshake message bodies a DTLS 1.2 server sends and receives. */
+
 import { ByteReader, DecodeError, uint16, uint8, vector } from './bytes';
 import {
   CLIENT_CERTIFICATE_TYPE_ECDSA_SIGN,
@@ -7,8 +9,6 @@ import {
   NAMED_GROUP_SECP256R1,
   SIGNATURE_ECDSA_SHA256,
 } from './constants';
-
-/** Encoding and decoding of the handshake message bodies a DTLS 1.2 server sends and receives. */
 
 export interface ClientHello {
   clientVersion: number;

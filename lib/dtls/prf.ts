@@ -1,9 +1,9 @@
-import { createHash, createHmac } from 'node:crypto';
-
 /**
  * The TLS 1.2 PRF with SHA-256 (RFC 5246 §5) and the derivations built on it. Every suite we
  * implement uses SHA-256 for the PRF and the handshake hash.
  */
+
+import { createHash, createHmac } from 'node:crypto';
 
 /** P_SHA256(secret, label + seed) expanded to `length` bytes. */
 export function prfSha256(secret: Buffer, label: string, seed: Buffer, length: number): Buffer {

@@ -1,10 +1,10 @@
-import { ContentType, DTLS_1_2, HandshakeType } from './constants';
-
 /**
  * DTLS 1.2 records (RFC 6347 §4.1): type, version, epoch, 48-bit sequence number, length, fragment;
  * and the Connection ID form (RFC 9146 §4): type tls12_cid, with the CID between sequence number and
  * length. A CID's length is not on the wire: the receiver knows it because it chose it.
  */
+
+import { ContentType, DTLS_1_2, HandshakeType } from './constants';
 
 export const RECORD_HEADER_LENGTH = 13;
 /** RFC 6347 §4.1: 2^14 plaintext plus at most 2048 bytes of expansion. */

@@ -1,48 +1,32 @@
-import {
-  createECDH,
-  randomBytes,
-  sign,
-  timingSafeEqual,
-  verify,
-  type ECDH,
-  type KeyObject,
-  type X509Certificate,
-} from 'node:crypto';
+/**
+ * The server side of one DTLS 1.2 handshake (full or abbreviated), at the level of whole handshake
+ * messages: our flights, the client's flight in order, the transcript and the key derivation.
+ */
+
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Peer, SecurityIdentity } from '../transport/types';
 import { ByteReader, DecodeError, uint8, vector } from './bytes';
 import { connectionKeys, keyBlockLength, type ConnectionKeys } from './cipher';
 import {
   AlertDescription,
-  CertificateType,
   DTLS_1_2,
   EC_POINT_FORMAT_UNCOMPRESSED,
   EMPTY_RENEGOTIATION_INFO_SCSV,
   ExtensionType,
   HandshakeType,
-  NAMED_GROUP_SECP256R1,
-  SIGNATURE_ECDSA_SHA256,
 } from './constants';
-import { p256PublicKeyFromSpki, verifyClientChain } from './credentials';
+import { EcdheKeyExchange } from './ecdhe-key-exchange';
 import { HandshakeFailure } from './failure';
 import { transcriptEntry, type HandshakeMessage } from './handshake';
-import {
-  encodeCertificateChain,
-  encodeCertificateRequest,
-  encodeEcdheParams,
-  encodeRawPublicKeyCertificate,
-  encodeServerHello,
-  encodeServerKeyExchange,
-  parseCertificateChain,
-  parseCertificateVerify,
-  parseEcdheClientKeyExchange,
-  parseList,
-  parsePskClientKeyExchange,
-  parseRawPublicKeyCertificate,
-  type ClientHello,
-} from './messages';
-import { extendedMasterSecret, keyBlock, masterSecret, pskPreMasterSecret, sha256, verifyData } from './prf';
-import { pskFingerprint, type SessionCredential, type StoredDtlsSession } from './session-store';
+import { credentialProblem, type HandshakeCredentials } from './handshake-credentials';
+import { encodeCertificateRequest, encodeServerHello, type ClientHello } from './messages';
+import { certificateTypeCode, negotiate, type Negotiated } from './negotiation';
+import { extendedMasterSecret, keyBlock, masterSecret, sha256, verifyData } from './prf';
+import { pskClientKeyExchange } from './psk-key-exchange';
+import type { SessionCredential, StoredDtlsSession } from './session-data';
 import type { CipherSuite } from './suites';
+
+export type { HandshakeCredentials } from './handshake-credentials';
 
 /** The Connection IDs of a session (RFC 9146): ours is on the records the client sends, the client's on ours. */
 export interface ConnectionIds {
@@ -72,25 +56,6 @@ export interface HandshakeOptions {
   issueSessionId?: boolean;
 }
 
-/** What the handshake needs to know about our credentials (already loaded and checked). */
-export interface HandshakeCredentials {
-  /** Enabled suites in our order of preference. */
-  suites: CipherSuite[];
-  pskKey?: (identity: string, peer: Peer) => Buffer | undefined | Promise<Buffer | undefined>;
-  certificate?: { chain: Buffer[]; privateKey: KeyObject };
-  rawPublicKey?: { spki: Buffer; privateKey: KeyObject };
-  trustedCertificates: X509Certificate[];
-  clientRawPublicKey?: (spki: Buffer, peer: Peer) => string | undefined | Promise<string | undefined>;
-}
-
-type CertificateKind = 'x509' | 'rpk';
-
-interface Negotiated {
-  suite: CipherSuite;
-  serverCertificate?: CertificateKind;
-  clientCertificate?: CertificateKind;
-}
-
 /** The client's flight after our ServerHelloDone, by key exchange (Finished follows ChangeCipherSpec). */
 const CLIENT_FLIGHT: Record<CipherSuite['keyExchange'], number[]> = {
   psk: [HandshakeType.clientKeyExchange, HandshakeType.finished],
@@ -101,14 +66,6 @@ const CLIENT_FLIGHT: Record<CipherSuite['keyExchange'], number[]> = {
     HandshakeType.finished,
   ],
 };
-
-/** Random salt of a PSK's fingerprint (see pskFingerprint). */
-const PSK_FINGERPRINT_SALT_LENGTH = 16;
-
-/** An uncompressed P-256 point: 0x04, x, y. */
-const P256_POINT_LENGTH = 65;
-/** Used in place of the key of an unknown PSK identity (see the class comment). */
-const DUMMY_PSK_LENGTH = 16;
 
 /**
  * The server side of one DTLS 1.2 handshake, full or abbreviated (resumption), from a
@@ -144,12 +101,11 @@ export class ServerHandshake {
   private nextServerSeq: number;
   /** How many messages of the client's flight (CLIENT_FLIGHT) have been processed. */
   private clientFlightIndex = 0;
-  private ecdh: ECDH | undefined;
+  /** The ECDHE_ECDSA exchange (unused with a PSK suite). */
+  private readonly ecdhe: EcdheKeyExchange;
   private master: Buffer | undefined;
-  private clientPublicKey: KeyObject | undefined;
   private identity: SecurityIdentity | undefined;
   private unknownPskIdentity: string | undefined;
-  private preMasterSecret: Buffer | undefined;
 
   constructor(
     private readonly credentials: HandshakeCredentials,
@@ -185,7 +141,8 @@ export class ServerHandshake {
       // Copies: what a session keeps must not pin the datagram it was sliced from.
       this.connectionIds = { own: ownConnectionId, peer: Buffer.from(clientCid) };
     }
-    this.negotiated = this.negotiate();
+    this.negotiated = negotiate(hello, credentials);
+    this.ecdhe = new EcdheKeyExchange(credentials, this.negotiated);
     this.resumable = options.resumable;
     this.issueSessionId = options.issueSessionId ?? false;
     this.clientHelloSeq = helloMessage.messageSeq;
@@ -302,8 +259,11 @@ export class ServerHandshake {
           uint8(certificateTypeCode(this.negotiated.clientCertificate)),
         ]);
       }
-      bodies.push([HandshakeType.certificate, this.serverCertificateBody()]);
-      bodies.push([HandshakeType.serverKeyExchange, this.serverKeyExchangeBody()]);
+      bodies.push([HandshakeType.certificate, this.ecdhe.serverCertificateBody()]);
+      bodies.push([
+        HandshakeType.serverKeyExchange,
+        this.ecdhe.serverKeyExchangeBody(this.hello.random, this.serverRandom),
+      ]);
       bodies.push([HandshakeType.certificateRequest, encodeCertificateRequest()]);
     }
     const serverHello = encodeServerHello(this.serverRandom, this.sessionId, this.suite.id, extensions);
@@ -325,16 +285,17 @@ export class ServerHandshake {
         `unexpected handshake message ${message.msgType} (expected ${expected ?? 'none'})`,
       );
     }
+    let preMasterSecret: Buffer | undefined;
     try {
       switch (message.msgType) {
         case HandshakeType.certificate:
           await this.onClientCertificate(message.body);
           break;
         case HandshakeType.clientKeyExchange:
-          await this.onClientKeyExchange(message.body);
+          preMasterSecret = await this.onClientKeyExchange(message.body);
           break;
         case HandshakeType.certificateVerify:
-          this.onCertificateVerify(message.body);
+          this.ecdhe.verifyCertificateVerify(message.body, this.transcript);
           break;
         case HandshakeType.finished:
           return this.onFinished(message);
@@ -346,7 +307,7 @@ export class ServerHandshake {
     // Finished's transcript position differs (see onFinished); everything else is appended here.
     this.transcript.push(transcriptEntry(message));
     this.clientFlightIndex++;
-    if (message.msgType === HandshakeType.clientKeyExchange) this.deriveKeys();
+    if (preMasterSecret !== undefined) this.deriveKeys(preMasterSecret);
     return undefined;
   }
 
@@ -390,148 +351,33 @@ export class ServerHandshake {
     return this.complete ? this.credential : undefined;
   }
 
-  private negotiate(): Negotiated {
-    const offered = new Set(this.hello.cipherSuites);
-    for (const suite of this.credentials.suites) {
-      if (!offered.has(suite.id)) continue;
-      if (suite.keyExchange === 'psk') {
-        if (this.credentials.pskKey !== undefined) return { suite };
-        continue;
-      }
-      const ecdhe = this.negotiateEcdhe();
-      if (ecdhe !== undefined) return { suite, ...ecdhe };
-    }
-    const names = this.hello.cipherSuites.map((id) => '0x' + id.toString(16).padStart(4, '0')).join(', ');
-    throw new HandshakeFailure(
-      AlertDescription.handshakeFailure,
-      `no cipher suite in common (client offered ${names})`,
-    );
-  }
-
-  /** Whether ECDHE_ECDSA is possible with this client and our credentials, and with which certificate types. */
-  private negotiateEcdhe(): Omit<Negotiated, 'suite'> | undefined {
-    const extensions = this.hello.extensions;
-    const groups = extensions.get(ExtensionType.supportedGroups);
-    if (groups !== undefined && !parseList(groups, 2, 2).includes(NAMED_GROUP_SECP256R1)) return undefined;
-    const pointFormats = extensions.get(ExtensionType.ecPointFormats);
-    if (pointFormats !== undefined && !parseList(pointFormats, 1, 1).includes(EC_POINT_FORMAT_UNCOMPRESSED)) {
-      return undefined;
-    }
-    const signatures = extensions.get(ExtensionType.signatureAlgorithms);
-    if (signatures !== undefined && !parseList(signatures, 2, 2).includes(SIGNATURE_ECDSA_SHA256)) return undefined;
-    const clientCertificate = pickCertificateType(extensions.get(ExtensionType.clientCertificateType), {
-      x509: this.credentials.trustedCertificates.length > 0,
-      rpk: this.credentials.clientRawPublicKey !== undefined,
-    });
-    // A client authenticating with a raw key gets ours as a raw key too when it accepts one, whatever
-    // its order (GnuTLS lists X.509 first): LwM2M's RPK mode is raw keys both ways, and an RPK client
-    // usually has no CA to check a certificate with.
-    const serverCertificate = pickCertificateType(
-      extensions.get(ExtensionType.serverCertificateType),
-      { x509: this.credentials.certificate !== undefined, rpk: this.credentials.rawPublicKey !== undefined },
-      clientCertificate === 'rpk' ? 'rpk' : undefined,
-    );
-    if (serverCertificate === undefined || clientCertificate === undefined) return undefined;
-    return { serverCertificate, clientCertificate };
-  }
-
   private ourMessage(msgType: number, body: Buffer): HandshakeMessage {
     const message = { msgType, messageSeq: this.nextServerSeq++, body };
     this.transcript.push(transcriptEntry(message));
     return message;
   }
 
-  private serverSigningKey(): KeyObject {
-    const key =
-      this.negotiated.serverCertificate === 'rpk'
-        ? this.credentials.rawPublicKey?.privateKey
-        : this.credentials.certificate?.privateKey;
-    if (key === undefined) throw new HandshakeFailure(AlertDescription.internalError, 'no server key');
-    return key;
-  }
-
-  private serverCertificateBody(): Buffer {
-    if (this.negotiated.serverCertificate === 'rpk') {
-      return encodeRawPublicKeyCertificate(this.credentials.rawPublicKey?.spki ?? Buffer.alloc(0));
-    }
-    return encodeCertificateChain(this.credentials.certificate?.chain ?? []);
-  }
-
-  private serverKeyExchangeBody(): Buffer {
-    this.ecdh = createECDH('prime256v1');
-    const params = encodeEcdheParams(this.ecdh.generateKeys());
-    const signed = Buffer.concat([this.hello.random, this.serverRandom, params]);
-    const signature = sign('sha256', signed, { key: this.serverSigningKey(), dsaEncoding: 'der' });
-    return encodeServerKeyExchange(params, signature);
-  }
-
   private async onClientCertificate(body: Buffer): Promise<void> {
-    if (this.negotiated.clientCertificate === 'rpk') {
-      const spki = parseRawPublicKeyCertificate(body);
-      this.clientPublicKey = p256PublicKeyFromSpki(spki);
-      let identity: string | undefined;
-      try {
-        identity = await this.credentials.clientRawPublicKey?.(spki, this.peer);
-      } catch (err) {
-        throw new HandshakeFailure(AlertDescription.internalError, `raw public key lookup failed: ${String(err)}`);
-      }
-      if (identity === undefined) {
-        throw new HandshakeFailure(AlertDescription.certificateUnknown, 'raw public key not trusted');
-      }
-      this.identity = { mode: 'rpk', identity };
-      this.credential = { kind: 'rpk', spki: Buffer.from(spki) };
-      return;
-    }
-    const chain = parseCertificateChain(body);
-    if (chain.length === 0) throw new HandshakeFailure(AlertDescription.handshakeFailure, 'client sent no certificate');
-    const { publicKey, commonName } = verifyClientChain(chain, this.credentials.trustedCertificates);
-    this.clientPublicKey = publicKey;
-    this.identity = { mode: 'x509', identity: commonName };
-    this.credential = { kind: 'x509', chain: chain.map((der) => Buffer.from(der)) };
+    const { identity, credential } = await this.ecdhe.clientCertificate(body, this.peer);
+    this.identity = identity;
+    this.credential = credential;
   }
 
-  private async onClientKeyExchange(body: Buffer): Promise<void> {
-    if (this.suite.keyExchange === 'psk') {
-      const identity = parsePskClientKeyExchange(body).toString('utf8');
-      let psk: Buffer | undefined;
-      try {
-        psk = await this.credentials.pskKey?.(identity, this.peer);
-      } catch {
-        psk = undefined;
-      }
-      if (psk === undefined || psk.length === 0) {
-        this.unknownPskIdentity = identity;
-        psk = randomBytes(DUMMY_PSK_LENGTH);
-      } else {
-        const salt = randomBytes(PSK_FINGERPRINT_SALT_LENGTH);
-        this.credential = { kind: 'psk', salt, fingerprint: pskFingerprint(psk, salt) };
-      }
-      this.identity = { mode: 'psk', identity };
-      this.preMasterSecret = pskPreMasterSecret(psk);
-      return;
-    }
-    const point = parseEcdheClientKeyExchange(body);
-    if (point.length !== P256_POINT_LENGTH || point[0] !== 4 || this.ecdh === undefined) {
-      throw new HandshakeFailure(
-        AlertDescription.illegalParameter,
-        'client ECDH key is not an uncompressed P-256 point',
-      );
-    }
-    try {
-      this.preMasterSecret = this.ecdh.computeSecret(point);
-    } catch {
-      throw new HandshakeFailure(AlertDescription.illegalParameter, 'client ECDH key is not on the curve');
-    }
+  /** The client's key exchange, by suite family: the premaster secret. */
+  private async onClientKeyExchange(body: Buffer): Promise<Buffer> {
+    if (this.suite.keyExchange !== 'psk') return this.ecdhe.clientKeyExchange(body);
+    const psk = await pskClientKeyExchange(body, this.credentials, this.peer);
+    this.unknownPskIdentity = psk.unknownIdentity;
+    if (psk.credential !== undefined) this.credential = psk.credential;
+    this.identity = psk.identity;
+    return psk.preMasterSecret;
   }
 
   /** After ClientKeyExchange is in the transcript: master secret (RFC 7627 when agreed) and epoch 1 keys. */
-  private deriveKeys(): void {
-    const preMaster = this.preMasterSecret;
-    if (preMaster === undefined) throw new HandshakeFailure(AlertDescription.internalError, 'no premaster secret');
+  private deriveKeys(preMaster: Buffer): void {
     this.master = this.extendedMasterSecret
       ? extendedMasterSecret(preMaster, sha256(Buffer.concat(this.transcript)))
       : masterSecret(preMaster, this.hello.random, this.serverRandom);
-    this.preMasterSecret = undefined;
     this.deriveKeyBlock();
   }
 
@@ -540,25 +386,6 @@ export class ServerHandshake {
     const block = keyBlock(master, this.hello.random, this.serverRandom, keyBlockLength(this.suite.cipher));
     this.keyBlock = block;
     this.keys = connectionKeys(this.suite.cipher, block);
-  }
-
-  private onCertificateVerify(body: Buffer): void {
-    const { algorithm, signature } = parseCertificateVerify(body);
-    if (algorithm !== SIGNATURE_ECDSA_SHA256) {
-      throw new HandshakeFailure(
-        AlertDescription.illegalParameter,
-        `CertificateVerify uses algorithm 0x${algorithm.toString(16)}`,
-      );
-    }
-    const signed = Buffer.concat(this.transcript);
-    const key = this.clientPublicKey;
-    let valid = false;
-    try {
-      valid = key !== undefined && verify('sha256', signed, { key, dsaEncoding: 'der' }, signature);
-    } catch {
-      valid = false;
-    }
-    if (!valid) throw new HandshakeFailure(AlertDescription.decryptError, 'client CertificateVerify signature invalid');
   }
 
   private onFinished(message: HandshakeMessage): { flight?: ServerFlight } {
@@ -585,65 +412,4 @@ export class ServerHandshake {
       verifyData(master, 'server', sha256(Buffer.concat(this.transcript))),
     );
   }
-}
-
-/**
- * Whether what authenticated a client back then (a PSK, a raw key, a certificate chain) still
- * authenticates it as the same identity with today's credentials: undefined if so, else why not.
- * Used before resuming a session and before carrying on an adopted connection, so that a key
- * changed or removed, or a CA no longer trusted, does not live on through either.
- */
-export async function credentialProblem(
-  credentials: HandshakeCredentials,
-  identity: SecurityIdentity,
-  credential: SessionCredential,
-  peer: Peer,
-): Promise<string | undefined> {
-  try {
-    if (credential.kind === 'psk') {
-      if (identity.mode !== 'psk') return 'credential does not match the identity';
-      const key = await credentials.pskKey?.(identity.identity, peer);
-      if (key === undefined || key.length === 0) return `the PSK of identity "${identity.identity}" was removed`;
-      const fingerprint = pskFingerprint(key, credential.salt);
-      return fingerprint.length === credential.fingerprint.length &&
-        timingSafeEqual(fingerprint, credential.fingerprint)
-        ? undefined
-        : `the PSK of identity "${identity.identity}" changed`;
-    }
-    if (credential.kind === 'rpk') {
-      const now = await credentials.clientRawPublicKey?.(credential.spki, peer);
-      if (now === undefined) return `the raw public key of "${identity.identity}" is no longer trusted`;
-      return now === identity.identity
-        ? undefined
-        : `the raw public key now stands for "${now}", not "${identity.identity}"`;
-    }
-    const { commonName } = verifyClientChain(credential.chain, credentials.trustedCertificates);
-    return commonName === identity.identity ? undefined : `the certificate now names "${commonName}"`;
-  } catch (err) {
-    return `credentials no longer valid: ${(err as Error).message}`;
-  }
-}
-
-function certificateTypeCode(kind: CertificateKind | undefined): number {
-  return kind === 'rpk' ? CertificateType.rawPublicKey : CertificateType.x509;
-}
-
-/**
- * The certificate type to use given the client's client_/server_certificate_type extension (its
- * list in preference order; absent means X.509 only) and what we have credentials for.
- */
-function pickCertificateType(
-  extension: Buffer | undefined,
-  available: { x509: boolean; rpk: boolean },
-  preferred?: CertificateKind,
-): CertificateKind | undefined {
-  const offered = extension === undefined ? [CertificateType.x509] : parseList(extension, 1, 1);
-  const kinds = offered.flatMap((code): CertificateKind[] =>
-    code === CertificateType.x509 && available.x509
-      ? ['x509']
-      : code === CertificateType.rawPublicKey && available.rpk
-        ? ['rpk']
-        : [],
-  );
-  return preferred !== undefined && kinds.includes(preferred) ? preferred : kinds[0];
 }

@@ -1,4 +1,6 @@
-import type { StoredDtlsSession } from './session-store';
+/** The bounded, expiring in-memory table of resumable DTLS sessions by session ID. */
+
+import type { StoredDtlsSession } from './session-data';
 
 /**
  * Sessions that clients may resume, by session ID: bounded in number (the oldest entry goes first)

@@ -1,15 +1,15 @@
-import type { KeyObject, X509Certificate } from 'node:crypto';
-import type { Peer } from '../transport/types';
-import { loadCertificates, loadP256PrivateKey, spkiOf } from './credentials';
-import type { DropReason, DropReport } from './drops';
-import type { HandshakeCredentials } from './server-handshake';
-import type { DtlsSessionStore } from './session-store';
-import { CIPHER_SUITES, isCbc, suiteByName, type CipherSuite } from './suites';
-
 /**
  * The DTLS server's settings, counters and events (the types a DtlsTransport user deals with), and the
  * handshake credentials its settings make.
  */
+
+import type { KeyObject, X509Certificate } from 'node:crypto';
+import type { Peer } from '../transport/types';
+import { loadCertificates, loadP256PrivateKey, spkiOf } from './credentials';
+import type { DropReason, DropReport } from './drops';
+import type { HandshakeCredentials } from './handshake-credentials';
+import type { DtlsSessionStore } from './session-store';
+import { CIPHER_SUITES, isCbc, suiteByName, type CipherSuite } from './suites';
 
 export interface DtlsServerOptions {
   /** Bind address, default `'::'` (dual-stack, falling back to IPv4 like UdpTransport). */
@@ -118,6 +118,29 @@ export interface DtlsStats {
   keptSessionsDiscarded: number;
   /** Adopted connections ended at first use because their credentials no longer hold (PSK changed or removed...). */
   adoptedSessionsRefused: number;
+}
+
+/** Counters at zero, with `dropped` the drop log's counts by reason. */
+export function emptyStats(dropped: Record<DropReason, number>): DtlsStats {
+  return {
+    dropped,
+    helloVerifyRequests: 0,
+    handshakesStarted: 0,
+    handshakesCompleted: 0,
+    handshakesResumed: 0,
+    handshakesFailed: 0,
+    handshakesRefused: 0,
+    handshakesEvicted: 0,
+    retransmissions: 0,
+    droppedDatagrams: 0,
+    droppedReplays: 0,
+    droppedBadMac: 0,
+    droppedOther: 0,
+    sendsWithoutSession: 0,
+    sessionsAdopted: 0,
+    keptSessionsDiscarded: 0,
+    adoptedSessionsRefused: 0,
+  };
 }
 
 /** Options of DtlsTransport.close(). */

@@ -1,3 +1,5 @@
+/** One CoAP endpoint over a plain and a secure (DTLS) transport: peers marked and keyed by the one they came through. */
+
 import { SECURE_KEY_PREFIX, peerKey } from './peer';
 import type { DatagramTransport, Peer, PeerAddress, SecurityIdentity } from './types';
 

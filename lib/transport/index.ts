@@ -1,3 +1,5 @@
+/** The datagram transports below the CoAP endpoint (UDP, in-memory, plain + secure), re-exported. */
+
 export * from './types';
 export { normaliseAddress, peerKey, toPeer, SECURE_KEY_PREFIX } from './peer';
 export { UdpTransport, type UdpTransportOptions } from './udp';

@@ -1,3 +1,5 @@
+/** An in-memory datagram network for tests: loss, duplication, reordering and delay, driven by a seeded RNG. */
+
 import { normaliseAddress, peerKey } from './peer';
 import type { DatagramTransport, Peer, PeerAddress } from './types';
 

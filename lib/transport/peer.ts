@@ -1,3 +1,5 @@
+/** Peer addresses: normalising IPv4-mapped addresses and the string keys peers are stored by. */
+
 import { isIPv4 } from 'node:net';
 import type { Peer, PeerAddress } from './types';
 

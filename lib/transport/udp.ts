@@ -1,3 +1,5 @@
+/** The plain UDP transport on node:dgram (dual-stack bind, buffer sizes, fast IP-literal lookup). */
+
 import * as dgram from 'node:dgram';
 import * as dns from 'node:dns';
 import { isIP } from 'node:net';
