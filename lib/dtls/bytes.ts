@@ -2,9 +2,10 @@
  * Bounds-checked reading and simple writing of the TLS presentation language (RFC 5246 §4):
  * big-endian integers and length-prefixed vectors.
  */
+import { Lwm2mError } from '../errors';
 
 /** A message or record that does not parse: answered with a decode_error alert (or dropped). */
-export class DecodeError extends Error {
+export class DecodeError extends Lwm2mError {
   constructor(message: string) {
     super(message);
     this.name = 'DecodeError';

@@ -1,5 +1,6 @@
 /** A handshake that cannot go on: the fatal alert to send and the reason to report. */
-export class HandshakeFailure extends Error {
+import { Lwm2mError } from '../errors';
+export class HandshakeFailure extends Lwm2mError {
   constructor(
     readonly alert: number,
     reason: string,
