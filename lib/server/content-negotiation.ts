@@ -1,6 +1,14 @@
+/**
+ * Content negotiation with a device: which content formats to try, in order, for a Read, Observe, Write or Create
+ * (and for composite operations), the one loop that tries them while the device refuses one (4.06/4.15), and the
+ * format a response without Content-Format is taken to be in.
+ */
+import type { IncomingResponse } from '../coap/types';
+import { isSupportedFormat } from '../content';
 import { ContentFormat } from '../content/types';
 import type { LwM2mPath } from '../model/path';
 import type { ResourceDefinition } from '../model/types';
+import { badRequest } from './operations/request-errors';
 import type { Registration } from './registration';
 
 /** Formats we can decode and encode for whole nodes, in the order we prefer them for 1.1+ devices. */
@@ -18,6 +26,26 @@ export function candidateFormats(
   resource: ResourceDefinition | undefined,
   supported: (format: number) => boolean,
 ): number[] {
+  return formatsForTarget(registration, targetKind(path, resource), supported);
+}
+
+/** What a target is, for the formats that can carry it: whole nodes, or a single value as text or as opaque. */
+type TargetKind = 0 | 1 | 2;
+const NODE: TargetKind = 0;
+const TEXT: TargetKind = 1;
+const OPAQUE: TargetKind = 2;
+
+function targetKind(path: LwM2mPath, resource: ResourceDefinition | undefined): TargetKind {
+  const single = (path.isResource() && resource && !resource.multiple) || path.isResourceInstance();
+  if (!single) return NODE;
+  return resource?.type === 'opaque' ? OPAQUE : TEXT;
+}
+
+function formatsForTarget(
+  registration: Registration,
+  kind: TargetKind,
+  supported: (format: number) => boolean,
+): number[] {
   let formats: number[];
   if (registration.lwm2mVersion === '1.0') {
     formats = [ContentFormat.TLV];
@@ -29,9 +57,7 @@ export function candidateFormats(
   } else {
     formats = [...PREFERRED_1_1];
   }
-  if ((path.isResource() && resource && !resource.multiple) || path.isResourceInstance()) {
-    formats.push(resource?.type === 'opaque' ? ContentFormat.OPAQUE : ContentFormat.TEXT);
-  }
+  if (kind !== NODE) formats.push(kind === OPAQUE ? ContentFormat.OPAQUE : ContentFormat.TEXT);
   return formats.filter((format, index) => supported(format) && formats.indexOf(format) === index);
 }
 
@@ -39,7 +65,7 @@ function isNodeFormat(format: number): boolean {
   return format !== ContentFormat.TEXT && format !== ContentFormat.OPAQUE && format !== ContentFormat.LINK_FORMAT;
 }
 
-/** Candidate lists for one kind of registration: [whole nodes, single value as text, single value as opaque]. */
+/** Candidate lists for one kind of registration, by TargetKind: [whole nodes, single value as text, as opaque]. */
 type CandidateLists = readonly [readonly number[], readonly number[], readonly number[]];
 
 const LISTS_BY_KEY = new Map<string, CandidateLists>();
@@ -65,23 +91,12 @@ function listsFor(
   let lists = LISTS_BY_KEY.get(key);
   if (lists === undefined) {
     if (LISTS_BY_KEY.size >= 1000) return undefined; // unusual announcements: computed per request
-    const build = (resource: ResourceDefinition | undefined, path: LwM2mPath) =>
-      Object.freeze(candidateFormats(registration, path, resource, supported));
-    lists = Object.freeze([
-      build(undefined, OBJECT_PATH),
-      build(TEXT_RESOURCE, RESOURCE_PATH),
-      build(OPAQUE_RESOURCE, RESOURCE_PATH),
-    ]) as CandidateLists;
+    const build = (kind: TargetKind) => Object.freeze(formatsForTarget(registration, kind, supported));
+    lists = Object.freeze([build(NODE), build(TEXT), build(OPAQUE)] as const);
     LISTS_BY_KEY.set(key, lists);
   }
   return lists;
 }
-
-// Stand-ins to build the three list kinds: what matters is a single value or not, and opaque or not.
-const OBJECT_PATH = { isResource: () => false, isResourceInstance: () => false } as unknown as LwM2mPath;
-const RESOURCE_PATH = { isResource: () => true, isResourceInstance: () => false } as unknown as LwM2mPath;
-const TEXT_RESOURCE = { multiple: false, type: 'string' } as unknown as ResourceDefinition;
-const OPAQUE_RESOURCE = { multiple: false, type: 'opaque' } as unknown as ResourceDefinition;
 
 /**
  * `candidateFormats` memoised: the list depends only on the device's version and announced formats
@@ -95,8 +110,7 @@ export function memoCandidateFormats(
   resource: ResourceDefinition | undefined,
   supported: (format: number) => boolean,
 ): readonly number[] {
-  const single = (path.isResource() && resource && !resource.multiple) || path.isResourceInstance();
-  const kind = single ? (resource?.type === 'opaque' ? 2 : 1) : 0;
+  const kind = targetKind(path, resource);
   const announced = registration.supportedContentFormats;
   let lists: CandidateLists | undefined;
   if (registration.lwm2mVersion === '1.0') lists = listsFor(registration, '1.0', supported);
@@ -114,7 +128,7 @@ export function memoCandidateFormats(
       }
     }
   }
-  return lists !== undefined ? lists[kind] : candidateFormats(registration, path, resource, supported);
+  return lists !== undefined ? lists[kind] : formatsForTarget(registration, kind, supported);
 }
 
 /**
@@ -135,4 +149,87 @@ export function emptyInstanceFormats(candidates: readonly number[], withId: bool
 /** True when a Create of an empty instance (with its id, or not) can go in `format` (see emptyInstanceFormats). */
 export function carriesEmptyInstance(format: number, withId: boolean): boolean {
   return !withId || emptyInstanceFormats([format], true).length > 0;
+}
+
+/**
+ * The formats to try in order: the forced one, the given candidates, or the memoised candidates for the target;
+ * each one checked to be one we can encode and decode. Never empty: a 'bad-request' error says there is none.
+ */
+export function formatsToTry(
+  registration: Registration,
+  path: LwM2mPath,
+  resource: ResourceDefinition | undefined,
+  forced: number | undefined,
+  operation: string,
+  candidates?: readonly number[],
+): readonly number[] {
+  if (forced !== undefined) {
+    if (!isSupportedFormat(forced)) throw badRequest(`content format ${forced} is not supported`, registration, path);
+    return [forced];
+  }
+  if (candidates !== undefined) {
+    for (const format of candidates) {
+      if (!isSupportedFormat(format)) throw badRequest(`content format ${format} is not supported`, registration, path);
+    }
+  }
+  const formats = candidates ?? memoCandidateFormats(registration, path, resource, isSupportedFormat);
+  if (formats.length === 0) throw badRequest(`no content format to ${operation} ${path} with`, registration, path);
+  return formats;
+}
+
+/**
+ * The formats of a composite operation: SenML CBOR or JSON (1.2 adds LwM2M CBOR as the compact answer), those the
+ * device announced in that order, or the whole family when it announced none of them.
+ */
+export function compositeFormats(registration: Registration, forced: number | undefined): readonly number[] {
+  // 1.2 adds LwM2M CBOR as the compact answer (no timestamps; SenML stays for the others).
+  const family: readonly number[] =
+    registration.lwm2mVersion === '1.2'
+      ? [ContentFormat.LWM2M_CBOR, ContentFormat.SENML_CBOR, ContentFormat.SENML_JSON]
+      : [ContentFormat.SENML_CBOR, ContentFormat.SENML_JSON];
+  const announced = registration.supportedContentFormats.filter((format) => family.includes(format));
+  return forced !== undefined ? [forced] : announced.length > 0 ? announced : family;
+}
+
+/** A response without Content-Format: text for a single value, TLV otherwise (what 1.0 clients send). */
+export function defaultDecodeFormat(path: LwM2mPath, definition: ResourceDefinition | undefined): number {
+  if (path.isResourceInstance() || (path.isResource() && definition && !definition.multiple)) {
+    return definition?.type === 'opaque' ? ContentFormat.OPAQUE : ContentFormat.TEXT;
+  }
+  return ContentFormat.TLV;
+}
+
+/** 4.06 Not Acceptable or 4.15 Unsupported Content-Format: the device refuses the format; the next one is tried. */
+export function refusesFormat(code: string): boolean {
+  return code === '4.06' || code === '4.15';
+}
+
+/**
+ * An operation tried in one content format after another (see negotiate): what it does in a format (`subject`
+ * holds the call's own data, so that the steps can be shared by every call, allocated once), where the device's
+ * answer is in its outcome, and what it makes of the outcome that ended the tries, in the format it was tried in.
+ */
+export interface FormatAttempts<S, T, R> {
+  attempt(format: number, subject: S): Promise<T>;
+  response(outcome: T): IncomingResponse;
+  settle(outcome: T, format: number, subject: S): R;
+}
+
+/**
+ * The one format-retry loop: tries `formats` (not empty, see formatsToTry) in order, moving on while the device
+ * answers 4.06 or 4.15, and settles the last outcome (the device's error code, if it refused them all, is for the
+ * operation to report).
+ */
+export async function negotiate<S, T, R>(
+  formats: readonly number[],
+  subject: S,
+  attempts: FormatAttempts<S, T, R>,
+): Promise<R> {
+  let format = formats[0];
+  let outcome = await attempts.attempt(format, subject);
+  for (let i = 1; i < formats.length && refusesFormat(attempts.response(outcome).code); i++) {
+    format = formats[i];
+    outcome = await attempts.attempt(format, subject);
+  }
+  return attempts.settle(outcome, format, subject);
 }

@@ -1,3 +1,7 @@
+/**
+ * The error of a device operation (Lwm2mRequestError, with the CoAP code or the reason) and the wording of CoAP codes
+ * and transport failures in its messages.
+ */
 import type { CoapCode, CoapRequestError } from '../coap/types';
 
 /**

@@ -1,3 +1,7 @@
+/**
+ * Opening a server's listeners (the LwM2M server's and the bootstrap server's): plain UDP, DTLS with device
+ * credentials looked up in the security store, or both under one transport.
+ */
 import { DtlsTransport } from '../dtls';
 import type { DtlsServerOptions } from '../dtls';
 import type { DropReport } from '../dtls/drops';

@@ -1,3 +1,8 @@
+/**
+ * Observations of devices: starting them (several owners share one device observation), storing and indexing them,
+ * receiving and decoding their notifications (coalesced by the notification guard), cancelling them, and dropping
+ * or moving them with their registration.
+ */
 import { randomUUID } from 'node:crypto';
 import type { IncomingResponse, NotificationListener, ObservationHandle, OutgoingRequest } from '../coap/types';
 import { LwM2mPath } from '../model/path';

@@ -1,3 +1,7 @@
+/**
+ * Queue mode: which queue-mode device is awake (it listens for a while after each uplink), and the requests held
+ * for a sleeping one (bounded, with a time to live, optionally kept in a store across restarts) until it wakes.
+ */
 import { randomUUID } from 'node:crypto';
 import { Lwm2mRequestError } from './errors';
 import type { Registration } from './registration';

@@ -1,3 +1,7 @@
+/**
+ * The Registration interface (/rd): Register, Update and De-register from devices, checked against their credentials
+ * and the admission limits, kept in the registration store, and expired when their lifetime runs out.
+ */
 import { randomBytes } from 'node:crypto';
 import { makeUintOption } from '../coap/codec';
 import type { IncomingRequest, OutgoingResponse } from '../coap/types';

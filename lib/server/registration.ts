@@ -1,3 +1,7 @@
+/**
+ * A device's registration as the server keeps it (plain data, storable as JSON), and the parsing of what a Register
+ * or Update carries: its Uri-Query parameters and its object links.
+ */
 import { checkLinkAttributes, parseLinkFormat } from '../content/link-format';
 import type { SecurityIdentity } from '../transport/types';
 

@@ -1,3 +1,6 @@
+/**
+ * Send (LwM2M 1.1 Information Reporting, POST /dp): decoding the values a device pushed into a report.
+ */
 import { decodeTimestamped } from '../content';
 import { ContentCodecError, ContentFormat } from '../content/types';
 import type { LwM2mNode, ObjectModelLookup } from '../model/types';
