@@ -2,6 +2,7 @@
  * The error of a device operation (Lwm2mRequestError, with the CoAP code or the reason) and the wording of CoAP codes
  * and transport failures in its messages.
  */
+import { Lwm2mError } from '../errors';
 import type { CoapCode, CoapRequestError } from '../coap/types';
 
 /**
@@ -14,11 +15,11 @@ import type { CoapCode, CoapRequestError } from '../coap/types';
  * limit: nothing was sent), 'cluster-unreachable' (the device talks to another instance of a cluster, and the link
  * between the instances (Redis) cannot be reached: the request was not sent).
  */
-export class Lwm2mRequestError extends Error {
+export class Lwm2mRequestError extends Lwm2mError {
   override name = 'Lwm2mRequestError';
   constructor(
     message: string,
-    readonly code:
+    override readonly code:
       | CoapCode
       | 'timeout'
       | 'reset'
@@ -35,7 +36,7 @@ export class Lwm2mRequestError extends Error {
     readonly endpoint?: string,
     readonly path?: string,
   ) {
-    super(message);
+    super(message, code);
   }
 }
 

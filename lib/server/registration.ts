@@ -2,6 +2,7 @@
  * A device's registration as the server keeps it (plain data, storable as JSON), and the parsing of what a Register
  * or Update carries: its Uri-Query parameters and its object links.
  */
+import { Lwm2mError } from '../errors';
 import { checkLinkAttributes, parseLinkFormat } from '../content/link-format';
 import type { SecurityIdentity } from '../transport/types';
 
@@ -57,13 +58,13 @@ export interface Registration {
 }
 
 /** A Register/Update request that cannot be accepted: `code` is what the device is answered with. */
-export class RegistrationError extends Error {
+export class RegistrationError extends Lwm2mError {
   override name = 'RegistrationError';
   constructor(
     message: string,
-    readonly code: '4.00' | '4.03' | '4.04' | '4.12',
+    override readonly code: '4.00' | '4.03' | '4.04' | '4.12',
   ) {
-    super(message);
+    super(message, code);
   }
 }
 
