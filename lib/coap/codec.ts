@@ -1,3 +1,7 @@
+/**
+ * The CoAP wire format (RFC 7252 §3, RFC 7959 block options): message types, option numbers and names, code bytes,
+ * uint and block option values, a fast encoder, and the checked parse on top of coap-packet. Stateless.
+ */
 import { parse as parsePacket, type ParsedPacket } from 'coap-packet';
 import type { CoapCode, CoapMethod, CoapOption } from './types';
 
@@ -11,36 +15,68 @@ export const enum MessageType {
   RST = 3,
 }
 
-/** Registered option numbers (names as coap-packet spells them). */
+/** Registered option numbers (RFC 7252 §12.2 and later RFCs), declared once here; inlined where used. */
+export const enum OptionNumber {
+  IfMatch = 1,
+  UriHost = 3,
+  ETag = 4,
+  IfNoneMatch = 5,
+  Observe = 6,
+  UriPort = 7,
+  LocationPath = 8,
+  Oscore = 9,
+  UriPath = 11,
+  ContentFormat = 12,
+  MaxAge = 14,
+  UriQuery = 15,
+  HopLimit = 16,
+  Accept = 17,
+  QBlock1 = 19,
+  LocationQuery = 20,
+  Block2 = 23,
+  Block1 = 27,
+  Size2 = 28,
+  QBlock2 = 31,
+  ProxyUri = 35,
+  ProxyScheme = 39,
+  Size1 = 60,
+  Echo = 252,
+  NoResponse = 258,
+  RequestTag = 292,
+  OcfAcceptContentFormatVersion = 2049,
+  OcfContentFormatVersion = 2053,
+}
+
+/** Registered option numbers by name (names as coap-packet spells them). */
 export const OptionNumbers: Readonly<Record<string, number>> = Object.freeze({
-  'If-Match': 1,
-  'Uri-Host': 3,
-  ETag: 4,
-  'If-None-Match': 5,
-  Observe: 6,
-  'Uri-Port': 7,
-  'Location-Path': 8,
-  OSCORE: 9,
-  'Uri-Path': 11,
-  'Content-Format': 12,
-  'Max-Age': 14,
-  'Uri-Query': 15,
-  'Hop-Limit': 16,
-  Accept: 17,
-  'Q-Block1': 19,
-  'Location-Query': 20,
-  Block2: 23,
-  Block1: 27,
-  Size2: 28,
-  'Q-Block2': 31,
-  'Proxy-Uri': 35,
-  'Proxy-Scheme': 39,
-  Size1: 60,
-  Echo: 252,
-  'No-Response': 258,
-  'Request-Tag': 292,
-  'OCF-Accept-Content-Format-Version': 2049,
-  'OCF-Content-Format-Version': 2053,
+  'If-Match': OptionNumber.IfMatch,
+  'Uri-Host': OptionNumber.UriHost,
+  ETag: OptionNumber.ETag,
+  'If-None-Match': OptionNumber.IfNoneMatch,
+  Observe: OptionNumber.Observe,
+  'Uri-Port': OptionNumber.UriPort,
+  'Location-Path': OptionNumber.LocationPath,
+  OSCORE: OptionNumber.Oscore,
+  'Uri-Path': OptionNumber.UriPath,
+  'Content-Format': OptionNumber.ContentFormat,
+  'Max-Age': OptionNumber.MaxAge,
+  'Uri-Query': OptionNumber.UriQuery,
+  'Hop-Limit': OptionNumber.HopLimit,
+  Accept: OptionNumber.Accept,
+  'Q-Block1': OptionNumber.QBlock1,
+  'Location-Query': OptionNumber.LocationQuery,
+  Block2: OptionNumber.Block2,
+  Block1: OptionNumber.Block1,
+  Size2: OptionNumber.Size2,
+  'Q-Block2': OptionNumber.QBlock2,
+  'Proxy-Uri': OptionNumber.ProxyUri,
+  'Proxy-Scheme': OptionNumber.ProxyScheme,
+  Size1: OptionNumber.Size1,
+  Echo: OptionNumber.Echo,
+  'No-Response': OptionNumber.NoResponse,
+  'Request-Tag': OptionNumber.RequestTag,
+  'OCF-Accept-Content-Format-Version': OptionNumber.OcfAcceptContentFormatVersion,
+  'OCF-Content-Format-Version': OptionNumber.OcfContentFormatVersion,
 });
 
 const NAME_BY_NUMBER = new Map<number, string>();
@@ -67,6 +103,22 @@ export function isCriticalOption(num: number): boolean {
 }
 
 // ---------------------------------------------------------------- codes
+
+/** Code bytes (class << 5 | detail) of the responses the endpoint makes up itself; inlined where used. */
+export const enum CodeByte {
+  /** 2.31 Continue (RFC 7959 §2.9.1). */
+  Continue = (2 << 5) | 31,
+  BadRequest = 4 << 5,
+  BadOption = (4 << 5) | 2,
+  MethodNotAllowed = (4 << 5) | 5,
+  /** 4.08 Request Entity Incomplete (RFC 7959 §2.9.2). */
+  RequestEntityIncomplete = (4 << 5) | 8,
+  /** 4.13 Request Entity Too Large (RFC 7959 §2.9.3). */
+  RequestEntityTooLarge = (4 << 5) | 13,
+  InternalServerError = 5 << 5,
+  ServiceUnavailable = (5 << 5) | 3,
+  ProxyingNotSupported = (5 << 5) | 5,
+}
 
 export const METHOD_CODES: Readonly<Record<CoapMethod, number>> = Object.freeze({
   GET: 1,
@@ -467,10 +519,4 @@ export function normaliseParsedOptions(options: ParsedPacket['options']): CoapOp
     if (typeof o.name === 'string' && OptionNumbers[o.name] === undefined) o.name = Number(o.name);
   }
   return options as CoapOption[];
-}
-
-/** Converts public CoapOptions to encoder options. */
-export function toEncOptions(options: readonly CoapOption[] | undefined, into: EncOption[]): EncOption[] {
-  if (options !== undefined) for (const o of options) into.push({ n: optionNumber(o.name), v: o.value });
-  return into;
 }

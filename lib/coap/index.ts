@@ -1,11 +1,8 @@
+/** The CoAP layer's public face: the endpoint, its types and options, and the codec helpers other layers use. */
 export * from './types';
-export {
-  CoapEndpoint,
-  DEFAULT_OPTIONS,
-  resolveOptions,
-  type CoapEndpointStats,
-  type ResolvedCoapEndpointOptions,
-} from './endpoint';
+export { CoapEndpoint } from './endpoint';
+export { DEFAULT_OPTIONS, resolveOptions, type ResolvedCoapEndpointOptions } from './endpoint-options';
+export type { CoapEndpointStats } from './stats';
 export {
   OptionNumbers,
   METHOD_CODES,

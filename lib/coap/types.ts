@@ -1,3 +1,7 @@
+/**
+ * The CoAP layer's public types: codes, methods and options as the API spells them, incoming and outgoing
+ * requests and responses, observation handles and listeners, request errors, and the endpoint's options.
+ */
 import type { Peer, PeerAddress } from '../transport/types';
 
 /** A CoAP code in dotted form, as everywhere in this project: '0.01', '2.05', '4.04'. */
@@ -149,7 +153,7 @@ export interface CoapEndpointOptions {
   maxBlockTransfers: number;
   maxBodySize: number;
 
-  // ---- additions (all optional; defaults in lib/coap/endpoint.ts DEFAULT_OPTIONS) ----
+  // ---- additions (all optional; defaults in lib/coap/endpoint-options.ts DEFAULT_OPTIONS) ----
 
   /** Send an empty ACK and a separate response when the handler takes longer than this (default ackTimeoutMs / 2). */
   separateResponseAfterMs?: number;
