@@ -2,6 +2,7 @@
  * The CoAP layer's public types: codes, methods and options as the API spells them, incoming and outgoing
  * requests and responses, observation handles and listeners, request errors, and the endpoint's options.
  */
+import { Lwm2mError } from '../errors';
 import type { Peer, PeerAddress } from '../transport/types';
 
 /** A CoAP code in dotted form, as everywhere in this project: '0.01', '2.05', '4.04'. */
@@ -97,13 +98,13 @@ export interface IncomingResponse {
 }
 
 /** Failure of a request: timeout, reset, or cancelled. A response with 4.xx/5.xx is NOT an error. */
-export class CoapRequestError extends Error {
+export class CoapRequestError extends Lwm2mError {
   override name = 'CoapRequestError';
   constructor(
     message: string,
     readonly reason: 'timeout' | 'reset' | 'cancelled' | 'closed' | 'overloaded' | 'block',
   ) {
-    super(message);
+    super(message, reason);
   }
 }
 
