@@ -18,6 +18,7 @@ export type {
   Notification,
   SendReport,
 } from './server/lwm2m-server';
+export { Lwm2mError } from './errors';
 export { Lwm2mRequestError } from './server/errors';
 export type { ObservationEndCause } from './server/observation-service';
 export type { LimitKind, LimitReport } from './server/limit-warnings';
