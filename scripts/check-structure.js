@@ -5,7 +5,8 @@
 //    here: a facade and the operations it delegates to are one layer); type-only imports count too: they tie the
 //    modules' meaning together the same way;
 //  - no file over 600 lines and no class over 400;
-//  - every file opens with a comment that names its concern.
+//  - every file opens with a comment that names its concern;
+//  - every error class extends Lwm2mError (lib/errors.ts), the one base, not Error itself.
 // It reads the sources with the TypeScript compiler's parser (no type check, a second or two), and prints each
 // finding with the files involved; `--report` prints the largest files and classes even when all is well.
 'use strict';
@@ -43,6 +44,7 @@ function read(file) {
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
   const imports = new Set();
   const classes = [];
+  const errorClasses = [];
   const lineOf = (pos) => source.getLineAndCharacterOfPosition(pos).line + 1;
   const visit = (node) => {
     if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier) {
@@ -59,6 +61,12 @@ function read(file) {
       if (target) imports.add(target);
     }
     if (ts.isClassDeclaration(node) || ts.isClassExpression(node)) {
+      const base = (node.heritageClauses || [])
+        .filter((clause) => clause.token === ts.SyntaxKind.ExtendsKeyword)
+        .flatMap((clause) => clause.types.map((type) => type.expression.getText(source)));
+      if (base.includes('Error') && file !== path.join(libDir, 'errors.ts')) {
+        errorClasses.push(node.name ? node.name.text : '(anonymous)');
+      }
       const first = lineOf(node.getStart(source));
       const last = lineOf(node.end);
       classes.push({ name: node.name ? node.name.text : '(anonymous)', lines: last - first + 1 });
@@ -68,7 +76,7 @@ function read(file) {
   visit(source);
   const lines = text.endsWith('\n') ? text.split('\n').length - 1 : text.split('\n').length;
   const opensWithComment = /^(#![^\n]*\n)?\s*(\/\/|\/\*)/.test(text);
-  return { imports: [...imports], classes, lines, opensWithComment };
+  return { imports: [...imports], classes, errorClasses, lines, opensWithComment };
 }
 
 /** Strongly connected components with more than one member, or a member importing itself (Tarjan). */
@@ -179,6 +187,9 @@ function main() {
       if (cls.lines > MAX_CLASS_LINES) {
         problems.push(`${rel(file)}: class ${cls.name} is ${cls.lines} lines (at most ${MAX_CLASS_LINES})`);
       }
+    }
+    for (const name of fact.errorClasses) {
+      problems.push(`${rel(file)}: class ${name} extends Error; extend Lwm2mError (lib/errors.ts)`);
     }
     if (!fact.opensWithComment) problems.push(`${rel(file)}: no opening comment naming the file's concern`);
   }
