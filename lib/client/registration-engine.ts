@@ -105,7 +105,11 @@ export class RegistrationEngine {
     this.timers.clear('update');
     this.timers.clear('retry');
     this.registerInFlight = true;
-    this.doRegister().finally(() => (this.registerInFlight = false));
+    // What doRegister does not catch itself (a 'registered' listener that throws) is the client's 'error', not an
+    // unhandled rejection that would end the process.
+    this.doRegister()
+      .finally(() => (this.registerInFlight = false))
+      .catch((err: unknown) => emitError(this.events, err instanceof Error ? err : new Error(String(err))));
   }
 
   private async doRegister(): Promise<void> {
@@ -162,8 +166,10 @@ export class RegistrationEngine {
     this.hasRegistered = true;
     this.scheduleUpdate();
     this.awake();
-    this.events.emit('registered', { location: this.registrationLocation!, reRegistration });
+    // Waiters first: their continuations run after the listeners anyway, and a listener that throws cannot keep
+    // start() from resolving.
     this.lifecycle.settleWaiters();
+    this.events.emit('registered', { location: this.registrationLocation!, reRegistration });
     if (this.objectsChanged) this.deferUpdate();
   }
 

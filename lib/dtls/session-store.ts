@@ -111,7 +111,16 @@ export class MemoryDtlsSessionStore implements DtlsSessionStore {
     this.resumable.delete(id);
   }
 
-  saveConnections(connections: StoredDtlsConnection[]): void {
+  /**
+   * Keeps the snapshot in memory. `void | Promise<void>` as in the interface: the file and Redis stores extend this
+   * one and return the promise of their write, which the closing transport awaits.
+   */
+  saveConnections(connections: StoredDtlsConnection[]): void | Promise<void> {
+    this.keepConnections(connections);
+  }
+
+  /** The in-memory part of saveConnections, for the durable stores' own saves and loads. */
+  protected keepConnections(connections: StoredDtlsConnection[]): void {
     this.kept = [...connections];
   }
 

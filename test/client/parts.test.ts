@@ -26,7 +26,8 @@ describe('client: parts', function () {
       timers.set('kept', 5, () => ran.push('kept'));
       assert.ok(timers.has('a'));
       timers.clear('c');
-      await new Promise((resolve) => setTimeout(resolve, 30));
+      // Set last with a longer delay: it runs after every timer above (Node runs timers in due-time order).
+      await new Promise<void>((resolve) => timers.set('barrier', 10, resolve));
       assert.deepEqual(ran.sort(), ['kept', 'second']);
       assert.deepEqual(
         errors.map((e) => e.message),
@@ -36,7 +37,7 @@ describe('client: parts', function () {
       timers.set('x', 5, () => ran.push('x'));
       timers.set('y', 5, () => ran.push('y'));
       timers.clearAll(['y']);
-      await new Promise((resolve) => setTimeout(resolve, 30));
+      await new Promise<void>((resolve) => timers.set('barrier', 10, resolve));
       assert.deepEqual(ran.sort(), ['kept', 'second', 'y']);
     });
   });

@@ -33,6 +33,17 @@ describe('client: registration', function () {
     assert.equal((await bench.server.getRegistration('lt-1'))?.id, updates[0].id, 'the same registration');
   });
 
+  it("a 'registered' listener that throws is the client's 'error' (no unhandled rejection), and start() resolves", async function () {
+    const client = bench.client({ endpointName: 'throwing-listener' });
+    client.on('registered', () => {
+      throw new Error('listener failed');
+    });
+    const reported = nextEvent<Error>(client, 'error');
+    await client.start();
+    assert.equal((await reported).message, 'listener failed');
+    assert.equal(client.state, 'registered');
+  });
+
   it('registers again when the server answers an Update with 4.04', async function () {
     const client = await bench.registered({ endpointName: 'forgot-1', lifetime: 60 });
     const first = (await bench.server.getRegistration('forgot-1'))!;

@@ -130,11 +130,11 @@ describe('DTLS sessions kept across a transport restart (close with keepSessions
   });
 
   describe('MemoryDtlsSessionStore', () => {
-    it('hands the saved connections over once, and a save replaces the one before', () => {
+    it('hands the saved connections over once, and a save replaces the one before', async () => {
       const store = new MemoryDtlsSessionStore();
       const stored = { version: 1, address: '10.0.0.1' } as unknown as StoredDtlsConnection;
-      store.saveConnections([stored, stored]);
-      store.saveConnections([stored]);
+      await store.saveConnections([stored, stored]);
+      await store.saveConnections([stored]);
       assert.equal(store.keptConnectionCount, 1);
       assert.deepEqual(store.takeConnections(), [stored]);
       assert.deepEqual(store.takeConnections(), []);
@@ -326,10 +326,10 @@ describe('DTLS sessions kept across a transport restart (close with keepSessions
       await device.connected;
       await a.transport.close({ keepSessions: true });
       const saved = store.takeConnections();
-      store.saveConnections(saved);
+      await store.saveConnections(saved);
       const elsewhere = await start({ port: 0, pskKey: psk(PSK_KEY), sessionStore: store });
       assert.equal(elsewhere.transport.stats.keptSessionsDiscarded, 1);
-      store.saveConnections(saved);
+      await store.saveConnections(saved);
       const otherSuite = await start({
         port: a.port,
         pskKey: psk(PSK_KEY),

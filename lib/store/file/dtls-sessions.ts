@@ -19,7 +19,7 @@ export class FileDtlsSessionStore extends MemoryDtlsSessionStore {
     const saved = journal.declare(collection, { secret: true, entries: () => this.entries() });
     const now = Date.now();
     for (const [key, value] of saved) {
-      if (key === CONNECTIONS_KEY) super.saveConnections(value as StoredDtlsConnection[]);
+      if (key === CONNECTIONS_KEY) this.keepConnections(value as StoredDtlsConnection[]);
       else {
         const entry = value as { session: StoredDtlsSession; expiresAt: number };
         if (entry.expiresAt > now) super.setResumable(Buffer.from(key, 'hex'), entry.session, entry.expiresAt);
@@ -38,7 +38,7 @@ export class FileDtlsSessionStore extends MemoryDtlsSessionStore {
   }
 
   override saveConnections(connections: StoredDtlsConnection[]): Promise<void> {
-    super.saveConnections(connections);
+    this.keepConnections(connections);
     // Awaited by the closing transport: the snapshot must be on disk before the process exits.
     return this.journal.put(this.collection, CONNECTIONS_KEY, connections);
   }

@@ -28,7 +28,7 @@ export class RedisDtlsSessionStore extends MemoryDtlsSessionStore {
     );
     await this.link.load(this.keptCollection, (entries) => {
       const kept = entries.get('connections');
-      if (Array.isArray(kept)) super.saveConnections(kept as StoredDtlsConnection[]);
+      if (Array.isArray(kept)) this.keepConnections(kept as StoredDtlsConnection[]);
     });
   }
 
@@ -45,7 +45,7 @@ export class RedisDtlsSessionStore extends MemoryDtlsSessionStore {
   }
 
   override async saveConnections(connections: StoredDtlsConnection[]): Promise<void> {
-    super.saveConnections(connections);
+    this.keepConnections(connections);
     await this.link.write(this.keptCollection, [{ o: 'p', k: 'connections', v: connections }]);
   }
 
