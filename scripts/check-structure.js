@@ -195,6 +195,9 @@ function main() {
   }
 
   if (report) {
+    console.log('folders and the folders they import:');
+    for (const [folder, targets] of [...folderGraph].sort())
+      console.log(`  ${folder} -> ${[...targets].sort().join(', ')}`);
     const largest = [...facts].sort((a, b) => b[1].lines - a[1].lines).slice(0, 10);
     console.log('largest files:');
     for (const [file, fact] of largest) console.log(`  ${String(fact.lines).padStart(5)}  ${rel(file)}`);
