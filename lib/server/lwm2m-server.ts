@@ -75,9 +75,10 @@ export type { Notification } from './observation-service';
 export type { SendReport } from './send';
 
 /**
- * The LwM2M server facade: owns the CoAP endpoint, the registration service, the observation service
- * and the request sender. It can be stopped and started again (a Node-RED redeploy): the stores and
- * the live observations survive in between, so devices are not lost.
+ * The LwM2M server facade: every operation and event goes through it, and it delegates to the parts server-parts.ts
+ * builds (the endpoint over the listeners, the registration and observation services, the downlink sender chain,
+ * the operations). It can be stopped and started again (a Node-RED redeploy): the stores and the live observations
+ * survive in between, so devices are not lost.
  */
 export class Lwm2mServer extends EventEmitter<Lwm2mServerEvents> {
   readonly options: Lwm2mServerOptions;
