@@ -107,6 +107,8 @@ export class BootstrapHandler {
 
   /** A client-initiated bootstrap from the first attempt (start, bootstrap(), registration failed for good). */
   begin(reason: string): void {
+    // A fresh retry sequence (bootstrapRetry), as each caller of the former beginBootstrap() started one.
+    this.attempts = 0;
     this.registration.resetAttempts();
     this.timers.clearAll(['simulate']);
     this.notifier.clear('bootstrapping');
