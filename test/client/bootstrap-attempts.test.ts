@@ -1,5 +1,5 @@
 /**
- * Review of issue 17 (r17-review): each client-initiated bootstrap starts a fresh retry sequence. Before the split
+ * Each client-initiated bootstrap starts a fresh retry sequence. Before issue 17's split
  * every caller of beginBootstrap() set bootstrapAttempts = 0; BootstrapHandler.begin() must do the same, or a second
  * bootstrap (start() again, bootstrap(), registration failing for good) inherits the attempts of the earlier one:
  * its 'bootstrapping' events count on, its back-off starts longer, and bootstrapRetry.maxAttempts cuts it short.
@@ -9,7 +9,7 @@ import { CoapEndpoint } from '../../lib/coap/endpoint';
 import type { IncomingRequest, OutgoingResponse } from '../../lib/coap/types';
 import { Bench } from './helpers';
 
-describe('client: bootstrap attempts (r17 review)', function () {
+describe('client: bootstrap attempts', function () {
   let bench: Bench;
   let bs: CoapEndpoint;
   let bsRequests = 0;
