@@ -36,6 +36,8 @@ export interface NotificationAttributeSpec {
   readonly min?: number;
   /** Largest allowed value (edge and con: 1). */
   readonly max?: number;
+  /** What the number counts, where it is a duration (pmin, pmax, epmin, epmax: seconds); named in its errors. */
+  readonly unit?: 'seconds';
   /**
    * The resource types it applies to, when it is limited to some (gt/lt/st: numeric, edge: boolean). Such an
    * attribute attaches to a resource or resource instance only and is not inherited from above.
@@ -48,13 +50,13 @@ const BOOLEAN: ReadonlySet<ResourceType> = new Set<ResourceType>(['boolean']);
 
 /** Every notification attribute, in the order they are listed (Discover answers, Write-Attributes queries). */
 export const NOTIFICATION_ATTRIBUTES: readonly NotificationAttributeSpec[] = [
-  { name: 'pmin', since: '1.0', type: 'integer', min: 0 },
-  { name: 'pmax', since: '1.0', type: 'integer', min: 0 },
+  { name: 'pmin', since: '1.0', type: 'integer', min: 0, unit: 'seconds' },
+  { name: 'pmax', since: '1.0', type: 'integer', min: 0, unit: 'seconds' },
   { name: 'gt', since: '1.0', type: 'float', resourceTypes: NUMERIC },
   { name: 'lt', since: '1.0', type: 'float', resourceTypes: NUMERIC },
   { name: 'st', since: '1.0', type: 'float', min: 0, resourceTypes: NUMERIC },
-  { name: 'epmin', since: '1.1', type: 'integer', min: 0 },
-  { name: 'epmax', since: '1.1', type: 'integer', min: 0 },
+  { name: 'epmin', since: '1.1', type: 'integer', min: 0, unit: 'seconds' },
+  { name: 'epmax', since: '1.1', type: 'integer', min: 0, unit: 'seconds' },
   { name: 'edge', since: '1.2', type: 'integer', min: 0, max: 1, resourceTypes: BOOLEAN },
   { name: 'con', since: '1.2', type: 'integer', min: 0, max: 1 },
   { name: 'hqmax', since: '1.2', type: 'integer', min: 0 },
@@ -99,7 +101,7 @@ export function isResourceOnly(spec: NotificationAttributeSpec): boolean {
 }
 
 /**
- * Why `value` is not a valid value of the attribute (`must be a whole number >= 0, got 1.5`), or undefined
+ * Why `value` is not a valid value of the attribute (`must be a whole number of seconds >= 0, got 1.5`), or undefined
  * when it is. `value` is a finite number (checking that is the caller's: it parses text or takes JSON).
  */
 export function attributeValueProblem(spec: NotificationAttributeSpec, value: number): string | undefined {
@@ -108,7 +110,7 @@ export function attributeValueProblem(spec: NotificationAttributeSpec, value: nu
     return `must be ${min} or ${max}, got ${value}`;
   }
   if (spec.type === 'integer' && (!Number.isInteger(value) || (min !== undefined && value < min))) {
-    return `must be a whole number >= ${min ?? 0}, got ${value}`;
+    return `must be a whole number${spec.unit ? ' of ' + spec.unit : ''} >= ${min ?? 0}, got ${value}`;
   }
   if (min !== undefined && value < min) return `must be >= ${min}, got ${value}`;
   return undefined;

@@ -58,11 +58,13 @@ describe('model: attribute table', function () {
   });
 
   it('types and bounds the values', function () {
-    for (const name of ['pmin', 'pmax', 'epmin', 'epmax', 'hqmax']) {
+    for (const name of ['pmin', 'pmax', 'epmin', 'epmax']) {
       assert.equal(attributeValueProblem(spec(name), 0), undefined, name);
-      assert.match(attributeValueProblem(spec(name), 1.5) ?? '', /whole number >= 0/, name);
-      assert.match(attributeValueProblem(spec(name), -1) ?? '', /whole number >= 0/, name);
+      assert.match(attributeValueProblem(spec(name), 1.5) ?? '', /whole number of seconds >= 0, got 1.5/, name);
+      assert.match(attributeValueProblem(spec(name), -1) ?? '', /whole number of seconds >= 0/, name);
     }
+    // hqmax counts queued notifications, not seconds.
+    assert.match(attributeValueProblem(spec('hqmax'), 1.5) ?? '', /must be a whole number >= 0/);
     for (const name of ['edge', 'con']) {
       assert.equal(attributeValueProblem(spec(name), 1), undefined, name);
       assert.match(attributeValueProblem(spec(name), 2) ?? '', /must be 0 or 1/, name);
