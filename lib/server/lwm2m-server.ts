@@ -56,20 +56,8 @@ export type {
   SecureListenerOptions,
 } from './server-options';
 export type { DeviceExchange } from './downlink/reporting-sender';
-export type {
-  CompositeObserveResult,
-  CompositeReadResult,
-  CreateResult,
-  DiscoverResult,
-  ObserveOptions,
-  ObserveResult,
-  OperationResult,
-  ReadResult,
-  RequestOptions,
-  WriteAttributesResult,
-  WriteLimitOptions,
-  WriteOptions,
-} from './operations/results';
+// Every operation's options and results, where users of the facade have always found them.
+export type * from './operations/results';
 export { executeArguments } from './operations/requests';
 export type { Notification } from './observation-service';
 export type { SendReport } from './send';

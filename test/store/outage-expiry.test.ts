@@ -9,6 +9,7 @@ import { RegistrationService } from '../../lib/server/registration-service';
 import type { StoreOutage } from '../../lib/server/stores';
 import { StoreUnreachableError } from '../../lib/server/stores';
 import { MemoryRegistrationStore } from '../../lib/server/memory-stores';
+import { storedRegistration } from './stored-registration';
 
 /** A memory store that can be out of reach, as the Redis store is during an outage. */
 class FlakyStore extends MemoryRegistrationStore {
@@ -42,26 +43,6 @@ class FlakyStore extends MemoryRegistrationStore {
  * as the expiry wheel counts in seconds (an expiry is found in the sweep of its second).
  */
 const T = Math.ceil((Date.now() + 3_600_000) / 1000) * 1000;
-
-function registration(endpoint: string, lifetime: number, lastUpdateAt: number): Registration {
-  return {
-    id: `id-${endpoint}`,
-    endpoint,
-    lifetime,
-    lwm2mVersion: '1.1',
-    binding: 'U',
-    queueMode: false,
-    address: '127.0.0.1',
-    port: 5683,
-    peerKey: `127.0.0.1:${endpoint}`,
-    rootPath: '',
-    objects: {},
-    supportedContentFormats: [],
-    additionalAttributes: {},
-    registeredAt: lastUpdateAt,
-    lastUpdateAt,
-  };
-}
 
 describe('expiry across a store outage (registration service)', () => {
   let store: FlakyStore;
@@ -99,8 +80,8 @@ describe('expiry across a store outage (registration service)', () => {
 
   it('nothing expires while the store is unreachable; due registrations get one lifetime (plus grace) from its return', async () => {
     // Due at T+65 s (60 s lifetime, 5 s grace), and at T+125 s; the store is away from T+10 s to T+200 s.
-    await store.add(registration('due-in-outage', 60, T));
-    await store.add(registration('long-lived', 3600, T));
+    await store.add(storedRegistration('due-in-outage', 60, T));
+    await store.add(storedRegistration('long-lived', 3600, T));
     await start();
     store.reachable = false;
     await sweep(T + 150_000);
@@ -121,13 +102,13 @@ describe('expiry across a store outage (registration service)', () => {
   });
 
   it('a device that updates after the return is on its own clock again; one expired before the outage is not spared', async () => {
-    await store.add(registration('updates', 60, T));
-    await store.add(registration('gone-before', 10, T - 60_000)); // due at T-45 s, never swept
+    await store.add(storedRegistration('updates', 60, T));
+    await store.add(storedRegistration('gone-before', 10, T - 60_000)); // due at T-45 s, never swept
     await start();
     store.reachable = false;
     store.restore({ from: T, to: T + 100_000 });
     await new Promise((resolve) => setImmediate(resolve));
-    await store.update({ ...registration('updates', 30, T + 120_000) });
+    await store.update({ ...storedRegistration('updates', 30, T + 120_000) });
     await sweep(T + 120_001);
     assert.deepEqual(expired, ['gone-before']);
     // Its own lifetime now (30 s from T+120 s, plus 5 s), not the outage's grace (T+165 s).
@@ -136,7 +117,7 @@ describe('expiry across a store outage (registration service)', () => {
   });
 
   it('an outage another instance recorded in the shared store before this one started gets the same grace', async () => {
-    await store.add(registration('due-in-outage', 60, T));
+    await store.add(storedRegistration('due-in-outage', 60, T));
     store.recorded = { from: T + 10_000, to: T + 200_000 };
     await start();
     await sweep(T + 264_999);
@@ -146,8 +127,8 @@ describe('expiry across a store outage (registration service)', () => {
   });
 
   it('a removal the store fails is reported once and tried again at the next sweep, never lost and never thrown', async () => {
-    await store.add(registration('first', 60, T));
-    await store.add(registration('second', 60, T));
+    await store.add(storedRegistration('first', 60, T));
+    await store.add(storedRegistration('second', 60, T));
     await start();
     store.failRemovals = true;
     await sweep(T + 70_000);

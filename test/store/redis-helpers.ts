@@ -1,7 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { Lwm2mServer } from '../../lib/server/lwm2m-server';
-import type { Registration } from '../../lib/server/registration';
 import {
   RedisDtlsSessionStore,
   RedisLink,
@@ -12,6 +11,7 @@ import {
 import { SecretBox } from '../../lib/store/secret-box';
 import { FAST_COAP } from '../client/helpers';
 import { freeTcpPort } from '../nodes/helper';
+export { storedRegistration } from './stored-registration';
 
 /** Whether Debian's redis-server is installed (.ci/run installs it). */
 export function haveRedisServer(): boolean {
@@ -70,33 +70,6 @@ export function unhandledRejectionsCrash(): void {
   };
   before(() => process.on('unhandledRejection', rethrow));
   after(() => process.off('unhandledRejection', rethrow));
-}
-
-/** A registration record as the stores hold it (id `id-<endpoint>`), for tests that put one in a store or in Redis. */
-export function storedRegistration(
-  endpoint: string,
-  lifetime: number,
-  lastUpdateAt: number,
-  fields: Partial<Registration> = {},
-): Registration {
-  return {
-    id: `id-${endpoint}`,
-    endpoint,
-    lifetime,
-    lwm2mVersion: '1.1',
-    binding: 'U',
-    queueMode: false,
-    address: '127.0.0.1',
-    port: 5683,
-    peerKey: `127.0.0.1:${endpoint}`,
-    rootPath: '',
-    objects: {},
-    supportedContentFormats: [],
-    additionalAttributes: {},
-    registeredAt: lastUpdateAt,
-    lastUpdateAt,
-    ...fields,
-  };
 }
 
 export const TEST_SECRET = new SecretBox('cluster test secret');
