@@ -100,13 +100,19 @@ export interface IncomingResponse {
 /** Failure of a request: timeout, reset, or cancelled. A response with 4.xx/5.xx is NOT an error. */
 export class CoapRequestError extends Lwm2mError {
   override name = 'CoapRequestError';
-  constructor(
-    message: string,
-    readonly reason: 'timeout' | 'reset' | 'cancelled' | 'closed' | 'overloaded' | 'block',
-  ) {
+  declare readonly code: CoapFailureReason;
+  constructor(message: string, reason: CoapFailureReason) {
     super(message, reason);
   }
+
+  /** Why the request failed: the base's `code`, under the name the CoAP layer's callers know. */
+  get reason(): CoapFailureReason {
+    return this.code;
+  }
 }
+
+/** Why a CoAP request ended without a response. */
+export type CoapFailureReason = 'timeout' | 'reset' | 'cancelled' | 'closed' | 'overloaded' | 'block';
 
 export interface ObservationHandle {
   readonly token: Buffer;

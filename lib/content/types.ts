@@ -47,10 +47,13 @@ export interface NodeCodec {
  */
 export class ContentCodecError extends Lwm2mError {
   override name = 'ContentCodecError';
-  constructor(
-    message: string,
-    readonly coapCode: '4.00' | '4.06' | '4.15' = '4.00',
-  ) {
+  declare readonly code: '4.00' | '4.06' | '4.15';
+  constructor(message: string, coapCode: '4.00' | '4.06' | '4.15' = '4.00') {
     super(message, coapCode);
+  }
+
+  /** The CoAP code to answer with: the base's `code`, under the name the codecs' callers know. */
+  get coapCode(): '4.00' | '4.06' | '4.15' {
+    return this.code;
   }
 }
