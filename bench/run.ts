@@ -53,7 +53,7 @@ interface Options {
   dtlsSessions: number;
   /** Fleet devices over DTLS (and as many over plain UDP) for section 6's core reads. */
   dtlsDevices: number;
-  /** Only these sections (1-8), all when empty. */
+  /** Only these sections (1-9), all when empty. */
   only: Set<string>;
   /** Pass --cpu-prof to the server processes (profiles in ./bench-profiles). */
   cpuProf: boolean;
@@ -114,7 +114,7 @@ function parseOptions(argv: string[]): Options {
   --peer-devices <n>   devices for the side-by-side with other servers (full: 2000)
   --dtls-sessions <n>  DTLS sessions the section 6 request window is spread over (default ${DTLS_SESSIONS})
   --dtls-devices <n>   fleet devices over DTLS (and over UDP) for section 6's reads (full: 1000)
-  --only <list>        only these sections (1-8), e.g. --only 1,3 (1 is always run: the ratios need it)
+  --only <list>        only these sections (1-9), e.g. --only 1,3 (1 is always run: the ratios need it)
   --cpu-prof           write CPU profiles of the server processes to ./bench-profiles
   --no-pin             do not pin server and load generator to a CPU each`);
     process.exit(0);
@@ -548,6 +548,66 @@ async function section5(o: Options): Promise<void> {
     } finally {
       await child.stop();
     }
+  }
+}
+
+/**
+ * One million registered devices in one server process (issue 18): the memory section's set-up (in-memory transport,
+ * lean devices in the same process, one observation each) at 1M, then reads at random devices. The quick run does
+ * 200k. Its own process with an 8 GB heap limit (the default would stop it near 4 GB).
+ */
+async function section9(o: Options): Promise<void> {
+  const count = o.quick ? 200_000 : 1_000_000;
+  console.log(`9. ${fmtInt(count)} devices in one server process`);
+  const child = await BenchChild.start('memory', {
+    execArgv: ['--expose-gc', '--max-old-space-size=8192'],
+    cpu: o.pin ? SERVER_CPU : undefined,
+    label: 'memory',
+  });
+  try {
+    const m = await child.call(
+      'measure',
+      { count, window: 2000, timeoutMs: 600_000, readSeconds: o.seconds, readWindow: o.window },
+      720_000,
+    );
+    const lossless = m.failed === 0 && m.registrations === count && m.observations === count;
+    row(
+      '9',
+      `${fmtInt(count)} devices registered, 1 observation each (2,000 in flight)`,
+      `${m.seconds.toFixed(1)} s`,
+      '',
+      '',
+      `${fmtInt(count / m.seconds)} registrations+observations/s; ${fmtInt(m.registrations)} registrations, ` +
+        `${fmtInt(m.observations)} observations` +
+        (m.failed ? `; ${m.failed} failed (${m.firstError})` : '; none lost'),
+    );
+    row(
+      '9',
+      `memory at ${fmtInt(count)} devices, right after the storm`,
+      `${fmtInt(m.rssAfter / 1048576)} MB RSS / ${fmtInt(m.heapAfter / 1048576)} MB heap`,
+      '',
+      '',
+      `growth ${fmtInt(m.rssPerDevice)} B RSS / ${fmtInt(m.heapPerDevice)} B heap per device (RSS before ${fmtInt(m.rssBefore / 1048576)} MB: lean devices, Node)`,
+    );
+    row(
+      '9',
+      `reads at ${fmtInt(count)} devices (random device, c=${o.window})`,
+      `${fmtInt(m.readsPerSecond)} /s`,
+      '',
+      '',
+      `p50 ${fmtMs(m.readP50)} ms, p99 ${fmtMs(m.readP99)} ms over ${fmtInt(m.reads)} reads` +
+        (m.readErrors ? `, ${m.readErrors} failed` : ''),
+    );
+    if (count === 1_000_000) {
+      targets.push({
+        what: '1,000,000 registered devices in one process, RSS',
+        wanted: '< 1.5 GB',
+        got: `${(m.rssAfter / 1073741824).toFixed(2)} GB`,
+        met: lossless && m.rssAfter < 1.5 * 1073741824,
+      });
+    }
+  } finally {
+    await child.stop();
   }
 }
 
@@ -1138,6 +1198,7 @@ async function main(): Promise<void> {
   await run('6', () => section6(o));
   await run('7', () => section7(o));
   await run('8', () => section8(o));
+  await run('9', () => section9(o));
   header.push(`total time: ${((performance.now() - started) / 1000).toFixed(0)} s`);
   printTable(o, header);
   clearTimeout(deadline);

@@ -12,7 +12,7 @@ import { Lwm2mServer, NO_FLOOD_LIMITS } from '../../lib/server/lwm2m-server';
 import { peerKey } from '../../lib/transport/peer';
 import type { DatagramTransport, Peer, PeerAddress } from '../../lib/transport/types';
 import { LEAN_PATH, LeanProtocol, type LeanDevice } from '../lean-devices';
-import { sleep } from '../stats';
+import { Latencies, sleep } from '../stats';
 import type { Handler } from '../rpc';
 
 /**
@@ -103,6 +103,11 @@ export const memoryHandlers: Record<string, Handler> = {
     steadyAfterMs?: number;
     timeoutMs: number;
     heapSnapshot?: string;
+    /** A heap snapshot of the baseline too (lean devices allocated, nothing registered), to diff against. */
+    heapSnapshotBefore?: string;
+    /** Then reads of LEAN_PATH for this long, `readWindow` in flight, at random devices: latency p50/p99. */
+    readSeconds?: number;
+    readWindow?: number;
   }) {
     const transport = new DevicesTransport();
     const coap: Record<string, number> = { maxConcurrentTotal: 100_000 };
@@ -114,6 +119,10 @@ export const memoryHandlers: Record<string, Handler> = {
     const devices = new LeanProtocol('mem-', args.count, (device, data) => transport.fromDevice(device, data), true);
     transport.devices = devices;
     const before = await settledMemory();
+    if (args.heapSnapshotBefore) {
+      writeHeapSnapshot(args.heapSnapshotBefore);
+      await settledMemory();
+    }
     const t0 = performance.now();
     let observed = 0;
     let failed = 0;
@@ -148,6 +157,7 @@ export const memoryHandlers: Record<string, Handler> = {
     if (args.steadyAfterMs !== undefined) await sleep(args.steadyAfterMs + 1500);
     const after = await settledMemory();
     if (args.heapSnapshot) writeHeapSnapshot(args.heapSnapshot);
+    const reads = args.readSeconds ? await readLatencies(server, devices, args.readSeconds, args.readWindow ?? 64) : {};
     const registrations = await server.registrations.size();
     const observations = (await server.listObservations()).length;
     const stats = (server as unknown as { endpoint?: { stats(): unknown } }).endpoint?.stats();
@@ -167,8 +177,44 @@ export const memoryHandlers: Record<string, Handler> = {
       heapBefore: before.heapUsed,
       heapAfter: after.heapUsed,
       endpointStats: stats,
+      ...reads,
     };
     await server.stop();
     return result;
   },
 };
+
+/** Reads at random registered devices, `window` in flight, for `seconds`: the latency a large server gives. */
+async function readLatencies(
+  server: Lwm2mServer,
+  devices: LeanProtocol,
+  seconds: number,
+  window: number,
+): Promise<{ reads: number; readErrors: number; readP50?: number; readP99?: number; readsPerSecond: number }> {
+  const latencies = new Latencies();
+  const count = devices.devices.length;
+  const end = performance.now() + seconds * 1000;
+  let errors = 0;
+  const loop = async () => {
+    while (performance.now() < end) {
+      const device = devices.devices[Math.floor(Math.random() * count)];
+      const t0 = performance.now();
+      try {
+        await server.read(device.endpoint, LEAN_PATH, { timeoutMs: 10_000 });
+        latencies.add(performance.now() - t0);
+      } catch {
+        errors++;
+      }
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: window }, loop));
+  const { p50, p99 } = latencies.summary();
+  return {
+    reads: latencies.count,
+    readErrors: errors,
+    readP50: p50,
+    readP99: p99,
+    readsPerSecond: latencies.count / ((performance.now() - t0) / 1000),
+  };
+}

@@ -11,7 +11,7 @@ import type { LwM2mNode, ObjectModelLookup, Operations, ResourceType, ResourceVa
 /** What a device announced for one object (the shape of a registration's `objects` entries). */
 export interface AnnouncedObject {
   version?: string;
-  instances: number[];
+  readonly instances: readonly number[];
 }
 
 export interface ResourceTreeJson {
@@ -56,7 +56,10 @@ const DESCRIPTION_LIMIT = 240;
  * The objects a device announced, in id order, each with its name, instances and resource definitions from
  * the model (in the version the device announced when the model has it).
  */
-export function objectTreeJson(objects: Record<number, AnnouncedObject>, model: ObjectModelLookup): ObjectTreeJson[] {
+export function objectTreeJson(
+  objects: Readonly<Record<number, AnnouncedObject>>,
+  model: ObjectModelLookup,
+): ObjectTreeJson[] {
   return Object.keys(objects)
     .map(Number)
     .sort((a, b) => a - b)

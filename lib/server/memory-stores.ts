@@ -2,7 +2,6 @@
 // observations and plain records in process memory. The default stores, and what the file and Redis stores build on.
 import type { Registration } from './registration';
 import type { ObservationStore, RegistrationStore, StoredObservation } from './stores';
-import { flatString } from '../transport/peer';
 
 /** Registrations in process memory, indexed by id, endpoint name and transport peer. */
 export class MemoryRegistrationStore implements RegistrationStore {
@@ -78,10 +77,14 @@ export class MemoryRegistrationStore implements RegistrationStore {
   }
 }
 
-/** Observations in process memory, indexed by id, (peer, token) and registration. */
+/**
+ * Observations in process memory, indexed by id and registration. Not by (peer, token): the server matches
+ * notifications in its own index (the CoAP layer's), so a third index here would cost every observation a key
+ * string and a Map entry (about 90 bytes) for `getByToken`, which the server never calls; that one goes through
+ * every observation instead.
+ */
 export class MemoryObservationStore implements ObservationStore {
   private readonly byId = new Map<string, StoredObservation>();
-  private readonly idByToken = new Map<string, string>();
   /** A registration's observation ids: the id itself while it has one (most devices: no Set each), a Set beyond. */
   private readonly idsByRegistration = new Map<string, string | Set<string>>();
 
@@ -89,7 +92,6 @@ export class MemoryObservationStore implements ObservationStore {
     const existing = this.byId.get(observation.id);
     if (existing) this.unindex(existing);
     this.byId.set(observation.id, observation);
-    this.idByToken.set(flatString(tokenKey(observation.peerKey, observation.token)), observation.id);
     const ids = this.idsByRegistration.get(observation.registrationId);
     if (ids === undefined) this.idsByRegistration.set(observation.registrationId, observation.id);
     else if (typeof ids === 'string') {
@@ -113,8 +115,10 @@ export class MemoryObservationStore implements ObservationStore {
   }
 
   async getByToken(peerKey: string, tokenHex: string): Promise<StoredObservation | undefined> {
-    const id = this.idByToken.get(tokenKey(peerKey, tokenHex));
-    return id === undefined ? undefined : this.byId.get(id);
+    for (const observation of this.byId.values()) {
+      if (observation.token === tokenHex && observation.peerKey === peerKey) return observation;
+    }
+    return undefined;
   }
 
   async listByRegistration(registrationId: string): Promise<StoredObservation[]> {
@@ -140,8 +144,6 @@ export class MemoryObservationStore implements ObservationStore {
 
   private unindex(observation: StoredObservation): void {
     this.byId.delete(observation.id);
-    const key = tokenKey(observation.peerKey, observation.token);
-    if (this.idByToken.get(key) === observation.id) this.idByToken.delete(key);
     const ids = this.idsByRegistration.get(observation.registrationId);
     if (typeof ids === 'string') {
       if (ids === observation.id) this.idsByRegistration.delete(observation.registrationId);
@@ -150,10 +152,6 @@ export class MemoryObservationStore implements ObservationStore {
       if (ids.size === 0) this.idsByRegistration.delete(observation.registrationId);
     }
   }
-}
-
-function tokenKey(peerKey: string, tokenHex: string): string {
-  return `${peerKey}|${tokenHex}`;
 }
 
 /** Plain records by a key of their own (held requests ...), in process memory; copies, like the other stores. */

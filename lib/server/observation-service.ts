@@ -13,7 +13,8 @@ import type { Registration } from './registration';
 import type { ObservationChange, ObservationStore, StoredObservation } from './stores';
 import { flatString } from '../transport/peer';
 import { NotificationGuard } from './notification-guard';
-import type { GuardState, NotificationGuardOptions } from './notification-guard';
+import type { NotificationGuardOptions } from './notification-guard';
+import { LiveObservationIndex, type LiveObservation } from './live-observation-index';
 
 /** One notification, decoded, as the server emits it. */
 export interface Notification {
@@ -80,19 +81,14 @@ const UNGUARDED: NotificationGuardOptions = {
   floodSeconds: 0,
 };
 
-/** Where an observation's notifications go: held in `early` until the observation is stored. */
+/**
+ * Where the notifications of an observation being started go: held in `early` until the observation is stored,
+ * then straight to its entry. One small record per observation, bound to the listener (a closure would keep the
+ * whole scope of `start` alive as long as the observation).
+ */
 interface NotificationSink {
   entry: LiveObservation | undefined;
   early: IncomingResponse[] | undefined;
-}
-
-interface LiveObservation {
-  stored: StoredObservation;
-  /** One path, or several for an Observe-Composite. */
-  parsedPaths: LwM2mPath[];
-  /** Present while this process sent the Observe; absent for one adopted after a restart. */
-  handle?: ObservationHandle;
-  guard: GuardState;
 }
 
 /**
@@ -101,14 +97,7 @@ interface LiveObservation {
  * notifications for observations made before a redeploy or restart (adopted from the store).
  */
 export class ObservationService {
-  private readonly live = new Map<string, LiveObservation>();
-  private readonly idByToken = new Map<string, string>();
-  /**
-   * A registration's live observations (most devices have one: the entry itself, no array). Finds an
-   * observation target without a key string per observation, and the observations of a registration that
-   * ended or moved without going through every observation of the server.
-   */
-  private readonly byRegistration = new Map<string, LiveObservation | LiveObservation[]>();
+  private readonly live = new LiveObservationIndex();
   private readonly pending = new Map<string, Promise<unknown>>();
   private readonly guard: NotificationGuard<LiveObservation>;
 
@@ -131,21 +120,22 @@ export class ObservationService {
   /** Mirrors the store in memory (at start). */
   async load(): Promise<void> {
     this.detach();
-    for (const stored of await this.store.list()) this.index(this.adopted(stored));
+    for (const stored of await this.store.list()) this.live.add(this.adopted(stored));
     // A store shared with other server instances: their observations are matched here too.
     this.store.watch?.((change) => this.applyChange(change));
   }
 
   /** Forgets live handles (the endpoint is closing); stored observations stay for the next start. */
   detach(): void {
-    for (const entry of this.live.values()) this.guard.release(entry);
+    for (const entry of this.live.all()) {
+      this.guard.release(entry);
+      entry.indexed = false;
+    }
     this.live.clear();
-    this.idByToken.clear();
-    this.byRegistration.clear();
   }
 
   async list(endpoint?: string): Promise<StoredObservation[]> {
-    const all = [...this.live.values()].map((entry) => entry.stored);
+    const all = this.live.all().map((entry) => entry.stored);
     return endpoint === undefined ? all : all.filter((stored) => stored.endpoint === endpoint);
   }
 
@@ -154,7 +144,7 @@ export class ObservationService {
     const key = keyOf(paths);
     const pending = this.pending.get(targetKey(registration.id, key));
     if (pending) await pending.catch(() => undefined);
-    const entry = this.liveTarget(registration.id, key);
+    const entry = this.live.target(registration.id, key);
     if (!entry) return undefined;
     if (!entry.stored.owners.includes(owner)) {
       entry.stored = { ...entry.stored, owners: [...entry.stored.owners, owner] };
@@ -219,8 +209,14 @@ export class ObservationService {
                 owners: [owner],
                 createdAt: Date.now(),
               };
-        const entry: LiveObservation = { stored, parsedPaths: paths, handle, guard: this.guard.state(pminSeconds) };
-        this.index(entry);
+        const entry: LiveObservation = {
+          stored,
+          parsedPaths: paths,
+          handle,
+          guard: this.guard.state(pminSeconds),
+          indexed: false,
+        };
+        this.live.add(entry);
         await this.store.add(stored);
         resolveLive(entry);
         return { response, observation: stored };
@@ -240,7 +236,7 @@ export class ObservationService {
 
   /** A notification of a live observation: through the guard, except the last one (the device ended it). */
   private receive(entry: LiveObservation, notification: IncomingResponse): void {
-    if (!this.live.has(entry.stored.id)) return;
+    if (!entry.indexed) return;
     if (notification.code.startsWith('2.')) {
       this.guard.admit(entry, notification);
       return;
@@ -251,7 +247,7 @@ export class ObservationService {
 
   /** An observation found in the store (made before a restart, or by another instance). */
   private adopted(stored: StoredObservation): LiveObservation {
-    return { stored, parsedPaths: pathsOf(stored.path), guard: this.guard.state() };
+    return { stored, parsedPaths: pathsOf(stored.path), guard: this.guard.state(), indexed: false };
   }
 
   /**
@@ -259,7 +255,7 @@ export class ObservationService {
    * `undefined` (removed) leaves the ceiling.
    */
   setMinPeriod(registrationId: string, paths: readonly LwM2mPath[], pminSeconds: number | undefined): void {
-    const entry = this.liveTarget(registrationId, keyOf(paths));
+    const entry = this.live.target(registrationId, keyOf(paths));
     if (entry) this.guard.setMinPeriod(entry, pminSeconds);
   }
 
@@ -292,7 +288,7 @@ export class ObservationService {
 
   /** Another instance stored or removed an observation: the index follows (nothing is sent to the device). */
   private applyChange(change: ObservationChange): void {
-    const current = this.live.get(change.observation.id);
+    const current = this.live.byId(change.observation.registrationId, change.observation.id);
     if (change.kind === 'removed') {
       if (!current) return;
       this.unindex(current);
@@ -304,8 +300,8 @@ export class ObservationService {
       this.unindex(current, false);
       current.stored = change.observation;
       current.parsedPaths = pathsOf(change.observation.path);
-      this.index(current);
-    } else this.index(this.adopted(change.observation));
+      this.live.add(current);
+    } else this.live.add(this.adopted(change.observation));
     this.onIndexed?.(change.observation);
   }
 
@@ -314,15 +310,14 @@ export class ObservationService {
 
   /** A notification with a token no live CoAP observation holds: ours if the store knows it. */
   adopt(notification: IncomingResponse): NotificationListener | undefined {
-    const id = this.idByToken.get(tokenKey(notification.peer.key, notification.token.toString('hex')));
-    const entry = id === undefined ? undefined : this.live.get(id);
+    const entry = this.live.adoptable(notification.peer.key, notification.token.toString('hex'));
     if (!entry) return undefined;
     return (next) => this.receive(entry, next);
   }
 
   /** Removes `owner` (every owner when omitted); the device is told once nobody is left. */
   async cancel(registration: Registration, paths: LwM2mPath[], owner?: string): Promise<boolean> {
-    const entry = this.liveTarget(registration.id, keyOf(paths));
+    const entry = this.live.target(registration.id, keyOf(paths));
     if (!entry) return false;
     const owners = owner === undefined ? [] : entry.stored.owners.filter((item) => item !== owner);
     if (owners.length > 0) {
@@ -341,7 +336,7 @@ export class ObservationService {
     owner: string,
     registrationOf: (stored: StoredObservation) => Promise<Registration | undefined>,
   ): Promise<void> {
-    for (const entry of [...this.live.values()]) {
+    for (const entry of this.live.all()) {
       if (!entry.stored.owners.includes(owner)) continue;
       const registration = await registrationOf(entry.stored);
       if (registration) await this.cancel(registration, entry.parsedPaths, owner);
@@ -353,7 +348,7 @@ export class ObservationService {
   async dropRegistration(registration: Registration, reason: string): Promise<StoredObservation[]> {
     const dropped = await this.store.removeByRegistration(registration.id);
     const byId = new Map(dropped.map((stored) => [stored.id, stored]));
-    for (const entry of this.liveOf(registration.id)) {
+    for (const entry of this.live.ofRegistration(registration.id)) {
       byId.set(entry.stored.id, entry.stored);
       this.unindex(entry);
       // Passive: no request to a device that has gone; a late notification gets a RST.
@@ -365,10 +360,10 @@ export class ObservationService {
 
   /** The device's address changed (Update from a new NAT binding): match its tokens at the new peer. */
   async movePeer(registration: Registration): Promise<void> {
-    for (const entry of this.liveOf(registration.id)) {
+    for (const entry of this.live.ofRegistration(registration.id)) {
       this.unindex(entry, false);
       entry.stored = { ...entry.stored, peerKey: registration.peerKey };
-      this.index(entry);
+      this.live.add(entry);
       await this.store.update(entry.stored);
     }
   }
@@ -394,7 +389,7 @@ export class ObservationService {
   }
 
   private deliver(entry: LiveObservation, response: IncomingResponse, folded: number): void {
-    if (!this.live.has(entry.stored.id)) return;
+    if (!entry.indexed) return;
     const { stored } = entry;
     const notification: Notification = {
       endpoint: stored.endpoint,
@@ -433,51 +428,11 @@ export class ObservationService {
     this.deps.notify(notification);
   }
 
-  private index(entry: LiveObservation): void {
-    this.live.set(entry.stored.id, entry);
-    // kept as long as the observation: flat strings, not ropes
-    this.idByToken.set(flatString(tokenKey(entry.stored.peerKey, entry.stored.token)), entry.stored.id);
-    const registrationId = entry.stored.registrationId;
-    const others = this.byRegistration.get(registrationId);
-    if (others === undefined) this.byRegistration.set(registrationId, entry);
-    else if (Array.isArray(others)) others.push(entry);
-    else this.byRegistration.set(registrationId, [others, entry]);
-  }
-
   /** Takes the entry out of the indexes; `ended` (the default) also drops what its guard holds. */
   private unindex(entry: LiveObservation, ended = true): void {
     if (ended) this.guard.release(entry);
-    this.live.delete(entry.stored.id);
-    const token = tokenKey(entry.stored.peerKey, entry.stored.token);
-    if (this.idByToken.get(token) === entry.stored.id) this.idByToken.delete(token);
-    const registrationId = entry.stored.registrationId;
-    const others = this.byRegistration.get(registrationId);
-    if (others === entry) this.byRegistration.delete(registrationId);
-    else if (Array.isArray(others)) {
-      const at = others.indexOf(entry);
-      if (at >= 0) others.splice(at, 1);
-      if (others.length === 0) this.byRegistration.delete(registrationId);
-    }
+    this.live.remove(entry);
   }
-
-  /** A copy of the registration's live observations, oldest first. */
-  private liveOf(registrationId: string): LiveObservation[] {
-    const entries = this.byRegistration.get(registrationId);
-    return entries === undefined ? [] : Array.isArray(entries) ? [...entries] : [entries];
-  }
-
-  /** The live observation of (registration, target key); the newest when there are several. */
-  private liveTarget(registrationId: string, key: string): LiveObservation | undefined {
-    const entries = this.byRegistration.get(registrationId);
-    if (entries === undefined) return undefined;
-    if (!Array.isArray(entries)) return entries.stored.path === key ? entries : undefined;
-    for (let i = entries.length - 1; i >= 0; i--) if (entries[i].stored.path === key) return entries[i];
-    return undefined;
-  }
-}
-
-function tokenKey(peerKey: string, tokenHex: string): string {
-  return `${peerKey}|${tokenHex}`;
 }
 
 /** The key of an observation target: its path, or its paths joined by commas (Observe-Composite). */

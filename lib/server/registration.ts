@@ -13,8 +13,8 @@ export const SUPPORTED_VERSIONS: readonly Lwm2mVersion[] = ['1.0', '1.1', '1.2']
 export interface RegisteredObject {
   /** Object version from `ver=` (absent means the version the device's LwM2M version implies). */
   version?: string;
-  /** Instance ids announced (`</3303/0>`); empty when only `</3303>` was sent. */
-  instances: number[];
+  /** Instance ids announced (`</3303/0>`); empty when only `</3303>` was sent. Shared between registrations: frozen. */
+  readonly instances: readonly number[];
 }
 
 /** One device's registration, as the server and its store keep it. Plain data: storable as JSON. */
@@ -36,10 +36,10 @@ export interface Registration {
   peerKey: string;
   /** Alternate root path from `</path>;rt="oma.lwm2m"` ('' when the default root is used). */
   rootPath: string;
-  /** Object id -> what was announced. */
-  objects: Record<number, RegisteredObject>;
-  /** Content formats the device announced with `ct` on the root link (1.1+), in its order. */
-  supportedContentFormats: number[];
+  /** Object id -> what was announced. Shared between registrations that announced the same links: frozen. */
+  objects: Readonly<Record<number, RegisteredObject>>;
+  /** Content formats the device announced with `ct` on the root link (1.1+), in its order. Frozen. */
+  supportedContentFormats: readonly number[];
   /** Query parameters we do not interpret, kept for flows. */
   additionalAttributes: Record<string, string>;
   security?: SecurityIdentity;
@@ -166,9 +166,9 @@ export function parseRegistrationQuery(
 }
 
 export interface ParsedObjectLinks {
-  rootPath: string;
-  objects: Record<number, RegisteredObject>;
-  supportedContentFormats: number[];
+  readonly rootPath: string;
+  readonly objects: Readonly<Record<number, RegisteredObject>>;
+  readonly supportedContentFormats: readonly number[];
 }
 
 /**
@@ -177,10 +177,41 @@ export interface ParsedObjectLinks {
  */
 export function parseObjectLinks(payload: Buffer): ParsedObjectLinks {
   const text = payload.toString('utf8').trim();
+  const known = PARSED_LINKS.get(text);
+  if (known !== undefined) return known;
+  const parsed = deepFreeze(parseLinkText(text));
+  if (PARSED_LINKS.size >= MAX_PARSED_LINKS) PARSED_LINKS.delete(PARSED_LINKS.keys().next().value!);
+  PARSED_LINKS.set(text, parsed);
+  return parsed;
+}
+
+/**
+ * Object-link lists parsed before, by their text. The devices of a fleet register the same objects, so their
+ * registrations share one frozen `objects` record, not one each: the record of `</1/0>,</3/0>,</3303/0>` alone
+ * is about 350 bytes (its numeric keys make a dictionary, and each object an object and an array). Bounded, oldest
+ * first out: a server seeing endless different lists keeps at most this many.
+ */
+const PARSED_LINKS = new Map<string, ParsedObjectLinks>();
+const MAX_PARSED_LINKS = 1024;
+/** Shared by every registration that announced no content formats (an empty array literal costs 32 bytes each). */
+const NO_CONTENT_FORMATS: readonly number[] = Object.freeze([]);
+
+/** Frozen: shared between registrations, so nobody may change one in place (a change makes a new record). */
+function deepFreeze(parsed: ParsedObjectLinks): ParsedObjectLinks {
+  for (const object of Object.values(parsed.objects)) {
+    Object.freeze(object.instances);
+    Object.freeze(object);
+  }
+  Object.freeze(parsed.objects);
+  Object.freeze(parsed.supportedContentFormats);
+  return Object.freeze(parsed);
+}
+
+function parseLinkText(text: string): ParsedObjectLinks {
   const links = text === '' ? [] : parseLinkFormat(text);
 
   let rootPath = '';
-  let supportedContentFormats: number[] = [];
+  let supportedContentFormats: readonly number[] = NO_CONTENT_FORMATS;
   const rootLink = links.find((link) => link.params.rt === '"oma.lwm2m"' || link.params.rt === 'oma.lwm2m');
   if (rootLink) {
     rootPath = rootLink.uri === '/' ? '' : rootLink.uri.replace(/\/+$/, '');

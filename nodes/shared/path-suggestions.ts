@@ -49,7 +49,7 @@ function builtinModel(): ObjectModel {
 export function suggestPaths(
   model: SuggestionModel,
   typed: string,
-  device?: Record<number, AnnouncedObject>,
+  device?: Readonly<Record<number, AnnouncedObject>>,
 ): PathSuggestion[] {
   const segments = typed.trim().replace(/^\//, '').split('/');
   const partial = segments.pop()!.trim().toLowerCase();
@@ -75,7 +75,7 @@ function fits(id: number, name: string, partial: string): boolean {
 function objectSuggestions(
   model: SuggestionModel,
   partial: string,
-  device: Record<number, AnnouncedObject> | undefined,
+  device: Readonly<Record<number, AnnouncedObject>> | undefined,
 ): PathSuggestion[] {
   const announced = device ? Object.keys(device).map(Number) : [];
   const known = model.objectIds().filter((id) => !announced.includes(id));
@@ -94,7 +94,7 @@ function instanceSuggestions(
   model: SuggestionModel,
   objectId: number,
   partial: string,
-  device: Record<number, AnnouncedObject> | undefined,
+  device: Readonly<Record<number, AnnouncedObject>> | undefined,
 ): PathSuggestion[] {
   const announced = device?.[objectId];
   const instances = announced && announced.instances.length > 0 ? announced.instances : [0];
@@ -116,7 +116,7 @@ function resourceSuggestions(
   objectId: number,
   instanceId: number,
   partial: string,
-  device: Record<number, AnnouncedObject> | undefined,
+  device: Readonly<Record<number, AnnouncedObject>> | undefined,
 ): PathSuggestion[] {
   const definition = model.getObject(objectId, device?.[objectId]?.version);
   if (!definition) return [];
@@ -135,7 +135,7 @@ function resourceSuggestions(
 /** What the route needs of a deployed lwm2m-server config node. */
 interface DeployedServer {
   model: SuggestionModel;
-  getRegistration(endpoint: string): Promise<{ objects: Record<number, AnnouncedObject> } | undefined>;
+  getRegistration(endpoint: string): Promise<{ objects: Readonly<Record<number, AnnouncedObject>> } | undefined>;
 }
 
 /**

@@ -10,7 +10,9 @@ import type { ParsedPacket } from 'coap-packet';
 const TEXT = 0;
 
 export class NotifyingDevice {
-  private readonly socket = dgram.createSocket('udp4');
+  private socket = dgram.createSocket('udp4');
+  /** The Location-Path of the registration (from the 2.01). */
+  private location: string[] = [];
   private mid = 1;
   private sequence = 2;
   private observeToken?: Buffer;
@@ -52,6 +54,35 @@ export class NotifyingDevice {
     });
     const response = await answer;
     if (response.code !== '2.01') throw new Error(`register answered ${response.code}`);
+    this.location = response.options
+      .filter((option) => option.name === 'Location-Path')
+      .map((option) => option.value.toString());
+  }
+
+  /** Update (CON POST /rd/<id>, no parameters); resolves on the 2.04. */
+  async update(): Promise<void> {
+    const mid = this.nextMid();
+    const answer = new Promise<ParsedPacket>((resolve) => this.waiting.set(mid, resolve));
+    this.send({
+      confirmable: true,
+      messageId: mid,
+      token: Buffer.from([5, 6, 7, 8]),
+      code: '0.02',
+      options: this.location.map((segment) => ({ name: 'Uri-Path', value: Buffer.from(segment) })),
+    });
+    const response = await answer;
+    if (response.code !== '2.04') throw new Error(`update answered ${response.code}`);
+  }
+
+  /** A NAT re-mapping: from now on the device talks from a new socket (a new port). */
+  async rebind(): Promise<void> {
+    await this.close();
+    this.socket = dgram.createSocket('udp4');
+    await this.start();
+  }
+
+  get port(): number {
+    return this.socket.address().port;
   }
 
   /** One NON notification of the observed resource, with the next Observe number. */

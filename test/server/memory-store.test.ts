@@ -169,6 +169,22 @@ describe('compact registration data', function () {
     assert.deepEqual(Object.keys(links.objects[3303]), ['instances', 'version']);
   });
 
+  it('shares one frozen object-link record between registrations that announce the same links', function () {
+    const text = '</1/0>,</3/0>,</3303/0>;ver=1.1';
+    const first = parseObjectLinks(Buffer.from(text));
+    const second = parseObjectLinks(Buffer.from(` ${text} `)); // the same links, trimmed
+    assert.equal(second.objects, first.objects);
+    assert.ok(Object.isFrozen(first.objects) && Object.isFrozen(first.objects[3303].instances));
+    assert.ok(Object.isFrozen(first.supportedContentFormats));
+    assert.throws(() => {
+      (first.objects[3303].instances as number[]).push(1);
+    }, TypeError);
+    const other = parseObjectLinks(Buffer.from('</1/0>,</3/0>,</3303/1>'));
+    assert.notEqual(other.objects, first.objects);
+    assert.deepEqual(other.objects[3303], { instances: [1] });
+    assert.deepEqual(first.objects[3303], { instances: [0], version: '1.1' }, 'unchanged by the other parse');
+  });
+
   it('flattens strings without changing them', function () {
     for (const text of [
       'short',
