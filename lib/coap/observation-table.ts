@@ -40,13 +40,12 @@ export class ObservationTable {
 
   /** A new observation (not yet live: `add` makes it so). */
   create(
-    token: Buffer,
     peer: Peer,
     tokenKey: string,
     listener: NotificationListener,
     request: OutgoingRequest | undefined,
   ): Observation {
-    return new Observation(this.owner, token, peer, tokenKey, listener, request);
+    return new Observation(this.owner, peer, tokenKey, listener, request);
   }
 
   /** Makes an observation live: its notifications are accepted (its token is no longer a cancelled one). */

@@ -13,7 +13,6 @@ import type { MessageLayer } from './message';
 import type { ObservationTable } from './observation-table';
 import { Kind, type Observation } from './peer';
 import { toResponse } from './response';
-import { keepToken } from './tokens';
 import type {
   IncomingResponse,
   NotificationListener,
@@ -54,7 +53,7 @@ export class Observer {
     const key = p.key + '|' + token.toString('hex');
     void this.observations.get(key)?.cancel('passive');
     this.observations.forgetCancelled(key);
-    const obs = this.observations.create(keepToken(token), p, flatString(key), listener, request);
+    const obs = this.observations.create(p, flatString(key), listener, request);
     if (lastSequence !== undefined) {
       obs.lastSeq = lastSequence;
       obs.lastTime = performance.now();
@@ -140,7 +139,7 @@ export class Observer {
     }
     if (typeof listener !== 'function') return false;
     if (con) this.messages.sendAck(mid, peer);
-    const adopted = this.observations.create(keepToken(msg.token), peer, flatString(tkey), listener, undefined);
+    const adopted = this.observations.create(peer, flatString(tkey), listener, undefined);
     const seq = resp.observe!;
     if (code >> 5 === 2) {
       adopted.lastSeq = seq;
@@ -166,7 +165,7 @@ export class Observer {
     if (code >> 5 !== 2 || observe === undefined) {
       // the observation ends with this notification
       this.exchanges.dropObservation(obs);
-      this.observations.deliver(obs, toResponse(msg, code, msg.payload, peer, obs.token, 0, false));
+      this.observations.deliver(obs, toResponse(msg, code, msg.payload, peer, msg.token, 0, false));
       return;
     }
     if (obs.lastTime !== -Infinity) {
@@ -203,7 +202,7 @@ export class Observer {
       this.exchanges.fetchNotificationRest(obs, req, msg, b2, etag, now);
       return;
     }
-    this.observations.deliver(obs, toResponse(msg, code, payload, peer, obs.token, 0, false));
+    this.observations.deliver(obs, toResponse(msg, code, payload, peer, msg.token, 0, false));
   }
 }
 

@@ -195,12 +195,20 @@ export class Observation implements ObservationHandle {
   fetch: OutRequest | null = null;
   constructor(
     private readonly owner: ObservationOwner,
-    readonly token: Buffer,
     readonly peer: Peer,
+    /** `peerKey|tokenhex`: the table's key, and where the token is read from. */
     readonly tokenKey: string,
     readonly listener: NotificationListener,
     readonly request: OutgoingRequest | undefined,
   ) {}
+
+  /**
+   * The token, read back from `tokenKey`: not kept as a Buffer of its own, which would cost every observation about
+   * 100 bytes. Only a cancel and the observation's owner at its start ask; a notification carries its own.
+   */
+  get token(): Buffer {
+    return Buffer.from(this.tokenKey.slice(this.tokenKey.lastIndexOf('|') + 1), 'hex');
+  }
   cancel(mode: 'active' | 'passive' = 'active'): Promise<IncomingResponse | void> {
     return this.owner._cancelObservation(this, mode);
   }

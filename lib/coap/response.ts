@@ -101,7 +101,6 @@ export class ResponseHandler {
     let obs = x.obs;
     if (obs === null) {
       obs = this.observations.create(
-        x.origToken,
         x.peer,
         flatString(x.peer.key + '|' + x.origToken.toString('hex')), // kept while observed: no rope
         x.listener!,

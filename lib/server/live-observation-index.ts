@@ -10,8 +10,8 @@ import type { StoredObservation } from './stores';
 
 export interface LiveObservation {
   stored: StoredObservation;
-  /** One path, or several for an Observe-Composite. */
-  parsedPaths: LwM2mPath[];
+  /** One path, or several for an Observe-Composite (a one-path list is shared: frozen). */
+  parsedPaths: readonly LwM2mPath[];
   /** Present while this process sent the Observe; absent for one adopted after a restart. */
   handle?: ObservationHandle;
   guard: GuardState;

@@ -15,6 +15,7 @@ import { flatString } from '../transport/peer';
 import { NotificationGuard } from './notification-guard';
 import type { NotificationGuardOptions } from './notification-guard';
 import { LiveObservationIndex, type LiveObservation } from './live-observation-index';
+import { sharedObserveRequest, sharedOwners, sharedPaths } from './observation-sharing';
 
 /** One notification, decoded, as the server emits it. */
 export interface Notification {
@@ -61,9 +62,9 @@ export interface ObservationServiceDeps {
   ): Promise<{ response: IncomingResponse; observation?: ObservationHandle }>;
   decode(payload: Buffer, format: number | undefined, path: LwM2mPath): LwM2mNode;
   /** Observe-Composite notifications: every requested path's node. */
-  decodeComposite(payload: Buffer, format: number | undefined, paths: LwM2mPath[]): Map<string, LwM2mNode>;
+  decodeComposite(payload: Buffer, format: number | undefined, paths: readonly LwM2mPath[]): Map<string, LwM2mNode>;
   /** The request that cancels a stored observation on the device (GET, or FETCH for a composite one). */
-  cancelRequest(stored: StoredObservation, paths: LwM2mPath[]): OutgoingRequest;
+  cancelRequest(stored: StoredObservation, paths: readonly LwM2mPath[]): OutgoingRequest;
   notify(notification: Notification): void;
   ended(observation: StoredObservation, reason: string, cause: ObservationEndCause): void;
   /** Coalescing and the flood limit (absent: every notification goes on). */
@@ -147,7 +148,7 @@ export class ObservationService {
     const entry = this.live.target(registration.id, key);
     if (!entry) return undefined;
     if (!entry.stored.owners.includes(owner)) {
-      entry.stored = { ...entry.stored, owners: [...entry.stored.owners, owner] };
+      entry.stored = { ...entry.stored, owners: sharedOwners([...entry.stored.owners, owner]) };
       await this.store.update(entry.stored);
     }
     return entry.stored;
@@ -179,7 +180,11 @@ export class ObservationService {
       for (const notification of held) this.receive(entry, notification);
     };
     const attempt = this.deps
-      .observe(registration, request.observe === 0 ? request : { ...request, observe: 0 }, listener)
+      .observe(
+        registration,
+        sharedObserveRequest(request.observe === 0 ? request : { ...request, observe: 0 }),
+        listener,
+      )
       .then(async ({ response, observation: handle }) => {
         if (!handle || !response.code.startsWith('2.')) return { response };
         // contentFormat only when set (no `delete`: a slow dictionary), and in the literal: added
@@ -195,7 +200,7 @@ export class ObservationService {
                 path: key,
                 token,
                 peerKey: registration.peerKey,
-                owners: [owner],
+                owners: sharedOwners([owner]),
                 createdAt: Date.now(),
                 contentFormat: request.accept,
               }
@@ -206,12 +211,12 @@ export class ObservationService {
                 path: key,
                 token,
                 peerKey: registration.peerKey,
-                owners: [owner],
+                owners: sharedOwners([owner]),
                 createdAt: Date.now(),
               };
         const entry: LiveObservation = {
           stored,
-          parsedPaths: paths,
+          parsedPaths: sharedPaths(paths),
           handle,
           guard: this.guard.state(pminSeconds),
           indexed: false,
@@ -316,12 +321,12 @@ export class ObservationService {
   }
 
   /** Removes `owner` (every owner when omitted); the device is told once nobody is left. */
-  async cancel(registration: Registration, paths: LwM2mPath[], owner?: string): Promise<boolean> {
+  async cancel(registration: Registration, paths: readonly LwM2mPath[], owner?: string): Promise<boolean> {
     const entry = this.live.target(registration.id, keyOf(paths));
     if (!entry) return false;
     const owners = owner === undefined ? [] : entry.stored.owners.filter((item) => item !== owner);
     if (owners.length > 0) {
-      entry.stored = { ...entry.stored, owners };
+      entry.stored = { ...entry.stored, owners: sharedOwners(owners) };
       await this.store.update(entry.stored);
       return true;
     }

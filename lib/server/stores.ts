@@ -74,8 +74,11 @@ export interface StoredObservation {
   peerKey: string;
   /** Content format asked for (Accept), if any. */
   contentFormat?: number;
-  /** Who asked for it (node ids): the CoAP observation is cancelled when the last owner lets go. */
-  owners: string[];
+  /**
+   * Who asked for it (node ids): the CoAP observation is cancelled when the last owner lets go. Shared between
+   * observations with the same owners (frozen): a change makes a new list.
+   */
+  owners: readonly string[];
   createdAt: number;
 }
 

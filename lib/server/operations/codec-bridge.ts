@@ -50,7 +50,7 @@ export class CodecBridge {
   }
 
   /** An Observe-Composite notification: every requested path's node (SenML CBOR when it says no format). */
-  decodeNotification(payload: Buffer, format: number | undefined, paths: LwM2mPath[]): Map<string, LwM2mNode> {
+  decodeNotification(payload: Buffer, format: number | undefined, paths: readonly LwM2mPath[]): Map<string, LwM2mNode> {
     return decodeNodes(payload, format ?? ContentFormat.SENML_CBOR, this.model, paths);
   }
 
