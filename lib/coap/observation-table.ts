@@ -6,7 +6,7 @@
 import type { Peer } from '../transport/types';
 import type { EndpointContext } from './context';
 import { Observation, type ObservationOwner } from './peer';
-import type { IncomingResponse, NotificationListener, OutgoingRequest } from './types';
+import { tellListener, type IncomingResponse, type NotificationListener, type OutgoingRequest } from './types';
 
 /** Bound for the cancelled tokens remembered: they only protect against misbehaving peers. */
 const MAX_CANCELLED_TOKENS = 65536;
@@ -78,7 +78,7 @@ export class ObservationTable {
   /** Hands a notification (or the observation's last response) to its listener. */
   deliver(obs: Observation, resp: IncomingResponse): void {
     try {
-      obs.listener(resp);
+      tellListener(obs.listener, resp);
     } catch (err) {
       this.ctx.reportError(err);
     }

@@ -13,12 +13,13 @@ import type { MessageLayer } from './message';
 import type { ObservationTable } from './observation-table';
 import { Kind, type Observation } from './peer';
 import { toResponse } from './response';
-import type {
-  IncomingResponse,
-  NotificationListener,
-  ObservationHandle,
-  OutgoingRequest,
-  UnknownNotificationHandler,
+import {
+  isNotificationListener,
+  type IncomingResponse,
+  type NotificationListener,
+  type ObservationHandle,
+  type OutgoingRequest,
+  type UnknownNotificationHandler,
 } from './types';
 
 /** 2^23: the Observe sequence window of RFC 7641 §3.4. */
@@ -137,7 +138,7 @@ export class Observer {
     } catch (err) {
       this.ctx.reportError(err);
     }
-    if (typeof listener !== 'function') return false;
+    if (!isNotificationListener(listener)) return false;
     if (con) this.messages.sendAck(mid, peer);
     const adopted = this.observations.create(peer, flatString(tkey), listener, undefined);
     const seq = resp.observe!;

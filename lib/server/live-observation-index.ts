@@ -2,24 +2,55 @@
  * The server's in-memory index of the observations it holds: by registration (which also finds one by id and by
  * target path), and by token for those whose notifications no CoAP listener receives.
  */
-import type { ObservationHandle } from '../coap/types';
+import type { IncomingResponse, NotificationSink, ObservationHandle } from '../coap/types';
 import type { LwM2mPath } from '../model/path';
 import { flatString, toPeer } from '../transport/peer';
 import type { GuardState } from './notification-guard';
 import type { StoredObservation } from './stores';
 
-export interface LiveObservation {
-  stored: StoredObservation;
-  /** One path, or several for an Observe-Composite (a one-path list is shared: frozen). */
-  parsedPaths: readonly LwM2mPath[];
+/** Where an observation's notifications go (the observation service). */
+export interface NotificationReceiver {
+  receive(entry: LiveObservation, notification: IncomingResponse): void;
+}
+
+/**
+ * An observation the server holds, and its CoAP listener: one object per observation, where a listener function
+ * bound to a record of its own would cost another 110 bytes or so each.
+ */
+export class LiveObservation implements NotificationSink {
   /** Present while this process sent the Observe; absent for one adopted after a restart. */
-  handle?: ObservationHandle;
-  guard: GuardState;
+  handle: ObservationHandle | undefined = undefined;
   /**
    * In the index: notifications go on. A flag rather than a lookup by id on every notification, and rather than
    * an index by id at all (the store has one; an entry is found by id through its registration).
    */
-  indexed: boolean;
+  indexed = false;
+  /** Notifications that arrived before the observation was stored: held, then passed on in order. */
+  private early: IncomingResponse[] | undefined;
+
+  constructor(
+    private readonly receiver: NotificationReceiver,
+    public stored: StoredObservation,
+    /** One path, or several for an Observe-Composite (a one-path list is shared: frozen). */
+    public parsedPaths: readonly LwM2mPath[],
+    readonly guard: GuardState,
+    /** Its Observe is on its way: notifications are held until `release`. */
+    awaitingStore: boolean,
+  ) {
+    this.early = awaitingStore ? [] : undefined;
+  }
+
+  onNotification(notification: IncomingResponse): void {
+    if (this.early !== undefined) this.early.push(notification);
+    else this.receiver.receive(this, notification);
+  }
+
+  /** The observation is stored: what was held goes on, and from now on each notification as it comes. */
+  release(): void {
+    const held = this.early;
+    this.early = undefined;
+    if (held !== undefined) for (const notification of held) this.receiver.receive(this, notification);
+  }
 }
 
 export class LiveObservationIndex {

@@ -19,6 +19,11 @@ export class MemoryRegistrationStore implements RegistrationStore {
   async update(registration: Registration): Promise<boolean> {
     const current = this.byId.get(registration.id);
     if (!current) return false;
+    if (current.endpoint === registration.endpoint && current.peerKey === registration.peerKey) {
+      // The usual Update: same keys, so each index only takes the new record (three Map writes, not six).
+      this.index(registration);
+      return true;
+    }
     this.unindex(current);
     this.index(registration);
     return true;

@@ -3,7 +3,6 @@
  * receiving and decoding their notifications (coalesced by the notification guard), cancelling them, and dropping
  * or moving them with their registration.
  */
-import { randomUUID } from 'node:crypto';
 import type { IncomingResponse, NotificationListener, ObservationHandle, OutgoingRequest } from '../coap/types';
 import { LwM2mPath } from '../model/path';
 import type { LwM2mNode } from '../model/types';
@@ -11,10 +10,10 @@ import { toPlain } from '../model/values';
 import type { ObjectModelLookup } from '../model/types';
 import type { Registration } from './registration';
 import type { ObservationChange, ObservationStore, StoredObservation } from './stores';
-import { flatString } from '../transport/peer';
 import { NotificationGuard } from './notification-guard';
 import type { NotificationGuardOptions } from './notification-guard';
-import { LiveObservationIndex, type LiveObservation } from './live-observation-index';
+import { LiveObservation, LiveObservationIndex } from './live-observation-index';
+import { newObservationId } from './random-ids';
 import { sharedObserveRequest, sharedOwners, sharedPaths } from './observation-sharing';
 
 /** One notification, decoded, as the server emits it. */
@@ -81,16 +80,6 @@ const UNGUARDED: NotificationGuardOptions = {
   floodNotificationsPerSecond: 0,
   floodSeconds: 0,
 };
-
-/**
- * Where the notifications of an observation being started go: held in `early` until the observation is stored,
- * then straight to its entry. One small record per observation, bound to the listener (a closure would keep the
- * whole scope of `start` alive as long as the observation).
- */
-interface NotificationSink {
-  entry: LiveObservation | undefined;
-  early: IncomingResponse[] | undefined;
-}
 
 /**
  * Observations the server holds on devices (LwM2M Information Reporting). Stored observations are
@@ -167,63 +156,28 @@ export class ObservationService {
   ): Promise<{ response: IncomingResponse; observation?: StoredObservation }> {
     const key = keyOf(paths);
     const target = targetKey(registration.id, key);
-    // Notifications may arrive before we have stored the observation: hold them until we have, then
-    // deliver directly (no promise per notification on the hot path).
-    // The listener lives as long as the observation: a bound method over a small record, not a closure
-    // that would keep this call's whole scope (registration, request, ...) alive per observation.
-    const sink: NotificationSink = { entry: undefined, early: [] };
-    const listener: NotificationListener = this.onNotification.bind(this, sink);
-    const resolveLive = (entry: LiveObservation) => {
-      sink.entry = entry;
-      const held = sink.early ?? [];
-      sink.early = undefined;
-      for (const notification of held) this.receive(entry, notification);
-    };
+    // The entry is the observation's listener: notifications that arrive before the observation is stored are
+    // held in it until it is, then go on directly (no promise per notification on the hot path). Its stored record
+    // is a draft until the device has answered (the token is known then).
+    const entry = new LiveObservation(
+      this,
+      storedObservation('', registration, key, sharedOwners([owner]), request.accept, ''),
+      sharedPaths(paths),
+      this.guard.state(pminSeconds),
+      true,
+    );
     const attempt = this.deps
-      .observe(
-        registration,
-        sharedObserveRequest(request.observe === 0 ? request : { ...request, observe: 0 }),
-        listener,
-      )
+      .observe(registration, sharedObserveRequest(request.observe === 0 ? request : { ...request, observe: 0 }), entry)
       .then(async ({ response, observation: handle }) => {
         if (!handle || !response.code.startsWith('2.')) return { response };
-        // contentFormat only when set (no `delete`: a slow dictionary), and in the literal: added
-        // afterwards it would cost every stored observation an out-of-object property array.
-        const id = flatString(randomUUID());
+        const id = newObservationId();
         const token = handle.token.toString('hex');
-        const stored: StoredObservation =
-          request.accept !== undefined
-            ? {
-                id,
-                registrationId: registration.id,
-                endpoint: registration.endpoint,
-                path: key,
-                token,
-                peerKey: registration.peerKey,
-                owners: sharedOwners([owner]),
-                createdAt: Date.now(),
-                contentFormat: request.accept,
-              }
-            : {
-                id,
-                registrationId: registration.id,
-                endpoint: registration.endpoint,
-                path: key,
-                token,
-                peerKey: registration.peerKey,
-                owners: sharedOwners([owner]),
-                createdAt: Date.now(),
-              };
-        const entry: LiveObservation = {
-          stored,
-          parsedPaths: sharedPaths(paths),
-          handle,
-          guard: this.guard.state(pminSeconds),
-          indexed: false,
-        };
+        const stored = storedObservation(id, registration, key, entry.stored.owners, request.accept, token);
+        entry.stored = stored;
+        entry.handle = handle;
         this.live.add(entry);
         await this.store.add(stored);
-        resolveLive(entry);
+        entry.release();
         return { response, observation: stored };
       });
     this.pending.set(target, attempt);
@@ -234,13 +188,8 @@ export class ObservationService {
     }
   }
 
-  private onNotification(sink: NotificationSink, notification: IncomingResponse): void {
-    if (sink.entry) this.receive(sink.entry, notification);
-    else sink.early?.push(notification);
-  }
-
   /** A notification of a live observation: through the guard, except the last one (the device ended it). */
-  private receive(entry: LiveObservation, notification: IncomingResponse): void {
+  receive(entry: LiveObservation, notification: IncomingResponse): void {
     if (!entry.indexed) return;
     if (notification.code.startsWith('2.')) {
       this.guard.admit(entry, notification);
@@ -252,7 +201,7 @@ export class ObservationService {
 
   /** An observation found in the store (made before a restart, or by another instance). */
   private adopted(stored: StoredObservation): LiveObservation {
-    return { stored, parsedPaths: pathsOf(stored.path), guard: this.guard.state(), indexed: false };
+    return new LiveObservation(this, stored, sharedPaths(pathsOf(stored.path)), this.guard.state(), false);
   }
 
   /**
@@ -304,7 +253,7 @@ export class ObservationService {
       // Updated in place: a live observation's listener holds this entry.
       this.unindex(current, false);
       current.stored = change.observation;
-      current.parsedPaths = pathsOf(change.observation.path);
+      current.parsedPaths = sharedPaths(pathsOf(change.observation.path));
       this.live.add(current);
     } else this.live.add(this.adopted(change.observation));
     this.onIndexed?.(change.observation);
@@ -314,7 +263,7 @@ export class ObservationService {
   onIndexed?: (stored: StoredObservation) => void;
 
   /** A notification with a token no live CoAP observation holds: ours if the store knows it. */
-  adopt(notification: IncomingResponse): NotificationListener | undefined {
+  adopt(notification: IncomingResponse): ((notification: IncomingResponse) => void) | undefined {
     const entry = this.live.adoptable(notification.peer.key, notification.token.toString('hex'));
     if (!entry) return undefined;
     return (next) => this.receive(entry, next);
@@ -455,6 +404,25 @@ export function plainByPath(nodes: ReadonlyMap<string, LwM2mNode>, model: Object
   const values: Record<string, unknown> = {};
   for (const [path, node] of nodes) values[path] = toPlain(node, LwM2mPath.parse(path), model);
   return values;
+}
+
+/**
+ * An observation's stored record. contentFormat only when set (no `delete`: a slow dictionary), and in the literal:
+ * added afterwards it would cost every stored observation an out-of-object property array.
+ */
+function storedObservation(
+  id: string,
+  registration: Registration,
+  path: string,
+  owners: readonly string[],
+  contentFormat: number | undefined,
+  token: string,
+): StoredObservation {
+  const { id: registrationId, endpoint, peerKey } = registration;
+  const createdAt = Date.now();
+  return contentFormat !== undefined
+    ? { id, registrationId, endpoint, path, token, peerKey, owners, createdAt, contentFormat }
+    : { id, registrationId, endpoint, path, token, peerKey, owners, createdAt };
 }
 
 function targetKey(registrationId: string, path: string): string {

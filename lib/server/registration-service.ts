@@ -2,10 +2,10 @@
  * The Registration interface (/rd): Register, Update and De-register from devices, checked against their credentials
  * and the admission limits, kept in the registration store, and expired when their lifetime runs out.
  */
-import { randomBytes } from 'node:crypto';
 import { makeUintOption } from '../coap/codec';
 import type { IncomingRequest, OutgoingResponse } from '../coap/types';
 import { flatString } from '../transport/peer';
+import { newRegistrationId } from './random-ids';
 import { ContentFormat } from '../content/types';
 import { ContentCodecError } from '../content/types';
 import { ExpiryWheel } from './expiry-wheel';
@@ -393,17 +393,25 @@ export class RegistrationService {
   }
 
   private serialised<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.chains.get(key) ?? Promise.resolve();
-    const next = previous.then(task, task);
-    const settled = next.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.chains.set(key, settled);
-    void settled.then(() => {
+    const previous = this.chains.get(key);
+    // Most Updates find no chain for their device: the task starts at once (no resolved promise to wait on), and the
+    // chain ends in the handler that settles it (two promises and a closure less per Update than a separate step).
+    const next = previous === undefined ? startTask(task) : previous.then(task, task);
+    const done = (): void => {
       if (this.chains.get(key) === settled) this.chains.delete(key);
-    });
+    };
+    const settled: Promise<void> = next.then(done, done);
+    this.chains.set(key, settled);
     return next;
+  }
+}
+
+/** Runs `task` now; a store that throws instead of rejecting rejects here as it would in a promise chain. */
+function startTask<T>(task: () => Promise<T>): Promise<T> {
+  try {
+    return task();
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
   }
 }
 
@@ -456,21 +464,4 @@ const STORE_UNREACHABLE_DIAGNOSTIC = "the server's registration store is unreach
 function errorResponse(code: string, reason: string): OutgoingResponse {
   // A diagnostic payload (RFC 7252 §5.5.2) tells a developer at the device side why.
   return { code, payload: Buffer.from(reason, 'utf8') };
-}
-
-let idPool = Buffer.alloc(0);
-let idOffset = 0;
-
-/**
- * Short, unguessable, URL-safe registration ids (the Location-Path a device updates). Random bytes are
- * drawn 6 KiB at a time: one randomBytes() call per registration was 3.5% of a registration storm.
- */
-function newRegistrationId(): string {
-  if (idOffset + 6 > idPool.length) {
-    idPool = randomBytes(6 * 1024);
-    idOffset = 0;
-  }
-  const id = idPool.toString('base64url', idOffset, idOffset + 6);
-  idOffset += 6;
-  return id;
 }

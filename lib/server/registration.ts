@@ -109,8 +109,9 @@ export function parseRegistrationQuery(
   if (isRegister) {
     const announced = params.get('lwm2m');
     if (announced === undefined) version = '1.0';
-    else if ((SUPPORTED_VERSIONS as readonly string[]).includes(announced)) version = announced as Lwm2mVersion;
-    else throw new RegistrationError(`unsupported LwM2M version "${announced}"`, '4.12');
+    // the constant, not the query's text: every registration keeps its version (24 bytes each otherwise)
+    else version = SUPPORTED_VERSIONS.find((known) => known === announced);
+    if (version === undefined) throw new RegistrationError(`unsupported LwM2M version "${announced}"`, '4.12');
     result.lwm2mVersion = version;
   }
 

@@ -18,7 +18,7 @@ export interface ClusterSenderDeps {
   /** The registration a forwarded request is for. */
   registrationById(registrationId: string): Promise<Registration | undefined>;
   /** The listener of a stored observation this notification belongs to, if it is known here. */
-  adopt(notification: IncomingResponse): NotificationListener | undefined;
+  adopt(notification: IncomingResponse): ((notification: IncomingResponse) => void) | undefined;
   /** How long a queued request lives (a forwarded one for a queue-mode device waits as long). */
   queuedRequestTtlMs: number;
 }
