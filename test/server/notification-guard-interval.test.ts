@@ -39,7 +39,7 @@ describe('notification guard: the interval changes while notifications are held'
         flood: () => undefined,
       },
     );
-    entry = { guard: guard.state(pminSeconds) };
+    entry = guard.state(pminSeconds);
   }
 
   afterEach(() => guard.release(entry));
