@@ -15,6 +15,20 @@ export class ExpiryWheel {
     if (second < this.earliestSecond) this.earliestSecond = second;
   }
 
+  /**
+   * Moves an id from the bucket of its previous expiry to that of its new one. An Update would otherwise leave an
+   * entry behind in the old bucket until that second came (a device updating every lifetime/5 would be in five
+   * buckets at once).
+   */
+  reschedule(id: string, previousExpiresAtMs: number, expiresAtMs: number): void {
+    const previousSecond = Math.ceil(previousExpiresAtMs / 1000);
+    if (previousSecond !== Math.ceil(expiresAtMs / 1000)) {
+      const bucket = this.buckets.get(previousSecond);
+      if (bucket !== undefined && bucket.delete(id) && bucket.size === 0) this.buckets.delete(previousSecond);
+    }
+    this.schedule(id, expiresAtMs);
+  }
+
   /** Ids whose bucket is due at `nowMs` (candidates: the caller checks the real expiry). */
   takeDue(nowMs: number): string[] {
     const nowSecond = Math.floor(nowMs / 1000);

@@ -272,8 +272,9 @@ export class RegistrationService {
       next.port = request.peer.port;
       if (request.peer.key !== previous.peerKey) next.peerKey = flatString(request.peer.key);
       if (!(await this.store.update(next))) return errorResponse('4.04', `no registration ${registrationId}`);
+      const previousExpiry = this.expiresAt(previous);
       this.grace.delete(next.id);
-      this.wheel.schedule(next.id, this.expiresAt(next));
+      this.wheel.reschedule(next.id, previousExpiry, this.expiresAt(next));
       setImmediate(() => this.events.updated(next, previous));
       return { code: '2.04' };
     });
@@ -308,7 +309,7 @@ export class RegistrationService {
       if (!previous) return undefined;
       const next: Registration = { ...previous, lifetime, lifetimeSource: 'written', lifetimeWrittenAt: writtenAt };
       if (!(await this.store.update(next))) return undefined;
-      this.wheel.schedule(next.id, this.expiresAt(next));
+      this.wheel.reschedule(next.id, this.expiresAt(previous), this.expiresAt(next));
       setImmediate(() => this.events.updated(next, previous));
       return next;
     });

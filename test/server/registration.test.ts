@@ -147,4 +147,17 @@ describe('expiry wheel', function () {
     assert.deepEqual(wheel.takeDue(11_500), []);
     assert.deepEqual(wheel.takeDue(12_000), ['b']);
   });
+
+  it('moves an id rescheduled by an Update instead of leaving it in its old bucket', function () {
+    const wheel = new ExpiryWheel();
+    wheel.schedule('a', 10_000);
+    wheel.schedule('b', 10_000);
+    wheel.reschedule('a', 10_000, 20_000);
+    wheel.reschedule('b', 10_000, 9_600); // the same second: stays
+    assert.deepEqual(wheel.takeDue(10_000), ['b']);
+    assert.deepEqual(wheel.takeDue(19_000), [], 'nothing left behind in the old bucket');
+    assert.deepEqual(wheel.takeDue(20_000), ['a']);
+    wheel.reschedule('c', 5_000, 30_000); // never scheduled before: just scheduled
+    assert.deepEqual(wheel.takeDue(30_000), ['c']);
+  });
 });
