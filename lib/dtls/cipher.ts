@@ -4,7 +4,7 @@
  */
 
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { AesCcm } from './ccm';
+import { CcmKey, ccmKeyCache } from './ccm-cache';
 import type { BulkCipher } from './suites';
 
 /** The record header fields that go into the additional data / MAC (RFC 5246 §6.2.3.3). */
@@ -28,6 +28,8 @@ export interface RecordProtection {
   encrypt(context: RecordContext, plaintext: Buffer, headroom?: number): Buffer;
   /** The plaintext, or undefined when the record does not authenticate (never throws). */
   decrypt(context: RecordContext, fragment: Buffer): Buffer | undefined;
+  /** The keys will not be used again (the session ended): frees what is kept for them beyond the key bytes. */
+  release(): void;
 }
 
 /** Both directions' keys, as the handshake derives them from the key block. */
@@ -137,28 +139,32 @@ function aeadOutput(context: RecordContext, plaintextLength: number, tagLength: 
 }
 
 /**
- * AES-128-CCM_8 (RFC 6655) on an AesCcm made once per key: two native calls per record on cipher
- * objects that live as long as the keys, instead of a node:crypto CCM cipher object (and its key
+ * AES-128-CCM_8 (RFC 6655) on an AesCcm kept per key while the key is in use (ccm-cache.ts): two native
+ * calls per record on cipher objects made once, instead of a node:crypto CCM cipher object (and its key
  * schedule) per record; see ccm.ts.
  */
 class CcmProtection implements RecordProtection {
   readonly overhead: number;
-  private readonly ccm: AesCcm;
+  private readonly key: CcmKey;
 
   constructor(
     key: Buffer,
     private readonly salt: Buffer,
     private readonly tagLength: number,
   ) {
-    this.ccm = new AesCcm(key, tagLength);
+    this.key = new CcmKey(key, tagLength);
     this.overhead = AEAD_EXPLICIT_NONCE_LENGTH + tagLength;
+  }
+
+  release(): void {
+    ccmKeyCache.release(this.key);
   }
 
   encrypt(context: RecordContext, plaintext: Buffer, headroom = 0): Buffer {
     const out = aeadOutput(context, plaintext.length, this.tagLength, headroom);
     const nonce = recordNonce(this.salt, out, headroom);
     const aad = recordAdditionalData(context, plaintext.length);
-    this.ccm.seal(nonce, 0, aad, plaintext, out, headroom + AEAD_EXPLICIT_NONCE_LENGTH);
+    ccmKeyCache.get(this.key).seal(nonce, 0, aad, plaintext, out, headroom + AEAD_EXPLICIT_NONCE_LENGTH);
     return out;
   }
 
@@ -169,13 +175,15 @@ class CcmProtection implements RecordProtection {
       const nonce = recordNonce(this.salt, fragment, 0);
       const aad = recordAdditionalData(context, ciphertextLength);
       const ciphertextEnd = AEAD_EXPLICIT_NONCE_LENGTH + ciphertextLength;
-      return this.ccm.open(
-        nonce,
-        0,
-        aad,
-        fragment.subarray(AEAD_EXPLICIT_NONCE_LENGTH, ciphertextEnd),
-        fragment.subarray(ciphertextEnd),
-      );
+      return ccmKeyCache
+        .get(this.key)
+        .open(
+          nonce,
+          0,
+          aad,
+          fragment.subarray(AEAD_EXPLICIT_NONCE_LENGTH, ciphertextEnd),
+          fragment.subarray(ciphertextEnd),
+        );
     } catch {
       return undefined;
     }
@@ -195,6 +203,10 @@ class GcmProtection implements RecordProtection {
     private readonly key: Buffer,
     private readonly salt: Buffer,
   ) {}
+
+  release(): void {
+    // nothing kept beyond the key
+  }
 
   encrypt(context: RecordContext, plaintext: Buffer, headroom = 0): Buffer {
     const out = aeadOutput(context, plaintext.length, GcmProtection.TAG_LENGTH, headroom);
@@ -235,6 +247,10 @@ class CbcHmacProtection implements RecordProtection {
     private readonly macKey: Buffer,
     private readonly key: Buffer,
   ) {}
+
+  release(): void {
+    // nothing kept beyond the keys
+  }
 
   encrypt(context: RecordContext, plaintext: Buffer, headroom = 0): Buffer {
     const mac = this.mac(context, plaintext);

@@ -80,6 +80,12 @@ export class RecordLayer {
     this.epoch = 1;
   }
 
+  /** The session ended: the keys' cipher state is freed (what is sent or read after that makes it again). */
+  release(): void {
+    this.readProtection?.release();
+    this.writeProtection?.release();
+  }
+
   /** Whether an epoch 1 record with this number may be new (checked before decrypting). */
   isFresh(sequence: number): boolean {
     return this.replay.isFresh(sequence);

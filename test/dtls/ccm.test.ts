@@ -5,6 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { createCipheriv, randomBytes, randomInt } from 'node:crypto';
 import { AesCcm } from '../../lib/dtls/ccm';
+import { CcmKey, CcmKeyCache } from '../../lib/dtls/ccm-cache';
 
 const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
 
@@ -117,5 +118,40 @@ describe('AES-128-CCM from reusable block ciphers', () => {
     const opened = open(ccm, nonce, Buffer.alloc(0), seal(ccm, nonce, Buffer.alloc(0), first));
     for (let i = 0; i < 10; i++) open(ccm, nonce, Buffer.alloc(0), seal(ccm, nonce, Buffer.alloc(0), randomBytes(30)));
     assert.deepEqual(opened, first);
+  });
+});
+
+describe('CcmKeyCache: the AES objects of the most recently used CCM keys', () => {
+  it('keeps at most its capacity, evicts the least recently used, and remakes an evicted key that works as before', () => {
+    const cache = new CcmKeyCache(2);
+    const [a, b, c] = [0, 1, 2].map(() => new CcmKey(randomBytes(16), 8));
+    const nonce = randomBytes(12);
+    const plaintext = randomBytes(20);
+    const sealedByA = seal(cache.get(a), nonce, Buffer.alloc(0), plaintext);
+    cache.get(b);
+    cache.get(a); // a is now the most recently used: b goes first
+    cache.get(c);
+    assert.equal(cache.size, 2);
+    assert.equal(b.ccm, undefined, 'b evicted');
+    assert.ok(a.ccm !== undefined && c.ccm !== undefined);
+    cache.get(b);
+    assert.equal(a.ccm, undefined, 'then a');
+    assert.deepEqual(open(cache.get(a), nonce, Buffer.alloc(0), sealedByA), plaintext, 'a made again');
+    assert.equal(cache.size, 2);
+  });
+
+  it('release frees a key at once (and twice is harmless); the others keep their order', () => {
+    const cache = new CcmKeyCache(3);
+    const [a, b, c, d] = [0, 1, 2, 3].map(() => new CcmKey(randomBytes(16), 8));
+    for (const key of [a, b, c]) cache.get(key);
+    cache.release(b);
+    cache.release(b);
+    assert.equal(cache.size, 2);
+    assert.equal(b.ccm, undefined);
+    cache.get(d);
+    cache.get(b);
+    assert.equal(cache.size, 3);
+    assert.equal(a.ccm, undefined, 'a was the oldest');
+    assert.ok(c.ccm !== undefined && d.ccm !== undefined && b.ccm !== undefined);
   });
 });
