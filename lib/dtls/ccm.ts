@@ -5,13 +5,21 @@
  * Why: node's `aes-128-ccm` Cipheriv takes its nonce at creation and cannot be re-keyed, so each
  * record cost a new cipher object (key schedule, EVP context, JS stream wrapper: about 1.5 us) plus
  * setAAD, update, final and getAuthTag (another native call each); over half of DTLS's per-record CPU.
- * Here a record costs two native calls on objects made once per key: one `aes-128-ecb` update that
- * encrypts all the counter blocks A_0..A_n at once (the CTR keystream) and one `aes-128-cbc` update
- * over B_0, the additional data and the message (the CBC-MAC). Both objects only ever encrypt.
+ * Here the CBC-MAC of a record is one `aes-128-cbc` update over B_0, the additional data and the
+ * message; its CTR keystream (the counter blocks A_0..A_n encrypted) comes from an `aes-128-ecb` update,
+ * one for several records (below). Both objects only ever encrypt.
  *
  * The CBC object is a stream with a zero IV: its chaining value after an update is the last ciphertext
  * block it produced. To start a new MAC (which needs a zero IV) that value is XOR-ed into B_0 first,
  * which cancels it: E(B_0 XOR c XOR c) = E(B_0).
+ *
+ * Keystreams in batches: DTLS nonces go up by one from record to record (the explicit nonce is the
+ * epoch and sequence number, RFC 6655 §3, in both directions). When a record's keystream is not at
+ * hand, those of the next KEYSTREAM_BATCH nonces (the last 6 bytes read as a counter) are made in the
+ * same ECB call, KEYSTREAM_BLOCKS blocks each (messages up to 64 bytes): the next records find theirs
+ * made, so a record costs one native call instead of two. A keystream depends only on the key, the
+ * nonce and the counter, so a batched one is the one that would have been made for the record; a
+ * nonce that was not predicted costs a batch (one call, as before). A longer message gets its own.
  *
  * Callers use one instance at a time (everything here is synchronous).
  */
@@ -23,32 +31,68 @@ const BLOCK = 16;
 const MAX_SHORT_AAD = 0xfeff;
 /** The largest message we take (any length field of 2 bytes or more holds it; DTLS records are far smaller). */
 const MAX_MESSAGE = 0xffff;
+/** Records whose keystreams one ECB call makes. */
+export const KEYSTREAM_BATCH = 8;
+/** Blocks of keystream made per record in a batch: S_0 (for the tag) and four (a message of up to 64 bytes). */
+const KEYSTREAM_BLOCKS = 5;
+/** The bytes of a nonce counted up from record to record (the DTLS sequence number). */
+const NONCE_COUNTER_BYTES = 6;
 
 /** `length` rounded up to whole blocks. */
 function blocks(length: number): number {
   return (length + BLOCK - 1) & ~(BLOCK - 1);
 }
 
+/** The last 6 bytes of a nonce as a number. */
+function nonceCounter(nonce: Buffer, end: number): number {
+  let value = 0;
+  for (let i = end - NONCE_COUNTER_BYTES; i < end; i++) value = value * 256 + nonce[i];
+  return value;
+}
+
 /**
- * Scratch shared by every instance (one is used at a time, and update() copies its input): the counter
- * blocks A_0..A_n of a keystream, grown for larger records; and the expected tag of a record being opened.
- * Shared rather than per key so that a session holds no scratch of its own.
+ * Scratch shared by every instance (one is used at a time, and update() copies its input), so that a
+ * session holds none of its own: the input of an update (counter blocks, or a MAC's blocks when sealing),
+ * grown for larger records, with its views by length in blocks (a subarray() per record costs more than
+ * the crypto's own bookkeeping); and the expected tag of a record being opened.
  */
-let counterScratch = Buffer.alloc(BLOCK * 32);
+let scratch = Buffer.alloc(BLOCK * 64);
+let scratchViews: Buffer[] = [];
 const EXPECTED_TAG = Buffer.alloc(BLOCK);
+
+/** `count` blocks in a new buffer. */
+function freshBlocks(count: number): Buffer {
+  return Buffer.allocUnsafe(count * BLOCK);
+}
+
+/** The first `count` blocks of the shared scratch. */
+function scratchBlocks(count: number): Buffer {
+  if (scratch.length < count * BLOCK) {
+    scratch = Buffer.alloc(count * BLOCK);
+    scratchViews = [];
+  }
+  return (scratchViews[count] ??= scratch.subarray(0, count * BLOCK));
+}
 
 export class AesCcm {
   /** CTR keystream: encrypts the counter blocks. */
   private readonly ecb: Cipher;
-  /** CBC-MAC: one stream whose chaining value is `chain`. */
+  /** CBC-MAC: one stream whose chaining value is the block at `chainOffset` in `chain`. */
   private readonly cbc: Cipher;
-  /** The CBC stream's current chaining value: the last block it produced (zeros, its IV, at first). */
   private chain: Buffer = Buffer.alloc(BLOCK);
+  private chainOffset = 0;
   /** The expected tag of a record being opened (a view of EXPECTED_TAG). */
   private readonly expected: Buffer;
-
   /** L (RFC 3610 §2.1): the size of the length field and of the counter, 15 - the nonce length. */
   private readonly lengthField: number;
+
+  /** The latest batch of keystreams: KEYSTREAM_BLOCKS blocks for each of KEYSTREAM_BATCH nonces. */
+  private batch: Buffer | undefined;
+  /** Its first nonce: the bytes before the counter, and the counter. */
+  private readonly batchPrefix: Buffer;
+  private batchCounter = -1;
+  /** Where the keystream that keystream() returned starts in the buffer it returned. */
+  private keystreamAt = 0;
 
   constructor(
     key: Buffer,
@@ -64,6 +108,7 @@ export class AesCcm {
     this.ecb = createCipheriv('aes-128-ecb', key, null).setAutoPadding(false);
     this.cbc = createCipheriv('aes-128-cbc', key, Buffer.alloc(BLOCK)).setAutoPadding(false);
     this.expected = EXPECTED_TAG.subarray(0, tagLength);
+    this.batchPrefix = Buffer.alloc(nonceLength - NONCE_COUNTER_BYTES);
   }
 
   /**
@@ -74,43 +119,65 @@ export class AesCcm {
   seal(nonce: Buffer, nonceOffset: number, aad: Buffer, plaintext: Buffer, out: Buffer, offset: number): void {
     const length = plaintext.length;
     if (length > MAX_MESSAGE || aad.length > MAX_SHORT_AAD) throw new RangeError('CCM input too long');
-    const macInput = this.macInput(nonce, nonceOffset, aad, length);
+    // The MAC's input in the shared scratch: update() copies it, and sealing returns nothing of it.
+    const macInput = this.macInput(nonce, nonceOffset, aad, length, scratchBlocks);
     plaintext.copy(macInput, macInput.length - blocks(length));
-    const tag = this.mac(macInput);
+    const tagAt = this.mac(macInput);
+    const tag = this.chain;
     const keystream = this.keystream(nonce, nonceOffset, length);
-    for (let i = 0; i < length; i++) out[offset + i] = plaintext[i] ^ keystream[BLOCK + i];
-    const tagAt = offset + length;
-    for (let i = 0; i < this.tagLength; i++) out[tagAt + i] = tag[i] ^ keystream[i];
+    const s = this.keystreamAt;
+    for (let i = 0; i < length; i++) out[offset + i] = plaintext[i] ^ keystream[s + BLOCK + i];
+    const outTag = offset + length;
+    for (let i = 0; i < this.tagLength; i++) out[outTag + i] = tag[tagAt + i] ^ keystream[s + i];
   }
 
   /**
-   * The plaintext of `ciphertext` (the tag excluded) whose tag is `tag`, or undefined when it does not
-   * authenticate. The plaintext is a view into a buffer of its own (nothing else refers to it).
+   * The plaintext of the `length` bytes of ciphertext at `offset` in `record`, followed there by their tag
+   * (tagLength bytes), or undefined when it does not authenticate or the tag is cut short. The plaintext
+   * is in a buffer of its own (nothing else refers to it).
    */
-  open(nonce: Buffer, nonceOffset: number, aad: Buffer, ciphertext: Buffer, tag: Buffer): Buffer | undefined {
-    const length = ciphertext.length;
-    if (length > MAX_MESSAGE || aad.length > MAX_SHORT_AAD || tag.length !== this.tagLength) return undefined;
+  open(
+    nonce: Buffer,
+    nonceOffset: number,
+    aad: Buffer,
+    record: Buffer,
+    offset: number,
+    length: number,
+  ): Buffer | undefined {
+    const tagOffset = offset + length;
+    if (length > MAX_MESSAGE || aad.length > MAX_SHORT_AAD || record.length - tagOffset !== this.tagLength) {
+      return undefined;
+    }
     const keystream = this.keystream(nonce, nonceOffset, length);
-    const macInput = this.macInput(nonce, nonceOffset, aad, length);
+    const s = this.keystreamAt;
+    // A buffer of its own: the plaintext returned is a view of it.
+    const macInput = this.macInput(nonce, nonceOffset, aad, length, freshBlocks);
     const messageAt = macInput.length - blocks(length);
-    for (let i = 0; i < length; i++) macInput[messageAt + i] = ciphertext[i] ^ keystream[BLOCK + i];
-    const mac = this.mac(macInput);
+    for (let i = 0; i < length; i++) macInput[messageAt + i] = record[offset + i] ^ keystream[s + BLOCK + i];
+    const tagAt = this.mac(macInput);
+    const mac = this.chain;
     const expected = this.expected;
-    for (let i = 0; i < this.tagLength; i++) expected[i] = mac[i] ^ keystream[i];
+    for (let i = 0; i < this.tagLength; i++) expected[i] = mac[tagAt + i] ^ keystream[s + i];
     // Constant time: no early exit on the first differing byte.
-    if (!timingSafeEqual(expected, tag)) return undefined;
+    if (!timingSafeEqual(expected, record.subarray(tagOffset))) return undefined;
     return macInput.subarray(messageAt, messageAt + length);
   }
 
   /**
    * B_0, the encoded additional data and room for the message (RFC 3610 §2.2), every part zero-padded
-   * to whole blocks; B_0 already XOR-ed with the CBC stream's chaining value (see the file comment).
-   * The message bytes (before their padding) are left for the caller to fill.
+   * to whole blocks, in a buffer from `allocate`; B_0 already XOR-ed with the CBC stream's chaining
+   * value (see the file comment). The message bytes (before their padding) are left for the caller.
    */
-  private macInput(nonce: Buffer, nonceOffset: number, aad: Buffer, length: number): Buffer {
+  private macInput(
+    nonce: Buffer,
+    nonceOffset: number,
+    aad: Buffer,
+    length: number,
+    allocate: (count: number) => Buffer,
+  ): Buffer {
     const aadBlocks = aad.length > 0 ? blocks(2 + aad.length) : 0;
     const messageBlocks = blocks(length);
-    const input = Buffer.allocUnsafe(BLOCK + aadBlocks + messageBlocks);
+    const input = allocate(1 + (aadBlocks + messageBlocks) / BLOCK);
     // Flags: Adata, M' = (M - 2) / 2, L' = L - 1; then the nonce, then l(m) in L bytes.
     input[0] = (aad.length > 0 ? 0x40 : 0) | (((this.tagLength - 2) / 2) << 3) | (this.lengthField - 1);
     // Byte loops rather than Buffer.copy for the short fields: a copy() call costs more than 12 stores.
@@ -120,7 +187,8 @@ export class AesCcm {
     input[14] = length >>> 8;
     input[15] = length & 0xff;
     const chain = this.chain;
-    for (let i = 0; i < BLOCK; i++) input[i] ^= chain[i];
+    const chainAt = this.chainOffset;
+    for (let i = 0; i < BLOCK; i++) input[i] ^= chain[chainAt + i];
     if (aadBlocks > 0) {
       input[BLOCK] = aad.length >>> 8;
       input[BLOCK + 1] = aad.length & 0xff;
@@ -131,30 +199,78 @@ export class AesCcm {
     return input;
   }
 
-  /** The CBC-MAC of `input` (its last block: T before truncation); moves the chaining value on. */
-  private mac(input: Buffer): Buffer {
+  /**
+   * Runs the CBC-MAC over `input`; its last block (T before truncation) is then the chaining value:
+   * returns where it starts in `this.chain`.
+   */
+  private mac(input: Buffer): number {
     const output = this.cbc.update(input);
-    this.chain = output.subarray(output.length - BLOCK);
-    return this.chain;
+    this.chain = output;
+    this.chainOffset = output.length - BLOCK;
+    return this.chainOffset;
   }
 
-  /** S_0 .. S_n: E(A_i) for the counter blocks of a message of `length` bytes, in one call. */
+  /**
+   * S_0 .. S_n, E(A_i) for the counter blocks of a message of `length` bytes: from the batch when it
+   * holds this nonce, else from a new batch starting at it, or (a longer message) made for it alone.
+   * They start at `this.keystreamAt` in the buffer returned.
+   */
   private keystream(nonce: Buffer, nonceOffset: number, length: number): Buffer {
     const count = 1 + blocks(length) / BLOCK;
-    if (counterScratch.length < count * BLOCK) counterScratch = Buffer.alloc(count * BLOCK);
-    const counters = counterScratch;
-    // A_i: flags L' = L - 1, the nonce, i in L bytes (at most 4097 blocks: the high bytes stay zero).
-    // A_0 is written whole, the others copy its first 14 bytes and put i in the last two.
-    counters[0] = this.lengthField - 1;
+    const nonceEnd = nonceOffset + this.nonceLength;
+    if (count > KEYSTREAM_BLOCKS) {
+      this.keystreamAt = 0;
+      return this.ecb.update(this.counterBlocks(nonce, nonceOffset, 1, count));
+    }
+    const counter = nonceCounter(nonce, nonceEnd);
+    const index = counter - this.batchCounter;
+    if (this.batch !== undefined && index >= 0 && index < KEYSTREAM_BATCH && this.samePrefix(nonce, nonceOffset)) {
+      this.keystreamAt = index * KEYSTREAM_BLOCKS * BLOCK;
+      return this.batch;
+    }
+    const batch = this.ecb.update(this.counterBlocks(nonce, nonceOffset, KEYSTREAM_BATCH, KEYSTREAM_BLOCKS));
+    this.batch = batch;
+    this.batchCounter = counter;
+    for (let i = 0; i < this.batchPrefix.length; i++) this.batchPrefix[i] = nonce[nonceOffset + i];
+    this.keystreamAt = 0;
+    return batch;
+  }
+
+  private samePrefix(nonce: Buffer, nonceOffset: number): boolean {
+    const prefix = this.batchPrefix;
+    for (let i = 0; i < prefix.length; i++) if (prefix[i] !== nonce[nonceOffset + i]) return false;
+    return true;
+  }
+
+  /**
+   * The counter blocks A_0 .. A_{count-1} (flags L' = L - 1, the nonce, i in L bytes) for `nonces`
+   * nonces from the given one up (its last 6 bytes counted up), one after the other, in the scratch.
+   */
+  private counterBlocks(nonce: Buffer, nonceOffset: number, nonces: number, count: number): Buffer {
+    const counters = scratchBlocks(nonces * count);
     const nonceLength = this.nonceLength;
+    counters[0] = this.lengthField - 1;
     for (let j = 0; j < nonceLength; j++) counters[1 + j] = nonce[nonceOffset + j];
     for (let j = 1 + nonceLength; j < BLOCK - 2; j++) counters[j] = 0;
-    for (let i = 0; i < count; i++) {
-      const at = i * BLOCK;
-      if (i > 0) for (let j = 0; j < BLOCK - 2; j++) counters[at + j] = counters[j];
-      counters[at + 14] = i >>> 8;
-      counters[at + 15] = i & 0xff;
+    const counterEnd = 1 + nonceLength;
+    for (let n = 0; n < nonces; n++) {
+      const first = n * count * BLOCK;
+      if (n > 0) {
+        // The previous nonce's A_0, then its counter bytes plus one (carrying).
+        for (let j = 0; j < BLOCK - 2; j++) counters[first + j] = counters[first - count * BLOCK + j];
+        for (let j = counterEnd - 1; j >= counterEnd - NONCE_COUNTER_BYTES; j--) {
+          counters[first + j] = (counters[first + j] + 1) & 0xff;
+          if (counters[first + j] !== 0) break;
+        }
+      }
+      // A_i: the first 14 bytes of A_0, i in the last two (a message of at most 4096 blocks).
+      for (let i = 0; i < count; i++) {
+        const at = first + i * BLOCK;
+        if (i > 0) for (let j = 0; j < BLOCK - 2; j++) counters[at + j] = counters[first + j];
+        counters[at + 14] = i >>> 8;
+        counters[at + 15] = i & 0xff;
+      }
     }
-    return this.ecb.update(counters.subarray(0, count * BLOCK));
+    return counters;
   }
 }

@@ -174,16 +174,7 @@ class CcmProtection implements RecordProtection {
     try {
       const nonce = recordNonce(this.salt, fragment, 0);
       const aad = recordAdditionalData(context, ciphertextLength);
-      const ciphertextEnd = AEAD_EXPLICIT_NONCE_LENGTH + ciphertextLength;
-      return ccmKeyCache
-        .get(this.key)
-        .open(
-          nonce,
-          0,
-          aad,
-          fragment.subarray(AEAD_EXPLICIT_NONCE_LENGTH, ciphertextEnd),
-          fragment.subarray(ciphertextEnd),
-        );
+      return ccmKeyCache.get(this.key).open(nonce, 0, aad, fragment, AEAD_EXPLICIT_NONCE_LENGTH, ciphertextLength);
     } catch {
       return undefined;
     }
