@@ -60,11 +60,6 @@ let scratch = Buffer.alloc(BLOCK * 64);
 let scratchViews: Buffer[] = [];
 const EXPECTED_TAG = Buffer.alloc(BLOCK);
 
-/** `count` blocks in a new buffer. */
-function freshBlocks(count: number): Buffer {
-  return Buffer.allocUnsafe(count * BLOCK);
-}
-
 /** The first `count` blocks of the shared scratch. */
 function scratchBlocks(count: number): Buffer {
   if (scratch.length < count * BLOCK) {
@@ -119,8 +114,8 @@ export class AesCcm {
   seal(nonce: Buffer, nonceOffset: number, aad: Buffer, plaintext: Buffer, out: Buffer, offset: number): void {
     const length = plaintext.length;
     if (length > MAX_MESSAGE || aad.length > MAX_SHORT_AAD) throw new RangeError('CCM input too long');
-    // The MAC's input in the shared scratch: update() copies it, and sealing returns nothing of it.
-    const macInput = this.macInput(nonce, nonceOffset, aad, length, scratchBlocks);
+    // The MAC's input is in the shared scratch: update() copies it.
+    const macInput = this.macInput(nonce, nonceOffset, aad, length);
     plaintext.copy(macInput, macInput.length - blocks(length));
     const tagAt = this.mac(macInput);
     const tag = this.chain;
@@ -150,34 +145,33 @@ export class AesCcm {
     }
     const keystream = this.keystream(nonce, nonceOffset, length);
     const s = this.keystreamAt;
-    // A buffer of its own: the plaintext returned is a view of it.
-    const macInput = this.macInput(nonce, nonceOffset, aad, length, freshBlocks);
+    // The plaintext in a buffer of its own (returned), and in the MAC's input in the shared scratch.
+    const plaintext = Buffer.allocUnsafe(length);
+    const macInput = this.macInput(nonce, nonceOffset, aad, length);
     const messageAt = macInput.length - blocks(length);
-    for (let i = 0; i < length; i++) macInput[messageAt + i] = record[offset + i] ^ keystream[s + BLOCK + i];
+    for (let i = 0; i < length; i++) {
+      const byte = record[offset + i] ^ keystream[s + BLOCK + i];
+      plaintext[i] = byte;
+      macInput[messageAt + i] = byte;
+    }
     const tagAt = this.mac(macInput);
     const mac = this.chain;
     const expected = this.expected;
     for (let i = 0; i < this.tagLength; i++) expected[i] = mac[tagAt + i] ^ keystream[s + i];
     // Constant time: no early exit on the first differing byte.
     if (!timingSafeEqual(expected, record.subarray(tagOffset))) return undefined;
-    return macInput.subarray(messageAt, messageAt + length);
+    return plaintext;
   }
 
   /**
    * B_0, the encoded additional data and room for the message (RFC 3610 §2.2), every part zero-padded
-   * to whole blocks, in a buffer from `allocate`; B_0 already XOR-ed with the CBC stream's chaining
+   * to whole blocks, in the shared scratch; B_0 already XOR-ed with the CBC stream's chaining
    * value (see the file comment). The message bytes (before their padding) are left for the caller.
    */
-  private macInput(
-    nonce: Buffer,
-    nonceOffset: number,
-    aad: Buffer,
-    length: number,
-    allocate: (count: number) => Buffer,
-  ): Buffer {
+  private macInput(nonce: Buffer, nonceOffset: number, aad: Buffer, length: number): Buffer {
     const aadBlocks = aad.length > 0 ? blocks(2 + aad.length) : 0;
     const messageBlocks = blocks(length);
-    const input = allocate(1 + (aadBlocks + messageBlocks) / BLOCK);
+    const input = scratchBlocks(1 + (aadBlocks + messageBlocks) / BLOCK);
     // Flags: Adata, M' = (M - 2) / 2, L' = L - 1; then the nonce, then l(m) in L bytes.
     input[0] = (aad.length > 0 ? 0x40 : 0) | (((this.tagLength - 2) / 2) << 3) | (this.lengthField - 1);
     // Byte loops rather than Buffer.copy for the short fields: a copy() call costs more than 12 stores.
@@ -252,23 +246,26 @@ export class AesCcm {
     counters[0] = this.lengthField - 1;
     for (let j = 0; j < nonceLength; j++) counters[1 + j] = nonce[nonceOffset + j];
     for (let j = 1 + nonceLength; j < BLOCK - 2; j++) counters[j] = 0;
-    const counterEnd = 1 + nonceLength;
-    for (let n = 0; n < nonces; n++) {
-      const first = n * count * BLOCK;
-      if (n > 0) {
-        // The previous nonce's A_0, then its counter bytes plus one (carrying).
-        for (let j = 0; j < BLOCK - 2; j++) counters[first + j] = counters[first - count * BLOCK + j];
-        for (let j = counterEnd - 1; j >= counterEnd - NONCE_COUNTER_BYTES; j--) {
-          counters[first + j] = (counters[first + j] + 1) & 0xff;
-          if (counters[first + j] !== 0) break;
-        }
-      }
-      // A_i: the first 14 bytes of A_0, i in the last two (a message of at most 4096 blocks).
+    // A_i: the first 14 bytes of A_0, i in the last two (a message of at most 4096 blocks).
+    for (let i = 0; i < count; i++) {
+      const at = i * BLOCK;
+      if (i > 0) for (let j = 0; j < BLOCK - 2; j++) counters[at + j] = counters[j];
+      counters[at + 14] = i >>> 8;
+      counters[at + 15] = i & 0xff;
+    }
+    // Each next nonce's blocks: the previous nonce's (one native copy), its counter bytes plus one.
+    const groupLength = count * BLOCK;
+    const lastNonceByte = nonceLength; // A_i holds the nonce at bytes 1..nonceLength
+    for (let n = 1; n < nonces; n++) {
+      const group = n * groupLength;
+      counters.copyWithin(group, group - groupLength, group);
       for (let i = 0; i < count; i++) {
-        const at = first + i * BLOCK;
-        if (i > 0) for (let j = 0; j < BLOCK - 2; j++) counters[at + j] = counters[first + j];
-        counters[at + 14] = i >>> 8;
-        counters[at + 15] = i & 0xff;
+        const at = group + i * BLOCK;
+        for (let j = lastNonceByte; j > lastNonceByte - NONCE_COUNTER_BYTES; j--) {
+          const carried = (counters[at + j] + 1) & 0xff;
+          counters[at + j] = carried;
+          if (carried !== 0) break;
+        }
       }
     }
     return counters;
