@@ -139,9 +139,9 @@ function aeadOutput(context: RecordContext, plaintextLength: number, tagLength: 
 }
 
 /**
- * AES-128-CCM_8 (RFC 6655) on an AesCcm kept per key while the key is in use (ccm-cache.ts): two native
- * calls per record on cipher objects made once, instead of a node:crypto CCM cipher object (and its key
- * schedule) per record; see ccm.ts.
+ * AES-128-CCM_8 (RFC 6655) on an AesCcm kept per key while the key is in use (ccm-cache.ts): a CBC-MAC
+ * update per record and an ECB update per eight records, on cipher objects made once, instead of a
+ * node:crypto CCM cipher object (key schedule, five native calls) per record; see ccm.ts.
  */
 class CcmProtection implements RecordProtection {
   readonly overhead: number;
