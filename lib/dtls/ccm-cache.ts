@@ -5,8 +5,9 @@
  * Why: an AesCcm holds two node:crypto cipher objects (OpenSSL contexts with their key schedules) and a
  * batch of keystreams, about 3.8 KB (measured: 7.6 KB more RSS per session with both keys made, 2 KB of
  * it JS heap, 1.4 KB the keystream batches); kept for every session, that would be paid by each DTLS
- * session, most of which (LwM2M devices) send a record every few minutes. Made again on the next record after eviction, they cost two cipher creations once, about what the
- * node:crypto CCM cipher made per record cost: a key used too rarely to stay cached costs what it did.
+ * session, most of which (LwM2M devices) send a record every few minutes. Made again on the next
+ * record after eviction, they cost two cipher creations once, about what the node:crypto CCM cipher made
+ * per record cost: a key used too rarely to stay cached costs what it did.
  *
  * Least recently used first out, through an intrusive doubly linked list (no Map, no allocation per use).
  */
