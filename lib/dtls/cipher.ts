@@ -4,6 +4,7 @@
  */
 
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { CcmKey, ccmKeyCache } from './ccm-cache';
 import type { BulkCipher } from './suites';
 
 /** The record header fields that go into the additional data / MAC (RFC 5246 §6.2.3.3). */
@@ -20,9 +21,15 @@ export interface RecordContext {
 export interface RecordProtection {
   /** The most bytes `encrypt` adds to a plaintext (to size fragments to the PMTU). */
   readonly overhead: number;
-  encrypt(context: RecordContext, plaintext: Buffer): Buffer;
+  /**
+   * The protected fragment; with `headroom`, preceded by that many bytes left for the caller (the
+   * record header), so that the record is built in one buffer without a copy of the fragment.
+   */
+  encrypt(context: RecordContext, plaintext: Buffer, headroom?: number): Buffer;
   /** The plaintext, or undefined when the record does not authenticate (never throws). */
   decrypt(context: RecordContext, fragment: Buffer): Buffer | undefined;
+  /** The keys will not be used again (the session ended): frees what is kept for them beyond the key bytes. */
+  release(): void;
 }
 
 /** Both directions' keys, as the handshake derives them from the key block. */
@@ -38,6 +45,7 @@ const AEAD_SALT_LENGTH = 4;
 const AEAD_EXPLICIT_NONCE_LENGTH = 8;
 const HMAC_SHA256_LENGTH = 32;
 const AES_BLOCK = 16;
+const CCM_8_TAG_LENGTH = 8;
 
 /** 8 bytes of 0xff that start the RFC 9146 additional data (where seq_num used to be). */
 const SEQ_NUM_PLACEHOLDER = Buffer.alloc(8, 0xff);
@@ -49,73 +57,171 @@ const SEQ_NUM_PLACEHOLDER = Buffer.alloc(8, 0xff);
  * cid + length of the DTLSInnerPlaintext.
  */
 export function additionalData(context: RecordContext, plaintextLength: number): Buffer {
-  const cid = context.cid;
-  if (cid !== undefined) {
-    const out = Buffer.allocUnsafe(23 + cid.length);
-    SEQ_NUM_PLACEHOLDER.copy(out, 0);
-    out[8] = context.type;
-    out[9] = cid.length;
-    out[10] = context.type;
-    out.writeUInt16BE(context.version, 11);
-    out.writeUInt16BE(context.epoch, 13);
-    out.writeUIntBE(context.sequence, 15, 6);
-    cid.copy(out, 21);
-    out.writeUInt16BE(plaintextLength, 21 + cid.length);
-    return out;
-  }
-  const out = Buffer.allocUnsafe(13);
-  out.writeUInt16BE(context.epoch, 0);
-  out.writeUIntBE(context.sequence, 2, 6);
+  return context.cid !== undefined
+    ? cidAdditionalData(context, context.cid, plaintextLength)
+    : Buffer.from(scratchAdditionalData(context, plaintextLength));
+}
+
+/** The 13 bytes of additional data of a record without a CID, written into one shared scratch buffer. */
+const AAD_SCRATCH = Buffer.alloc(13);
+
+/**
+ * The additional data in a buffer valid until the next call: the shared scratch for a record without a
+ * CID (saves an allocation per record: node:crypto's setAAD and AesCcm copy it), a new one with a CID.
+ */
+function recordAdditionalData(context: RecordContext, plaintextLength: number): Buffer {
+  return context.cid !== undefined
+    ? cidAdditionalData(context, context.cid, plaintextLength)
+    : scratchAdditionalData(context, plaintextLength);
+}
+
+function scratchAdditionalData(context: RecordContext, plaintextLength: number): Buffer {
+  const out = AAD_SCRATCH;
+  writeSeqNum(out, 0, context.epoch, context.sequence);
   out[8] = context.type;
-  out.writeUInt16BE(context.version, 9);
-  out.writeUInt16BE(plaintextLength, 11);
+  out[9] = context.version >>> 8;
+  out[10] = context.version & 0xff;
+  out[11] = plaintextLength >>> 8;
+  out[12] = plaintextLength & 0xff;
   return out;
 }
 
-class AeadProtection implements RecordProtection {
+/** seq_num: the epoch (2 bytes) then the 48-bit sequence number, big-endian, without writeUIntBE's checks. */
+function writeSeqNum(out: Buffer, offset: number, epoch: number, sequence: number): void {
+  const high = Math.floor(sequence / 0x100000000);
+  const low = sequence >>> 0;
+  out[offset] = epoch >>> 8;
+  out[offset + 1] = epoch & 0xff;
+  out[offset + 2] = high >>> 8;
+  out[offset + 3] = high & 0xff;
+  out[offset + 4] = low >>> 24;
+  out[offset + 5] = (low >>> 16) & 0xff;
+  out[offset + 6] = (low >>> 8) & 0xff;
+  out[offset + 7] = low & 0xff;
+}
+
+function cidAdditionalData(context: RecordContext, cid: Buffer, plaintextLength: number): Buffer {
+  const out = Buffer.allocUnsafe(23 + cid.length);
+  SEQ_NUM_PLACEHOLDER.copy(out, 0);
+  out[8] = context.type;
+  out[9] = cid.length;
+  out[10] = context.type;
+  out.writeUInt16BE(context.version, 11);
+  out.writeUInt16BE(context.epoch, 13);
+  out.writeUIntBE(context.sequence, 15, 6);
+  cid.copy(out, 21);
+  out.writeUInt16BE(plaintextLength, 21 + cid.length);
+  return out;
+}
+
+/**
+ * The AEAD nonce (RFC 5288 §3, RFC 6655 §3): the 4-byte salt from the key block, then the 8-byte explicit
+ * nonce carried in the record. One shared scratch buffer (AesCcm and node:crypto copy it): no allocation
+ * and no Buffer.concat per record.
+ */
+const NONCE_SCRATCH = Buffer.alloc(AEAD_SALT_LENGTH + AEAD_EXPLICIT_NONCE_LENGTH);
+
+function recordNonce(salt: Buffer, explicit: Buffer, explicitOffset: number): Buffer {
+  const nonce = NONCE_SCRATCH;
+  for (let i = 0; i < AEAD_SALT_LENGTH; i++) nonce[i] = salt[i];
+  for (let i = 0; i < AEAD_EXPLICIT_NONCE_LENGTH; i++) nonce[AEAD_SALT_LENGTH + i] = explicit[explicitOffset + i];
+  return nonce;
+}
+
+/**
+ * The buffer of a protected AEAD record: `headroom` bytes for the caller, then the explicit nonce (the
+ * record's epoch and sequence number: unique per key by construction), the ciphertext and the tag.
+ */
+function aeadOutput(context: RecordContext, plaintextLength: number, tagLength: number, headroom: number): Buffer {
+  const out = Buffer.allocUnsafe(headroom + AEAD_EXPLICIT_NONCE_LENGTH + plaintextLength + tagLength);
+  writeSeqNum(out, headroom, context.epoch, context.sequence);
+  return out;
+}
+
+/**
+ * AES-128-CCM_8 (RFC 6655) on an AesCcm kept per key while the key is in use (ccm-cache.ts): a CBC-MAC
+ * update per record and an ECB update per eight records, on cipher objects made once, instead of a
+ * node:crypto CCM cipher object (key schedule, five native calls) per record; see ccm.ts.
+ */
+class CcmProtection implements RecordProtection {
   readonly overhead: number;
-  private readonly algorithm: 'aes-128-ccm' | 'aes-128-gcm';
-  private readonly tagLength: number;
+  private readonly key: CcmKey;
 
   constructor(
-    cipher: 'aes-128-ccm8' | 'aes-128-gcm',
-    private readonly key: Buffer,
+    key: Buffer,
     private readonly salt: Buffer,
+    private readonly tagLength: number,
   ) {
-    this.algorithm = cipher === 'aes-128-ccm8' ? 'aes-128-ccm' : 'aes-128-gcm';
-    this.tagLength = cipher === 'aes-128-ccm8' ? 8 : 16;
-    this.overhead = AEAD_EXPLICIT_NONCE_LENGTH + this.tagLength;
+    this.key = new CcmKey(key, tagLength);
+    this.overhead = AEAD_EXPLICIT_NONCE_LENGTH + tagLength;
   }
 
-  encrypt(context: RecordContext, plaintext: Buffer): Buffer {
-    // The explicit nonce is the record's epoch and sequence number: unique per key by construction.
-    const explicitNonce = Buffer.allocUnsafe(AEAD_EXPLICIT_NONCE_LENGTH);
-    explicitNonce.writeUInt16BE(context.epoch, 0);
-    explicitNonce.writeUIntBE(context.sequence, 2, 6);
-    const nonce = Buffer.concat([this.salt, explicitNonce]);
-    const cipher =
-      this.algorithm === 'aes-128-ccm'
-        ? createCipheriv(this.algorithm, this.key, nonce, { authTagLength: this.tagLength })
-        : createCipheriv(this.algorithm, this.key, nonce, { authTagLength: this.tagLength });
-    cipher.setAAD(additionalData(context, plaintext.length), { plaintextLength: plaintext.length });
-    const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-    return Buffer.concat([explicitNonce, body, cipher.getAuthTag()]);
+  release(): void {
+    ccmKeyCache.release(this.key);
+  }
+
+  encrypt(context: RecordContext, plaintext: Buffer, headroom = 0): Buffer {
+    const out = aeadOutput(context, plaintext.length, this.tagLength, headroom);
+    const nonce = recordNonce(this.salt, out, headroom);
+    const aad = recordAdditionalData(context, plaintext.length);
+    ccmKeyCache.get(this.key).seal(nonce, 0, aad, plaintext, out, headroom + AEAD_EXPLICIT_NONCE_LENGTH);
+    return out;
   }
 
   decrypt(context: RecordContext, fragment: Buffer): Buffer | undefined {
     const ciphertextLength = fragment.length - this.overhead;
     if (ciphertextLength < 0) return undefined;
-    const nonce = Buffer.concat([this.salt, fragment.subarray(0, AEAD_EXPLICIT_NONCE_LENGTH)]);
-    const ciphertext = fragment.subarray(AEAD_EXPLICIT_NONCE_LENGTH, AEAD_EXPLICIT_NONCE_LENGTH + ciphertextLength);
-    const tag = fragment.subarray(fragment.length - this.tagLength);
     try {
-      const decipher =
-        this.algorithm === 'aes-128-ccm'
-          ? createDecipheriv(this.algorithm, this.key, nonce, { authTagLength: this.tagLength })
-          : createDecipheriv(this.algorithm, this.key, nonce, { authTagLength: this.tagLength });
-      decipher.setAuthTag(tag);
-      decipher.setAAD(additionalData(context, ciphertextLength), { plaintextLength: ciphertextLength });
-      const plaintext = decipher.update(ciphertext);
+      const nonce = recordNonce(this.salt, fragment, 0);
+      const aad = recordAdditionalData(context, ciphertextLength);
+      return ccmKeyCache.get(this.key).open(nonce, 0, aad, fragment, AEAD_EXPLICIT_NONCE_LENGTH, ciphertextLength);
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/**
+ * AES-128-GCM (RFC 5288) with node:crypto's cipher, one per record (its nonce is fixed at creation).
+ * GHASH cannot be built from a reusable AES object as CBC-MAC can, and it is not worth writing in
+ * JavaScript: only the nonce, additional data and output copies are saved here.
+ */
+class GcmProtection implements RecordProtection {
+  private static readonly TAG_LENGTH = 16;
+  readonly overhead = AEAD_EXPLICIT_NONCE_LENGTH + GcmProtection.TAG_LENGTH;
+
+  constructor(
+    private readonly key: Buffer,
+    private readonly salt: Buffer,
+  ) {}
+
+  release(): void {
+    // nothing kept beyond the key
+  }
+
+  encrypt(context: RecordContext, plaintext: Buffer, headroom = 0): Buffer {
+    const out = aeadOutput(context, plaintext.length, GcmProtection.TAG_LENGTH, headroom);
+    const nonce = recordNonce(this.salt, out, headroom);
+    const cipher = createCipheriv('aes-128-gcm', this.key, nonce, { authTagLength: GcmProtection.TAG_LENGTH });
+    cipher.setAAD(recordAdditionalData(context, plaintext.length));
+    const body = cipher.update(plaintext);
+    cipher.final(); // GCM is a stream mode: everything came out of update()
+    const bodyAt = headroom + AEAD_EXPLICIT_NONCE_LENGTH;
+    body.copy(out, bodyAt);
+    cipher.getAuthTag().copy(out, bodyAt + body.length);
+    return out;
+  }
+
+  decrypt(context: RecordContext, fragment: Buffer): Buffer | undefined {
+    const ciphertextLength = fragment.length - this.overhead;
+    if (ciphertextLength < 0) return undefined;
+    const ciphertextEnd = AEAD_EXPLICIT_NONCE_LENGTH + ciphertextLength;
+    try {
+      const nonce = recordNonce(this.salt, fragment, 0);
+      const decipher = createDecipheriv('aes-128-gcm', this.key, nonce, { authTagLength: GcmProtection.TAG_LENGTH });
+      decipher.setAuthTag(fragment.subarray(ciphertextEnd));
+      decipher.setAAD(recordAdditionalData(context, ciphertextLength));
+      const plaintext = decipher.update(fragment.subarray(AEAD_EXPLICIT_NONCE_LENGTH, ciphertextEnd));
       decipher.final();
       return plaintext;
     } catch {
@@ -133,15 +239,23 @@ class CbcHmacProtection implements RecordProtection {
     private readonly key: Buffer,
   ) {}
 
-  encrypt(context: RecordContext, plaintext: Buffer): Buffer {
+  release(): void {
+    // nothing kept beyond the keys
+  }
+
+  encrypt(context: RecordContext, plaintext: Buffer, headroom = 0): Buffer {
     const mac = this.mac(context, plaintext);
     const unpadded = plaintext.length + HMAC_SHA256_LENGTH + 1;
     const paddingLength = (AES_BLOCK - (unpadded % AES_BLOCK)) % AES_BLOCK;
     const padding = Buffer.alloc(paddingLength + 1, paddingLength);
     const iv = randomBytes(AES_BLOCK);
     const cipher = createCipheriv('aes-128-cbc', this.key, iv).setAutoPadding(false);
-    const body = Buffer.concat([cipher.update(Buffer.concat([plaintext, mac, padding])), cipher.final()]);
-    return Buffer.concat([iv, body]);
+    const body = cipher.update(Buffer.concat([plaintext, mac, padding])); // whole blocks: final() adds nothing
+    cipher.final();
+    const out = Buffer.allocUnsafe(headroom + AES_BLOCK + body.length);
+    iv.copy(out, headroom);
+    body.copy(out, headroom + AES_BLOCK);
+    return out;
   }
 
   decrypt(context: RecordContext, fragment: Buffer): Buffer | undefined {
@@ -168,7 +282,7 @@ class CbcHmacProtection implements RecordProtection {
 
   private mac(context: RecordContext, plaintext: Buffer): Buffer {
     return createHmac('sha256', this.macKey)
-      .update(additionalData(context, plaintext.length))
+      .update(recordAdditionalData(context, plaintext.length))
       .update(plaintext)
       .digest();
   }
@@ -213,8 +327,15 @@ export function connectionKeys(cipher: BulkCipher, block: Buffer): ConnectionKey
   }
   const k = AES_128_KEY_LENGTH;
   const s = AEAD_SALT_LENGTH;
+  const clientKey = block.subarray(0, k);
+  const serverKey = block.subarray(k, 2 * k);
+  const clientSalt = block.subarray(2 * k, 2 * k + s);
+  const serverSalt = block.subarray(2 * k + s, 2 * k + 2 * s);
+  if (cipher === 'aes-128-gcm') {
+    return { client: new GcmProtection(clientKey, clientSalt), server: new GcmProtection(serverKey, serverSalt) };
+  }
   return {
-    client: new AeadProtection(cipher, block.subarray(0, k), block.subarray(2 * k, 2 * k + s)),
-    server: new AeadProtection(cipher, block.subarray(k, 2 * k), block.subarray(2 * k + s, 2 * k + 2 * s)),
+    client: new CcmProtection(clientKey, clientSalt, CCM_8_TAG_LENGTH),
+    server: new CcmProtection(serverKey, serverSalt, CCM_8_TAG_LENGTH),
   };
 }

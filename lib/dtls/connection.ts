@@ -236,6 +236,7 @@ export class DtlsConnection {
     this.handshake = undefined;
     this.flights.clear();
     this.backlog.clear();
+    this.records.release();
   }
 
   /** Handles one record; returns a promise while handshake messages are being processed. */

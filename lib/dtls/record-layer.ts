@@ -6,7 +6,14 @@
 
 import type { ConnectionKeys, RecordProtection } from './cipher';
 import { ContentType, DTLS_1_2 } from './constants';
-import { MAX_SEQUENCE, encodeInnerPlaintext, encodeRecord, type DtlsRecord } from './record';
+import {
+  MAX_SEQUENCE,
+  encodeInnerPlaintext,
+  encodeRecord,
+  recordHeaderLength,
+  writeRecordHeader,
+  type DtlsRecord,
+} from './record';
 import { ReplayWindow } from './replay';
 
 export class RecordLayer {
@@ -73,6 +80,12 @@ export class RecordLayer {
     this.epoch = 1;
   }
 
+  /** The session ended: the keys' cipher state is freed (what is sent or read after that makes it again). */
+  release(): void {
+    this.readProtection?.release();
+    this.writeProtection?.release();
+  }
+
   /** Whether an epoch 1 record with this number may be new (checked before decrypting). */
   isFresh(sequence: number): boolean {
     return this.replay.isFresh(sequence);
@@ -110,13 +123,16 @@ export class RecordLayer {
     if (epoch === 0) return encodeRecord(type, 0, sequence, payload);
     const protection = this.writeProtection;
     if (protection === undefined) throw new Error('no keys for epoch 1');
+    // The fragment is encrypted into the record's buffer after room for the header: no copy of it.
     const cid = this.peerCid;
     if (cid !== undefined && cid.length > 0) {
       const context = { type: ContentType.tls12Cid, version: DTLS_1_2, epoch, sequence, cid };
-      const fragment = protection.encrypt(context, encodeInnerPlaintext(type, payload));
-      return encodeRecord(ContentType.tls12Cid, epoch, sequence, fragment, cid);
+      const record = protection.encrypt(context, encodeInnerPlaintext(type, payload), recordHeaderLength(cid));
+      writeRecordHeader(record, ContentType.tls12Cid, epoch, sequence, cid);
+      return record;
     }
-    const fragment = protection.encrypt({ type, version: DTLS_1_2, epoch, sequence }, payload);
-    return encodeRecord(type, epoch, sequence, fragment);
+    const record = protection.encrypt({ type, version: DTLS_1_2, epoch, sequence }, payload, recordHeaderLength());
+    writeRecordHeader(record, type, epoch, sequence);
+    return record;
   }
 }

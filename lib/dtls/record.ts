@@ -91,16 +91,42 @@ function acceptableVersion(record: DtlsRecord): boolean {
 
 /** A record; with `cid` (non-empty) in the RFC 9146 form, whose type must then be tls12_cid. */
 export function encodeRecord(type: number, epoch: number, sequence: number, fragment: Buffer, cid?: Buffer): Buffer {
-  const cidLength = cid?.length ?? 0;
-  const out = Buffer.allocUnsafe(RECORD_HEADER_LENGTH + cidLength + fragment.length);
-  out[0] = type;
-  out.writeUInt16BE(DTLS_1_2, 1);
-  out.writeUInt16BE(epoch, 3);
-  out.writeUIntBE(sequence, 5, 6);
-  if (cid !== undefined) cid.copy(out, 11);
-  out.writeUInt16BE(fragment.length, 11 + cidLength);
-  fragment.copy(out, RECORD_HEADER_LENGTH + cidLength);
+  const headerLength = recordHeaderLength(cid);
+  const out = Buffer.allocUnsafe(headerLength + fragment.length);
+  fragment.copy(out, headerLength);
+  writeRecordHeader(out, type, epoch, sequence, cid);
   return out;
+}
+
+/** The header length of a record of ours: with a (non-empty) CID, the RFC 9146 form. */
+export function recordHeaderLength(cid?: Buffer): number {
+  return RECORD_HEADER_LENGTH + (cid?.length ?? 0);
+}
+
+/**
+ * Writes the header at the start of `record`, whose fragment already follows it (recordHeaderLength
+ * bytes in): a protected record is encrypted straight into its final buffer, with no copy.
+ */
+export function writeRecordHeader(record: Buffer, type: number, epoch: number, sequence: number, cid?: Buffer): void {
+  const cidLength = cid?.length ?? 0;
+  const fragmentLength = record.length - RECORD_HEADER_LENGTH - cidLength;
+  record[0] = type;
+  record[1] = DTLS_1_2 >>> 8;
+  record[2] = DTLS_1_2 & 0xff;
+  record[3] = epoch >>> 8;
+  record[4] = epoch & 0xff;
+  // The 48-bit sequence number in byte stores (writeUIntBE(…, 6) checks and loops).
+  const high = Math.floor(sequence / 0x100000000);
+  const low = sequence >>> 0;
+  record[5] = high >>> 8;
+  record[6] = high & 0xff;
+  record[7] = low >>> 24;
+  record[8] = (low >>> 16) & 0xff;
+  record[9] = (low >>> 8) & 0xff;
+  record[10] = low & 0xff;
+  if (cid !== undefined) cid.copy(record, 11);
+  record[11 + cidLength] = fragmentLength >>> 8;
+  record[12 + cidLength] = fragmentLength & 0xff;
 }
 
 /** DTLSInnerPlaintext (RFC 9146 §4): the content, its real type, no padding (we add none). */

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createDecipheriv, createHmac, randomBytes, randomInt } from 'node:crypto';
 import { ByteReader, DecodeError, vector } from '../../lib/dtls/bytes';
 import { checkPadding, connectionKeys, keyBlockLength, type RecordContext } from '../../lib/dtls/cipher';
 import { ContentType, DTLS_1_2, HandshakeType } from '../../lib/dtls/constants';
@@ -175,6 +175,30 @@ describe('DTLS primitives', () => {
       assert.ok(!window.isFresh(6), '70 - 64 is outside the window');
       assert.ok(window.isFresh(7), '70 - 63 is inside the window and unseen');
       assert.ok(window.isFresh(71));
+    });
+
+    it('agrees with a plain model over random sequences (jumps of 0 to 100, across both 32-bit halves), and survives save/restore', () => {
+      let window = new ReplayWindow();
+      const accepted = new Set<number>();
+      let highest = -1;
+      const fresh = (sequence: number) => sequence > highest || (highest - sequence < 64 && !accepted.has(sequence));
+      let next = 0;
+      for (let step = 0; step < 5000; step++) {
+        // Mostly forward (by 1, or a jump of up to 100), sometimes back into or past the window.
+        const roll = randomInt(0, 10);
+        const sequence =
+          roll < 6 ? next++ : roll < 8 ? (next += randomInt(0, 100)) : Math.max(0, next - randomInt(0, 80));
+        assert.equal(window.isFresh(sequence), fresh(sequence), `step ${step}: ${sequence} (highest ${highest})`);
+        if (fresh(sequence) && randomInt(0, 4) > 0) {
+          window.markSeen(sequence);
+          accepted.add(sequence);
+          highest = Math.max(highest, sequence);
+        }
+        if (step % 500 === 499) {
+          const saved = window.save();
+          window = ReplayWindow.restore(saved.highest, saved.bitmap);
+        }
+      }
     });
 
     it('checking does not move the window (only authenticated records are marked)', () => {

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { connectionKeys, keyBlockLength } from '../../lib/dtls/cipher';
+import { ccmKeyCache } from '../../lib/dtls/ccm-cache';
 import { ClientFlight } from '../../lib/dtls/client-flight';
 import { ContentType, HandshakeType } from '../../lib/dtls/constants';
 import { decodeInnerPlaintext, parseRecords } from '../../lib/dtls/record';
@@ -44,6 +45,20 @@ describe('DTLS record layer (one association)', () => {
     const tampered = { ...record, fragment: Buffer.from(record.fragment) };
     tampered.fragment[0] ^= 1;
     assert.equal(theirs.decrypt(tampered), undefined);
+  });
+
+  it('release() frees the cipher state of both directions; the keys still work after it', () => {
+    const { ours, theirs } = pair(undefined);
+    const before = ccmKeyCache.size;
+    const [record] = parseRecords(ours.seal(ContentType.applicationData, 1, Buffer.from('one')));
+    assert.equal(theirs.decrypt(record)?.toString(), 'one');
+    assert.equal(ccmKeyCache.size, before + 1, 'one key (ours to write, theirs to read)');
+    ours.release();
+    theirs.release();
+    assert.equal(ccmKeyCache.size, before);
+    const [next] = parseRecords(ours.seal(ContentType.applicationData, 1, Buffer.from('two')));
+    assert.equal(theirs.decrypt(next)?.toString(), 'two');
+    ours.release();
   });
 
   it("puts the client's CID on our records, with the inner content type", () => {
