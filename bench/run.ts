@@ -394,6 +394,12 @@ async function sections2and3(o: Options): Promise<void> {
         usPerOp(leanRegCpu, reg.registered),
         `p50 ${fmtMs(reg.p50)} ms, p99 ${fmtMs(reg.p99)} ms (the server's own pace: lean devices cost next to nothing)`,
       );
+      targets.push({
+        what: 'registrations (lean devices) vs raw ping-pong',
+        wanted: '>= 40%',
+        got: pct(reg.registered / reg.seconds, base.rr64),
+        met: reg.registered / reg.seconds / base.rr64! >= 0.4,
+      });
       await srv.call('cpuMark');
       const rd = await srv.call(
         'readLoop',
@@ -412,9 +418,9 @@ async function sections2and3(o: Options): Promise<void> {
       );
       targets.push({
         what: 'core reads vs raw ping-pong',
-        wanted: '>= 50%',
+        wanted: '>= 60%',
         got: pct(rate, base.rr64),
-        met: rate / base.rr64! >= 0.5,
+        met: rate / base.rr64! >= 0.6,
       });
       // -- LwM2M request handling: registration Updates from lean devices
       await srv.call('cpuMark');
@@ -481,9 +487,9 @@ async function section4(o: Options): Promise<void> {
       );
       targets.push({
         what: 'reads through a flow vs raw ping-pong',
-        wanted: '>= 25%',
+        wanted: '>= 40%',
         got: pct(rate, base.rr64),
-        met: rate / base.rr64! >= 0.25,
+        met: rate / base.rr64! >= 0.4,
       });
       const c0 = await red.call('counts');
       await red.call('cpuMark');
@@ -538,11 +544,13 @@ async function section5(o: Options): Promise<void> {
           (m.failed ? `; ${m.failed} failed (${m.firstError})` : ''),
       );
       if (run.count === 100_000) {
+        // issue 18: 1 KB steady, 1.3 KB right after the storm (the dedup cache still holds every Register)
+        const limit = run.steadyAfterMs === undefined ? 1331 : 1024;
         targets.push({
           what: `RSS per registered device at 100k, ${run.steadyAfterMs === undefined ? 'after the storm' : 'steady state'}`,
-          wanted: '<= 1024 B',
+          wanted: `<= ${fmtInt(limit)} B`,
           got: `${fmtInt(m.rssPerDevice)} B`,
-          met: m.rssPerDevice <= 1024,
+          met: m.rssPerDevice <= limit,
         });
       }
     } finally {
@@ -714,15 +722,11 @@ async function section6(o: Options): Promise<void> {
       );
       if (dtlsOpen.opened < o.dtlsSessions)
         notes.push(`DTLS: only ${dtlsOpen.opened}/${o.dtlsSessions} sessions opened (${dtlsOpen.firstError})`);
-      const measure = async (secure: boolean) => {
+      const measure = async (secure: boolean, requestWindow = o.window, seconds = o.seconds) => {
         await srv.call('cpuMark');
         const before = await snapshot();
         t0 = performance.now();
-        const r = await load.call(
-          'requests',
-          { secure, window: o.window, seconds: o.seconds },
-          o.seconds * 1000 + 30_000,
-        );
+        const r = await load.call('requests', { secure, window: requestWindow, seconds }, seconds * 1000 + 30_000);
         const after = await snapshot();
         window = (performance.now() - t0) / 1000;
         const kind = secure ? 'dtls' : 'plain';
@@ -758,11 +762,37 @@ async function section6(o: Options): Promise<void> {
         `${times(secure.cpuPerReq, plain.cpuPerReq)} (+${(secure.cpuPerReq - plain.cpuPerReq).toFixed(1)} us)`,
         '',
         '',
-        `what DTLS adds per request: record parsing, AES-128-CCM_8 decrypt + encrypt (a node:crypto cipher object each), replay window; rate ${pct(secure.rate, plain.rate)} of plain` +
+        `what DTLS adds per request: record parsing, AES-128-CCM_8 decrypt + encrypt (reused per-key AES objects), replay window; rate ${pct(secure.rate, plain.rate)} of plain` +
           (secure.busy.clientBound
             ? " (the rate is bound by node-dtls-client, the CPU figure is the server's own)"
             : ''),
       );
+      // The server's CPU per request grows as its rate falls (fewer datagrams per turn of the event loop share its
+      // fixed costs), and node-dtls-client holds the DTLS rate well below plain's: plain is measured again with the
+      // window whose rate comes closest to the DTLS one, for the comparison at the same load.
+      let sameRate: { window: number; rate: number; cpuPerReq: number } | undefined;
+      for (const requestWindow of [1, 2, 4, 8, 16, 32]) {
+        const r = await measure(false, requestWindow, Math.min(o.seconds, 3));
+        if (sameRate === undefined || Math.abs(r.rate - secure.rate) < Math.abs(sameRate.rate - secure.rate))
+          sameRate = { window: requestWindow, rate: r.rate, cpuPerReq: r.cpuPerReq };
+        if (r.rate > secure.rate) break;
+      }
+      if (sameRate !== undefined) {
+        row(
+          '6',
+          'DTLS / plain at the same rate, server CPU per request',
+          `${times(secure.cpuPerReq, sameRate.cpuPerReq)} (+${(secure.cpuPerReq - sameRate.cpuPerReq).toFixed(1)} us)`,
+          '',
+          '',
+          `plain with c=${sameRate.window}: ${fmtInt(sameRate.rate)} /s at ${sameRate.cpuPerReq.toFixed(1)} us; DTLS ${fmtInt(secure.rate)} /s`,
+        );
+        targets.push({
+          what: 'a request over DTLS vs plain at the same rate, server CPU',
+          wanted: '<= 1.5x',
+          got: times(secure.cpuPerReq, sameRate.cpuPerReq),
+          met: secure.cpuPerReq / sameRate.cpuPerReq <= 1.5,
+        });
+      }
       await load.call('closeAll', {}, 30_000);
     },
   );
@@ -832,8 +862,17 @@ async function dtlsCoreReads(o: Options): Promise<void> {
     const { port, securePort } = await srv.call<{ port: number; securePort: number }>('start', {
       dtls: { prefix: 'dsim-', count, keyHex: DTLS_FLEET_KEY },
     });
-    const plain: { rate?: number; cpu?: number } = {};
-    for (const secure of [false, true]) {
+    interface Reads {
+      rate: number;
+      cpu: number;
+      cpuUs: number;
+      ops: number;
+      text: string;
+    }
+    const results: { plain?: Reads; secure?: Reads; sameRate?: { window: number; rate: number; cpu: number } } = {};
+    // DTLS first: the plain fleet is then measured at c=64 and again at the window whose rate comes closest to the
+    // DTLS one (node-dtls-client holds that rate down, and the server's CPU per read grows as its rate falls).
+    for (const secure of [true, false]) {
       const prefix = secure ? 'dsim-' : 'psim-';
       await withChildren(
         [{ role: 'devices', cpu: LOAD_CPU, label: secure ? 'DTLS fleet' : 'fleet' }],
@@ -856,42 +895,83 @@ async function dtlsCoreReads(o: Options): Promise<void> {
             120_000,
           );
           const regCpu = await srv.call<number>('cpuRead');
-          await fleet.call('cpuMark');
-          const t0 = performance.now();
-          const rd = await srv.call(
-            'readLoop',
-            { prefix, count, path: '/3303/0/5700', window: o.window, seconds: o.seconds },
-            o.seconds * 1000 + 60_000,
-          );
-          const wall = (performance.now() - t0) / 1000;
-          const loadCpu = await fleet.call<number>('cpuRead');
+          const readLoop = async (window: number, seconds: number) => {
+            await fleet.call('cpuMark');
+            const t0 = performance.now();
+            const rd = await srv.call(
+              'readLoop',
+              { prefix, count, path: '/3303/0/5700', window, seconds },
+              seconds * 1000 + 60_000,
+            );
+            const wall = (performance.now() - t0) / 1000;
+            const loadCpu = await fleet.call<number>('cpuRead');
+            return { rd, wall, loadCpu };
+          };
+          const { rd, wall, loadCpu } = await readLoop(o.window, o.seconds);
           // the load side's CPU over the whole call (warm-up and tail included), as a share of its core
           const busy = busyNote((rd.cpuUs / rd.seconds) * wall, loadCpu, wall, 'the devices set');
-          const rate = rd.ops / rd.seconds;
-          const cpu = rd.cpuUs / Math.max(1, rd.ops);
           const registered =
             `${fmtInt(reg.registered)} registered (${DTLS_REGISTRATION_CONCURRENCY} at once${secure ? ', handshake first' : ''}) ` +
             `at ${fmtInt(reg.rate)} /s, ${usPerOp(regCpu, reg.registered)} server CPU each` +
             (reg.error ? ` (${reg.error})` : '');
-          if (!secure) {
-            plain.rate = rate;
-            plain.cpu = cpu;
+          const reads: Reads = {
+            rate: rd.ops / rd.seconds,
+            cpu: rd.cpuUs / Math.max(1, rd.ops),
+            cpuUs: rd.cpuUs,
+            ops: rd.ops,
+            text: `p50 ${fmtMs(rd.p50)} ms, p99 ${fmtMs(rd.p99)} ms; ${busy.text}; ${registered}` + errNote(rd),
+          };
+          if (secure) results.secure = reads;
+          else {
+            results.plain = reads;
+            const target = results.secure?.rate;
+            if (target !== undefined) {
+              for (const window of [1, 2, 4, 8, 16, 32]) {
+                const { rd: r } = await readLoop(window, Math.min(o.seconds, 3));
+                const rate = r.ops / r.seconds;
+                const best = results.sameRate;
+                if (best === undefined || Math.abs(rate - target) < Math.abs(best.rate - target))
+                  results.sameRate = { window, rate, cpu: r.cpuUs / Math.max(1, r.ops) };
+                if (rate > target) break;
+              }
+            }
           }
-          row(
-            '6',
-            `core reads, ${fmtInt(count)} fleet devices over ${secure ? 'DTLS (PSK)' : 'plain UDP'}, c=${o.window}`,
-            `${fmtInt(rate)} /s`,
-            pct(rate, base.rr64),
-            usPerOp(rd.cpuUs, rd.ops),
-            (secure
-              ? `${pct(rate, plain.rate)} of plain, server CPU ${times(cpu, plain.cpu)} plain (+${(cpu - (plain.cpu ?? NaN)).toFixed(1)} us); `
-              : '') +
-              `p50 ${fmtMs(rd.p50)} ms, p99 ${fmtMs(rd.p99)} ms; ${busy.text}; ${registered}` +
-              errNote(rd),
-          );
           await fleet.call('fleetStop', {}, 60_000);
         },
       );
+    }
+    const { plain, secure, sameRate } = results;
+    for (const [label, reads] of [
+      ['plain UDP', plain],
+      ['DTLS (PSK)', secure],
+    ] as const) {
+      if (reads === undefined) continue;
+      row(
+        '6',
+        `core reads, ${fmtInt(count)} fleet devices over ${label}, c=${o.window}`,
+        `${fmtInt(reads.rate)} /s`,
+        pct(reads.rate, base.rr64),
+        usPerOp(reads.cpuUs, reads.ops),
+        (reads === secure && plain !== undefined
+          ? `${pct(reads.rate, plain.rate)} of plain, server CPU ${times(reads.cpu, plain.cpu)} plain (+${(reads.cpu - plain.cpu).toFixed(1)} us); `
+          : '') + reads.text,
+      );
+    }
+    if (secure !== undefined && sameRate !== undefined) {
+      row(
+        '6',
+        'core reads, DTLS / plain at the same rate, server CPU per read',
+        `${times(secure.cpu, sameRate.cpu)} (+${(secure.cpu - sameRate.cpu).toFixed(1)} us)`,
+        '',
+        '',
+        `plain fleet with c=${sameRate.window}: ${fmtInt(sameRate.rate)} /s at ${sameRate.cpu.toFixed(1)} us; DTLS ${fmtInt(secure.rate)} /s`,
+      );
+      targets.push({
+        what: 'a read over DTLS vs plain at the same rate, server CPU',
+        wanted: '<= 1.5x',
+        got: times(secure.cpu, sameRate.cpu),
+        met: secure.cpu / sameRate.cpu <= 1.5,
+      });
     }
   });
 }
