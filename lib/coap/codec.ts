@@ -1,8 +1,8 @@
 /**
  * The CoAP wire format (RFC 7252 §3, RFC 7959 block options): message types, option numbers and names, code bytes,
- * uint and block option values, a fast encoder, and the checked parse on top of coap-packet. Stateless.
+ * uint and block option values, a fast encoder, and a checked parser (to the result coap-packet gives). Stateless.
  */
-import { parse as parsePacket, type ParsedPacket } from 'coap-packet';
+import type { ParsedPacket } from 'coap-packet';
 import type { CoapCode, CoapMethod, CoapOption } from './types';
 
 export type { ParsedPacket };
@@ -345,14 +345,40 @@ export interface EncOption {
 
 const lens: number[] = [];
 
+/**
+ * A list of options reused from one message to the next: its EncOption objects are overwritten rather than
+ * made anew. A request's options (Uri-Path segments, Accept, ...) cost about 300 bytes a message as new objects
+ * in a new array grown by push. For options that are encoded at once and not kept (encodeMessage copies them).
+ */
+export class OptionList {
+  readonly items: EncOption[] = [];
+  length = 0;
+
+  add(n: number, v: Buffer | string | number): void {
+    const o = this.items[this.length];
+    if (o === undefined) this.items.push({ n, v });
+    else {
+      o.n = n;
+      o.v = v;
+    }
+    this.length++;
+  }
+
+  /** Empties the list, letting go of the values it held. */
+  clear(): void {
+    for (let i = 0; i < this.length; i++) this.items[i].v = 0;
+    this.length = 0;
+  }
+}
+
 function strLen(s: string): number {
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 127) return Buffer.byteLength(s, 'utf8');
   return s.length;
 }
 
-function sortOptions(opts: EncOption[]): void {
+function sortOptions(opts: EncOption[], count: number): void {
   // insertion sort: stable, fast for the handful of options a message has
-  for (let i = 1; i < opts.length; i++) {
+  for (let i = 1; i < count; i++) {
     const o = opts[i];
     let j = i - 1;
     if (opts[j].n <= o.n) continue;
@@ -365,7 +391,8 @@ function sortOptions(opts: EncOption[]): void {
 }
 
 /**
- * Encodes a CoAP message. `options` need not be sorted (they are sorted in place, stably).
+ * Encodes a CoAP message. `options` need not be sorted (they are sorted in place, stably); only the first
+ * `optionCount` of them are encoded (all by default: a reused list may be longer, see OptionList).
  * Tokens up to 8 bytes (RFC 7252) and extended ones up to 268 (RFC 8974).
  */
 export function encodeMessage(
@@ -375,12 +402,13 @@ export function encodeMessage(
   token: Buffer | undefined,
   options: EncOption[] | undefined,
   payload: Buffer | undefined,
+  optionCount = options === undefined ? 0 : options.length,
 ): Buffer {
   const tkl = token === undefined ? 0 : token.length;
   let len = 4 + tkl + (tkl > 12 ? 1 : 0);
   if (tkl > 268) throw new RangeError('token too long');
-  const no = options === undefined ? 0 : options.length;
-  if (no > 1) sortOptions(options!);
+  const no = optionCount;
+  if (no > 1) sortOptions(options!, no);
   let prev = 0;
   for (let i = 0; i < no; i++) {
     const o = options![i];
@@ -502,7 +530,7 @@ export function isWellFormed(data: Buffer): boolean {
   return true;
 }
 
-/** Parses with coap-packet after the structural check; undefined when malformed. */
+/** Parses after the structural check; undefined when malformed. */
 export function parseMessage(data: Buffer): ParsedPacket | undefined {
   if (!isWellFormed(data)) return undefined;
   try {
@@ -510,6 +538,111 @@ export function parseMessage(data: Buffer): ParsedPacket | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The option names coap-packet gives (it knows neither Echo nor Request-Tag: those it names by their number as a
+ * string, as it does every other option it does not know; normaliseParsedOptions makes them numbers).
+ */
+const PACKET_OPTION_NAMES: string[] = [];
+for (const [name, num] of Object.entries(OptionNumbers)) {
+  if (num !== OptionNumber.Echo && num !== OptionNumber.RequestTag) PACKET_OPTION_NAMES[num] = name;
+}
+
+const NO_BYTES = Buffer.alloc(0);
+
+/**
+ * coap-packet's `parse`, made here to the same result for every datagram it accepts, with less garbage (about 250
+ * bytes a message): the code string comes from a table instead of being concatenated, the options array is made
+ * at its size instead of grown by push, an empty token or payload is one shared empty buffer instead of a new
+ * view. Throws where coap-packet throws (only a datagram isWellFormed refuses can make it).
+ */
+function parsePacket(buffer: Buffer): ParsedPacket {
+  const length = buffer.length;
+  const b0 = buffer[0];
+  if (b0 >> 6 !== 1) throw new Error('Unsupported version');
+  const codeByte = buffer[1];
+  let index = 4;
+  let tokenLength = b0 & 15;
+  if (tokenLength === 13) {
+    tokenLength = buffer.readUInt8(index) + 13;
+    index += 1;
+  } else if (tokenLength === 14) {
+    tokenLength = buffer.readUInt16BE(index) + 269;
+    index += 2;
+  } else if (tokenLength === 15) throw new Error('Token length not allowed');
+  const token = tokenLength === 0 ? NO_BYTES : buffer.subarray(index, index + tokenLength);
+  index += tokenLength;
+  const kind = b0 & 48;
+  const messageId = (buffer[2] << 8) | buffer[3];
+  if (codeByte === 0) {
+    if (length !== 4) throw new Error('Empty messages must be empty');
+    return packet(codeByte, kind, messageId, token, [], NO_BYTES);
+  }
+  // first pass: how many options (the datagram is well formed: every length is within it)
+  let count = 0;
+  for (let i = index; i < length;) {
+    const byte = buffer[i++];
+    if (byte === 255) break;
+    const delta = byte >> 4;
+    let valueLength = byte & 15;
+    if (delta === 13) i += 1;
+    else if (delta === 14) i += 2;
+    else if (delta === 15) throw new Error('Wrong option delta');
+    if (valueLength === 13) valueLength = buffer.readUInt8(i++) + 13;
+    else if (valueLength === 14) {
+      valueLength = buffer.readUInt16BE(i) + 269;
+      i += 2;
+    } else if (valueLength === 15) throw new Error('Wrong option length');
+    i += valueLength;
+    count++;
+  }
+  const options: ParsedPacket['options'] = new Array(count);
+  let number = 0;
+  for (let k = 0; k < count; k++) {
+    const byte = buffer[index++];
+    let delta = byte >> 4;
+    let valueLength = byte & 15;
+    if (delta === 13) delta = buffer[index++] + 13;
+    else if (delta === 14) {
+      delta = buffer.readUInt16BE(index) + 269;
+      index += 2;
+    }
+    if (valueLength === 13) valueLength = buffer[index++] + 13;
+    else if (valueLength === 14) {
+      valueLength = buffer.readUInt16BE(index) + 269;
+      index += 2;
+    }
+    number += delta;
+    options[k] = {
+      name: (PACKET_OPTION_NAMES[number] ?? '' + number) as ParsedPacket['options'][number]['name'],
+      value: buffer.subarray(index, index + valueLength),
+    };
+    index += valueLength;
+  }
+  // `index` is at the payload marker, or at the end
+  const payload = index + 1 < length ? buffer.subarray(index + 1) : NO_BYTES;
+  return packet(codeByte, kind, messageId, token, options, payload);
+}
+
+function packet(
+  codeByte: number,
+  kind: number,
+  messageId: number,
+  token: Buffer,
+  options: ParsedPacket['options'],
+  payload: Buffer,
+): ParsedPacket {
+  return {
+    code: CODE_STRINGS[codeByte],
+    confirmable: kind === 0,
+    reset: kind === 48,
+    ack: kind === 32,
+    messageId,
+    token,
+    options,
+    payload,
+  };
 }
 
 /** coap-packet names unregistered options by their number as a string; the public API uses numbers. */

@@ -8,7 +8,13 @@
 import type { Peer } from '../transport/types';
 import { METHOD_CODES, type ParsedPacket } from './codec';
 import type { TimerItem } from './timers';
-import type { IncomingResponse, NotificationListener, ObservationHandle, OutgoingRequest } from './types';
+import type {
+  IncomingResponse,
+  NotificationListener,
+  ObservationHandle,
+  OutgoingRequest,
+  RequestFailureTranslator,
+} from './types';
 
 /** One peer's state; exists only while the peer has something in progress or cached. */
 export class PeerState {
@@ -167,6 +173,8 @@ export class OutRequest implements TimerItem {
   gen = 0;
   resolve: (v: never) => void = noop;
   reject: (e: Error) => void = noop;
+  /** Makes the error a failure rejects with (see RequestFailureTranslator); null: the CoapRequestError itself. */
+  failure: RequestFailureTranslator | null = null;
   constructor(
     private readonly owner: RequestTimerOwner,
     readonly peer: Peer,
@@ -182,6 +190,10 @@ export class OutRequest implements TimerItem {
   }
   onTimer(now: number): void {
     this.owner.onRequestTimer(this, now);
+  }
+  /** Rejects the request's promise with `err`, or with what its failure translator makes of it. */
+  rejectWith(err: Error): void {
+    this.reject(this.failure === null ? err : this.failure.failed(err));
   }
 }
 
