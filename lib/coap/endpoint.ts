@@ -292,8 +292,8 @@ export class CoapEndpoint {
     if (type === MessageType.ACK) {
       const x = this.messages.awaiting(peer.key + '#' + mid);
       if (x === undefined || !(x instanceof OutRequest)) return; // late duplicate
-      const msg = parseMessage(data);
-      if (msg === undefined || !msg.token.equals(x.token)) {
+      const msg = parseMessage(data, x.token);
+      if (msg === undefined || (msg.token !== x.token && !msg.token.equals(x.token))) {
         this.ctx.st.dropped++;
         return;
       }
