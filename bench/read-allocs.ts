@@ -1,6 +1,6 @@
 /**
  * Bytes allocated and GC work per core read (or per Update handled), a figure that does not depend on a busy
- * machine: `node build/bench/read-allocs.js [--op read|update] [--devices 1000] [--reads 100000] [--profile]`.
+ * machine: `node build/bench/read-allocs.js [--op read|update] [--devices 1000] [--reads 100000] [--fleet] [--profile [--survivors]]`.
  *
  * The server (an `Lwm2mServer` on UDP, as bench/roles/server.ts runs it) lives in this process; lean devices answer
  * from a child on the other CPU. A fixed number of operations is run c=64 after a warm-up, and this process reports
@@ -57,19 +57,36 @@ async function main(): Promise<void> {
   const devices = Number(arg('--devices', '1000'));
   const total = Number(arg('--reads', '100000'));
   const profile = process.argv.includes('--profile');
+  // full Lwm2mClient devices (as section 6's plain row) instead of lean ones
+  const fleet = process.argv.includes('--fleet');
   const server = new Lwm2mServer({ address: '127.0.0.1', port: 0, ...NO_FLOOD_LIMITS });
   server.on('error', () => undefined);
   const { port } = await server.start();
   const load = await BenchChild.start('devices', { cpu: 1, label: 'lean devices' });
   try {
-    const reg = await load.call('leanStart', {
-      port,
-      count: devices,
-      prefix: 'lean-',
-      bind: '127.0.2.1-127.0.2.40',
-      window: 500,
-      timeoutMs: 60_000,
-    });
+    const reg = fleet
+      ? await load.call(
+          'fleetStart',
+          {
+            port,
+            count: devices,
+            prefix: 'lean-',
+            lwm2mVersion: '1.1',
+            objects: [3303],
+            bind: '127.0.1.1-127.0.1.40',
+            concurrency: 100,
+            timeoutMs: 60_000,
+          },
+          120_000,
+        )
+      : await load.call('leanStart', {
+          port,
+          count: devices,
+          prefix: 'lean-',
+          bind: '127.0.2.1-127.0.2.40',
+          window: 500,
+          timeoutMs: 60_000,
+        });
     if (reg.registered < devices) throw new Error(`only ${reg.registered} registered`);
     const run = (count: number): Promise<{ ops: number; errors: number }> =>
       op === 'update'
@@ -78,12 +95,20 @@ async function main(): Promise<void> {
     await run(Math.min(total, 30_000)); // warm-up: optimised code, steady tables
     let scavenges = 0;
     let fullGcs = 0;
+    let otherGcs = 0;
+    let scavengeMs = 0;
+    let fullMs = 0;
     let gcMs = 0;
     const obs = new PerformanceObserver((list) => {
       for (const e of list.getEntries()) {
         const kind = (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
-        if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) scavenges++;
-        else fullGcs++;
+        if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) {
+          scavenges++;
+          scavengeMs += e.duration;
+        } else if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) {
+          fullGcs++;
+          fullMs += e.duration;
+        } else otherGcs++;
         gcMs += e.duration;
       }
     });
@@ -94,7 +119,8 @@ async function main(): Promise<void> {
       await post(session, 'HeapProfiler.startSampling', {
         samplingInterval: 512,
         includeObjectsCollectedByMajorGC: true,
-        includeObjectsCollectedByMinorGC: true,
+        // --survivors: only what outlived a scavenge (promoted, then collected by a full GC or still live)
+        includeObjectsCollectedByMinorGC: !process.argv.includes('--survivors'),
       });
     }
     const cpu = new CpuMeter();
@@ -107,7 +133,8 @@ async function main(): Promise<void> {
     const ops = r.ops;
     console.log(
       `${op}s: ${ops} (${r.errors} errors) in ${(wall / 1000).toFixed(2)} s; CPU ${(cpuUs / ops).toFixed(1)} us/op; ` +
-        `${scavenges} scavenges (${((scavenges / ops) * 1000).toFixed(2)} per 1000 ops), ${fullGcs} full GCs, ` +
+        `${scavenges} scavenges (${((scavenges / ops) * 1000).toFixed(2)} per 1000 ops, ${scavengeMs.toFixed(0)} ms), ` +
+        `${fullGcs} full GCs (${fullMs.toFixed(0)} ms), ${otherGcs} other, ` +
         `GC ${gcMs.toFixed(0)} ms = ${((gcMs * 1000) / ops).toFixed(2)} us/op, ${((gcMs * 100000) / cpuUs).toFixed(1)}% of CPU`,
     );
     if (profile) {
@@ -132,6 +159,7 @@ async function main(): Promise<void> {
     }
     session.disconnect();
   } finally {
+    if (fleet) await load.call('fleetStop', {}, 60_000);
     await load.stop();
     await server.stop();
   }

@@ -23,6 +23,7 @@ import type { EndpointContext } from './context';
 import type { MessageLayer } from './message';
 import type { ObservationTable } from './observation-table';
 import { Kind, OutRequest, type Observation, type RequestTimerOwner } from './peer';
+import { StringTable } from './string-table';
 import { keepToken, randomToken } from './tokens';
 import {
   CoapRequestError,
@@ -32,8 +33,8 @@ import {
 } from './types';
 
 export class Exchanges implements RequestTimerOwner {
-  /** `peerKey|tokenhex` -> our request awaiting its response. */
-  private readonly byToken = new Map<string, OutRequest>();
+  /** `peerKey|tokenhex` -> our request awaiting its response (not a Map: see StringTable). */
+  private readonly byToken = new StringTable<OutRequest>();
   /** Requests waiting for an NSTART slot, over all peers. */
   queuedTotal = 0;
 

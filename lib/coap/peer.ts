@@ -7,6 +7,7 @@
  */
 import type { Peer } from '../transport/types';
 import { METHOD_CODES, type ParsedPacket } from './codec';
+import { StringTable } from './string-table';
 import type { TimerItem } from './timers';
 import type {
   IncomingResponse,
@@ -49,7 +50,7 @@ export class PeerState {
 
 /** The endpoint's peers by key: created on first use, dropped once idle (`release`), all dropped at close. */
 export class PeerTable {
-  private readonly peers = new Map<string, PeerState>();
+  private readonly peers = new StringTable<PeerState>(); // not a Map: see StringTable
   private open = true;
 
   get size(): number {
@@ -66,7 +67,7 @@ export class PeerTable {
     return ps;
   }
 
-  states(): IterableIterator<PeerState> {
+  states(): PeerState[] {
     return this.peers.values();
   }
 
