@@ -3,6 +3,7 @@
  * uint and block option values, a fast encoder, and a checked parser (to the result coap-packet gives). Stateless.
  */
 import type { ParsedPacket } from 'coap-packet';
+import { CODE_STRINGS, parsePacket } from './packet-parser';
 import type { CoapCode, CoapMethod, CoapOption } from './types';
 
 export type { ParsedPacket };
@@ -141,11 +142,6 @@ export const METHOD_BY_CODE: ReadonlyArray<CoapMethod | undefined> = [
   'iPATCH',
 ];
 
-const CODE_STRINGS: string[] = [];
-for (let b = 0; b < 256; b++) {
-  const d = b & 31;
-  CODE_STRINGS.push(`${b >> 5}.${d < 10 ? '0' : ''}${d}`);
-}
 const CODE_BYTES = new Map<string, number>();
 for (let b = 0; b < 256; b++) CODE_BYTES.set(CODE_STRINGS[b], b);
 for (const [m, c] of Object.entries(METHOD_CODES)) CODE_BYTES.set(m, c);
@@ -542,123 +538,6 @@ export function parseMessage(data: Buffer, knownToken?: Buffer): ParsedPacket | 
   } catch {
     return undefined;
   }
-}
-
-/**
- * The option names coap-packet gives (it knows neither Echo nor Request-Tag: those it names by their number as a
- * string, as it does every other option it does not know; normaliseParsedOptions makes them numbers).
- */
-const PACKET_OPTION_NAMES: string[] = [];
-for (const [name, num] of Object.entries(OptionNumbers)) {
-  if (num !== OptionNumber.Echo && num !== OptionNumber.RequestTag) PACKET_OPTION_NAMES[num] = name;
-}
-
-const NO_BYTES = Buffer.alloc(0);
-
-/**
- * coap-packet's `parse`, made here to the same result for every datagram it accepts, with less garbage (about 250
- * bytes a message): the code string comes from a table instead of being concatenated, the options array is made
- * at its size instead of grown by push, an empty token or payload is one shared empty buffer instead of a new
- * view. Throws where coap-packet throws (only a datagram isWellFormed refuses can make it).
- */
-function parsePacket(buffer: Buffer, knownToken?: Buffer): ParsedPacket {
-  const length = buffer.length;
-  const b0 = buffer[0];
-  if (b0 >> 6 !== 1) throw new Error('Unsupported version');
-  const codeByte = buffer[1];
-  let index = 4;
-  let tokenLength = b0 & 15;
-  if (tokenLength === 13) {
-    tokenLength = buffer.readUInt8(index) + 13;
-    index += 1;
-  } else if (tokenLength === 14) {
-    tokenLength = buffer.readUInt16BE(index) + 269;
-    index += 2;
-  } else if (tokenLength === 15) throw new Error('Token length not allowed');
-  const token =
-    tokenLength === 0
-      ? NO_BYTES
-      : knownToken !== undefined && sameBytes(buffer, index, tokenLength, knownToken)
-        ? knownToken
-        : buffer.subarray(index, index + tokenLength);
-  index += tokenLength;
-  const kind = b0 & 48;
-  const messageId = (buffer[2] << 8) | buffer[3];
-  if (codeByte === 0) {
-    if (length !== 4) throw new Error('Empty messages must be empty');
-    return packet(codeByte, kind, messageId, token, [], NO_BYTES);
-  }
-  // first pass: how many options (the datagram is well formed: every length is within it)
-  let count = 0;
-  for (let i = index; i < length;) {
-    const byte = buffer[i++];
-    if (byte === 255) break;
-    const delta = byte >> 4;
-    let valueLength = byte & 15;
-    if (delta === 13) i += 1;
-    else if (delta === 14) i += 2;
-    else if (delta === 15) throw new Error('Wrong option delta');
-    if (valueLength === 13) valueLength = buffer.readUInt8(i++) + 13;
-    else if (valueLength === 14) {
-      valueLength = buffer.readUInt16BE(i) + 269;
-      i += 2;
-    } else if (valueLength === 15) throw new Error('Wrong option length');
-    i += valueLength;
-    count++;
-  }
-  const options: ParsedPacket['options'] = new Array(count);
-  let number = 0;
-  for (let k = 0; k < count; k++) {
-    const byte = buffer[index++];
-    let delta = byte >> 4;
-    let valueLength = byte & 15;
-    if (delta === 13) delta = buffer[index++] + 13;
-    else if (delta === 14) {
-      delta = buffer.readUInt16BE(index) + 269;
-      index += 2;
-    }
-    if (valueLength === 13) valueLength = buffer[index++] + 13;
-    else if (valueLength === 14) {
-      valueLength = buffer.readUInt16BE(index) + 269;
-      index += 2;
-    }
-    number += delta;
-    options[k] = {
-      name: (PACKET_OPTION_NAMES[number] ?? '' + number) as ParsedPacket['options'][number]['name'],
-      value: buffer.subarray(index, index + valueLength),
-    };
-    index += valueLength;
-  }
-  // `index` is at the payload marker, or at the end
-  const payload = index + 1 < length ? buffer.subarray(index + 1) : NO_BYTES;
-  return packet(codeByte, kind, messageId, token, options, payload);
-}
-
-/** True when `buffer` holds the bytes of `bytes` at `at` (and `length` is theirs). */
-function sameBytes(buffer: Buffer, at: number, length: number, bytes: Buffer): boolean {
-  if (bytes.length !== length || at + length > buffer.length) return false;
-  for (let i = 0; i < length; i++) if (buffer[at + i] !== bytes[i]) return false;
-  return true;
-}
-
-function packet(
-  codeByte: number,
-  kind: number,
-  messageId: number,
-  token: Buffer,
-  options: ParsedPacket['options'],
-  payload: Buffer,
-): ParsedPacket {
-  return {
-    code: CODE_STRINGS[codeByte],
-    confirmable: kind === 0,
-    reset: kind === 48,
-    ack: kind === 32,
-    messageId,
-    token,
-    options,
-    payload,
-  };
 }
 
 /** coap-packet names unregistered options by their number as a string; the public API uses numbers. */
