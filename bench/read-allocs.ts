@@ -64,6 +64,7 @@ async function main(): Promise<void> {
   const { port } = await server.start();
   const load = await BenchChild.start('devices', { cpu: 1, label: 'lean devices' });
   try {
+    const regCpu = new CpuMeter();
     const reg = fleet
       ? await load.call(
           'fleetStart',
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
           timeoutMs: 60_000,
         });
     if (reg.registered < devices) throw new Error(`only ${reg.registered} registered`);
+    console.log(`registrations: ${devices}, server CPU ${(regCpu.elapsedUs() / devices).toFixed(1)} us each`);
     const run = (count: number): Promise<{ ops: number; errors: number }> =>
       op === 'update'
         ? load.call('leanUpdates', { window: 64, seconds: count / 20_000 }, 120_000)

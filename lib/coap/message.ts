@@ -42,7 +42,9 @@ export class MessageLayer {
   /** `peerKey#mid` -> our CON/NON awaiting ACK/RST (requests), separate CON responses, CON notifications. */
   private readonly pending = new StringTable<PendingMessage>(); // not a Map: see StringTable
   /** `peerKey#mid` -> dedup entry, in arrival order. */
-  private readonly dedup = new StringTable<InEntry>(); // not a Map: see StringTable
+  // A Map, not a StringTable: its entries live for EXCHANGE_LIFETIME (promoted anyway), and with tens of thousands
+  // of them a Map's lookups cost less.
+  private readonly dedup = new Map<string, InEntry>();
   // A Map used as a FIFO leaves deleted slots at its front that `values().next()` walks over on every
   // eviction (O(n) once the cap is reached): the order lives in this list instead.
   private dedupHead: InEntry | null = null;

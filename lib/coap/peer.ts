@@ -7,7 +7,6 @@
  */
 import type { Peer } from '../transport/types';
 import { METHOD_CODES, type ParsedPacket } from './codec';
-import { StringTable } from './string-table';
 import type { TimerItem } from './timers';
 import type {
   IncomingResponse,
@@ -50,7 +49,9 @@ export class PeerState {
 
 /** The endpoint's peers by key: created on first use, dropped once idle (`release`), all dropped at close. */
 export class PeerTable {
-  private readonly peers = new StringTable<PeerState>(); // not a Map: see StringTable
+  // A Map, not a StringTable: with tens of thousands of peers a Map's lookups cost less, and a peer's state mostly
+  // lives as long as its dedup entries (promoted anyway).
+  private readonly peers = new Map<string, PeerState>();
   private open = true;
 
   get size(): number {
@@ -67,7 +68,7 @@ export class PeerTable {
     return ps;
   }
 
-  states(): PeerState[] {
+  states(): IterableIterator<PeerState> {
     return this.peers.values();
   }
 
