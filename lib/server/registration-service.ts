@@ -4,7 +4,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { makeUintOption } from '../coap/codec';
-import { StringTable } from '../coap/string-table';
 import type { IncomingRequest, OutgoingResponse } from '../coap/types';
 import { flatString } from '../transport/peer';
 import { ContentFormat } from '../content/types';
@@ -47,8 +46,7 @@ const STORE_UNREACHABLE_MAX_AGE_S = 10;
  */
 export class RegistrationService {
   private readonly wheel = new ExpiryWheel();
-  /** Not a Map: one entry comes and goes per Update (see StringTable). */
-  private readonly chains = new StringTable<Promise<unknown>>();
+  private readonly chains = new Map<string, Promise<unknown>>();
   private sweepTimer?: NodeJS.Timeout;
   /** When the whole store was last read for expired entries (a store shared with other instances). */
   private lastFullScan = 0;
