@@ -1,6 +1,6 @@
 /**
  * A string-keyed table for lookups whose entries come and go with every exchange and are short-lived (messages
- * awaiting an ACK, requests by token, the registration service's per-registration chains).
+ * awaiting an ACK, requests by token).
  *
  * Why not a Map: V8 rebuilds a Map's hash table as entries come and go, and a table that a scavenge promoted
  * keeps the tables made after it (and every entry they hold) alive through the following scavenges until a full
