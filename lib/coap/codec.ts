@@ -1,8 +1,9 @@
 /**
  * The CoAP wire format (RFC 7252 §3, RFC 7959 block options): message types, option numbers and names, code bytes,
- * uint and block option values, a fast encoder, and the checked parse on top of coap-packet. Stateless.
+ * uint and block option values, a fast encoder, and a checked parser (to the result coap-packet gives). Stateless.
  */
-import { parse as parsePacket, type ParsedPacket } from 'coap-packet';
+import type { ParsedPacket } from 'coap-packet';
+import { CODE_STRINGS, parsePacket } from './packet-parser';
 import type { CoapCode, CoapMethod, CoapOption } from './types';
 
 export type { ParsedPacket };
@@ -141,11 +142,6 @@ export const METHOD_BY_CODE: ReadonlyArray<CoapMethod | undefined> = [
   'iPATCH',
 ];
 
-const CODE_STRINGS: string[] = [];
-for (let b = 0; b < 256; b++) {
-  const d = b & 31;
-  CODE_STRINGS.push(`${b >> 5}.${d < 10 ? '0' : ''}${d}`);
-}
 const CODE_BYTES = new Map<string, number>();
 for (let b = 0; b < 256; b++) CODE_BYTES.set(CODE_STRINGS[b], b);
 for (const [m, c] of Object.entries(METHOD_CODES)) CODE_BYTES.set(m, c);
@@ -345,14 +341,40 @@ export interface EncOption {
 
 const lens: number[] = [];
 
+/**
+ * A list of options reused from one message to the next: its EncOption objects are overwritten rather than
+ * made anew. A request's options (Uri-Path segments, Accept, ...) cost about 300 bytes a message as new objects
+ * in a new array grown by push. For options that are encoded at once and not kept (encodeMessage copies them).
+ */
+export class OptionList {
+  readonly items: EncOption[] = [];
+  length = 0;
+
+  add(n: number, v: Buffer | string | number): void {
+    const o = this.items[this.length];
+    if (o === undefined) this.items.push({ n, v });
+    else {
+      o.n = n;
+      o.v = v;
+    }
+    this.length++;
+  }
+
+  /** Empties the list, letting go of the values it held. */
+  clear(): void {
+    for (let i = 0; i < this.length; i++) this.items[i].v = 0;
+    this.length = 0;
+  }
+}
+
 function strLen(s: string): number {
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 127) return Buffer.byteLength(s, 'utf8');
   return s.length;
 }
 
-function sortOptions(opts: EncOption[]): void {
+function sortOptions(opts: EncOption[], count: number): void {
   // insertion sort: stable, fast for the handful of options a message has
-  for (let i = 1; i < opts.length; i++) {
+  for (let i = 1; i < count; i++) {
     const o = opts[i];
     let j = i - 1;
     if (opts[j].n <= o.n) continue;
@@ -365,7 +387,8 @@ function sortOptions(opts: EncOption[]): void {
 }
 
 /**
- * Encodes a CoAP message. `options` need not be sorted (they are sorted in place, stably).
+ * Encodes a CoAP message. `options` need not be sorted (they are sorted in place, stably); only the first
+ * `optionCount` of them are encoded (all by default: a reused list may be longer, see OptionList).
  * Tokens up to 8 bytes (RFC 7252) and extended ones up to 268 (RFC 8974).
  */
 export function encodeMessage(
@@ -375,12 +398,13 @@ export function encodeMessage(
   token: Buffer | undefined,
   options: EncOption[] | undefined,
   payload: Buffer | undefined,
+  optionCount = options === undefined ? 0 : options.length,
 ): Buffer {
   const tkl = token === undefined ? 0 : token.length;
   let len = 4 + tkl + (tkl > 12 ? 1 : 0);
   if (tkl > 268) throw new RangeError('token too long');
-  const no = options === undefined ? 0 : options.length;
-  if (no > 1) sortOptions(options!);
+  const no = optionCount;
+  if (no > 1) sortOptions(options!, no);
   let prev = 0;
   for (let i = 0; i < no; i++) {
     const o = options![i];
@@ -502,11 +526,15 @@ export function isWellFormed(data: Buffer): boolean {
   return true;
 }
 
-/** Parses with coap-packet after the structural check; undefined when malformed. */
-export function parseMessage(data: Buffer): ParsedPacket | undefined {
+/**
+ * Parses after the structural check; undefined when malformed. `knownToken`: the token the message is expected
+ * to carry (the response to one of our requests); when it does, the result's token is that Buffer instead of a
+ * new view of the same bytes (about 100 bytes less per response).
+ */
+export function parseMessage(data: Buffer, knownToken?: Buffer): ParsedPacket | undefined {
   if (!isWellFormed(data)) return undefined;
   try {
-    return parsePacket(data);
+    return parsePacket(data, knownToken);
   } catch {
     return undefined;
   }

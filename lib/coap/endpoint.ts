@@ -26,6 +26,7 @@ import type {
   ObservationHandle,
   OutgoingRequest,
   OutgoingResponse,
+  RequestFailureTranslator,
   RequestHandler,
   UnknownNotificationHandler,
 } from './types';
@@ -151,9 +152,12 @@ export class CoapEndpoint {
 
   // ================================================================ outgoing API
 
-  /** Sends a request and resolves with the (whole, reassembled) response. 4.xx/5.xx resolve too. */
-  request(peer: PeerAddress, req: OutgoingRequest): Promise<IncomingResponse> {
-    return this.exchanges.start(peer, req, Kind.Request, undefined) as Promise<IncomingResponse>;
+  /**
+   * Sends a request and resolves with the (whole, reassembled) response. 4.xx/5.xx resolve too. A failure
+   * rejects with CoapRequestError, or with what `failure` makes of it.
+   */
+  request(peer: PeerAddress, req: OutgoingRequest, failure?: RequestFailureTranslator): Promise<IncomingResponse> {
+    return this.exchanges.start(peer, req, Kind.Request, undefined, failure) as Promise<IncomingResponse>;
   }
 
   /**
@@ -288,8 +292,8 @@ export class CoapEndpoint {
     if (type === MessageType.ACK) {
       const x = this.messages.awaiting(peer.key + '#' + mid);
       if (x === undefined || !(x instanceof OutRequest)) return; // late duplicate
-      const msg = parseMessage(data);
-      if (msg === undefined || !msg.token.equals(x.token)) {
+      const msg = parseMessage(data, x.token);
+      if (msg === undefined || (msg.token !== x.token && !msg.token.equals(x.token))) {
         this.ctx.st.dropped++;
         return;
       }

@@ -15,20 +15,26 @@ import {
   optionNumber,
   sizeToSzx,
   szxToSize,
+  OptionList,
   type BlockOption,
-  type EncOption,
   type ParsedPacket,
 } from './codec';
 import type { EndpointContext } from './context';
 import type { MessageLayer } from './message';
 import type { ObservationTable } from './observation-table';
 import { Kind, OutRequest, type Observation, type RequestTimerOwner } from './peer';
+import { StringTable } from './string-table';
 import { keepToken, randomToken } from './tokens';
-import { CoapRequestError, type NotificationListener, type OutgoingRequest } from './types';
+import {
+  CoapRequestError,
+  type NotificationListener,
+  type OutgoingRequest,
+  type RequestFailureTranslator,
+} from './types';
 
 export class Exchanges implements RequestTimerOwner {
-  /** `peerKey|tokenhex` -> our request awaiting its response. */
-  private readonly byToken = new Map<string, OutRequest>();
+  /** `peerKey|tokenhex` -> our request awaiting its response (not a Map: see StringTable). */
+  private readonly byToken = new StringTable<OutRequest>();
   /** Requests waiting for an NSTART slot, over all peers. */
   queuedTotal = 0;
 
@@ -53,15 +59,16 @@ export class Exchanges implements RequestTimerOwner {
     req: OutgoingRequest,
     kind: Kind,
     listener: NotificationListener | undefined,
+    failure?: RequestFailureTranslator,
   ): Promise<unknown> {
     const ctx = this.ctx;
-    if (ctx.closed) return Promise.reject(new CoapRequestError('endpoint closed', 'closed'));
+    if (ctx.closed) return refused(new CoapRequestError('endpoint closed', 'closed'), failure);
     const peer = toPeer(peerIn);
     const given = req.token;
     let givenKey = '';
     if (given !== undefined) {
       givenKey = peer.key + '|' + given.toString('hex');
-      if (this.byToken.has(givenKey)) return Promise.reject(new Error('token already in use by a pending request'));
+      if (this.byToken.has(givenKey)) return refused(new Error('token already in use by a pending request'), failure);
       if (req.observe === 1) {
         const obs = this.observations.get(givenKey);
         if (obs !== undefined) this.dropObservation(obs);
@@ -75,8 +82,9 @@ export class Exchanges implements RequestTimerOwner {
       x = new OutRequest(this, peer, ps, req, kind, req.timeoutMs !== undefined, listener);
     } catch (err) {
       ctx.peers.release(ps);
-      return Promise.reject(err);
+      return refused(err, failure);
     }
+    if (failure !== undefined) x.failure = failure;
     if (given === undefined) this.giveFreshToken(x);
     else {
       x.token = given;
@@ -99,7 +107,7 @@ export class Exchanges implements RequestTimerOwner {
     if (ps.active >= ctx.o.nstart) {
       if (ps.queue !== null && ps.queue.length >= ctx.o.maxQueuedPerPeer) {
         ctx.peers.release(ps);
-        return Promise.reject(new CoapRequestError(`too many requests queued for ${peer.key}`, 'overloaded'));
+        return refused(new CoapRequestError(`too many requests queued for ${peer.key}`, 'overloaded'), failure);
       }
       ps.refs++;
       this.byToken.set(x.tokenKey, x);
@@ -140,19 +148,22 @@ export class Exchanges implements RequestTimerOwner {
       if (x.done) return;
       this.finish(x);
       if (x.kind === Kind.NotifBlock) this.ctx.reportError(err);
-      else x.reject(err instanceof Error ? err : new Error(String(err)));
+      else x.rejectWith(err instanceof Error ? err : new Error(String(err)));
     }
   }
 
   private trySendNext(x: OutRequest, now: number): void {
     const ctx = this.ctx;
-    const opts: EncOption[] = [];
+    const opts = REQUEST_OPTIONS;
+    opts.clear(); // what an earlier message that failed to encode may have left
     const payload = requestOptions(x, opts);
     if (x.midKey !== null) this.messages.drop(x.midKey);
     const peer = x.peer;
     const mid = this.messages.allocMid(peer.key, x);
     this.messages.track(x);
-    const buf = encodeMessage(x.con ? MessageType.CON : MessageType.NON, x.code, mid, x.token, opts, payload);
+    const type = x.con ? MessageType.CON : MessageType.NON;
+    const buf = encodeMessage(type, x.code, mid, x.token, opts.items, payload, opts.length);
+    opts.clear();
     x.buf = buf;
     if (!x.hard) x.deadline = now + ctx.o.requestTimeoutMs; // re-armed by every step that makes progress
     x.sent = true;
@@ -255,7 +266,7 @@ export class Exchanges implements RequestTimerOwner {
       return;
     }
     if (x.obs !== null && x.obs.active) this.passiveCancel(x.obs);
-    x.reject(new CoapRequestError(message, reason));
+    x.rejectWith(new CoapRequestError(message, reason));
   }
 
   /** @internal timer callback */
@@ -377,7 +388,7 @@ export class Exchanges implements RequestTimerOwner {
     for (const x of pending) {
       if (x.done) continue;
       this.finish(x);
-      if (x.kind !== Kind.NotifBlock) x.reject(new CoapRequestError('endpoint closed', 'closed'));
+      if (x.kind !== Kind.NotifBlock) x.rejectWith(new CoapRequestError('endpoint closed', 'closed'));
     }
   }
 
@@ -388,33 +399,42 @@ export class Exchanges implements RequestTimerOwner {
   }
 }
 
+/** A request refused before it started, failed as its translator says. */
+function refused(err: unknown, failure: RequestFailureTranslator | undefined): Promise<never> {
+  const error = err instanceof Error ? err : new Error(String(err));
+  return Promise.reject(failure === undefined ? error : failure.failed(error));
+}
+
+/** The options of the request being encoded: one list for every exchange (encoding is synchronous). */
+const REQUEST_OPTIONS = new OptionList();
+
 /** Builds the options of the exchange's next message into `opts`; returns its payload. */
-function requestOptions(x: OutRequest, opts: EncOption[]): Buffer | undefined {
+function requestOptions(x: OutRequest, opts: OptionList): Buffer | undefined {
   const r = x.req;
   let payload: Buffer | undefined;
   if (x.phase === 0) {
-    if (r.observe !== undefined && x.kind !== Kind.NotifBlock) opts.push({ n: OptionNumber.Observe, v: r.observe });
+    if (r.observe !== undefined && x.kind !== Kind.NotifBlock) opts.add(OptionNumber.Observe, r.observe);
     const body = x.body;
     if (body !== null) {
       const size = szxToSize(x.b1szx);
       const end = Math.min(x.b1off + size, body.length);
       payload = body.subarray(x.b1off, end);
       x.b1more = end < body.length;
-      opts.push({ n: OptionNumber.Block1, v: blockValue(x.b1off / size, x.b1more, x.b1szx) });
-      if (x.b1off === 0) opts.push({ n: OptionNumber.Size1, v: body.length });
+      opts.add(OptionNumber.Block1, blockValue(x.b1off / size, x.b1more, x.b1szx));
+      if (x.b1off === 0) opts.add(OptionNumber.Size1, body.length);
     } else payload = r.payload;
   } else {
     const size = szxToSize(x.b2szx);
-    opts.push({ n: OptionNumber.Block2, v: blockValue(x.b2off / size, false, x.b2szx) });
+    opts.add(OptionNumber.Block2, blockValue(x.b2off / size, false, x.b2szx));
     if (r.method === 'FETCH') payload = r.payload;
   }
   const path = r.pathSegments;
-  for (let i = 0; i < path.length; i++) opts.push({ n: OptionNumber.UriPath, v: path[i] });
+  for (let i = 0; i < path.length; i++) opts.add(OptionNumber.UriPath, path[i]);
   const q = r.query;
-  if (q !== undefined) for (let i = 0; i < q.length; i++) opts.push({ n: OptionNumber.UriQuery, v: q[i] });
+  if (q !== undefined) for (let i = 0; i < q.length; i++) opts.add(OptionNumber.UriQuery, q[i]);
   if (r.contentFormat !== undefined && payload !== undefined && payload.length > 0)
-    opts.push({ n: OptionNumber.ContentFormat, v: r.contentFormat });
-  if (r.accept !== undefined) opts.push({ n: OptionNumber.Accept, v: r.accept });
+    opts.add(OptionNumber.ContentFormat, r.contentFormat);
+  if (r.accept !== undefined) opts.add(OptionNumber.Accept, r.accept);
   const extra = r.options;
   if (extra !== undefined)
     for (let i = 0; i < extra.length; i++) {
@@ -425,7 +445,7 @@ function requestOptions(x: OutRequest, opts: EncOption[]): Buffer | undefined {
         ((x.phase === 1 || x.kind === Kind.NotifBlock) && n === OptionNumber.Observe)
       )
         continue;
-      opts.push({ n, v: extra[i].value });
+      opts.add(n, extra[i].value);
     }
   return payload;
 }

@@ -9,6 +9,7 @@ import type { Peer, PeerAddress } from '../transport/types';
 import { emptyMessage, encodeMessage, MessageType, type EncOption } from './codec';
 import type { EndpointContext } from './context';
 import { InEntry, type PeerState } from './peer';
+import { StringTable } from './string-table';
 import type { TimerItem } from './timers';
 
 /** A message of ours waiting for its ACK/RST (a request, a separate response, a CON notification). */
@@ -39,8 +40,10 @@ export class OutResponse implements TimerItem, PendingMessage {
 export class MessageLayer {
   private nextMid = randomInt(65536);
   /** `peerKey#mid` -> our CON/NON awaiting ACK/RST (requests), separate CON responses, CON notifications. */
-  private readonly pending = new Map<string, PendingMessage>();
+  private readonly pending = new StringTable<PendingMessage>(); // not a Map: see StringTable
   /** `peerKey#mid` -> dedup entry, in arrival order. */
+  // A Map, not a StringTable: its entries live for EXCHANGE_LIFETIME (promoted anyway), and with tens of thousands
+  // of them a Map's lookups cost less.
   private readonly dedup = new Map<string, InEntry>();
   // A Map used as a FIFO leaves deleted slots at its front that `values().next()` walks over on every
   // eviction (O(n) once the cap is reached): the order lives in this list instead.

@@ -8,7 +8,13 @@
 import type { Peer } from '../transport/types';
 import { METHOD_CODES, type ParsedPacket } from './codec';
 import type { TimerItem } from './timers';
-import type { IncomingResponse, NotificationListener, ObservationHandle, OutgoingRequest } from './types';
+import type {
+  IncomingResponse,
+  NotificationListener,
+  ObservationHandle,
+  OutgoingRequest,
+  RequestFailureTranslator,
+} from './types';
 
 /** One peer's state; exists only while the peer has something in progress or cached. */
 export class PeerState {
@@ -43,6 +49,8 @@ export class PeerState {
 
 /** The endpoint's peers by key: created on first use, dropped once idle (`release`), all dropped at close. */
 export class PeerTable {
+  // A Map, not a StringTable: with tens of thousands of peers a Map's lookups cost less, and a peer's state mostly
+  // lives as long as its dedup entries (promoted anyway).
   private readonly peers = new Map<string, PeerState>();
   private open = true;
 
@@ -167,6 +175,8 @@ export class OutRequest implements TimerItem {
   gen = 0;
   resolve: (v: never) => void = noop;
   reject: (e: Error) => void = noop;
+  /** Makes the error a failure rejects with (see RequestFailureTranslator); null: the CoapRequestError itself. */
+  failure: RequestFailureTranslator | null = null;
   constructor(
     private readonly owner: RequestTimerOwner,
     readonly peer: Peer,
@@ -182,6 +192,10 @@ export class OutRequest implements TimerItem {
   }
   onTimer(now: number): void {
     this.owner.onRequestTimer(this, now);
+  }
+  /** Rejects the request's promise with `err`, or with what its failure translator makes of it. */
+  rejectWith(err: Error): void {
+    this.reject(this.failure === null ? err : this.failure.failed(err));
   }
 }
 

@@ -104,9 +104,14 @@ function guard<T>(what: string, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof ContentCodecError) throw err;
-    throw new ContentCodecError(`${what}: ${(err as Error)?.message ?? String(err)}`);
+    throw guarded(what, err);
   }
+}
+
+/** What `guard` throws for `err`: a ContentCodecError as is, anything else as one prefixed with `what`. */
+function guarded(what: string, err: unknown): ContentCodecError {
+  if (err instanceof ContentCodecError) return err;
+  return new ContentCodecError(`${what}: ${(err as Error)?.message ?? String(err)}`);
 }
 
 function asBuffer(bytes: Buffer | Uint8Array): Buffer {
@@ -118,7 +123,13 @@ function asBuffer(bytes: Buffer | Uint8Array): Buffer {
 /** Encodes `node`, the node at `path`, in `format`. */
 export function encodeNode(node: LwM2mNode, format: number, path: LwM2mPath, model: ObjectModelLookup): Buffer {
   const codec = codecFor(format);
-  return guard(`cannot encode ${path} as ${codec.name}`, () => codec.encode(node, path, model));
+  // Not through `guard`: its message (the path's text, the codec's name) and closure cost about 400 bytes a
+  // call, and this runs for every value written; the message is built only when the encoding fails.
+  try {
+    return codec.encode(node, path, model);
+  } catch (err) {
+    throw guarded(`cannot encode ${path} as ${codec.name}`, err);
+  }
 }
 
 /**
@@ -128,7 +139,12 @@ export function encodeNode(node: LwM2mNode, format: number, path: LwM2mPath, mod
  */
 export function decodeNode(bytes: Buffer, format: number, path: LwM2mPath, model: ObjectModelLookup): LwM2mNode {
   const codec = codecFor(format);
-  return guard(`invalid ${codec.name} payload for ${path}`, () => codec.decode(asBuffer(bytes), path, model));
+  // Not through `guard` (see encodeNode): about 400 bytes less garbage per Read answer or notification decoded.
+  try {
+    return codec.decode(asBuffer(bytes), path, model);
+  } catch (err) {
+    throw guarded(`invalid ${codec.name} payload for ${path}`, err);
+  }
 }
 
 interface MultiFormat {

@@ -28,7 +28,42 @@ const MAX_DEPTH = 32;
 export function parseJson(bytes: Buffer, what: string): JsonValue {
   if (!isUtf8(bytes)) fail(`${what}: payload is not valid UTF-8`);
   // One native UTF-8 decode, then a scan over the string: slices of it are cheap (no copies).
-  return new JsonParser(bytes.toString('utf8'), what).parseDocument();
+  const parser = new JsonParser(bytes.toString('utf8'), what);
+  try {
+    return parser.parseDocument();
+  } finally {
+    // what the members of an unfinished array or object left there (a failed parse) is not kept alive
+    for (let i = 0; i < scratchTop; i++) scratch[i] = null;
+    scratchTop = 0;
+  }
+}
+
+/**
+ * The members of the arrays and objects being parsed, innermost last; each array or object is copied out at its
+ * end at its exact size. Growing an array by push allocates room for 17 elements at the first push (about 150
+ * bytes, three such arrays for every SenML record: the pack, the keys, the values); the copy takes what it
+ * holds. parseJson runs to completion without reentry (no callbacks), so one stack serves every parse.
+ */
+const scratch: JsonValue[] = [];
+let scratchTop = 0;
+
+function pushScratch(value: JsonValue): void {
+  if (scratchTop < scratch.length) scratch[scratchTop] = value;
+  else scratch.push(value);
+  scratchTop++;
+}
+
+/** The scratch entries from `start` (every `step`-th one from `start + offset`) as an array of their own. */
+function takeScratch(start: number, step: number, offset: number): JsonValue[] {
+  const out: JsonValue[] = new Array((scratchTop - start) / step);
+  for (let i = start + offset, k = 0; i < scratchTop; i += step, k++) out[k] = scratch[i];
+  return out;
+}
+
+/** Drops the entries from `start` (their array or object is made). */
+function popScratch(start: number): void {
+  for (let i = start; i < scratchTop; i++) scratch[i] = null;
+  scratchTop = start;
 }
 
 class JsonParser {
@@ -106,15 +141,15 @@ class JsonParser {
 
   private parseArray(): JsonValue[] {
     this.enter();
-    const out: JsonValue[] = [];
     this.skipWhitespace();
     if (this.at(this.p) === 0x5d) {
       this.p++;
       this.depth--;
-      return out;
+      return [];
     }
+    const start = scratchTop; // the elements gather on the scratch stack (see `scratch`)
     for (;;) {
-      out.push(this.parseValue());
+      pushScratch(this.parseValue());
       this.skipWhitespace();
       const c = this.at(this.p);
       if (c === 0x2c) {
@@ -124,6 +159,8 @@ class JsonParser {
       if (c === 0x5d) {
         this.p++;
         this.depth--;
+        const out = takeScratch(start, 1, 0);
+        popScratch(start);
         return out;
       }
       this.error(this.p >= this.b.length ? 'unexpected end of input in an array' : 'expected "," or "]"');
@@ -132,32 +169,35 @@ class JsonParser {
 
   private parseObject(): JsonObject {
     this.enter();
-    const keys: string[] = [];
-    const values: JsonValue[] = [];
     this.skipWhitespace();
     if (this.at(this.p) === 0x7d) {
       this.p++;
       this.depth--;
-      return new JsonObject(keys, values);
+      return new JsonObject([], []);
     }
+    // keys and values gather on the scratch stack in pairs (see `scratch`)
+    const start = scratchTop;
     let seen: Set<string> | undefined;
     for (;;) {
       this.skipWhitespace();
       if (this.at(this.p) !== 0x22) this.error('expected a member name');
       const at = this.p;
       const key = this.parseString();
-      if (keys.length < 16) {
-        if (keys.includes(key)) this.duplicate(key, at);
+      const count = (scratchTop - start) / 2;
+      if (count < 16) {
+        for (let i = start; i < scratchTop; i += 2) if (scratch[i] === key) this.duplicate(key, at);
       } else {
-        if (seen === undefined) seen = new Set(keys);
+        if (seen === undefined) seen = new Set(takeScratch(start, 2, 0) as string[]);
         if (seen.has(key)) this.duplicate(key, at);
         seen.add(key);
       }
       this.skipWhitespace();
       if (this.at(this.p) !== 0x3a) this.error('expected ":"');
       this.p++;
-      keys.push(key);
-      values.push(this.parseValue());
+      pushScratch(key);
+      pushScratch(null); // the value's place, kept while the value (which may use the stack above it) is parsed
+      const valueAt = scratchTop - 1;
+      scratch[valueAt] = this.parseValue();
       this.skipWhitespace();
       const c = this.at(this.p);
       if (c === 0x2c) {
@@ -167,7 +207,9 @@ class JsonParser {
       if (c === 0x7d) {
         this.p++;
         this.depth--;
-        return new JsonObject(keys, values);
+        const object = new JsonObject(takeScratch(start, 2, 0) as string[], takeScratch(start, 2, 1));
+        popScratch(start);
+        return object;
       }
       this.error(this.p >= this.b.length ? 'unexpected end of input in an object' : 'expected "," or "}"');
     }

@@ -176,10 +176,22 @@ export type JsonFlavor = 'senml' | 'oma';
 
 /** Parses an LwM2M path name (/3/0/1, 3/0/1) into ids; undefined when it is not one. */
 export function parsePathName(name: string): number[] | undefined {
+  const count = parsePathIds(name, PATH_IDS);
+  return count < 0 ? undefined : PATH_IDS.slice(0, count);
+}
+
+/** Where parsePathIds puts the ids of the record being read (one record at a time, no reentry). */
+const PATH_IDS: number[] = [0, 0, 0, 0];
+
+/**
+ * Parses an LwM2M path name into `ids` (room for 4); returns how many it has, or -1 when it is not one. Writing
+ * into a given array instead of growing a new one by push saves about 150 bytes a record.
+ */
+function parsePathIds(name: string, ids: number[]): number {
   const length = name.length;
   let i = name.charCodeAt(0) === 47 ? 1 : 0;
-  const ids: number[] = [];
-  if (i === length) return ids;
+  let count = 0;
+  if (i === length) return 0;
   for (;;) {
     const start = i;
     let n = 0;
@@ -189,12 +201,12 @@ export function parsePathName(name: string): number[] | undefined {
       n = n * 10 + c;
       i++;
     }
-    if (i === start || i - start > 5 || n > 65535 || ids.length === 4) return undefined;
-    ids.push(n);
-    if (i === length) return ids;
-    if (name.charCodeAt(i) !== 47) return undefined;
+    if (i === start || i - start > 5 || n > 65535 || count === 4) return -1;
+    ids[count++] = n;
+    if (i === length) return count;
+    if (name.charCodeAt(i) !== 47) return -1;
     i++;
-    if (i === length) return ids; // trailing slash
+    if (i === length) return count; // trailing slash
   }
 }
 
@@ -215,17 +227,32 @@ function inferType(record: SenmlRecord): ResourceType {
   return 'string';
 }
 
-function recordValue(record: SenmlRecord, type: ResourceType, flavor: JsonFlavor, where: string): ResourceValue {
+/**
+ * The value of a record as a resource of `type`. The message prefix (`recordWhere`) is built only when it is
+ * needed (an error, or a type whose check takes it): building it for every record cost about 150 bytes a record.
+ */
+function recordValue(
+  record: SenmlRecord,
+  type: ResourceType,
+  flavor: JsonFlavor,
+  what: string,
+  index: number,
+): ResourceValue {
   switch (type) {
     case 'integer':
-    case 'unsigned':
-      if (record.value !== undefined) return checkDecodedInteger(record.value, type, where);
-      break;
+    case 'unsigned': {
+      const value = record.value;
+      if (value === undefined) break;
+      // the common case without the message prefix; checkDecodedInteger takes the rest
+      if (typeof value === 'number' && Number.isSafeInteger(value) && (type === 'integer' || value >= 0)) return value;
+      return checkDecodedInteger(value, type, recordWhere(what, index, record.name));
+    }
     case 'float':
       if (record.value !== undefined) return Number(record.value);
       break;
     case 'time':
       if (record.value !== undefined) {
+        const where = recordWhere(what, index, record.name);
         if (typeof record.value === 'number' && !Number.isInteger(record.value)) {
           fail(`${where}: time ${record.value} is not whole seconds`);
         }
@@ -241,14 +268,17 @@ function recordValue(record: SenmlRecord, type: ResourceType, flavor: JsonFlavor
       break;
     case 'opaque':
       if (record.dataValue !== undefined) return record.dataValue;
-      if (flavor === 'oma' && record.stringValue !== undefined) return decodeBase64(record.stringValue, where);
+      if (flavor === 'oma' && record.stringValue !== undefined)
+        return decodeBase64(record.stringValue, recordWhere(what, index, record.name));
       break;
     case 'objlnk':
-      if (record.objlnkValue !== undefined) return parseObjectLink(record.objlnkValue, where);
+      if (record.objlnkValue !== undefined)
+        return parseObjectLink(record.objlnkValue, recordWhere(what, index, record.name));
       break;
     case 'none':
-      return fail(`${where}: resource is executable (type none) and has no value`);
+      return fail(`${recordWhere(what, index, record.name)}: resource is executable (type none) and has no value`);
   }
+  const where = recordWhere(what, index, record.name);
   const field = FIELD_FOR_TYPE[flavor][type];
   const got = presentValue(record, flavor);
   return fail(
@@ -316,33 +346,73 @@ export function recordsToLeaves(
   const out: TimedLeaf[] = [];
   for (let index = 0; index < records.length; index++) {
     const record = records[index];
-    const ids = parsePathName(record.name);
-    if (ids === undefined || ids.length < 3) {
-      fail(
-        `${what}: record ${index} (${JSON.stringify(record.name.slice(0, 40))}): ${ids === undefined ? 'name is not an LwM2M path' : 'a value needs a resource or resource instance path'}`,
-      );
-    }
-    const where = recordWhere(what, index, record.name);
-    const o = ids[0];
-    const r = ids[2];
-    const def = model.getResource(o, r);
-    if (deletions) {
-      if (record.nullValue !== undefined) {
-        deletions.push(deletionPath(ids, def, where));
-        continue;
-      }
-      if (presentValue(record, 'senml') === undefined) {
-        fail(`${where}: a Write-Composite record needs a value, or "v": null to delete a resource instance`);
-      }
-    }
-    const type = def ? def.type : inferType(record);
-    const value = recordValue(record, type, flavor, where);
+    const leaf = recordLeaf(record, index, model, flavor, what, deletions);
+    if (leaf === undefined) continue;
     out.push({
-      leaf: { o, i: ids[1], r, ri: ids[3], type, value },
+      leaf,
       time: record.time === undefined || nowMs === undefined ? undefined : senmlTimeToDate(record.time, nowMs),
     });
   }
   return out;
+}
+
+/**
+ * `recordsToLeaves` without times: the leaves alone (no TimedLeaf wrapper and second array per decode, which
+ * cost about 100 bytes a record on every Read answer).
+ */
+function recordsToPlainLeaves(
+  records: readonly SenmlRecord[],
+  model: ObjectModelLookup,
+  flavor: JsonFlavor,
+  what: string,
+  deletions?: LwM2mPath[],
+): Leaf[] {
+  // at its final size (push would make room for 17 leaves); shorter only when records were deletions
+  const out: Leaf[] = new Array(records.length);
+  let n = 0;
+  for (let index = 0; index < records.length; index++) {
+    const leaf = recordLeaf(records[index], index, model, flavor, what, deletions);
+    if (leaf !== undefined) out[n++] = leaf;
+  }
+  if (n < out.length) out.length = n;
+  return out;
+}
+
+/** One record as a leaf typed by the model; undefined when it went to `deletions` (see recordsToLeaves). */
+function recordLeaf(
+  record: SenmlRecord,
+  index: number,
+  model: ObjectModelLookup,
+  flavor: JsonFlavor,
+  what: string,
+  deletions: LwM2mPath[] | undefined,
+): Leaf | undefined {
+  const ids = PATH_IDS;
+  const count = parsePathIds(record.name, ids);
+  if (count < 3) {
+    fail(
+      `${what}: record ${index} (${JSON.stringify(record.name.slice(0, 40))}): ${count < 0 ? 'name is not an LwM2M path' : 'a value needs a resource or resource instance path'}`,
+    );
+  }
+  const o = ids[0];
+  const i = ids[1];
+  const r = ids[2];
+  const ri = count === 4 ? ids[3] : undefined;
+  const def = model.getResource(o, r);
+  if (deletions) {
+    if (record.nullValue !== undefined) {
+      deletions.push(deletionPath(ids.slice(0, count), def, recordWhere(what, index, record.name)));
+      return undefined;
+    }
+    if (presentValue(record, 'senml') === undefined) {
+      fail(
+        `${recordWhere(what, index, record.name)}: a Write-Composite record needs a value, or "v": null to delete a resource instance`,
+      );
+    }
+  }
+  const type = def ? def.type : inferType(record);
+  const value = recordValue(record, type, flavor, what, index);
+  return { o, i, r, ri, type, value };
 }
 
 /**
@@ -366,9 +436,7 @@ export interface PatchContent {
 /** Splits patch records into written nodes and deleted resource instances (RFC 8790 §3.2). */
 export function recordsToPatch(records: readonly SenmlRecord[], model: ObjectModelLookup, what: string): PatchContent {
   const deletions: LwM2mPath[] = [];
-  const timed = recordsToLeaves(records, model, 'senml', what, undefined, deletions);
-  const leaves: Leaf[] = new Array(timed.length);
-  for (let i = 0; i < timed.length; i++) leaves[i] = timed[i].leaf;
+  const leaves = recordsToPlainLeaves(records, model, 'senml', what, deletions);
   const updates = leavesToNodes(leaves, model, what);
   return { updates, deletions: checkDeletions(deletions, what, updates) };
 }
@@ -397,10 +465,7 @@ export function recordsToNode(
   flavor: JsonFlavor,
   what: string,
 ): LwM2mNode {
-  const timed = recordsToLeaves(records, model, flavor, what, undefined);
-  const leaves: Leaf[] = new Array(timed.length);
-  for (let i = 0; i < timed.length; i++) leaves[i] = timed[i].leaf;
-  return buildNode(path, leaves, model, what);
+  return buildNode(path, recordsToPlainLeaves(records, model, flavor, what), model, what);
 }
 
 /**
@@ -461,10 +526,7 @@ export function recordsToNodes(
   what: string,
   paths?: readonly LwM2mPath[],
 ): Map<string, LwM2mNode> {
-  const timed = recordsToLeaves(records, model, flavor, what, undefined);
-  const leaves: Leaf[] = new Array(timed.length);
-  for (let i = 0; i < timed.length; i++) leaves[i] = timed[i].leaf;
-  return leavesToNodes(leaves, model, what, paths);
+  return leavesToNodes(recordsToPlainLeaves(records, model, flavor, what), model, what, paths);
 }
 
 /** Paths named by records without values (Read-Composite / Observe-Composite requests). */

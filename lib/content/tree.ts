@@ -220,6 +220,14 @@ export function buildNode(
     case 3: {
       const r = path.resourceId as number;
       const def = model.getResource(o, r);
+      if (leaves.length === 1 && leaves[0].ri === undefined && inner.length === 0) {
+        // One value for a single resource (every Read of a resource): what addLeaf below would check and
+        // make, without the holder instance and its Map (about 200 bytes a decode).
+        const leaf = leaves[0];
+        if (def?.multiple)
+          fail(`${where}: ${leafName(leaf)} is a multiple resource; values must name resource instances`);
+        return { kind: 'resource', id: r, type: leaf.type, value: leaf.value };
+      }
       const holder: LwM2mObjectInstance = { kind: 'instance', id: path.instanceId as number, resources: new Map() };
       for (const leaf of leaves) addLeaf(holder, leaf, model, where);
       if (inner.length > 0) addEmptyMultiple(holder, o, r, model, where);

@@ -220,16 +220,35 @@ export interface FormatAttempts<S, T, R> {
  * answers 4.06 or 4.15, and settles the last outcome (the device's error code, if it refused them all, is for the
  * operation to report).
  */
-export async function negotiate<S, T, R>(
+export function negotiate<S, T, R>(
   formats: readonly number[],
   subject: S,
   attempts: FormatAttempts<S, T, R>,
 ): Promise<R> {
-  let format = formats[0];
-  let outcome = await attempts.attempt(format, subject);
-  for (let i = 1; i < formats.length && refusesFormat(attempts.response(outcome).code); i++) {
-    format = formats[i];
-    outcome = await attempts.attempt(format, subject);
+  return attemptFrom(0, formats, subject, attempts);
+}
+
+/**
+ * The tries from `formats[index]` on, chained with `.then` rather than an async function's awaits: a Read (one
+ * try) pays one promise and one closure instead of the async function's frame, its promise and each await's
+ * (about 250 bytes a call).
+ */
+function attemptFrom<S, T, R>(
+  index: number,
+  formats: readonly number[],
+  subject: S,
+  attempts: FormatAttempts<S, T, R>,
+): Promise<R> {
+  const format = formats[index];
+  let attempt: Promise<T>;
+  try {
+    attempt = attempts.attempt(format, subject);
+  } catch (err) {
+    return Promise.reject(err); // as the async function did: a throw is a rejection
   }
-  return attempts.settle(outcome, format, subject);
+  return attempt.then((outcome) =>
+    index + 1 < formats.length && refusesFormat(attempts.response(outcome).code)
+      ? attemptFrom(index + 1, formats, subject, attempts)
+      : attempts.settle(outcome, format, subject),
+  );
 }

@@ -4,7 +4,13 @@
  * that wrap another one (reporting-sender.ts, queue-mode-sender.ts, cluster-sender.ts).
  */
 import type { CoapEndpoint } from '../../coap/endpoint';
-import type { IncomingResponse, NotificationListener, ObservationHandle, OutgoingRequest } from '../../coap/types';
+import type {
+  IncomingResponse,
+  NotificationListener,
+  ObservationHandle,
+  OutgoingRequest,
+  RequestFailureTranslator,
+} from '../../coap/types';
 import { CoapRequestError } from '../../coap/types';
 import type { DualTransport } from '../../transport/dual';
 import type { Peer } from '../../transport/types';
@@ -85,10 +91,9 @@ export class CoapDownlinkSender implements DownlinkSender, DownlinkObserver {
     const withRoot: OutgoingRequest = registration.rootPath
       ? { ...request, pathSegments: [...registration.rootPath.split('/').filter(Boolean), ...request.pathSegments] }
       : request;
-    const sent = endpoint.request(peer, withRoot).then(undefined, (err: unknown) => {
-      if (err instanceof CoapRequestError && err.reason === 'timeout') this.queueMode.markAsleep(registration);
-      throw transportError(err, registration, request.pathSegments);
-    });
+    // The failure is named by a small translator the exchange calls, not by a `.then` on its promise: one
+    // promise, reaction and closure less per request (about 250 bytes).
+    const sent = endpoint.request(peer, withRoot, new DownlinkFailure(this.queueMode, registration, request));
     // A Write of this server's own lifetime (/1/x/1) the device accepts is adopted by its registration.
     if (request.method === 'GET' || !mayWriteLifetime(request)) return sent;
     return sent.then((response) => this.lifetimeWrites.follow(registration, request, response));
@@ -115,6 +120,20 @@ export function peerOf(registration: Registration): Peer {
         // Only a session of this identity may carry its requests (see DualTransport.canReach).
         security: registration.security,
       };
+}
+
+/** A request's failure in the server's terms; a timeout also marks a queue-mode device asleep. */
+class DownlinkFailure implements RequestFailureTranslator {
+  constructor(
+    private readonly queueMode: QueueModeService,
+    private readonly registration: Registration,
+    private readonly request: OutgoingRequest,
+  ) {}
+
+  failed(err: Error): Error {
+    if (err instanceof CoapRequestError && err.reason === 'timeout') this.queueMode.markAsleep(this.registration);
+    return transportError(err, this.registration, this.request.pathSegments);
+  }
 }
 
 function transportError(err: unknown, registration: Registration, segments: string[]): Error {
