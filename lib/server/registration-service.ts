@@ -3,6 +3,7 @@
  * and the admission limits, kept in the registration store, and expired when their lifetime runs out.
  */
 import { makeUintOption } from '../coap/codec';
+import { StringTable } from '../coap/string-table';
 import type { IncomingRequest, OutgoingResponse } from '../coap/types';
 import { flatString } from '../transport/peer';
 import { newRegistrationId } from './random-ids';
@@ -46,7 +47,11 @@ const STORE_UNREACHABLE_MAX_AGE_S = 10;
  */
 export class RegistrationService {
   private readonly wheel = new ExpiryWheel();
-  private readonly chains = new Map<string, Promise<unknown>>();
+  /**
+   * Not a Map: one entry comes and goes per Update, the pattern that keeps a Map's promoted hash tables and the
+   * finished Updates in them alive through scavenges (see StringTable).
+   */
+  private readonly chains = new StringTable<Promise<unknown>>();
   private sweepTimer?: NodeJS.Timeout;
   /** When the whole store was last read for expired entries (a store shared with other instances). */
   private lastFullScan = 0;
