@@ -218,7 +218,8 @@ export class Observation implements ObservationHandle {
 
   /**
    * The token, read back from `tokenKey`: not kept as a Buffer of its own, which would cost every observation about
-   * 100 bytes. Only a cancel and the observation's owner at its start ask; a notification carries its own.
+   * 100 bytes (bench/heap-per-device.ts). Only a cancel and the observation's owner at its start ask; a notification
+   * carries its own.
    */
   get token(): Buffer {
     return Buffer.from(this.tokenKey.slice(this.tokenKey.lastIndexOf('|') + 1), 'hex');

@@ -15,7 +15,7 @@ export interface NotificationReceiver {
 
 /**
  * An observation the server holds, and its CoAP listener: one object per observation, where a listener function
- * bound to a record of its own would cost another 110 bytes or so each.
+ * bound to a record of its own would cost another 110 bytes or so each (bench/heap-per-device.ts).
  */
 export class LiveObservation implements NotificationSink, GuardState {
   /** Present while this process sent the Observe; absent for one adopted after a restart. */
@@ -27,33 +27,24 @@ export class LiveObservation implements NotificationSink, GuardState {
   indexed = false;
   /** Notifications that arrived before the observation was stored: held, then passed on in order. */
   private early: IncomingResponse[] | undefined;
-  // The notification guard's state (GuardState), inline: what each field holds is said there.
-  intervalMs: number;
-  tokens: number;
-  at: number;
-  windowStart: number;
-  windowCount: number;
-  floodWindows: number;
-  coalescing: GuardState['coalescing'];
+  // The notification guard's state (GuardState: what each field holds is said there), set by NotificationGuard.reset.
+  intervalMs = 0;
+  tokens = 0;
+  at = 0;
+  windowStart = 0;
+  windowCount = 0;
+  floodWindows = 0;
+  coalescing: GuardState['coalescing'] = undefined;
 
   constructor(
     private readonly receiver: NotificationReceiver,
     public stored: StoredObservation,
     /** One path, or several for an Observe-Composite (a one-path list is shared: frozen). */
     public parsedPaths: readonly LwM2mPath[],
-    /** The guard's fresh state for it (copied in). */
-    guard: GuardState,
     /** Its Observe is on its way: notifications are held until `release`. */
     awaitingStore: boolean,
   ) {
     this.early = awaitingStore ? [] : undefined;
-    this.intervalMs = guard.intervalMs;
-    this.tokens = guard.tokens;
-    this.at = guard.at;
-    this.windowStart = guard.windowStart;
-    this.windowCount = guard.windowCount;
-    this.floodWindows = guard.floodWindows;
-    this.coalescing = guard.coalescing;
   }
 
   onNotification(notification: IncomingResponse): void {

@@ -18,7 +18,10 @@ export interface NotificationGuardOptions {
   floodSeconds: number;
 }
 
-/** Kept on each observation. */
+/**
+ * Kept on each observation: the observation itself is one (its fields inline; a separate state object would cost
+ * each observation another 32 bytes: bench/heap-per-device.ts). The guard works on any GuardState.
+ */
 export interface GuardState {
   /** ms one notification's turn lasts: the pmin, or the ceiling's interval; 0 = not coalesced. */
   intervalMs: number;
@@ -43,13 +46,7 @@ interface Coalescing {
   timer: NodeJS.Timeout | undefined;
 }
 
-/**
- * What the guard works on: a GuardState, which the observation itself is (its fields inline: a separate state
- * object would cost each observation another 32 bytes).
- */
-export type Guarded = GuardState;
-
-export interface GuardHandlers<T extends Guarded> {
+export interface GuardHandlers<T extends GuardState> {
   /** A notification goes on; `folded` notifications arrived since the previous one that went on (itself included). */
   pass(entry: T, notification: IncomingResponse, folded: number): void;
   /** Coalescing started on this observation (once per episode, not per notification). */
@@ -58,7 +55,7 @@ export interface GuardHandlers<T extends Guarded> {
   flood(entry: T, perSecond: number): void;
 }
 
-export class NotificationGuard<T extends Guarded> {
+export class NotificationGuard<T extends GuardState> {
   private readonly ceilingIntervalMs: number;
   private readonly burst: number;
 
@@ -73,25 +70,37 @@ export class NotificationGuard<T extends Guarded> {
 
   /** A fresh state for an observation whose pmin is `pminSeconds` (undefined or 0: not known). */
   state(pminSeconds?: number): GuardState {
-    return {
-      intervalMs: this.intervalFor(pminSeconds),
-      tokens: this.burst,
-      at: this.now(),
+    const state: GuardState = {
+      intervalMs: 0,
+      tokens: 0,
+      at: 0,
       windowStart: 0,
       windowCount: 0,
       floodWindows: 0,
       coalescing: undefined,
     };
+    return this.reset(state, pminSeconds);
+  }
+
+  /** Makes `target`'s guard fields those of a fresh state (an observation that holds them inline); returns it. */
+  reset<S extends GuardState>(target: S, pminSeconds?: number): S {
+    target.intervalMs = this.intervalFor(pminSeconds);
+    target.tokens = this.burst;
+    target.at = this.now();
+    target.windowStart = 0;
+    target.windowCount = 0;
+    target.floodWindows = 0;
+    target.coalescing = undefined;
+    return target;
   }
 
   /** The observation's pmin changed (Write-Attributes). */
   setMinPeriod(entry: T, pminSeconds: number | undefined): void {
-    const guard: GuardState = entry;
-    guard.intervalMs = this.intervalFor(pminSeconds);
-    const coalescing = guard.coalescing;
+    entry.intervalMs = this.intervalFor(pminSeconds);
+    const coalescing = entry.coalescing;
     if (coalescing === undefined) return;
     // Nothing is coalesced any more: what is held goes on now, before the next notification passes (not after it).
-    if (guard.intervalMs === 0) {
+    if (entry.intervalMs === 0) {
       this.flush(entry);
       return;
     }
@@ -104,39 +113,38 @@ export class NotificationGuard<T extends Guarded> {
 
   /** A notification arrived for `entry`: it goes on now, is held to go on later, or ends the observation (flood). */
   admit(entry: T, notification: IncomingResponse): void {
-    const guard: GuardState = entry;
     const now = this.now();
     if (this.options.floodSeconds > 0) {
-      const elapsed = now - guard.windowStart;
+      const elapsed = now - entry.windowStart;
       if (elapsed >= 1000) {
         // Only windows that follow each other count as a sustained flood.
-        const closed = guard.windowCount;
-        guard.floodWindows =
-          elapsed < 2000 && closed > this.options.floodNotificationsPerSecond ? guard.floodWindows + 1 : 0;
-        guard.windowStart = now;
-        guard.windowCount = 0;
-        if (guard.floodWindows >= this.options.floodSeconds) {
+        const closed = entry.windowCount;
+        entry.floodWindows =
+          elapsed < 2000 && closed > this.options.floodNotificationsPerSecond ? entry.floodWindows + 1 : 0;
+        entry.windowStart = now;
+        entry.windowCount = 0;
+        if (entry.floodWindows >= this.options.floodSeconds) {
           this.release(entry);
           this.handlers.flood(entry, closed);
           return;
         }
       }
-      guard.windowCount++;
+      entry.windowCount++;
     }
-    if (guard.intervalMs === 0) {
+    if (entry.intervalMs === 0) {
       this.handlers.pass(entry, notification, 1);
       return;
     }
-    let coalescing = guard.coalescing;
+    let coalescing = entry.coalescing;
     if (coalescing === undefined) {
-      this.refill(guard, now);
-      if (guard.tokens >= 1) {
-        guard.tokens -= 1;
+      this.refill(entry, now);
+      if (entry.tokens >= 1) {
+        entry.tokens -= 1;
         this.handlers.pass(entry, notification, 1);
         return;
       }
-      guard.coalescing = coalescing = { pending: undefined, folded: 0, timer: undefined };
-      this.handlers.coalescing(entry, guard.intervalMs);
+      entry.coalescing = coalescing = { pending: undefined, folded: 0, timer: undefined };
+      this.handlers.coalescing(entry, entry.intervalMs);
     }
     // While coalescing every notification waits for the next turn: the latest one held stands for all of them.
     coalescing.pending = notification;
@@ -161,28 +169,26 @@ export class NotificationGuard<T extends Guarded> {
   }
 
   private arm(entry: T, coalescing: Coalescing, now: number): void {
-    const guard: GuardState = entry;
-    this.refill(guard, now);
-    const waitMs = guard.tokens >= 1 ? 0 : (1 - guard.tokens) * guard.intervalMs;
+    this.refill(entry, now);
+    const waitMs = entry.tokens >= 1 ? 0 : (1 - entry.tokens) * entry.intervalMs;
     coalescing.timer = setTimeout(() => this.turn(entry, coalescing), Math.ceil(waitMs));
     coalescing.timer.unref();
   }
 
   /** A turn came: the held notification goes on, and the next turn is awaited while the device goes on. */
   private turn(entry: T, coalescing: Coalescing): void {
-    const guard: GuardState = entry;
-    if (guard.coalescing !== coalescing) return;
+    if (entry.coalescing !== coalescing) return;
     coalescing.timer = undefined;
     const pending = coalescing.pending;
     if (pending === undefined) {
       // A whole turn without notifications: the device calmed down.
-      guard.coalescing = undefined;
+      entry.coalescing = undefined;
       return;
     }
     // The turn takes the whole bucket: the next one is a full interval away however late this timer fired.
     const now = this.now();
-    guard.tokens = 0;
-    guard.at = now;
+    entry.tokens = 0;
+    entry.at = now;
     const folded = coalescing.folded;
     coalescing.pending = undefined;
     coalescing.folded = 0;

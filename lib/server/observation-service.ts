@@ -117,10 +117,7 @@ export class ObservationService {
 
   /** Forgets live handles (the endpoint is closing); stored observations stay for the next start. */
   detach(): void {
-    for (const entry of this.live.all()) {
-      this.guard.release(entry);
-      entry.indexed = false;
-    }
+    for (const entry of this.live.all()) this.guard.release(entry);
     this.live.clear();
   }
 
@@ -159,13 +156,8 @@ export class ObservationService {
     // The entry is the observation's listener: notifications that arrive before the observation is stored are
     // held in it until it is, then go on directly (no promise per notification on the hot path). Its stored record
     // is a draft until the device has answered (the token is known then).
-    const entry = new LiveObservation(
-      this,
-      storedObservation('', registration, key, sharedOwners([owner]), request.accept, ''),
-      sharedPaths(paths),
-      this.guard.state(pminSeconds),
-      true,
-    );
+    const draft = storedObservation('', registration, key, sharedOwners([owner]), request.accept, '');
+    const entry = this.guard.reset(new LiveObservation(this, draft, sharedPaths(paths), true), pminSeconds);
     const attempt = this.deps
       .observe(registration, sharedObserveRequest(request.observe === 0 ? request : { ...request, observe: 0 }), entry)
       .then(async ({ response, observation: handle }) => {
@@ -201,7 +193,7 @@ export class ObservationService {
 
   /** An observation found in the store (made before a restart, or by another instance). */
   private adopted(stored: StoredObservation): LiveObservation {
-    return new LiveObservation(this, stored, sharedPaths(pathsOf(stored.path)), this.guard.state(), false);
+    return this.guard.reset(new LiveObservation(this, stored, sharedPaths(pathsOf(stored.path)), false));
   }
 
   /**
@@ -263,10 +255,9 @@ export class ObservationService {
   onIndexed?: (stored: StoredObservation) => void;
 
   /** A notification with a token no live CoAP observation holds: ours if the store knows it. */
-  adopt(notification: IncomingResponse): ((notification: IncomingResponse) => void) | undefined {
-    const entry = this.live.adoptable(notification.peer.key, notification.token.toString('hex'));
-    if (!entry) return undefined;
-    return (next) => this.receive(entry, next);
+  adopt(notification: IncomingResponse): NotificationListener | undefined {
+    // The entry itself: it is the observation's listener (no closure per adoption).
+    return this.live.adoptable(notification.peer.key, notification.token.toString('hex'));
   }
 
   /** Removes `owner` (every owner when omitted); the device is told once nobody is left. */

@@ -36,24 +36,14 @@ export class NotifyingDevice {
 
   /** Register (CON POST /rd); resolves on the 2.01. */
   async register(links = '</1/0>,</3/0>,</3303/0>'): Promise<void> {
-    const mid = this.nextMid();
-    const answer = new Promise<ParsedPacket>((resolve) => this.waiting.set(mid, resolve));
-    this.send({
-      confirmable: true,
-      messageId: mid,
-      token: Buffer.from([1, 2, 3, 4]),
-      code: '0.02',
-      options: [
-        { name: 'Uri-Path', value: Buffer.from('rd') },
-        { name: 'Content-Format', value: uint(40) },
-        { name: 'Uri-Query', value: Buffer.from(`ep=${this.endpoint}`) },
-        { name: 'Uri-Query', value: Buffer.from('lt=300') },
-        { name: 'Uri-Query', value: Buffer.from('lwm2m=1.1') },
-      ],
-      payload: Buffer.from(links),
-    });
-    const response = await answer;
-    if (response.code !== '2.01') throw new Error(`register answered ${response.code}`);
+    const options = [
+      { name: 'Uri-Path', value: Buffer.from('rd') },
+      { name: 'Content-Format', value: uint(40) },
+      { name: 'Uri-Query', value: Buffer.from(`ep=${this.endpoint}`) },
+      { name: 'Uri-Query', value: Buffer.from('lt=300') },
+      { name: 'Uri-Query', value: Buffer.from('lwm2m=1.1') },
+    ];
+    const response = await this.post('register', [1, 2, 3, 4], options, Buffer.from(links), '2.01');
     this.location = response.options
       .filter((option) => option.name === 'Location-Path')
       .map((option) => option.value.toString());
@@ -61,17 +51,24 @@ export class NotifyingDevice {
 
   /** Update (CON POST /rd/<id>, no parameters); resolves on the 2.04. */
   async update(): Promise<void> {
+    const options = this.location.map((segment) => ({ name: 'Uri-Path', value: Buffer.from(segment) }));
+    await this.post('update', [5, 6, 7, 8], options, Buffer.alloc(0), '2.04');
+  }
+
+  /** A CON POST to the server; resolves on its answer, which must carry `expected`. */
+  private async post(
+    what: string,
+    token: number[],
+    options: { name: string; value: Buffer }[],
+    payload: Buffer,
+    expected: string,
+  ): Promise<ParsedPacket> {
     const mid = this.nextMid();
     const answer = new Promise<ParsedPacket>((resolve) => this.waiting.set(mid, resolve));
-    this.send({
-      confirmable: true,
-      messageId: mid,
-      token: Buffer.from([5, 6, 7, 8]),
-      code: '0.02',
-      options: this.location.map((segment) => ({ name: 'Uri-Path', value: Buffer.from(segment) })),
-    });
+    this.send({ confirmable: true, messageId: mid, token: Buffer.from(token), code: '0.02', options, payload });
     const response = await answer;
-    if (response.code !== '2.04') throw new Error(`update answered ${response.code}`);
+    if (response.code !== expected) throw new Error(`${what} answered ${response.code}`);
+    return response;
   }
 
   /** A NAT re-mapping: from now on the device talks from a new socket (a new port). */

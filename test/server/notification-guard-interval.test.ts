@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import type { IncomingResponse } from '../../lib/coap/types';
 import { NotificationGuard } from '../../lib/server/notification-guard';
-import type { Guarded } from '../../lib/server/notification-guard';
+import type { GuardState } from '../../lib/server/notification-guard';
 
 function notification(value: number): IncomingResponse {
   return {
@@ -20,15 +20,15 @@ function notification(value: number): IncomingResponse {
 }
 
 describe('notification guard: the interval changes while notifications are held', () => {
-  let guard: NotificationGuard<Guarded>;
-  let entry: Guarded;
+  let guard: NotificationGuard<GuardState>;
+  let entry: GuardState;
   let passed: number[];
   let onPass: (() => void) | undefined;
 
   function start(maxNotificationsPerSecond: number, pminSeconds: number): void {
     passed = [];
     onPass = undefined;
-    guard = new NotificationGuard<Guarded>(
+    guard = new NotificationGuard<GuardState>(
       { maxNotificationsPerSecond, notificationBurst: 1, floodNotificationsPerSecond: 0, floodSeconds: 0 },
       {
         pass: (_entry, held) => {

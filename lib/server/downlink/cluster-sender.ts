@@ -3,6 +3,7 @@
  * instance talks to goes through that instance (its socket, its DTLS session, its queue). Also serves the requests
  * other instances forward to this one, and holds the notifications of observations they asked for until stored.
  */
+import { tellListener } from '../../coap/types';
 import type { IncomingResponse, NotificationListener, ObservationHandle, OutgoingRequest } from '../../coap/types';
 import type { ClusterBus, ClusterCall } from '../cluster';
 import { INSTANCE_GONE, requestFromWire, requestToWire, responseFromWire, responseToWire } from '../cluster';
@@ -18,7 +19,7 @@ export interface ClusterSenderDeps {
   /** The registration a forwarded request is for. */
   registrationById(registrationId: string): Promise<Registration | undefined>;
   /** The listener of a stored observation this notification belongs to, if it is known here. */
-  adopt(notification: IncomingResponse): ((notification: IncomingResponse) => void) | undefined;
+  adopt(notification: IncomingResponse): NotificationListener | undefined;
   /** How long a queued request lives (a forwarded one for a queue-mode device waits as long). */
   queuedRequestTtlMs: number;
 }
@@ -192,7 +193,7 @@ export class ClusterSender implements DownlinkSender, DownlinkObserver {
   private deliverForeign(notification: IncomingResponse): void {
     const listener = this.deps.adopt(notification);
     if (listener) {
-      listener(notification);
+      tellListener(listener, notification);
       return;
     }
     const key = `${notification.peer.key}|${notification.token.toString('hex')}`;
@@ -215,7 +216,10 @@ export class ClusterSender implements DownlinkSender, DownlinkObserver {
     held.timer = undefined;
     const notifications = held.held;
     held.held = [];
-    for (const notification of notifications) this.deps.adopt(notification)?.(notification);
+    for (const notification of notifications) {
+      const listener = this.deps.adopt(notification);
+      if (listener) tellListener(listener, notification);
+    }
   }
 }
 
