@@ -4,6 +4,7 @@
  * Run after a build:
  *
  *   node build/bench/dtls-records.js [--rounds 7] [--ms 400] [--sessions 16]
+ *   node --expose-gc build/bench/dtls-records.js --memory 1500
  *
  * Prints, as the median of the rounds, in CPU time (user + system, less sensitive to a busy machine):
  * - a request's DTLS path: the datagram split into records, routed to its session (by address), the
@@ -12,6 +13,8 @@
  * - record protection alone: encrypt and decrypt of one record of 40, 100 and 200 bytes;
  * - bytes of JS heap allocated per request, from batches that no garbage collection interrupted (the
  *   ArrayBuffer backing stores outside the heap are left out: their count moves with background frees).
+ * With `--memory N`: the RSS and JS heap that N sessions' CCM keys hold once each key has protected a record
+ * (their AES objects made and cached; at most 4096 keys stay cached), per session.
  * Not run by `npm test`.
  */
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -149,8 +152,17 @@ function requestRound(sessions: Session[], ms: number): number {
   return (spentUs * 1000) / done;
 }
 
-/** CPU ns per encrypt + decrypt of one `size`-byte record, for about `ms` of CPU. */
-function protectionRound(keys: ConnectionKeys, size: number, ms: number, sequence: { next: number }): number {
+/**
+ * CPU ns per encrypt + decrypt of one `size`-byte record, for about `ms` of CPU: sealed with the server's write key
+ * and opened by the peer's own copy of it (its own AES objects and keystream batch, as on the wire).
+ */
+function protectionRound(
+  keys: ConnectionKeys,
+  peerKeys: ConnectionKeys,
+  size: number,
+  ms: number,
+  sequence: { next: number },
+): number {
   const plaintext = randomBytes(size);
   const context: RecordContext = { type: ContentType.applicationData, version: DTLS_1_2, epoch: 1, sequence: 0 };
   let spentUs = 0;
@@ -160,7 +172,7 @@ function protectionRound(keys: ConnectionKeys, size: number, ms: number, sequenc
     for (let i = 0; i < 500; i++) {
       context.sequence = sequence.next++;
       const fragment = keys.server.encrypt(context, plaintext);
-      if (keys.server.decrypt(context, fragment) === undefined) throw new Error('does not authenticate');
+      if (peerKeys.server.decrypt(context, fragment) === undefined) throw new Error('does not authenticate');
     }
     spentUs += cpuUs() - start;
     done += 500;
@@ -190,7 +202,40 @@ async function allocations(sessions: Session[]): Promise<number | undefined> {
   return found.length === 0 ? undefined : median(found);
 }
 
+/** RSS and JS heap per session that `count` sessions' CCM keys hold once both have protected a record. */
+async function keyMemory(count: number): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('--memory needs node --expose-gc');
+  const settle = async () => {
+    for (let i = 0; i < 4; i++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return process.memoryUsage();
+  };
+  const context: RecordContext = { type: ContentType.applicationData, version: DTLS_1_2, epoch: 1, sequence: 1 };
+  const blocks = Array.from({ length: count }, () => randomBytes(keyBlockLength(CIPHER)));
+  const before = await settle();
+  const sessions = blocks.map((block) => connectionKeys(CIPHER, block));
+  const keysOnly = await settle();
+  for (const keys of sessions) {
+    keys.client.encrypt(context, REQUEST);
+    keys.server.encrypt(context, ANSWER);
+  }
+  const used = await settle();
+  const per = (from: NodeJS.MemoryUsage, to: NodeJS.MemoryUsage, field: 'rss' | 'heapUsed') =>
+    Math.round((to[field] - from[field]) / count).toLocaleString('en-US');
+  console.log(
+    `${count} sessions' CCM keys: ${per(before, keysOnly, 'rss')} B RSS (${per(before, keysOnly, 'heapUsed')} B JS ` +
+      `heap) per session for the keys; once each key has protected a record (${Math.min(2 * count, 4096)} keys' AES ` +
+      `objects cached) ${per(keysOnly, used, 'rss')} B RSS (${per(keysOnly, used, 'heapUsed')} B JS heap) more ` +
+      `per session (${sessions.length} kept)`,
+  );
+}
+
 async function main(): Promise<void> {
+  const memorySessions = option('--memory', 0);
+  if (memorySessions > 0) return keyMemory(memorySessions);
   const rounds = option('--rounds', 7);
   const ms = option('--ms', 400);
   const sessions = Array.from({ length: option('--sessions', 16) }, (_, i) => openSession(i));
@@ -209,12 +254,14 @@ async function main(): Promise<void> {
     );
   line(`request over DTLS (${CIPHER}, ${sessions.length} sessions): record in + answer out`, perRequest);
 
-  const keys = connectionKeys(CIPHER, randomBytes(keyBlockLength(CIPHER)));
+  const block = randomBytes(keyBlockLength(CIPHER));
+  const keys = connectionKeys(CIPHER, block);
+  const peerKeys = connectionKeys(CIPHER, block);
   const sequence = { next: 0 };
   for (const size of [40, 100, 200]) {
-    protectionRound(keys, size, ms / 2, sequence);
+    protectionRound(keys, peerKeys, size, ms / 2, sequence);
     const values: number[] = [];
-    for (let r = 0; r < rounds; r++) values.push(protectionRound(keys, size, ms / 2, sequence));
+    for (let r = 0; r < rounds; r++) values.push(protectionRound(keys, peerKeys, size, ms / 2, sequence));
     line(`record protection, encrypt + decrypt of ${size} bytes`, values);
   }
 

@@ -78,6 +78,23 @@ export class ByteReader {
   }
 }
 
+/**
+ * Writes a record's seq_num at `offset`: the epoch (2 bytes) then the 48-bit sequence number, big-endian, in byte
+ * stores (writeUIntBE(…, 6) checks and loops, and this runs for every record).
+ */
+export function writeSeqNum(out: Buffer, offset: number, epoch: number, sequence: number): void {
+  const high = Math.floor(sequence / 0x100000000);
+  const low = sequence >>> 0;
+  out[offset] = epoch >>> 8;
+  out[offset + 1] = epoch & 0xff;
+  out[offset + 2] = high >>> 8;
+  out[offset + 3] = high & 0xff;
+  out[offset + 4] = low >>> 24;
+  out[offset + 5] = (low >>> 16) & 0xff;
+  out[offset + 6] = (low >>> 8) & 0xff;
+  out[offset + 7] = low & 0xff;
+}
+
 export function uint8(value: number): Buffer {
   return Buffer.from([value & 0xff]);
 }

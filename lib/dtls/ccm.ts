@@ -3,8 +3,10 @@
  * node:crypto CCM cipher per record. DTLS uses a 12-byte nonce (RFC 6655: L = 3); 7 to 13 work.
  *
  * Why: node's `aes-128-ccm` Cipheriv takes its nonce at creation and cannot be re-keyed, so each
- * record cost a new cipher object (key schedule, EVP context, JS stream wrapper: about 1.5 us) plus
- * setAAD, update, final and getAuthTag (another native call each); over half of DTLS's per-record CPU.
+ * record cost a new cipher object (key schedule, EVP context, JS stream wrapper) plus setAAD, update, final
+ * and getAuthTag (another native call each). In a CPU profile of section 6's DTLS requests (`node
+ * build/bench/run.js --only 6 --cpu-prof`) record crypto was 41% of the server's busy time, making the cipher
+ * objects alone 19%; `node build/bench/dtls-records.js` gives the per-record cost before and after.
  * Here the CBC-MAC of a record is one `aes-128-cbc` update over B_0, the additional data and the
  * message; its CTR keystream (the counter blocks A_0..A_n encrypted) comes from an `aes-128-ecb` update,
  * one for several records (below). Both objects only ever encrypt.
@@ -32,7 +34,7 @@ const MAX_SHORT_AAD = 0xfeff;
 /** The largest message we take (any length field of 2 bytes or more holds it; DTLS records are far smaller). */
 const MAX_MESSAGE = 0xffff;
 /** Records whose keystreams one ECB call makes. */
-export const KEYSTREAM_BATCH = 8;
+const KEYSTREAM_BATCH = 8;
 /** Blocks of keystream made per record in a batch: S_0 (for the tag) and four (a message of up to 64 bytes). */
 const KEYSTREAM_BLOCKS = 5;
 /** The bytes of a nonce counted up from record to record (the DTLS sequence number). */
@@ -129,7 +131,8 @@ export class AesCcm {
   /**
    * The plaintext of the `length` bytes of ciphertext at `offset` in `record`, followed there by their tag
    * (tagLength bytes), or undefined when it does not authenticate or the tag is cut short. The plaintext
-   * is in a buffer of its own (nothing else refers to it).
+   * is in a buffer nothing else refers to (small ones are cut from node's shared 8 KB pool, which a caller keeping
+   * one keeps alive).
    */
   open(
     nonce: Buffer,

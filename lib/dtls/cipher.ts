@@ -4,6 +4,7 @@
  */
 
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { writeSeqNum } from './bytes';
 import { CcmKey, ccmKeyCache } from './ccm-cache';
 import type { BulkCipher } from './suites';
 
@@ -57,9 +58,7 @@ const SEQ_NUM_PLACEHOLDER = Buffer.alloc(8, 0xff);
  * cid + length of the DTLSInnerPlaintext.
  */
 export function additionalData(context: RecordContext, plaintextLength: number): Buffer {
-  return context.cid !== undefined
-    ? cidAdditionalData(context, context.cid, plaintextLength)
-    : Buffer.from(scratchAdditionalData(context, plaintextLength));
+  return Buffer.from(recordAdditionalData(context, plaintextLength)); // a copy: the record path's may be scratch
 }
 
 /** The 13 bytes of additional data of a record without a CID, written into one shared scratch buffer. */
@@ -86,20 +85,6 @@ function scratchAdditionalData(context: RecordContext, plaintextLength: number):
   return out;
 }
 
-/** seq_num: the epoch (2 bytes) then the 48-bit sequence number, big-endian, without writeUIntBE's checks. */
-function writeSeqNum(out: Buffer, offset: number, epoch: number, sequence: number): void {
-  const high = Math.floor(sequence / 0x100000000);
-  const low = sequence >>> 0;
-  out[offset] = epoch >>> 8;
-  out[offset + 1] = epoch & 0xff;
-  out[offset + 2] = high >>> 8;
-  out[offset + 3] = high & 0xff;
-  out[offset + 4] = low >>> 24;
-  out[offset + 5] = (low >>> 16) & 0xff;
-  out[offset + 6] = (low >>> 8) & 0xff;
-  out[offset + 7] = low & 0xff;
-}
-
 function cidAdditionalData(context: RecordContext, cid: Buffer, plaintextLength: number): Buffer {
   const out = Buffer.allocUnsafe(23 + cid.length);
   SEQ_NUM_PLACEHOLDER.copy(out, 0);
@@ -107,8 +92,7 @@ function cidAdditionalData(context: RecordContext, cid: Buffer, plaintextLength:
   out[9] = cid.length;
   out[10] = context.type;
   out.writeUInt16BE(context.version, 11);
-  out.writeUInt16BE(context.epoch, 13);
-  out.writeUIntBE(context.sequence, 15, 6);
+  writeSeqNum(out, 13, context.epoch, context.sequence);
   cid.copy(out, 21);
   out.writeUInt16BE(plaintextLength, 21 + cid.length);
   return out;

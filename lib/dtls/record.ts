@@ -4,6 +4,7 @@
  * length. A CID's length is not on the wire: the receiver knows it because it chose it.
  */
 
+import { writeSeqNum } from './bytes';
 import { ContentType, DTLS_1_2, HandshakeType } from './constants';
 
 export const RECORD_HEADER_LENGTH = 13;
@@ -113,17 +114,7 @@ export function writeRecordHeader(record: Buffer, type: number, epoch: number, s
   record[0] = type;
   record[1] = DTLS_1_2 >>> 8;
   record[2] = DTLS_1_2 & 0xff;
-  record[3] = epoch >>> 8;
-  record[4] = epoch & 0xff;
-  // The 48-bit sequence number in byte stores (writeUIntBE(…, 6) checks and loops).
-  const high = Math.floor(sequence / 0x100000000);
-  const low = sequence >>> 0;
-  record[5] = high >>> 8;
-  record[6] = high & 0xff;
-  record[7] = low >>> 24;
-  record[8] = (low >>> 16) & 0xff;
-  record[9] = (low >>> 8) & 0xff;
-  record[10] = low & 0xff;
+  writeSeqNum(record, 3, epoch, sequence);
   if (cid !== undefined) cid.copy(record, 11);
   record[11 + cidLength] = fragmentLength >>> 8;
   record[12 + cidLength] = fragmentLength & 0xff;

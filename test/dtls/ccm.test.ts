@@ -6,6 +6,8 @@ import { strict as assert } from 'node:assert';
 import { createCipheriv, randomBytes, randomInt } from 'node:crypto';
 import { AesCcm } from '../../lib/dtls/ccm';
 import { CcmKey, CcmKeyCache } from '../../lib/dtls/ccm-cache';
+import { connectionKeys, keyBlockLength } from '../../lib/dtls/cipher';
+import { ContentType, DTLS_1_2 } from '../../lib/dtls/constants';
 
 const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
 
@@ -179,5 +181,25 @@ describe('CcmKeyCache: the AES objects of the most recently used CCM keys', () =
     assert.equal(cache.size, 3);
     assert.equal(a.ccm, undefined, 'a was the oldest');
     assert.ok(c.ccm !== undefined && d.ccm !== undefined && b.ccm !== undefined);
+  });
+});
+
+describe('CCM_8 records (cipher.ts) against node:crypto on the key block layout', () => {
+  it("each direction's record is the 8-byte explicit nonce, then node's aes-128-ccm with that key and salt", () => {
+    // TLS_PSK_WITH_AES_128_CCM_8 key block: client key, server key (16 bytes each), client salt, server salt (4 each).
+    const block = randomBytes(keyBlockLength('aes-128-ccm8'));
+    const keys = connectionKeys('aes-128-ccm8', block);
+    const context = { type: ContentType.applicationData, version: DTLS_1_2, epoch: 1, sequence: 0x0102_0304_0506 };
+    const plaintext = randomBytes(37);
+    const explicit = hex('0001 010203040506'); // epoch, then the 48-bit sequence number
+    const aad = Buffer.concat([explicit, Buffer.from([ContentType.applicationData, 0xfe, 0xfd, 0, plaintext.length])]);
+    for (const [side, key, salt] of [
+      ['client', block.subarray(0, 16), block.subarray(32, 36)],
+      ['server', block.subarray(16, 32), block.subarray(36, 40)],
+    ] as const) {
+      const expected = Buffer.concat([explicit, nodeCcm(key, Buffer.concat([salt, explicit]), aad, plaintext, 8)]);
+      assert.deepEqual(keys[side].encrypt(context, plaintext), expected, side);
+      assert.deepEqual(keys[side].decrypt(context, expected), plaintext, side);
+    }
   });
 });
