@@ -1,9 +1,11 @@
 /**
  * Bytes allocated and GC work per core read (or per Update handled), a figure that does not depend on a busy
- * machine: `node build/bench/read-allocs.js [--op read|update] [--devices 1000] [--reads 100000] [--fleet] [--profile [--survivors]]`.
+ * machine: `node build/bench/read-allocs.js [--op read|update] [--devices 1000] [--reads 100000] [--fleet]
+ * [--profile [--survivors] [--top 30]]`. With `--op update` the lean devices send Updates for `--reads` / 20,000
+ * seconds (they pace themselves; the count is what they managed), not a fixed number.
  *
  * The server (an `Lwm2mServer` on UDP, as bench/roles/server.ts runs it) lives in this process; lean devices answer
- * from a child on the other CPU. A fixed number of operations is run c=64 after a warm-up, and this process reports
+ * from a child on the other CPU. A fixed number of reads is run c=64 after a warm-up, and this process reports
  * its scavenges and GC time (PerformanceObserver 'gc'), its CPU per operation, and with `--profile` the inspector's
  * sampling heap profiler (every object counted, those a scavenge or a full GC collected included): bytes allocated
  * per operation and the allocation sites that account for most of them. Run it on two builds to compare them.

@@ -27,6 +27,7 @@ import { StringTable } from './string-table';
 import { keepToken, randomToken } from './tokens';
 import {
   CoapRequestError,
+  translateFailure,
   type NotificationListener,
   type OutgoingRequest,
   type RequestFailureTranslator,
@@ -155,15 +156,18 @@ export class Exchanges implements RequestTimerOwner {
   private trySendNext(x: OutRequest, now: number): void {
     const ctx = this.ctx;
     const opts = REQUEST_OPTIONS;
-    opts.clear(); // what an earlier message that failed to encode may have left
-    const payload = requestOptions(x, opts);
-    if (x.midKey !== null) this.messages.drop(x.midKey);
     const peer = x.peer;
-    const mid = this.messages.allocMid(peer.key, x);
-    this.messages.track(x);
-    const type = x.con ? MessageType.CON : MessageType.NON;
-    const buf = encodeMessage(type, x.code, mid, x.token, opts.items, payload, opts.length);
-    opts.clear();
+    let buf: Buffer;
+    try {
+      const payload = requestOptions(x, opts);
+      if (x.midKey !== null) this.messages.drop(x.midKey);
+      const mid = this.messages.allocMid(peer.key, x);
+      this.messages.track(x);
+      const type = x.con ? MessageType.CON : MessageType.NON;
+      buf = encodeMessage(type, x.code, mid, x.token, opts.items, payload, opts.length);
+    } finally {
+      opts.clear(); // shared by every exchange: empty again (and holding no option value) whether or not it encoded
+    }
     x.buf = buf;
     if (!x.hard) x.deadline = now + ctx.o.requestTimeoutMs; // re-armed by every step that makes progress
     x.sent = true;
@@ -383,7 +387,7 @@ export class Exchanges implements RequestTimerOwner {
 
   /** At close: every exchange ends, every pending promise rejects with CoapRequestError 'closed'. */
   close(): void {
-    const pending = Array.from(this.byToken.values());
+    const pending = this.byToken.values(); // a new array already
     for (const ps of this.ctx.peers.states()) if (ps.queue !== null) for (const x of ps.queue) pending.push(x);
     for (const x of pending) {
       if (x.done) continue;
@@ -402,7 +406,7 @@ export class Exchanges implements RequestTimerOwner {
 /** A request refused before it started, failed as its translator says. */
 function refused(err: unknown, failure: RequestFailureTranslator | undefined): Promise<never> {
   const error = err instanceof Error ? err : new Error(String(err));
-  return Promise.reject(failure === undefined ? error : failure.failed(error));
+  return Promise.reject(translateFailure(failure, error));
 }
 
 /** The options of the request being encoded: one list for every exchange (encoding is synchronous). */

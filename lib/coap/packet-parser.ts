@@ -1,6 +1,7 @@
 /**
  * The CoAP message parser behind codec.ts's parseMessage: it gives for every datagram what coap-packet's `parse`
  * gives (the result type, the option names, the errors), with less garbage. Stateless.
+ * Byte counts in this file's comments are garbage per operation, from `node build/bench/read-allocs.js --profile`.
  */
 import type { ParsedPacket } from 'coap-packet';
 

@@ -8,12 +8,13 @@
 import type { Peer } from '../transport/types';
 import { METHOD_CODES, type ParsedPacket } from './codec';
 import type { TimerItem } from './timers';
-import type {
-  IncomingResponse,
-  NotificationListener,
-  ObservationHandle,
-  OutgoingRequest,
-  RequestFailureTranslator,
+import {
+  translateFailure,
+  type IncomingResponse,
+  type NotificationListener,
+  type ObservationHandle,
+  type OutgoingRequest,
+  type RequestFailureTranslator,
 } from './types';
 
 /** One peer's state; exists only while the peer has something in progress or cached. */
@@ -195,7 +196,7 @@ export class OutRequest implements TimerItem {
   }
   /** Rejects the request's promise with `err`, or with what its failure translator makes of it. */
   rejectWith(err: Error): void {
-    this.reject(this.failure === null ? err : this.failure.failed(err));
+    this.reject(translateFailure(this.failure, err));
   }
 }
 

@@ -9,9 +9,12 @@
  * A null-prototype object used as a dictionary has no such chain: the same load promotes about 0.1 MB per
  * scavenge, in 1 ms, and costs less CPU per request.
  *
- * Not for large tables of long-lived entries: a lookup costs more than a Map's (about 1.4x with 64 entries, 2.4x
- * with 20,000, fresh keys), and long-lived entries are promoted anyway (dedup entries and peer states stay Maps).
+ * Not for large tables of long-lived entries: a lookup costs more than a Map's, a miss most (a fresh key string is
+ * internalized first; `StringTable.has` was 8% of the server's busy time in a CPU profile of core reads, `node
+ * build/bench/run.js --only 3 --cpu-prof`), and long-lived entries are promoted anyway (dedup entries and peer
+ * states stay Maps).
  */
+/** Keys must not be array indices ('12'): those would come first in `values()`. Ours hold '|' or '#'. */
 export class StringTable<V> {
   private entries: Record<string, V | undefined> = Object.create(null) as Record<string, V | undefined>;
   private count = 0;
@@ -43,7 +46,7 @@ export class StringTable<V> {
     return true;
   }
 
-  /** The values, in the order their keys were added (keys here are never array indices). */
+  /** The values, in the order their keys were added (so long as no key is an array index: see the class). */
   values(): V[] {
     const out: V[] = [];
     const entries = this.entries;

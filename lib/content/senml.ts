@@ -2,6 +2,7 @@
  * SenML (RFC 8428) records as LwM2M 1.1 uses them (Core §7.4.4 and §7.4.5), shared by the JSON
  * and CBOR representations: base field resolution and the mapping of records to LwM2M leaves and
  * nodes (the way back, nodes to records, is senml-encode.ts).
+ * Byte counts in this file's comments are garbage per operation, from `node build/bench/read-allocs.js --profile`.
  */
 import { LwM2mPath } from '../model/path';
 import type { LwM2mNode, ObjectModelLookup, ResourceDefinition, ResourceType, ResourceValue } from '../model/types';
@@ -401,7 +402,10 @@ function recordLeaf(
   const def = model.getResource(o, r);
   if (deletions) {
     if (record.nullValue !== undefined) {
-      deletions.push(deletionPath(ids.slice(0, count), def, recordWhere(what, index, record.name)));
+      // From the locals, not the shared scratch `ids`: getResource ran in between.
+      deletions.push(
+        deletionPath(ri === undefined ? [o, i, r] : [o, i, r, ri], def, recordWhere(what, index, record.name)),
+      );
       return undefined;
     }
     if (presentValue(record, 'senml') === undefined) {

@@ -475,6 +475,37 @@ describe('CoapEndpoint: NSTART', () => {
   });
 });
 
+describe('CoapEndpoint: a request failure translator', () => {
+  it('that throws still settles the request, with what it threw (a timeout, and a request refused at once)', async () => {
+    const network = new MemoryNetwork();
+    const ep = new CoapEndpoint(network.createTransport(), { ...FAST, ackTimeoutMs: 10, maxRetransmit: 0 });
+    await ep.start();
+    const silent = await RawPeer.create(network);
+    const throwing = {
+      seen: [] as string[],
+      failed(err: Error): Error {
+        this.seen.push((err as CoapRequestError).reason);
+        throw new Error(`translator failed on ${(err as CoapRequestError).reason}`);
+      },
+    };
+    try {
+      await assert.rejects(
+        ep.request(silent.peer, { method: 'GET', pathSegments: ['a'] }, throwing),
+        /translator failed on timeout/,
+      );
+    } finally {
+      await silent.close();
+      await ep.close();
+      network.close();
+    }
+    await assert.rejects(
+      ep.request(silent.peer, { method: 'GET', pathSegments: ['b'] }, throwing),
+      /translator failed on closed/,
+    );
+    assert.deepEqual(throwing.seen, ['timeout', 'closed']);
+  });
+});
+
 describe('CoapEndpoint: lifecycle', () => {
   it('close() fails pending requests with "closed" and leaves nothing running', async () => {
     const s = await endpoints();

@@ -52,11 +52,17 @@ describe('coap parser', () => {
   it('gives what coap-packet gives for empty messages, and refuses what the structural check refuses', () => {
     const random = generator(7);
     assert.deepEqual(parseMessage(Buffer.from([0x60, 0, 1, 2])), parse(Buffer.from([0x60, 0, 1, 2])));
+    let parsed = 0;
     for (let round = 0; round < 20000; round++) {
       const data = bytes(random, 4 + random(24));
       data[0] = (data[0] & 0x3f) | 0x40; // version 1, so that more of them get past the first check
       if (random(4) === 0) data[1] = 0;
-      assert.deepEqual(parseMessage(data), reference(data), `datagram ${data.toString('hex')}`);
+      const ours = parseMessage(data);
+      assert.deepEqual(ours, reference(data), `datagram ${data.toString('hex')}`);
+      if (ours !== undefined) parsed++;
     }
+    // Refusals are the structural check both sides share; what counts is that many random datagrams pass it and
+    // reach the two parsers (3,541 of these 20,000 do).
+    assert.ok(parsed > 3000, `only ${parsed} random datagrams were parsed`);
   });
 });
